@@ -1,0 +1,84 @@
+"""DVC stage ``world``: generate the synthetic train/val/test videos (``python -m factory.stages.world``).
+
+Reads ``params.yaml: world``; writes ``<out_dir>/<name>/{video.mp4, annotations.json, preview.png}`` for
+every video and ``<out_dir>/metrics.json`` (generation speed, objects per frame, area range). Seeds must be
+distinct, so the test videos share nothing with the training ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from factory.pipeline import load_section, resolve_path
+from factory.tracking import stage_run
+from factory.world.cli import parse_size
+from factory.world.config import SceneConfig, VideoSpec
+from factory.world.generate import write_world
+from runtime.atomic import write_json
+from runtime.config import bounded
+from runtime.errors import UserError, cli_entry, run_cli
+
+log = logging.getLogger("paraloupe")
+
+
+@dataclass
+class VideoParams:
+    """One world video: seed, frame count, size ``WxH`` (px), frame rate, camera kind, layout switch frame."""
+
+    seed: int
+    frames: int = bounded(300, "frames to generate", ge=1)
+    size: str = "960x540"
+    fps: float = bounded(25.0, "frames per second", gt=0)
+    camera: Literal["static", "moving"] = "static"
+    switch_layout_at: int | None = None
+
+
+@dataclass
+class WorldParams:
+    """The ``world`` section: where to write, the scene knobs and the videos by name."""
+
+    out_dir: str = "models/world"
+    preview: bool = True
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    videos: dict[str, VideoParams] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        if not self.videos:
+            raise UserError(f"{where}.videos: at least one video is needed")
+        seeds: dict[int, str] = {}
+        for name, video in self.videos.items():
+            if video.seed in seeds:
+                raise UserError(f"{where}.videos.{name}.seed: {video.seed} is also used by {seeds[video.seed]}")
+            seeds[video.seed] = name
+            spec(video).validate(f"{where}.videos.{name}")
+
+
+def spec(video: VideoParams) -> VideoSpec:
+    """The generator's spec of one video."""
+    width, height = parse_size(video.size)
+    return VideoSpec(video.seed, video.frames, width, height, video.fps, video.camera, video.switch_layout_at)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    params = load_section("world", WorldParams)
+    out = resolve_path(params.out_dir)
+    with stage_run("world", params, out) as tracker:
+        metrics: dict[str, dict] = {}
+        for name, video in params.videos.items():
+            stats = write_world(out / name, spec(video), params.scene, preview=params.preview)
+            log.info("world %s: %d frames, %.1f objects/frame, %.0f frames/s", name, stats["frames"],
+                     stats["objects_per_frame"], stats["render_fps"])
+            metrics[name] = stats
+            tracker.metrics({f"{name}.{k}": v for k, v in stats.items()})
+            tracker.artifact(out / name / "preview.png", folder=f"previews/{name}")
+        write_json(out / "metrics.json", metrics)
+        tracker.artifact(out / "metrics.json")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,114 @@
+"""Frame compositing: background view, shadows, actors in depth order, exact visible boxes, then the
+camera's look (lighting, optics blur, sensor noise).
+
+Boxes are the visible extent of each actor's pixels in the label map (after mutual occlusion, before blur
+and noise), so a box is tight to within a pixel. ``occluded`` = share of the actor's in-frame pixels hidden
+by nearer actors (cut-off at the frame edge is not occlusion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from factory.world.actors import Actor
+from factory.world.sprites import Sprite
+
+
+@dataclass
+class ObjectBox:
+    """One visible actor in one frame: box [x, y, w, h] px, label, track id, occluded fraction, depth (m)."""
+
+    box: tuple[float, float, float, float]
+    label: str
+    track_id: int
+    occluded: float
+    depth: float
+    visible_px: int
+
+
+@dataclass(frozen=True)
+class Look:
+    """Per-video camera look: a per-channel tone LUT (lighting, tint), blur sigma (px), noise sigma (grey levels)."""
+
+    lut: np.ndarray
+    blur_sigma: float
+    noise: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, width: int, height: int, brightness: tuple[float, float],
+               noise_sigma: tuple[float, float], blur_sigma: float, bank: int = 6) -> "Look":
+        """Draw a lighting (gain, gamma, colour tint) and a bank of sensor-noise frames for one video."""
+        gain = rng.uniform(*brightness)
+        gamma = rng.uniform(0.85, 1.2)
+        tint = 1.0 + rng.uniform(-0.08, 0.08, 3)
+        x = np.arange(256, dtype=np.float64) / 255.0
+        lut = np.stack([np.clip(255 * gain * t * x ** gamma, 0, 255) for t in tint], axis=1)
+        sigma = rng.uniform(*noise_sigma)
+        noise = []
+        for _ in range(bank):
+            n = rng.normal(0, sigma, (height, width, 3)).astype(np.float32)
+            noise.append((np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8)))
+        return cls(lut.astype(np.uint8).reshape(256, 1, 3), blur_sigma, tuple(noise))
+
+    def tone(self, image: np.ndarray) -> None:
+        """Apply the lighting (per-channel tone curve) to the BGR channels of ``image`` in place."""
+        image[:, :, :3] = cv2.LUT(np.ascontiguousarray(image[:, :, :3]), self.lut)
+
+    def apply(self, frame: np.ndarray, index: int) -> np.ndarray:
+        """The frame as the sensor records it (new array). Lighting is already in the pixels (:meth:`tone`)."""
+        out = cv2.GaussianBlur(frame, (3, 3), self.blur_sigma) if self.blur_sigma > 0 else frame.copy()
+        pos, neg = self.noise[index % len(self.noise)]
+        cv2.add(out, pos, dst=out)
+        cv2.subtract(out, neg, dst=out)
+        return out
+
+
+def draw_shadow(frame: np.ndarray, sprite: Sprite) -> None:
+    """Darken an ellipse under the sprite's footprint (a ground shadow; not part of the object)."""
+    h, w = sprite.rgba.shape[:2]
+    cx, cy = sprite.x0 + w / 2.0, sprite.y0 + h - 1
+    ax, ay = max(w * 0.55, 1.0), max(h * (0.08 if sprite.actor.kind == "person" else 0.15), 1.0)
+    x0, x1 = int(max(cx - ax - 1, 0)), int(min(cx + ax + 2, frame.shape[1]))
+    y0, y1 = int(max(cy - ay - 1, 0)), int(min(cy + ay + 2, frame.shape[0]))
+    if x1 <= x0 or y1 <= y0:
+        return
+    region = frame[y0:y1, x0:x1]
+    mask = np.zeros(region.shape[:2], np.uint8)
+    cv2.ellipse(mask, (int(cx - x0), int(cy - y0)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
+    np.copyto(region, (region >> 1) + (region >> 3), where=mask[:, :, None].astype(bool))
+
+
+def composite(frame: np.ndarray, sprites: list[Sprite], label_map: np.ndarray,
+              min_box_area: float, crowd_occlusion: float, shadows: bool = True) -> tuple[list[ObjectBox], list[bool]]:
+    """Paint ``sprites`` (sorted far → near) into ``frame`` and ``label_map`` and measure the visible boxes.
+
+    Returns the boxes and, per box, whether it is a crowd/ignore region (too occluded or too small).
+    """
+    label_map[:] = 0
+    for sp in sprites if shadows else ():
+        draw_shadow(frame, sp)
+    for idx, sp in enumerate(sprites, start=1):
+        h, w = sp.rgba.shape[:2]
+        mask = sp.rgba[:, :, 3] > 0
+        np.copyto(frame[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w], sp.rgba[:, :, :3], where=mask[:, :, None])
+        np.copyto(label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w], np.uint16(idx), where=mask)
+    boxes, crowd = [], []
+    for idx, sp in enumerate(sprites, start=1):
+        h, w = sp.rgba.shape[:2]
+        total = int(np.count_nonzero(sp.rgba[:, :, 3]))
+        visible = label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w] == idx
+        count = int(np.count_nonzero(visible))
+        if count == 0 or total == 0:
+            continue
+        rows = np.flatnonzero(visible.any(axis=1))
+        cols = np.flatnonzero(visible.any(axis=0))
+        bx, by = sp.x0 + int(cols[0]), sp.y0 + int(rows[0])
+        bw, bh = int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+        occluded = 1.0 - count / total
+        a: Actor = sp.actor
+        boxes.append(ObjectBox((float(bx), float(by), float(bw), float(bh)), a.label, a.track_id, occluded, a.z, count))
+        crowd.append(occluded > crowd_occlusion or bw * bh < min_box_area)
+    return boxes, crowd

@@ -1,0 +1,204 @@
+"""Drawings of people and vehicles into small BGRA buffers (alpha 255 exactly where the object is).
+
+Each actor is drawn at its frame position through ``to_frame`` (world metres → frame pixels), clipped to
+the frame. Vehicles are 3-D boxes with their visible faces (near face, one side, roof) and details (windows,
+lights, plate, wheels) projected exactly; people are 2-D figures (head, hair, torso, arms, legs) scaled by
+their depth, with a walking gait. Sub-pixel accuracy via OpenCV's fixed-point ``shift``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from factory.world.actors import Actor
+
+SHIFT = 4
+ONE = 1 << SHIFT
+_UNIT_COS = np.cos(np.linspace(0, 2 * np.pi, 12, endpoint=False))
+_UNIT_SIN = np.sin(np.linspace(0, 2 * np.pi, 12, endpoint=False))
+ToFrame = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Sprite:
+    """An actor's pixels: ``rgba`` (h, w, 4) placed with its top-left at frame pixel (``x0``, ``y0``)."""
+
+    actor: Actor
+    x0: int
+    y0: int
+    rgba: np.ndarray
+
+
+class _Buffer:
+    """A local drawing surface for one sprite, addressed in frame pixels."""
+
+    def __init__(self, x0: int, y0: int, w: int, h: int) -> None:
+        self.x0, self.y0 = x0, y0
+        self.img = np.zeros((h, w, 4), np.uint8)
+
+    def _pts(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        pts = np.empty((len(u), 2), np.int32)
+        np.rint((u - self.x0) * ONE, out=pts[:, 0], casting="unsafe")
+        np.rint((v - self.y0) * ONE, out=pts[:, 1], casting="unsafe")
+        return pts
+
+    def poly(self, u: np.ndarray, v: np.ndarray, colour: tuple[int, int, int]) -> None:
+        cv2.fillPoly(self.img, [self._pts(u, v)], (*colour, 255), cv2.LINE_8, SHIFT)
+
+    def line(self, u0: float, v0: float, u1: float, v1: float, colour: tuple[int, int, int], width: float) -> None:
+        """A thick segment drawn as a polygon (width in frame pixels), so thin limbs stay sub-pixel exact."""
+        dx, dy = u1 - u0, v1 - v0
+        n = math.hypot(dx, dy) or 1.0
+        ox, oy = -dy / n * width / 2, dx / n * width / 2
+        self.poly(np.array([u0 + ox, u1 + ox, u1 - ox, u0 - ox]), np.array([v0 + oy, v1 + oy, v1 - oy, v0 - oy]), colour)
+
+    def circle(self, u: float, v: float, r: float, colour: tuple[int, int, int]) -> None:
+        self.poly(u + r * _UNIT_COS, v + r * _UNIT_SIN, colour)
+
+
+def _shade(colour: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(int(min(255, c * factor)) for c in colour)  # type: ignore[return-value]
+
+
+def _bounds(us: np.ndarray, vs: np.ndarray, frame_w: int, frame_h: int) -> tuple[int, int, int, int] | None:
+    x0, y0 = max(int(math.floor(us.min())) - 1, 0), max(int(math.floor(vs.min())) - 1, 0)
+    x1, y1 = min(int(math.ceil(us.max())) + 2, frame_w), min(int(math.ceil(vs.max())) + 2, frame_h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int) -> Sprite | None:
+    """Draw a walking person standing at (a.x, a.z); None when out of the frame."""
+    width, height, _ = a.size
+    fu, fv = to_frame(np.array([a.x, a.x]), np.array([0.0, height]), np.array([a.z, a.z]))
+    u, v_foot, v_top = float(fu[0]), float(fv[0]), float(fv[1])
+    H = v_foot - v_top
+    if H < 2.0:
+        return None
+    W = H * width / height
+    box = _bounds(np.array([u - W, u + W]), np.array([v_top - 1, v_foot + 1]), frame_w, frame_h)
+    if box is None:
+        return None
+    buf = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1])
+    c = a.colours
+    side = a.axis == "x"
+    swing = math.sin(a.phase) * (0.42 if side else 0.12) * (1.0 if a.speed > 0.2 else 0.0)
+    limb = max(H * 0.085, 0.8)
+    hip_v, shoulder_v = v_foot - 0.52 * H, v_foot - 0.81 * H
+    leg = 0.52 * H
+    for sgn, shade in ((1, 0.8), (-1, 1.0)):
+        fx = u + sgn * (swing * leg if side else 0.18 * W + swing * 0.3 * W)
+        lift = max(0.0, sgn * math.cos(a.phase)) * 0.05 * H
+        buf.line(u + (0 if side else sgn * 0.15 * W), hip_v, fx, v_foot - lift - limb / 2, _shade(c["legs"], shade), limb * 1.15)
+        if H > 24:  # shoes
+            buf.line(fx, v_foot - lift - limb / 2, fx + (0.08 * H * a.direction if side else 0), v_foot - lift - limb / 4,
+                     (30, 30, 30), limb)
+    tw, hw = 0.95 * W, 0.8 * W
+    buf.poly(np.array([u - tw / 2, u + tw / 2, u + hw / 2, u - hw / 2]), np.array([shoulder_v, shoulder_v, hip_v + 0.03 * H, hip_v + 0.03 * H]),
+             c["shirt"])
+    for sgn in (1, -1):
+        sx = u + sgn * (0.1 * W if side else 0.47 * W)
+        hand_dx = -swing * 0.3 * H * sgn if side else sgn * 0.12 * W
+        buf.line(sx, shoulder_v + limb / 2, sx + hand_dx, v_foot - 0.45 * H, _shade(c["shirt"], 0.9), limb)
+        if H > 24:
+            buf.circle(sx + hand_dx, v_foot - 0.45 * H, limb * 0.55, c["skin"])
+    r = max(0.065 * H, 0.7)
+    hv = v_top + r * 1.05
+    buf.circle(u, hv, r, c["skin"])
+    buf.poly(np.array([u - r, u + r, u + r * 0.9, u - r * 0.9]), np.array([hv - r * 0.2, hv - r * 0.2, hv - r * 1.05, hv - r * 1.05]),
+             c["hair"])
+    return Sprite(a, buf.x0, buf.y0, buf.img)
+
+
+def _box_faces(a: Actor) -> tuple[float, float, float, float, float]:
+    w, h, length = a.size
+    if a.axis == "z":
+        return a.x - w / 2, a.x + w / 2, a.z - length / 2, a.z + length / 2, h
+    return a.x - length / 2, a.x + length / 2, a.z - w / 2, a.z + w / 2, h
+
+
+def draw_vehicle(a: Actor, to_frame: ToFrame, cam_h: float, frame_w: int, frame_h: int) -> Sprite | None:
+    """Draw a vehicle as a 3-D box with visible faces and details; None when out of the frame or too near."""
+    x0, x1, z0, z1, h = _box_faces(a)
+    if z0 < 1.0:
+        return None
+    xs = np.array([x0, x1, x1, x0, x0, x1, x1, x0])
+    ys = np.array([0, 0, h, h, 0, 0, h, h], dtype=np.float64)
+    zs = np.array([z0, z0, z0, z0, z1, z1, z1, z1])
+    us, vs = to_frame(xs, ys, zs)
+    if (vs.max() - vs.min()) < 2.0:
+        return None
+    box = _bounds(us, vs, frame_w, frame_h)
+    if box is None:
+        return None
+    buf = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1])
+    body = a.colours["body"]
+    cargo = (215, 215, 210) if a.kind == "truck" else body
+
+    def face(px: np.ndarray, py: np.ndarray, pz: np.ndarray, colour: tuple[int, int, int]) -> None:
+        u, v = to_frame(px, py, pz)
+        buf.poly(u, v, colour)
+
+    if cam_h > h:  # roof
+        face(np.array([x0, x1, x1, x0]), np.full(4, h), np.array([z0, z0, z1, z1]), _shade(cargo, 1.15))
+    side_x = x0 if x0 > 0 else (x1 if x1 < 0 else None)
+    if side_x is not None:
+        face(np.full(4, side_x), np.array([0, 0, h, h]), np.array([z0, z1, z1, z0]), _shade(cargo, 0.78))
+        if a.axis == "z":
+            _side_details(a, face, side_x, z0, z1, h, along_z=True)
+    face(np.array([x0, x1, x1, x0]), np.array([0, 0, h, h]), np.full(4, z0), cargo)
+    if a.axis == "z":
+        _end_details(a, face, x0, x1, z0, h, front=a.direction < 0)
+    else:
+        _side_details(a, face, z0, x0, x1, h, along_z=False)
+    return Sprite(a, buf.x0, buf.y0, buf.img)
+
+
+def _end_details(a: Actor, face: Callable, x0: float, x1: float, z: float, h: float, front: bool) -> None:
+    """Windscreen or rear window, lights, plate and wheel bottoms on the face at depth ``z``."""
+    w = x1 - x0
+    zz = np.full(4, z - 0.01)
+    glass = (95, 80, 70) if front else (70, 60, 55)
+    top = 0.9 if a.kind in ("car", "van") else 0.92
+    bottom = 0.55 if a.kind in ("car", "van") else (0.5 if a.kind == "bus" else 0.7)
+    if not (a.kind == "truck" and not front):
+        face(np.array([x0 + 0.1 * w, x1 - 0.1 * w, x1 - 0.1 * w, x0 + 0.1 * w]), np.array([bottom, bottom, top, top]) * h, zz, glass)
+    light = (200, 240, 250) if front else (40, 40, 210)
+    for lx in (x0 + 0.05 * w, x1 - 0.2 * w):
+        face(np.array([lx, lx + 0.15 * w, lx + 0.15 * w, lx]), np.array([0.3, 0.3, 0.4, 0.4]) * h, zz, light)
+    face(np.array([-0.2, 0.2, 0.2, -0.2]) + (x0 + x1) / 2, np.array([0.2, 0.2, 0.28, 0.28]) * h, zz, (230, 230, 230))
+    for wx in (x0 + 0.04 * w, x1 - 0.22 * w):
+        face(np.array([wx, wx + 0.18 * w, wx + 0.18 * w, wx]), np.array([-0.02, -0.02, 0.12, 0.12]) * h, zz, (25, 25, 25))
+
+
+def _side_details(a: Actor, face: Callable, plane: float, s0: float, s1: float, h: float, along_z: bool) -> None:
+    """Window band and wheels on a long side; ``plane`` is its X (along_z) or Z (across), [s0, s1] its extent."""
+    length = s1 - s0
+
+    def put(ss: np.ndarray, ys: np.ndarray, colour: tuple[int, int, int]) -> None:
+        if along_z:
+            face(np.full(len(ss), plane), ys, ss, colour)
+        else:
+            face(ss, ys, np.full(len(ss), plane - 0.01), colour)
+
+    glass = (90, 75, 65)
+    if a.kind == "bus":
+        for s in np.arange(s0 + 0.6, s1 - 1.0, 1.5):
+            put(np.array([s, s + 1.3, s + 1.3, s]), np.array([0.55, 0.55, 0.88, 0.88]) * h, glass)
+    elif a.kind == "truck":
+        cab = s1 - 2.3 if a.direction > 0 else s0
+        put(np.array([cab, cab + 2.3, cab + 2.3, cab]), np.array([0.1, 0.1, 0.8, 0.8]) * h, a.colours["body"])
+        put(np.array([cab + 0.4, cab + 1.9, cab + 1.9, cab + 0.4]), np.array([0.5, 0.5, 0.75, 0.75]) * h, glass)
+    else:
+        put(np.array([s0 + 0.22 * length, s1 - 0.2 * length, s1 - 0.25 * length, s0 + 0.28 * length]),
+            np.array([0.6, 0.6, 0.92, 0.92]) * h, glass)
+    r = min(0.45, 0.3 * h)
+    for c in (s0 + 0.18 * length, s1 - 0.18 * length):
+        put(c + r * _UNIT_COS, r + r * _UNIT_SIN - 0.05, (22, 22, 22))
+        put(c + 0.5 * r * _UNIT_COS, r + 0.5 * r * _UNIT_SIN - 0.05, (140, 140, 140))

@@ -1,0 +1,1 @@
+"""Runtime benchmarks (``paraloupe-bench``): each module has ``main(argv) -> int``."""

@@ -1,0 +1,32 @@
+"""``paraloupe-bench <what> [options]`` — runtime-side benchmarks that print figures (table + JSON).
+
+Subcommands are modules ``runtime.bench.<what>`` with a ``main(argv) -> int``:
+``scheduler`` (policies vs the MILP optimum) and ``patches`` (patch generators: speed and coverage).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+from runtime.errors import UserError, cli_entry, run_cli
+
+SUBCOMMANDS = ("scheduler", "patches")
+
+
+@cli_entry
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    what, rest = args[0], args[1:]
+    if what not in SUBCOMMANDS:
+        raise UserError(f"paraloupe-bench: unknown benchmark {what!r} (choose from {', '.join(SUBCOMMANDS)})")
+    module = importlib.import_module(f"runtime.bench.{what}")
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,123 @@
+"""Box and patch geometry shared by the dataset builder, the patch proposer, the runtime and decoding.
+
+Boxes are ``[x, y, w, h]`` in pixels of the original frame, x/y = top-left (CONVENTIONS.md). Patches are
+``[x0, y0, x1, y1]`` integer pixel rectangles (half-open) in the frame.
+
+Patch geometry (CONVENTIONS.md): with r = object box area / patch area, a patch is the object box scaled
+about its centre by 1/sqrt(r) in both dimensions (aspect kept), shifted (not cut) to stay inside the frame
+where it can, clipped where it cannot. Model input is square S×S; a patch is letterboxed into it (aspect
+kept, scaled, padded with a constant) and detections are mapped back through the same transform.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between every box of ``a`` (n, 4) and ``b`` (m, 4), both ``[x, y, w, h]``; returns (n, m)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ax1, ay1 = a[:, 0:1], a[:, 1:2]
+    ax2, ay2 = ax1 + a[:, 2:3], ay1 + a[:, 3:4]
+    bx1, by1 = b[:, 0], b[:, 1]
+    bx2, by2 = bx1 + b[:, 2], by1 + b[:, 3]
+    iw = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None)
+    ih = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
+    inter = iw * ih
+    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def patch_around_box(box: np.ndarray | list[float], r: float, frame_w: int, frame_h: int,
+                     min_side: int = 1) -> tuple[int, int, int, int]:
+    """The patch ``(x0, y0, x1, y1)`` in which object ``box`` (xywh) fills area ratio ``r`` (0 < r <= 1).
+
+    The box is scaled about its centre by 1/sqrt(r), shifted to stay inside the ``frame_w`` × ``frame_h``
+    frame where it fits, clipped where it does not. Sides are at least ``min_side`` pixels.
+    """
+    if not 0.0 < r <= 1.0:
+        raise ValueError(f"area ratio r must be in (0, 1], got {r}")
+    x, y, w, h = (float(v) for v in box)
+    scale = 1.0 / math.sqrt(r)
+    pw, ph = max(w * scale, float(min_side)), max(h * scale, float(min_side))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return _place(cx - pw / 2.0, cy - ph / 2.0, pw, ph, frame_w, frame_h)
+
+
+def _place(x0: float, y0: float, pw: float, ph: float, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
+    """Round a float rectangle to pixels, shift it inside the frame, clip what still sticks out."""
+    pw_i, ph_i = int(round(pw)), int(round(ph))
+    x0_i, y0_i = int(round(x0)), int(round(y0))
+    x0_i = min(max(x0_i, 0), max(frame_w - pw_i, 0))
+    y0_i = min(max(y0_i, 0), max(frame_h - ph_i, 0))
+    x1_i, y1_i = min(x0_i + pw_i, frame_w), min(y0_i + ph_i, frame_h)
+    return x0_i, y0_i, max(x1_i, x0_i + 1), max(y1_i, y0_i + 1)
+
+
+def clip_boxes(boxes: np.ndarray, frame_w: int, frame_h: int) -> np.ndarray:
+    """Clip ``[x, y, w, h]`` boxes (n, 4) to the frame; boxes fully outside get zero size."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x1 = np.clip(boxes[:, 0], 0, frame_w)
+    y1 = np.clip(boxes[:, 1], 0, frame_h)
+    x2 = np.clip(boxes[:, 0] + boxes[:, 2], 0, frame_w)
+    y2 = np.clip(boxes[:, 1] + boxes[:, 3], 0, frame_h)
+    return np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """The transform that fits a ``src_w`` × ``src_h`` image into a square ``size`` × ``size`` input.
+
+    ``scale`` multiplies source pixels; ``pad_x``/``pad_y`` are the left/top padding in input pixels.
+    """
+
+    src_w: int
+    src_h: int
+    size: int
+    scale: float
+    pad_x: int
+    pad_y: int
+
+    @classmethod
+    def fit(cls, src_w: int, src_h: int, size: int) -> "Letterbox":
+        """The letterbox of a ``src_w`` × ``src_h`` image into ``size`` × ``size`` (centred)."""
+        scale = min(size / src_w, size / src_h)
+        new_w, new_h = max(1, int(round(src_w * scale))), max(1, int(round(src_h * scale)))
+        return cls(src_w, src_h, size, scale, (size - new_w) // 2, (size - new_h) // 2)
+
+    @property
+    def content_size(self) -> tuple[int, int]:
+        """Width and height of the scaled image inside the input, in input pixels."""
+        return max(1, int(round(self.src_w * self.scale))), max(1, int(round(self.src_h * self.scale)))
+
+    def apply(self, image: np.ndarray, pad_value: int = 114) -> np.ndarray:
+        """Resize ``image`` (H, W[, C]) into the square input, padding with ``pad_value``."""
+        import cv2
+
+        new_w, new_h = self.content_size
+        interp = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR
+        resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+        shape = (self.size, self.size) + image.shape[2:]
+        out = np.full(shape, pad_value, dtype=image.dtype)
+        out[self.pad_y:self.pad_y + new_h, self.pad_x:self.pad_x + new_w] = resized
+        return out
+
+    def boxes_to_source(self, boxes: np.ndarray) -> np.ndarray:
+        """Map ``[x, y, w, h]`` boxes (n, 4) from input pixels back to source-image pixels."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+        boxes[:, 0] = (boxes[:, 0] - self.pad_x) / self.scale
+        boxes[:, 1] = (boxes[:, 1] - self.pad_y) / self.scale
+        boxes[:, 2:] /= self.scale
+        return boxes
+
+    def boxes_to_input(self, boxes: np.ndarray) -> np.ndarray:
+        """Map ``[x, y, w, h]`` boxes (n, 4) from source-image pixels into input pixels."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+        boxes *= self.scale
+        boxes[:, 0] += self.pad_x
+        boxes[:, 1] += self.pad_y
+        return boxes
