@@ -11,14 +11,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+import cv2
+
 from factory.pipeline import load_section, resolve_path
 from factory.tracking import stage_run
-from factory.world.cli import parse_size
 from factory.world.config import SceneConfig, VideoSpec
 from factory.world.generate import write_world
 from runtime.atomic import write_json
 from runtime.config import bounded
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.video import parse_size
 
 log = logging.getLogger("paraloupe")
 
@@ -65,6 +67,7 @@ def spec(video: VideoParams) -> VideoSpec:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     params = load_section("world", WorldParams)
+    cv2.setNumThreads(1)  # one core per video: the speed figures are one-core figures
     out = resolve_path(params.out_dir)
     with stage_run("world", params, out) as tracker:
         metrics: dict[str, dict] = {}

@@ -84,10 +84,21 @@ class CameraPath:
         cy = min(max(cy, half_h), self.canvas_h - half_h)
         return k, cx, cy
 
-    def affine(self, t: float) -> np.ndarray:
-        """2×3 matrix mapping canvas px to frame px at time ``t`` (s)."""
+    def crop(self, t: float) -> tuple[int, int, int, int]:
+        """The integer canvas window ``(x0, y0, w, h)`` px that is resized to the frame at time ``t`` (s)."""
         k, cx, cy = self.view(t)
-        return np.array([[k, 0.0, self.frame_w / 2.0 - k * cx], [0.0, k, self.frame_h / 2.0 - k * cy]])
+        w = min(int(round(self.frame_w / k)), self.canvas_w)
+        h = min(int(round(self.frame_h / k)), self.canvas_h)
+        x0 = min(max(int(round(cx - w / 2.0)), 0), self.canvas_w - w)
+        y0 = min(max(int(round(cy - h / 2.0)), 0), self.canvas_h - h)
+        return x0, y0, w, h
+
+    def affine(self, t: float) -> np.ndarray:
+        """2×3 matrix mapping canvas px to frame px at time ``t`` (s), exactly as ``cv2.resize`` maps the
+        :meth:`crop` window onto the frame (pixel centres at integer coordinates)."""
+        x0, y0, w, h = self.crop(t)
+        sx, sy = self.frame_w / w, self.frame_h / h
+        return np.array([[sx, 0.0, (0.5 - x0) * sx - 0.5], [0.0, sy, (0.5 - y0) * sy - 0.5]])
 
 
 def canvas_size(frame_w: int, frame_h: int, moving: bool, pan_px: float) -> tuple[int, int]:

@@ -13,19 +13,13 @@ import json
 import sys
 from typing import Sequence
 
+import cv2
+
 from factory.world.config import SceneConfig, VideoSpec
 from factory.world.generate import write_world
 from runtime.config import from_mapping, read_yaml
-from runtime.errors import UserError, cli_entry, run_cli
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``WxH`` (pixels)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size: expected WxH, got {text!r}") from None
-    return w, h
+from runtime.errors import cli_entry, run_cli
+from runtime.video import parse_size
 
 
 @cli_entry
@@ -41,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scene", default=None, help="YAML file of scene knobs (SceneConfig keys)")
     parser.add_argument("--preview", action="store_true", help="also write preview.png with the boxes drawn")
     args = parser.parse_args(argv)
+    cv2.setNumThreads(1)  # generation runs on one core; its speed figures are one-core figures
     width, height = parse_size(args.size)
     scene = from_mapping(SceneConfig, read_yaml(args.scene) if args.scene else {}, args.scene or "scene")
     spec = VideoSpec(args.seed, args.frames, width, height, args.fps, args.camera, args.switch_layout_at)

@@ -57,21 +57,23 @@ class World:
         self.population = Population(self.layout, self.scene, actor_rng, first_id=self._next_id)
 
     def _to_frame(self, matrix: np.ndarray):  # noqa: ANN202 - a closure (world m → frame px)
-        proj, k, bx, by = self.layout.proj, matrix[0, 0], matrix[0, 2], matrix[1, 2]
+        proj, kx, ky, bx, by = self.layout.proj, matrix[0, 0], matrix[1, 1], matrix[0, 2], matrix[1, 2]
 
         def to_frame(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             u, v = proj.project(x, y, z)
-            return k * u + bx, k * v + by
+            return kx * u + bx, ky * v + by
 
         return to_frame
 
     def render(self, index: int) -> tuple[np.ndarray, list[ObjectBox], list[bool]]:
         """Render frame ``index`` of the current state: final frame, visible boxes and their crowd flags."""
         spec = self.spec
-        matrix = self.camera.affine(index / spec.fps)
+        t = index / spec.fps
+        matrix = self.camera.affine(t)
         if self.moving:
-            frame = cv2.warpAffine(self.background, matrix, (spec.width, spec.height), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REPLICATE)
+            x0, y0, w, h = self.camera.crop(t)
+            frame = cv2.resize(self.background[y0:y0 + h, x0:x0 + w], (spec.width, spec.height),
+                               interpolation=cv2.INTER_LINEAR)
         else:
             frame = self.background.copy()
         to_frame = self._to_frame(matrix)

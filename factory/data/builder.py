@@ -1,0 +1,140 @@
+"""Building one split of the datasets from COCO-labelled videos: the patch set and the ImageNet-style set.
+
+Each source is a video, its COCO annotations (image id = frame index) and an optional frame range. The
+video is decoded once, sequentially; only the frames some crop needs are cropped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from factory.data.complexity import complexity, summarize, video_complexities
+from factory.data.imagenet import (BACKGROUND, ImagenetParams, plan_background_crops, plan_object_crops,
+                                   square_resize, write_jpeg)
+from factory.data.patchset import (CocoImageWriter, Crop, PatchParams, annotate_patch, candidate_frames,
+                                   crop_image, plan_crops)
+from runtime.video import iter_frames, parse_frames
+from factory.pipeline import resolve_path
+from runtime.coco import VideoAnnotations, load_coco
+from runtime.errors import UserError
+from runtime.geometry import clip_boxes
+
+
+@dataclass
+class Source:
+    """One labelled video of a split."""
+
+    video: str  # video file (anything OpenCV decodes)
+    annotations: str  # COCO JSON of the video, image id = frame index
+    frames: str | None = None  # half-open A:B of frames to use; null = all annotated frames
+    optional: bool = False  # true: skipped (and reported) when the video or the annotations are absent
+
+
+def _imagenet_plan(video: VideoAnnotations, frames: range | None, params: ImagenetParams,
+                   rng: np.random.Generator) -> dict[int, list[tuple[str, str, tuple[int, int, int, int]]]]:
+    """Per frame, ``(file stem, class, crop)`` of the ImageNet-style crops of one video (capped)."""
+    ids = candidate_frames(video, frames, params.frame_step)
+    by_class: dict[str, list[tuple[int, str, tuple[int, int, int, int]]]] = defaultdict(list)
+    for f in ids:
+        for i, label, crop in plan_object_crops(video.frames[f], video.width, video.height, params, rng):
+            by_class[label].append((f, f"{f:06d}_{i:03d}", crop))
+    plan: dict[int, list[tuple[str, str, tuple[int, int, int, int]]]] = defaultdict(list)
+    for label in sorted(by_class):
+        items = by_class[label]
+        if len(items) > params.max_per_class_per_video:
+            pick = np.sort(rng.choice(len(items), params.max_per_class_per_video, replace=False))
+            items = [items[j] for j in pick]
+        for f, stem, crop in items:
+            plan[f].append((stem, label, crop))
+    if ids and params.background_per_video:
+        chosen = rng.choice(ids, size=params.background_per_video, replace=True)
+        for f in sorted(set(int(c) for c in chosen)):
+            n = int((chosen == f).sum())
+            crops = plan_background_crops(video.frames[f], video.width, video.height, n,
+                                          params.min_object_side, rng)
+            plan[f].extend((f"{f:06d}_bg{k:02d}", BACKGROUND, c) for k, c in enumerate(crops))
+    return plan
+
+
+def build_split(name: str, sources: list[Source], patches_dir: Path, imagenet_dir: Path, patches: PatchParams,
+                imagenet: ImagenetParams, seed: int, split_index: int = 0) -> dict[str, Any]:
+    """Build the patch set ``patches_dir`` and the ImageNet-style folders ``imagenet_dir`` of one split.
+
+    Returns the split's metrics: O(I) of the source frames and of the patches, counts per class, and the
+    sources that were skipped (optional and absent). Deterministic for a given ``seed``.
+    """
+    writer = CocoImageWriter(patches_dir, [], patches.jpeg_quality)
+    imagenet_counts: dict[str, int] = defaultdict(int)
+    centre_counts: dict[str, int] = defaultdict(int)
+    frame_o: list[float | None] = []
+    patch_o: list[float | None] = []
+    r_actual: list[float] = []
+    used, skipped = [], []
+    for si, src in enumerate(sources):
+        video_path, ann_path = resolve_path(src.video), resolve_path(src.annotations)
+        absent = [str(p) for p in (video_path, ann_path) if not p.is_file()]
+        if absent and src.optional:
+            skipped.append({"source": src.annotations, "reason": f"absent: {', '.join(absent)}"})
+            continue
+        video = load_coco(ann_path)
+        for label in video.categories:
+            if label not in writer.categories:
+                writer.categories.append(label)
+        frames = parse_frames(src.frames, f"{name}[{si}].frames")
+        crops = plan_crops(video, frames, patches, np.random.default_rng([seed, split_index, si, 0]))
+        im_plan = _imagenet_plan(video, frames, imagenet, np.random.default_rng([seed, split_index, si, 1]))
+        frame_o.extend(video_complexities(video, frames))
+        by_frame: dict[int, list[Crop]] = defaultdict(list)
+        for c in crops:
+            by_frame[c.frame].append(c)
+        needed = sorted(set(by_frame) | set(im_plan))
+        used.append({"video": str(video_path), "annotations": str(ann_path), "frames": src.frames,
+                     "patches": len(crops)})
+        if not needed:
+            continue
+        for fid, image in iter_frames(video_path, needed):
+            if (image.shape[1], image.shape[0]) != (video.width, video.height):
+                raise UserError(f"{video_path}: frame size {image.shape[1]}x{image.shape[0]} differs from "
+                                f"{ann_path} ({video.width}x{video.height})")
+            fa = video.frames[fid]
+            for c in by_frame.get(fid, []):
+                objs, _ = annotate_patch(fa, c.patch, video.width, video.height, patches.min_visible)
+                pw, ph = c.patch[2] - c.patch[0], c.patch[3] - c.patch[1]
+                centre = clip_boxes(fa.boxes[c.obj], video.width, video.height)[0]
+                ra = float(centre[2] * centre[3] / (pw * ph))
+                crop, scale = crop_image(image, c.patch, patches.max_side)
+                writer.add(crop, objs, scale, source=video_path.name, frame=fid, patch=list(c.patch),
+                           r=round(c.r, 4), r_actual=round(ra, 4), scale=round(scale, 4),
+                           label=fa.labels[c.obj])
+                patch_o.append(complexity(objs.boxes, pw, ph, objs.iscrowd))
+                r_actual.append(ra)
+                centre_counts[fa.labels[c.obj]] += 1
+            for stem, label, crop in im_plan.get(fid, []):
+                write_jpeg(imagenet_dir / label / f"{split_index}{si:02d}_{stem}.jpg",
+                           square_resize(image, crop, imagenet.size), imagenet.jpeg_quality)
+                imagenet_counts[label] += 1
+    for label in writer.categories + [BACKGROUND]:
+        (imagenet_dir / label).mkdir(parents=True, exist_ok=True)
+    writer.close({"split": name, "seed": seed, "sources": used,
+                  "description": "ParaLoupe low-complexity patch set (paper III-B3)"})
+    labels = list(writer.categories) + sorted(set(imagenet_counts) - set(writer.categories) - {BACKGROUND})
+    anns = defaultdict(int)
+    for a in writer.annotations:
+        if not a["iscrowd"]:
+            anns[writer.categories[a["category_id"] - 1]] += 1
+    return {
+        "frames_O": summarize(frame_o),
+        "patches_O": summarize(patch_o),
+        "patches": len(writer.images),
+        "patch_centres": {k: centre_counts.get(k, 0) for k in writer.categories},
+        "patch_objects": {k: anns.get(k, 0) for k in writer.categories},
+        "patch_r_actual_mean": float(np.mean(r_actual)) if r_actual else 0.0,
+        "imagenet": {k: imagenet_counts.get(k, 0) for k in labels + [BACKGROUND]},
+        "sources_used": len(used),
+        "sources_skipped": skipped,
+    }

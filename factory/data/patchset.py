@@ -1,0 +1,223 @@
+"""The low-complexity patch set (paper §III-B3) from any COCO-labelled video, and its loader.
+
+For each sampled object (not ``iscrowd``, both box sides ≥ ``min_object_side`` px) a patch is cut with
+:func:`runtime.geometry.patch_around_box` at an area ratio r drawn uniformly from ``r_range`` per crop
+(CONVENTIONS.md geometry). Every object that falls inside the patch is annotated in patch pixels, clipped
+to the patch: normally when at least ``min_visible`` of its (frame-clipped) box lies inside, as an
+``iscrowd`` (ignored) region when less does or when the source marks it crowd. Patches are stored as
+JPEG at native resolution, scaled down to at most ``max_side`` px, with one COCO JSON per split:
+
+    <split>/annotations.json   images: id, file_name (images/NNNNNNN.jpg), width, height, source, frame,
+                               patch [x0, y0, x1, y1] in the frame, r (drawn), r_actual, scale
+    <split>/images/*.jpg
+
+The sampling (frames, objects, r) depends only on the annotations and the seed, so the same inputs and
+seed give the same set.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from runtime.coco import FrameAnnotations, VideoAnnotations, parse_coco
+from runtime.config import bounded
+from runtime.errors import UserError
+from runtime.geometry import clip_boxes, patch_around_box
+
+
+@dataclass
+class PatchParams:
+    """How the low-complexity patch set is cut (the ``datasets.patches`` params block)."""
+
+    r_range: list[float] = bounded([0.5, 1.0], "object area / patch area, drawn uniformly per crop")
+    min_object_side: float = bounded(8.0, "objects with a box side below this (px) are not crop centres", ge=1)
+    min_visible: float = bounded(0.5, "fraction of an object inside a patch to annotate it (else iscrowd)",
+                                 gt=0.0, le=1.0)
+    max_side: int = bounded(320, "stored patches are scaled down to at most this side (px)", ge=16)
+    jpeg_quality: int = bounded(95, "JPEG quality of stored patches", ge=1, le=100)
+    frame_step: int = bounded(5, "use every n-th annotated frame of a video", ge=1)
+    max_crops_per_video: int = bounded(1500, "cap on patches cut from one video (random subset)", ge=1)
+
+    def validate(self, where: str) -> None:
+        """Cross-field checks (called by the config loader)."""
+        check_r_range(self.r_range, f"{where}.r_range")
+
+
+def check_r_range(r_range: list[float], where: str) -> None:
+    """``[lo, hi]`` with 0 < lo <= hi <= 1, else a UserError naming ``where``."""
+    if len(r_range) != 2 or not 0.0 < r_range[0] <= r_range[1] <= 1.0:
+        raise UserError(f"{where}: expected [lo, hi] with 0 < lo <= hi <= 1, got {r_range}")
+
+
+@dataclass(frozen=True)
+class Crop:
+    """One planned crop: ``frame``, index ``obj`` of the centre object, drawn ``r``, ``patch`` rectangle."""
+
+    frame: int
+    obj: int
+    r: float
+    patch: tuple[int, int, int, int]
+
+
+def candidate_frames(video: VideoAnnotations, frames: Iterable[int] | None, step: int) -> list[int]:
+    """Annotated frames inside ``frames`` (all when None), every ``step``-th one."""
+    ids = video.frame_ids if frames is None else [f for f in frames if f in video.frames]
+    return ids[::step]
+
+
+def eligible_objects(frame: FrameAnnotations, width: int, height: int, min_side: float) -> np.ndarray:
+    """Indices of the non-crowd objects whose frame-clipped box has both sides ≥ ``min_side``."""
+    if not len(frame):
+        return np.zeros(0, dtype=np.int64)
+    boxes = clip_boxes(frame.boxes, width, height)
+    ok = (~frame.iscrowd) & (boxes[:, 2] >= min_side) & (boxes[:, 3] >= min_side)
+    return np.flatnonzero(ok)
+
+
+def plan_crops(video: VideoAnnotations, frames: Iterable[int] | None, params: PatchParams,
+               rng: np.random.Generator) -> list[Crop]:
+    """Choose the crops of one video (at most ``max_crops_per_video``), sorted by frame."""
+    pairs = [(f, int(i)) for f in candidate_frames(video, frames, params.frame_step)
+             for i in eligible_objects(video.frames[f], video.width, video.height, params.min_object_side)]
+    if len(pairs) > params.max_crops_per_video:
+        pick = np.sort(rng.choice(len(pairs), params.max_crops_per_video, replace=False))
+        pairs = [pairs[i] for i in pick]
+    lo, hi = params.r_range
+    rs = rng.uniform(lo, hi, size=len(pairs)) if hi > lo else np.full(len(pairs), lo)
+    crops = []
+    for (f, i), r in zip(pairs, rs):
+        box = clip_boxes(video.frames[f].boxes[i], video.width, video.height)[0]
+        crops.append(Crop(f, i, float(r), patch_around_box(box, float(r), video.width, video.height)))
+    return crops
+
+
+def annotate_patch(frame: FrameAnnotations, patch: tuple[int, int, int, int], width: int, height: int,
+                   min_visible: float) -> tuple[FrameAnnotations, np.ndarray]:
+    """The objects of ``frame`` inside ``patch``, boxes in patch pixels (clipped to it), and their visible
+    fractions. Objects less than ``min_visible`` inside, or crowd in the source, become ``iscrowd``."""
+    if not len(frame):
+        return FrameAnnotations(), np.zeros(0)
+    x0, y0, x1, y1 = patch
+    full = clip_boxes(frame.boxes, width, height)
+    local = full.copy()
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    inside = clip_boxes(local, x1 - x0, y1 - y0)
+    area = full[:, 2] * full[:, 3]
+    vis_area = inside[:, 2] * inside[:, 3]
+    visible = np.where(area > 0, vis_area / np.maximum(area, 1e-12), 0.0)
+    keep = vis_area > 0
+    sub = frame.select(keep)
+    sub.boxes = inside[keep]
+    sub.iscrowd = sub.iscrowd | (visible[keep] < min_visible)
+    return sub, visible[keep]
+
+
+def crop_image(image: np.ndarray, patch: tuple[int, int, int, int], max_side: int) -> tuple[np.ndarray, float]:
+    """Cut ``patch`` out of ``image``; scale it down to at most ``max_side`` px. Returns (crop, scale)."""
+    import cv2
+
+    x0, y0, x1, y1 = patch
+    crop = image[y0:y1, x0:x1]
+    scale = min(1.0, max_side / max(x1 - x0, y1 - y0))
+    if scale < 1.0:
+        size = (max(1, int(round((x1 - x0) * scale))), max(1, int(round((y1 - y0) * scale))))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(crop), scale
+
+
+class CocoImageWriter:
+    """Accumulates JPEG images + annotations of one split and writes ``annotations.json`` at the end."""
+
+    def __init__(self, split_dir: Path, categories: list[str], jpeg_quality: int) -> None:
+        self.dir = Path(split_dir)
+        (self.dir / "images").mkdir(parents=True, exist_ok=True)
+        self.categories = list(categories)
+        self.quality = int(jpeg_quality)
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+
+    def add(self, image: np.ndarray, objects: FrameAnnotations, box_scale: float, **meta: Any) -> dict[str, Any]:
+        """Write ``image`` (BGR) as the next JPEG with ``objects`` (boxes in crop pixels, times ``box_scale``)."""
+        import cv2
+
+        iid = len(self.images)
+        name = f"images/{iid:07d}.jpg"
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise UserError(f"{self.dir / name}: JPEG encoding failed")
+        (self.dir / name).write_bytes(buf.tobytes())
+        entry = {"id": iid, "file_name": name, "width": int(image.shape[1]), "height": int(image.shape[0])}
+        entry.update(meta)
+        self.images.append(entry)
+        for j in range(len(objects)):
+            label = objects.labels[j]
+            if label not in self.categories:
+                self.categories.append(label)
+            x, y, w, h = (round(float(v) * box_scale, 2) for v in objects.boxes[j])
+            ann = {"id": len(self.annotations) + 1, "image_id": iid,
+                   "category_id": self.categories.index(label) + 1, "bbox": [x, y, w, h],
+                   "area": round(w * h, 2), "iscrowd": int(objects.iscrowd[j])}
+            if objects.track_ids[j] >= 0:
+                ann["track_id"] = int(objects.track_ids[j])
+            if objects.scores[j] != 1.0:
+                ann["score"] = round(float(objects.scores[j]), 4)
+            self.annotations.append(ann)
+        return entry
+
+    def close(self, info: dict[str, Any]) -> Path:
+        """Write ``annotations.json`` atomically (last, so a complete JSON means a complete split)."""
+        from runtime.atomic import write_json
+
+        target = self.dir / "annotations.json"
+        cats = [{"id": i + 1, "name": n} for i, n in enumerate(self.categories)]
+        write_json(target, {"info": info, "images": self.images, "annotations": self.annotations,
+                            "categories": cats}, indent=None)
+        return target
+
+
+class PatchSet:
+    """Reads a patch-set split (any COCO JSON whose images are files beside it): ``len``, and
+    ``[i] -> (RGB uint8 image, FrameAnnotations in image pixels, image entry)``."""
+
+    def __init__(self, annotations: str | Path, image_root: str | Path | None = None) -> None:
+        path = Path(annotations)
+        if path.is_dir():
+            path = path / "annotations.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"{path}: file not found") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: cannot read COCO JSON ({type(exc).__name__})") from None
+        parsed = parse_coco(data, str(path))
+        self.path = path
+        self.root = Path(image_root) if image_root is not None else path.parent
+        self.categories = parsed.categories
+        self.images: list[dict[str, Any]] = sorted(data["images"], key=lambda e: e["id"])
+        for i, entry in enumerate(self.images):
+            if not isinstance(entry.get("file_name"), str):
+                raise UserError(f"{path}: images[{i}]: missing field 'file_name'")
+        self.targets = parsed.frames
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, FrameAnnotations, dict[str, Any]]:
+        import cv2
+
+        entry = self.images[i]
+        file = self.root / entry["file_name"]
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if image is None:
+            raise UserError(f"{file}: cannot read image")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), self.targets[entry["id"]], entry
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, FrameAnnotations, dict[str, Any]]]:
+        for i in range(len(self)):
+            yield self[i]

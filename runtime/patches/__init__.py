@@ -1,0 +1,13 @@
+"""Object-centric patch generator (paper §III-C) and the comparison generators (EP-k, lastDet).
+
+Modules: ``features`` (numba kernels on the coarse grid + numpy references), ``objectness`` (model M and
+its bounded online update), ``skipping`` (frame skipping, fraction of frames needing inference),
+``proposer`` and ``refiner`` (RoIs → patches), ``generators`` (one interface for all generators),
+``queue`` (patch queue entries), ``coverage`` (the coverage metrics), ``config`` (the ``patches`` section).
+"""
+
+from runtime.patches.config import PatchConfig
+from runtime.patches.generators import FramePatches, generator_names, make_generator
+from runtime.patches.objectness import ObjectnessModel
+
+__all__ = ["FramePatches", "ObjectnessModel", "PatchConfig", "generator_names", "make_generator"]

@@ -1,0 +1,61 @@
+"""The ``patches`` config section: the object-centric patch generator's knobs, typed and bounded.
+
+Load with ``runtime.config.from_mapping(PatchConfig, yaml_section, "config.yaml: patches")``; an unknown key
+or an out-of-range value is a one-line error naming it. Units are in each field's help: pixels of the
+original frame, grey levels (0–255), frames, seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime.config import bounded
+from runtime.errors import UserError
+
+
+@dataclass
+class PatchConfig:
+    """Object-centric patch generator (paper §III-C); defaults as in the paper where it gives one."""
+
+    cell: int = bounded(16, "grid cell side for the features, frame pixels", ge=4, le=256)
+    sub: int = bounded(4, "pixels per cell side of the downsampled grey image the features use", ge=1, le=16)
+    r_high: float = bounded(0.5, "HighConf: object box area / patch area (CONVENTIONS geometry)", ge=0.5, le=0.8)
+    r_low: float = bounded(0.5, "LowConf: component box area / patch area", gt=0.0, le=1.0)
+    min_patch_side: int = bounded(48, "smallest patch side, pixels", ge=1)
+    low_threshold: float = bounded(0.5, "objectness probability above which a cell is a LowConf candidate",
+                                   gt=0.0, lt=1.0)
+    min_component_cells: int = bounded(2, "smallest LowConf connected component, cells", ge=1)
+    lambda1: float = bounded(0.5, "refiner: drop a RoI whose area / frame area exceeds this", gt=0.0, le=1.0)
+    lambda2: float = bounded(0.3, "refiner: drop a RoI whose IoU with an accepted patch exceeds this",
+                             ge=0.0, le=1.0)
+    max_high: int = bounded(3, "HighConf patches are grouped until at most this many remain (if they can)",
+                            ge=1)
+    merge_max_area: float = bounded(0.125, "largest grouped HighConf patch, fraction of the frame area",
+                                    ge=0.0, le=1.0)
+    max_patches: int = bounded(4, "cap on HighConf + LowConf patches per frame, highest value first", ge=1)
+    refresh_every: int = bounded(10, "every this many processed frames one refresh tile is added (0 = off)",
+                                 ge=0)
+    refresh_cols: int = bounded(2, "refresh tiles: columns of the frame grid", ge=1, le=16)
+    refresh_rows: int = bounded(2, "refresh tiles: rows of the frame grid", ge=1, le=16)
+    hist_decay: float = bounded(0.98, "f_hist: weight of the old map per detection update", ge=0.0, lt=1.0)
+    skip_threshold: float = bounded(3.0, "frame skip: largest cell mean |difference| to the last processed "
+                                         "frame, grey levels, below which the frame is skipped (0 = never)",
+                                    ge=0.0, le=255.0)
+    cost_window_s: float = bounded(300.0, "window for the fraction of frames needing inference, seconds",
+                                   gt=0.0)
+    high_confidence: float = bounded(1.0, "confidence level y_k of HighConf patches", gt=0.0, le=1.0)
+    low_confidence: float = bounded(0.5, "confidence level y_k of LowConf, refresh and predefined patches",
+                                    gt=0.0, le=1.0)
+    jpeg_quality: int = bounded(90, "JPEG quality of patches in the queue", ge=1, le=100)
+    max_side: int = bounded(320, "patches are sent at native resolution capped at this side, pixels", ge=16)
+    online_update: bool = bounded(True, "update the objectness model from each frame's detections")
+    sgd_lr: float = bounded(0.5, "online update: learning rate", ge=0.0)
+    sgd_max_step: float = bounded(0.05, "online update: largest L2 norm of one step", ge=0.0)
+    sgd_max_drift: float = bounded(1.5, "online update: largest |w - w_offline| per weight", ge=0.0)
+    predefined_rois: list[list[float]] = bounded([], "fixed RoIs [x, y, w, h] in pixels, always sent (§IV-D)")
+
+    def validate(self, where: str) -> None:
+        """Check what single-field bounds cannot (called by ``from_mapping``)."""
+        for i, roi in enumerate(self.predefined_rois):
+            if len(roi) != 4 or roi[2] <= 0 or roi[3] <= 0:
+                raise UserError(f"{where}.predefined_rois[{i}]: expected [x, y, w, h] with w, h > 0, got {roi}")

@@ -1,0 +1,211 @@
+"""Patch generators behind one interface: ParaLoupe (object-centric), EP-k (equal partition), lastDet.
+
+Every generator is called once per frame::
+
+    gen = make_generator("paraloupe", PatchConfig(), ObjectnessModel.from_dict(manifest["objectness"]))
+    out = gen(frame, frame_id, detections=boxes_xywh, scores=None, det_frame_id=frame_id - 1)
+
+``frame`` is (H, W) grey or (H, W, 3) BGR uint8; its size may change between calls (state is reset).
+``detections`` are the most recent detections (n, 4) ``[x, y, w, h]`` pixels (None or empty = none;
+boxes partly or fully outside the frame are clipped or dropped); ``det_frame_id`` is the frame they belong
+to, so that the online update pairs them with that frame's features (None = the previous call's frame).
+The result :class:`FramePatches` holds rectangles ``[x0, y0, x1, y1]`` in pixels, confidence levels and
+kinds; ``skipped`` frames (ParaLoupe's frame skipping) have no patches and carry the last results over.
+
+- ``paraloupe``: features → M → HighConf + LowConf → refiner (+ refresh tile, predefined RoIs), with frame
+  skipping, the decayed f_hist and the bounded online update of M (see the modules of this package).
+- ``ep-k`` (k in 1, 2, 4, 6, 8): the CONVENTIONS layouts 1×1, 2×1, 2×2, 3×2, 4×2 (columns × rows); every
+  tile has confidence 1.0 (nothing is speculative about covering the whole frame).
+- ``lastdet``: HighConf patches only, through the same grouping and refiner (λ1, λ2, cap), no LowConf,
+  refresh or skipping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from runtime.patches.config import PatchConfig
+from runtime.patches.features import FeatureExtractor, box_occupancy, grid_shape
+from runtime.patches.objectness import ObjectnessModel
+from runtime.patches.proposer import high_conf_rois, low_conf_rois, sanitize_boxes
+from runtime.patches.refiner import (KIND_HIGH, KIND_LOW, KIND_NAMES, KIND_PARTITION, KIND_PREDEFINED,
+                                     KIND_REFRESH, grid_tiles, merge_high, predefined_rects, refine, refresh_tile)
+from runtime.patches.skipping import FrameSkipper
+
+EP_LAYOUTS = {1: (1, 1), 2: (2, 1), 4: (2, 2), 6: (3, 2), 8: (4, 2)}  # k: (columns, rows), CONVENTIONS.md
+
+
+@dataclass
+class FramePatches:
+    """The patches of one frame: ``rects`` (k, 4) int64 ``[x0, y0, x1, y1]`` px, ``confidence`` (k,),
+    ``kinds`` (k,) int codes (:data:`runtime.patches.refiner.KIND_NAMES`)."""
+
+    frame_id: int
+    frame_w: int
+    frame_h: int
+    rects: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    skipped: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rects)
+
+    def kind_names(self) -> list[str]:
+        """The kind of each patch as a word (high, low, refresh, predefined, partition)."""
+        return [KIND_NAMES[int(k)] for k in self.kinds]
+
+
+def _frame_size(frame: np.ndarray) -> tuple[int, int]:
+    frame = np.asarray(frame)
+    if frame.ndim not in (2, 3) or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"expected an image (H, W[, C]), got shape {frame.shape}")
+    return int(frame.shape[1]), int(frame.shape[0])
+
+
+class EqualPartition:
+    """EP-k: the frame cut into the CONVENTIONS layout for k."""
+
+    def __init__(self, k: int) -> None:
+        if k not in EP_LAYOUTS:
+            raise ValueError(f"EP-k needs k in {sorted(EP_LAYOUTS)}, got {k}")
+        self.k, self.name = k, f"ep-{k}"
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+                 scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
+        w, h = _frame_size(frame)
+        rects = grid_tiles(*EP_LAYOUTS[self.k], w, h)
+        return FramePatches(frame_id, w, h, rects, np.ones(len(rects)),
+                            np.full(len(rects), KIND_PARTITION, dtype=np.int8))
+
+
+class LastDet:
+    """lastDet: HighConf patches from the last detections only."""
+
+    name = "lastdet"
+
+    def __init__(self, config: PatchConfig) -> None:
+        self.cfg = config
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+                 scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
+        c = self.cfg
+        w, h = _frame_size(frame)
+        boxes, sc = sanitize_boxes(detections, w, h, scores)
+        rects, values = high_conf_rois(boxes, sc, c.r_high, w, h, c.min_patch_side)
+        rects, values = merge_high(rects, values, w, h, c.lambda2, c.max_high, c.merge_max_area)
+        keep = refine(rects, values, np.zeros(len(rects), dtype=np.int8), w, h, c.lambda1, c.lambda2, c.max_patches)
+        return FramePatches(frame_id, w, h, rects[keep], np.full(len(keep), c.high_confidence),
+                            np.full(len(keep), KIND_HIGH, dtype=np.int8))
+
+
+class ParaLoupeGenerator:
+    """The object-centric patch generator (paper §III-C), stateful across frames of one stream."""
+
+    name = "paraloupe"
+
+    def __init__(self, config: PatchConfig, model: ObjectnessModel | None = None) -> None:
+        self.cfg = config
+        self.model = model if model is not None else ObjectnessModel.prior()
+        self.features = FeatureExtractor(config.cell, config.sub)
+        self.skipper = FrameSkipper(config.skip_threshold, config.sub)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: previous frame, f_hist, online updates, refresh position."""
+        self.features.reset()
+        self.skipper.reset()
+        self.model.reset()
+        self.hist: np.ndarray | None = None
+        self.frame_size: tuple[int, int] | None = None
+        self.processed = 0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # frame id -> (edge, diff), last few
+        self._last_det_frame: int | None = None
+        self._last_frame_id: int | None = None
+        self.last_prob: np.ndarray | None = None
+
+    def _learn(self, boxes: np.ndarray, det_frame_id: int | None, w: int, h: int) -> None:
+        """Fold new detections into f_hist and, if enabled, take one online SGD step of M."""
+        if det_frame_id is None:
+            det_frame_id = self._last_frame_id
+        if det_frame_id is not None and det_frame_id == self._last_det_frame:
+            return  # the same detections again (e.g. carried over a skipped frame)
+        self._last_det_frame = det_frame_id
+        gh, gw = self.hist.shape
+        occ = box_occupancy(boxes, float(w), float(h), gh, gw)
+        if self.cfg.online_update and det_frame_id in self._cache:
+            edge, diff = self._cache[det_frame_id]
+            self.model.sgd_step(edge, diff, self._hist_norm(), occ, self.cfg.sgd_lr, self.cfg.sgd_max_step,
+                                self.cfg.sgd_max_drift)
+        d = self.cfg.hist_decay
+        self.hist = d * self.hist + (1.0 - d) * occ
+
+    def _hist_norm(self) -> np.ndarray:
+        top = float(self.hist.max())
+        return (self.hist / top).astype(np.float32) if top > 0 else self.hist
+
+    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+                 scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
+        c = self.cfg
+        w, h = _frame_size(frame)
+        if self.frame_size != (w, h):  # new stream geometry: grid-shaped state no longer applies
+            self.reset()
+            self.frame_size = (w, h)
+            self.hist = np.zeros(grid_shape(w, h, c.cell), dtype=np.float32)
+        small, edge, diff = self.features(frame)
+        boxes, sc = sanitize_boxes(detections, w, h, scores)
+        self._learn(boxes, det_frame_id, w, h)
+        self._cache[frame_id] = (edge, diff)
+        for old in [k for k in self._cache if k < frame_id - 4 or k > frame_id]:
+            del self._cache[old]
+        self._last_frame_id = frame_id
+        if not self.skipper.needs_inference(small):
+            return FramePatches(frame_id, w, h, skipped=True)
+
+        prob = self.model.predict(edge, diff, self._hist_norm())
+        self.last_prob = prob
+        hi_rects, hi_vals = high_conf_rois(boxes, sc, c.r_high, w, h, c.min_patch_side)
+        hi_rects, hi_vals = merge_high(hi_rects, hi_vals, w, h, c.lambda2, c.max_high, c.merge_max_area)
+        lo_rects, lo_vals = low_conf_rois(prob, hi_rects, c.low_threshold, c.min_component_cells, c.r_low, w, h,
+                                          c.min_patch_side)
+        rects = np.concatenate([hi_rects, lo_rects])
+        kinds = np.concatenate([np.full(len(hi_rects), KIND_HIGH), np.full(len(lo_rects), KIND_LOW)]).astype(np.int8)
+        keep = refine(rects, np.concatenate([hi_vals, lo_vals]), kinds, w, h, c.lambda1, c.lambda2, c.max_patches)
+        rects, kinds = rects[keep], kinds[keep]
+
+        extra = [predefined_rects(c.predefined_rois, w, h)]
+        extra_kinds = [np.full(len(extra[0]), KIND_PREDEFINED, dtype=np.int8)]
+        tile = refresh_tile(self.processed, c.refresh_every, c.refresh_cols, c.refresh_rows, w, h)
+        if tile is not None:
+            extra.append(tile.reshape(1, 4))
+            extra_kinds.append(np.array([KIND_REFRESH], dtype=np.int8))
+        self.processed += 1
+        rects = np.concatenate([rects] + extra)
+        kinds = np.concatenate([kinds] + extra_kinds)
+        conf = np.where(kinds == KIND_HIGH, c.high_confidence, c.low_confidence)
+        return FramePatches(frame_id, w, h, rects, conf, kinds)
+
+
+def generator_names() -> list[str]:
+    """All generator names :func:`make_generator` accepts."""
+    return ["paraloupe", "lastdet"] + [f"ep-{k}" for k in EP_LAYOUTS]
+
+
+def make_generator(name: str, config: PatchConfig | None = None, model: ObjectnessModel | None = None):
+    """A fresh generator by name (see :func:`generator_names`)."""
+    config = config or PatchConfig()
+    if name == "paraloupe":
+        return ParaLoupeGenerator(config, model)
+    if name == "lastdet":
+        return LastDet(config)
+    if name.startswith("ep-") and name[3:].isdigit() and int(name[3:]) in EP_LAYOUTS:
+        return EqualPartition(int(name[3:]))
+    raise ValueError(f"unknown patch generator {name!r} (choose from {', '.join(generator_names())})")

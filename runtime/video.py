@@ -1,0 +1,109 @@
+"""Reading video frames by index (OpenCV) — shared by the runtime (clients, benchmarks) and the factory, with one-line errors for missing, corrupt or empty videos.
+
+Frames are addressed by their index in decoding order (COCO for videos: image id = frame index). Frame
+selections are half-open Python-style ranges ``A:B`` with an optional step ``A:B:S``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from runtime.errors import UserError
+from runtime.evaluate import parse_frame_range
+
+
+def parse_frames(text: str | None, option: str = "--frames") -> range | None:
+    """Parse ``A:B`` or ``A:B:S`` (half-open, either bound may be empty) into a range; None → None."""
+    if text is None or text == "":
+        return None
+    parts = str(text).split(":")
+    step = 1
+    if len(parts) == 3:
+        try:
+            step = int(parts[2]) if parts[2] else 1
+        except ValueError:
+            raise UserError(f"{option}: expected A:B or A:B:S, got {text!r}") from None
+        if step < 1:
+            raise UserError(f"{option}: step must be >= 1, got {text!r}")
+    try:
+        lo, hi = parse_frame_range(":".join(parts[:2]))  # type: ignore[misc]
+    except UserError:
+        raise UserError(f"{option}: expected a non-empty range A:B or A:B:S, got {text!r}") from None
+    return range(lo, hi, step)
+
+
+def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
+    """Parse ``WxH`` (pixels, both positive)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"{option}: expected WxH, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise UserError(f"{option}: sizes must be positive, got {text!r}")
+    return w, h
+
+
+def open_video(path: str | Path) -> cv2.VideoCapture:
+    """Open ``path`` with OpenCV; a missing file or one OpenCV cannot decode is a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: video not found")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise UserError(f"{path}: cannot open video (corrupt or unsupported format)")
+    return cap
+
+
+def video_info(path: str | Path) -> tuple[int, int, float]:
+    """Width, height and fps of the video at ``path`` (after checking that a first frame decodes)."""
+    cap = open_video(path)
+    try:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise UserError(f"{path}: video has no decodable frame")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return int(frame.shape[1]), int(frame.shape[0]), fps
+    finally:
+        cap.release()
+
+
+def iter_frames(path: str | Path, frames: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(index, BGR frame)`` for the wanted frame indices (all when None), in ascending order.
+
+    The video is decoded sequentially (frames that are not wanted are only grabbed), so indices are exact
+    even for codecs whose seeking is approximate. Indices past the end of the video are silently absent;
+    a video that yields no frame at all, or none of the wanted ones, is a UserError. A ``range`` is used
+    lazily (``0:`` is fine).
+    """
+    wanted: range | set[int] | None
+    if frames is None or isinstance(frames, range):
+        wanted = frames
+    else:
+        wanted = set(int(f) for f in frames)
+    if wanted is not None and len(wanted) == 0:
+        raise UserError(f"{path}: empty frame selection")
+    last = None if wanted is None else (wanted[-1] if isinstance(wanted, range) else max(wanted))
+    cap = open_video(path)
+    index, yielded = 0, 0
+    try:
+        while last is None or index <= last:
+            if wanted is None or index in wanted:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+                yielded += 1
+                yield index, frame
+            elif not cap.grab():
+                break
+            index += 1
+    finally:
+        cap.release()
+    if index == 0:
+        raise UserError(f"{path}: video has 0 frames (or cannot be decoded)")
+    if yielded == 0:
+        raise UserError(f"{path}: none of the selected frames exist (the video has {index} frames)")
