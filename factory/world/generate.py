@@ -80,10 +80,9 @@ class World:
         sprites: list[Sprite] = []
         actors = sorted(self.population.actors, key=_near_depth, reverse=True)
         for a in actors:
-            sp = (draw_person(a, to_frame, spec.width, spec.height) if a.kind == "person"
-                  else draw_vehicle(a, to_frame, self.layout.proj.cam_h, spec.width, spec.height))
+            sp = (draw_person(a, to_frame, spec.width, spec.height, self.look.colour) if a.kind == "person"
+                  else draw_vehicle(a, to_frame, self.layout.proj.cam_h, spec.width, spec.height, self.look.colour))
             if sp is not None:
-                self.look.tone(sp.rgba)
                 sprites.append(sp)
         boxes, crowd = composite(frame, sprites, self.label_map, self.scene.min_box_area_px, self.scene.crowd_occlusion,
                                  self.scene.shadows)

@@ -54,8 +54,12 @@ class Look:
         return cls(lut.astype(np.uint8).reshape(256, 1, 3), blur_sigma, tuple(noise))
 
     def tone(self, image: np.ndarray) -> None:
-        """Apply the lighting (per-channel tone curve) to the BGR channels of ``image`` in place."""
-        image[:, :, :3] = cv2.LUT(np.ascontiguousarray(image[:, :, :3]), self.lut)
+        """Apply the lighting (per-channel tone curve) to the BGR ``image`` in place."""
+        image[:] = cv2.LUT(image, self.lut)
+
+    def colour(self, bgr: tuple[int, int, int]) -> tuple[int, int, int]:
+        """A scene colour under this video's lighting."""
+        return int(self.lut[bgr[0], 0, 0]), int(self.lut[bgr[1], 0, 1]), int(self.lut[bgr[2], 0, 2])
 
     def apply(self, frame: np.ndarray, index: int) -> np.ndarray:
         """The frame as the sensor records it (new array). Lighting is already in the pixels (:meth:`tone`)."""

@@ -22,6 +22,7 @@ ONE = 1 << SHIFT
 _UNIT_COS = np.cos(np.linspace(0, 2 * np.pi, 12, endpoint=False))
 _UNIT_SIN = np.sin(np.linspace(0, 2 * np.pi, 12, endpoint=False))
 ToFrame = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Palette = Callable[[tuple[int, int, int]], tuple[int, int, int]]  # scene colour -> colour under the video's lighting
 
 
 @dataclass
@@ -37,8 +38,8 @@ class Sprite:
 class _Buffer:
     """A local drawing surface for one sprite, addressed in frame pixels."""
 
-    def __init__(self, x0: int, y0: int, w: int, h: int) -> None:
-        self.x0, self.y0 = x0, y0
+    def __init__(self, x0: int, y0: int, w: int, h: int, palette: Palette) -> None:
+        self.x0, self.y0, self.palette = x0, y0, palette
         self.img = np.zeros((h, w, 4), np.uint8)
 
     def _pts(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -48,7 +49,7 @@ class _Buffer:
         return pts
 
     def poly(self, u: np.ndarray, v: np.ndarray, colour: tuple[int, int, int]) -> None:
-        cv2.fillPoly(self.img, [self._pts(u, v)], (*colour, 255), cv2.LINE_8, SHIFT)
+        cv2.fillPoly(self.img, [self._pts(u, v)], (*self.palette(colour), 255), cv2.LINE_8, SHIFT)
 
     def line(self, u0: float, v0: float, u1: float, v1: float, colour: tuple[int, int, int], width: float) -> None:
         """A thick segment drawn as a polygon (width in frame pixels), so thin limbs stay sub-pixel exact."""
@@ -73,7 +74,7 @@ def _bounds(us: np.ndarray, vs: np.ndarray, frame_w: int, frame_h: int) -> tuple
     return x0, y0, x1, y1
 
 
-def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int) -> Sprite | None:
+def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int, palette: Palette) -> Sprite | None:
     """Draw a walking person standing at (a.x, a.z); None when out of the frame."""
     width, height, _ = a.size
     fu, fv = to_frame(np.array([a.x, a.x]), np.array([0.0, height]), np.array([a.z, a.z]))
@@ -85,7 +86,7 @@ def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int) -> Spri
     box = _bounds(np.array([u - W, u + W]), np.array([v_top - 1, v_foot + 1]), frame_w, frame_h)
     if box is None:
         return None
-    buf = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1])
+    buf = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1], palette)
     c = a.colours
     side = a.axis == "x"
     swing = math.sin(a.phase) * (0.42 if side else 0.12) * (1.0 if a.speed > 0.2 else 0.0)
@@ -123,7 +124,8 @@ def _box_faces(a: Actor) -> tuple[float, float, float, float, float]:
     return a.x - length / 2, a.x + length / 2, a.z - w / 2, a.z + w / 2, h
 
 
-def draw_vehicle(a: Actor, to_frame: ToFrame, cam_h: float, frame_w: int, frame_h: int) -> Sprite | None:
+def draw_vehicle(a: Actor, to_frame: ToFrame, cam_h: float, frame_w: int, frame_h: int,
+                 palette: Palette) -> Sprite | None:
     """Draw a vehicle as a 3-D box with visible faces and details; None when out of the frame or too near."""
     x0, x1, z0, z1, h = _box_faces(a)
     if z0 < 1.0:
@@ -137,7 +139,7 @@ def draw_vehicle(a: Actor, to_frame: ToFrame, cam_h: float, frame_w: int, frame_
     box = _bounds(us, vs, frame_w, frame_h)
     if box is None:
         return None
-    buf = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1])
+    buf = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1], palette)
     body = a.colours["body"]
     cargo = (215, 215, 210) if a.kind == "truck" else body
 
