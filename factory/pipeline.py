@@ -15,7 +15,7 @@ from runtime.errors import UserError
 
 T = TypeVar("T")
 
-SECTIONS = ("paths", "world", "label", "datasets", "objectness")
+SECTIONS = ("world", "label", "datasets", "objectness")
 
 DEFAULT_PARAMS = Path("params.yaml")
 
