@@ -82,7 +82,7 @@ def draw_shadow(frame: np.ndarray, sprite: Sprite) -> None:
     region = frame[y0:y1, x0:x1]
     mask = np.zeros(region.shape[:2], np.uint8)
     cv2.ellipse(mask, (int(cx - x0), int(cy - y0)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
-    np.copyto(region, (region >> 1) + (region >> 3), where=mask[:, :, None].astype(bool))
+    cv2.copyTo((region >> 1) + (region >> 3), mask, region)
 
 
 def composite(frame: np.ndarray, sprites: list[Sprite], label_map: np.ndarray,
@@ -96,21 +96,19 @@ def composite(frame: np.ndarray, sprites: list[Sprite], label_map: np.ndarray,
         draw_shadow(frame, sp)
     for idx, sp in enumerate(sprites, start=1):
         h, w = sp.rgba.shape[:2]
-        mask = sp.rgba[:, :, 3] > 0
-        np.copyto(frame[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w], sp.rgba[:, :, :3], where=mask[:, :, None])
-        np.copyto(label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w], np.uint16(idx), where=mask)
+        mask = sp.rgba[:, :, 3]
+        cv2.copyTo(cv2.cvtColor(sp.rgba, cv2.COLOR_BGRA2BGR), mask, frame[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w])
+        cv2.copyTo(np.full((h, w), idx, np.uint16), mask, label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w])
     boxes, crowd = [], []
     for idx, sp in enumerate(sprites, start=1):
         h, w = sp.rgba.shape[:2]
-        total = int(np.count_nonzero(sp.rgba[:, :, 3]))
-        visible = label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w] == idx
-        count = int(np.count_nonzero(visible))
+        total = cv2.countNonZero(sp.rgba[:, :, 3].copy())
+        visible = (label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w] == idx).view(np.uint8)
+        count = cv2.countNonZero(visible)
         if count == 0 or total == 0:
             continue
-        rows = np.flatnonzero(visible.any(axis=1))
-        cols = np.flatnonzero(visible.any(axis=0))
-        bx, by = sp.x0 + int(cols[0]), sp.y0 + int(rows[0])
-        bw, bh = int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+        cx, cy, bw, bh = cv2.boundingRect(visible)
+        bx, by = sp.x0 + cx, sp.y0 + cy
         occluded = 1.0 - count / total
         a: Actor = sp.actor
         boxes.append(ObjectBox((float(bx), float(by), float(bw), float(bh)), a.label, a.track_id, occluded, a.z, count))
