@@ -1,0 +1,245 @@
+"""``paraloupe-run`` — the edge runtime: the embedded demo, the three cluster roles, bundle checks, keys.
+
+    paraloupe-run --bundle models/bundle --video V.mp4 --cluster local:4      # master + 4 servers on loopback
+    paraloupe-run --bundle B --role master --config cluster.yaml
+    paraloupe-run --bundle B --role server --config cluster.yaml --name jetson-1
+    paraloupe-run --bundle B --role client --config cluster.yaml --video V.mp4
+    paraloupe-run --bundle B --validate                                       # files, sha256, ncnn, profiles
+    paraloupe-run keys --out keys/ [--names server,client]                    # CURVE key pairs
+
+Client options: ``--mode paraloupe|baseline|mini|ep-K|lastdet``, ``--scheduler markov|uniform|proportional|
+greedy|milp``, ``--slo-ms``, ``--max-patches``, ``--frames A:B``, ``--offer-fps`` (camera-like arrival),
+``--gt GT.json`` (F1 in the summary), ``--out P.jsonl`` (predictions), ``--save-video V.mp4`` (annotated),
+``--summary S.json``. Local cluster: ``--devices a,b,..`` (device profiles cycled over the servers; default
+the bundle's profiled devices, emulated and labelled so), ``--curve`` (encrypt + authenticate).
+The summary is printed on stderr at the end (JSON with ``--summary``); a progress line runs meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from typing import Any, Mapping, Sequence
+
+from runtime.errors import UserError, cli_entry, run_cli
+
+SCHEDULERS = ["markov", "uniform", "proportional", "greedy", "milp"]
+
+
+def _keys_main(argv: Sequence[str]) -> int:
+    from runtime.cluster.transport import make_keys
+
+    parser = argparse.ArgumentParser(prog="paraloupe-run keys", description="Create CURVE key pairs "
+                                     "(NAME.key public, NAME.key_secret secret) and authorize them in OUT/authorized/.")
+    parser.add_argument("--out", required=True, help="keys folder")
+    parser.add_argument("--names", default="server,client", help="comma-separated key names (default server,client)")
+    args = parser.parse_args(argv)
+    names = [n for n in args.names.split(",") if n]
+    for path in make_keys(args.out, names):
+        print(path)
+    return 0
+
+
+def validate_bundle(bundle: str) -> int:
+    """``--validate``: manifest + sha256 (load_manifest), every model loaded in ncnn and run once, and the
+    table of models × devices."""
+    import numpy as np
+
+    from runtime.bundle import load_manifest
+    from runtime.infer import Detector
+
+    manifest = load_manifest(bundle)
+    print(f"{bundle}: manifest schema {manifest['schema_version']}, checksum and {len(manifest['models'])} "
+          f"models' files OK; classes {manifest['classes']}")
+    for name in manifest["models"]:
+        det = Detector(bundle, name, manifest)
+        out = det(np.full((det.size, det.size, 3), 127, dtype=np.uint8))
+        raw = det.raw(det.preprocess(np.zeros((det.size, det.size, 3), dtype=np.uint8))[0])
+        print(f"  {name}: ncnn OK, input {det.size}, outputs {[tuple(r.shape) for r in raw]}, "
+              f"{len(out.scores)} boxes on a grey image, {out.infer_ms:.1f} ms")
+    profiles = manifest.get("profiles") or {}
+    devices = sorted(profiles)
+    width = max([len(m) for m in manifest["models"]] + [5])
+    print(f"\n{'model':<{width}}  " + "  ".join(f"{d:>26}" for d in devices))
+    for name in manifest["models"]:
+        cells = []
+        for d in devices:
+            row = profiles[d]["models"].get(name)
+            est = "est" if profiles[d].get("estimated") else "meas"
+            cells.append(f"{row['latency_ms']:9.1f} ms α {row['accuracy']:.3f} {est:>4}" if row else f"{'-':>26}")
+        print(f"{name:<{width}}  " + "  ".join(f"{c:>26}" for c in cells))
+    if not devices:
+        print("(no device profiles in this bundle)")
+    return 0
+
+
+def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
+    client = cluster.client
+    changes: dict[str, Any] = {}
+    for opt, key in (("mode", "mode"), ("slo_ms", "slo_ms"), ("offer_fps", "offer_fps"), ("pipeline", "pipeline")):
+        value = getattr(args, opt)
+        if value is not None:
+            changes[key] = value
+    if args.max_patches is not None:
+        changes["patches"] = dataclasses.replace(client.patches, max_patches=args.max_patches)
+    master = cluster.master
+    if args.scheduler is not None:
+        master = dataclasses.replace(master, scheduler=args.scheduler)
+    return dataclasses.replace(cluster, client=dataclasses.replace(client, **changes), master=master)
+
+
+def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_endpoint: str, args: argparse.Namespace,
+               extra: dict[str, Any] | None = None, on_frame: Any = None) -> dict[str, Any]:
+    """Run the video through the cluster; writes --out/--save-video/--summary; returns the summary."""
+    import cv2
+
+    from runtime.atomic import atomic_open
+    from runtime.cluster.client import Client
+    from runtime.cluster.summary import format_summary, summarize
+    from runtime.predictions import FrameDetections
+    from runtime.video import iter_frames, parse_frames, video_info
+
+    if not args.video:
+        raise UserError("--video is required for a client")
+    frames = parse_frames(args.frames)
+    width, height, fps = video_info(args.video)
+    client = Client(bundle, manifest, cluster, master_endpoint)
+    preds: dict[int, FrameDetections] = {}
+    writer = None
+    if args.save_video:
+        writer = cv2.VideoWriter(str(args.save_video), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, (width, height))
+        if not writer.isOpened():
+            raise UserError(f"--save-video: cannot write {args.save_video}")
+    out_ctx = atomic_open(args.out) if args.out else None
+    handle = out_ctx.__enter__() if out_ctx else None
+
+    def sink(dets: FrameDetections, frame: Any, extra_keys: dict[str, Any]) -> None:
+        preds[dets.frame] = dets
+        if handle is not None:
+            handle.write(dets.to_line(**extra_keys) + "\n")
+        if writer is not None:
+            img = frame.copy()
+            for (x, y, w, h), lab, s in zip(dets.boxes, dets.labels, dets.scores):
+                cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2)
+                cv2.putText(img, f"{lab} {s:.2f}", (int(x), max(12, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                            (0, 255, 0), 1)
+            if extra_keys.get("dropped"):
+                cv2.putText(img, "dropped", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2)
+            writer.write(img)
+
+    def progress(p: dict[str, Any]) -> None:
+        print(f"\r[paraloupe-run] frames {p['frames']}  servers live {p['live']}  in flight {p['in_flight']}  "
+              f"dropped {p['dropped']}", end="", file=sys.stderr, flush=True)
+
+    ok = False
+    try:
+        stats = client.run(iter_frames(args.video, frames), sink, progress if not args.quiet else None, on_frame)
+        ok = True
+    finally:
+        if out_ctx is not None:
+            out_ctx.__exit__(*((None, None, None) if ok else sys.exc_info()))
+        if writer is not None:
+            writer.release()
+    print("", file=sys.stderr)
+    info = {"mode": cluster.client.mode, "scheduler": cluster.master.scheduler, "video": str(args.video),
+            "frame_size": [width, height], "servers_seen": sorted(client.links)}
+    summary = summarize(stats, cluster.client.slo_ms, warmup=args.warmup, extra={**info, **(extra or {})})
+    if args.gt:
+        from runtime.coco import load_coco
+        from runtime.evaluate import evaluate
+
+        gt = load_coco(args.gt)
+        ids = sorted(preds)
+        result = evaluate(gt, {i: preds[i] for i in ids if i in gt.frames}, frames=(ids[0], ids[-1] + 1))
+        o = result.overall
+        summary.update(f1=o.f1, precision=o.precision, recall=o.recall, eval=result.as_dict())
+    print(format_summary(summary), file=sys.stderr)
+    if args.summary:
+        from runtime.atomic import write_json
+
+        write_json(args.summary, summary, indent=1)
+    return summary
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paraloupe-run", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--bundle", required=True, help="bundle folder (manifest.json + model files)")
+    p.add_argument("--validate", action="store_true", help="check the bundle and print models × devices")
+    p.add_argument("--video", help="input video (client)")
+    p.add_argument("--cluster", help="local:N — start a master and N servers on loopback")
+    p.add_argument("--role", choices=["client", "server", "master"], help="run one role of a real cluster")
+    p.add_argument("--config", help="cluster.yaml (roles; optional base settings for local:N)")
+    p.add_argument("--name", help="this server's name in cluster.yaml")
+    p.add_argument("--devices", help="local:N: comma-separated device profiles cycled over the servers")
+    p.add_argument("--curve", action="store_true", help="local:N: CURVE encryption + ZAP authentication")
+    p.add_argument("--mode", help="paraloupe | baseline | mini | ep-K | lastdet")
+    p.add_argument("--scheduler", choices=SCHEDULERS)
+    p.add_argument("--slo-ms", type=float)
+    p.add_argument("--max-patches", type=int)
+    p.add_argument("--offer-fps", type=float, help="frames arrive at this rate (camera-like); 0 = as served")
+    p.add_argument("--pipeline", type=int, help="frames in flight")
+    p.add_argument("--frames", help="half-open frame range A:B[:S]")
+    p.add_argument("--warmup", type=int, default=5, help="frames left out of the latency percentiles")
+    p.add_argument("--gt", help="ground truth COCO JSON: F1 in the summary")
+    p.add_argument("--out", help="predictions JSONL")
+    p.add_argument("--save-video", help="annotated MP4")
+    p.add_argument("--summary", help="summary JSON")
+    p.add_argument("--workdir", help="local:N: folder for configs and logs (default: a temp folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    return p
+
+
+@cli_entry
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["keys"]:
+        return _keys_main(argv[1:])
+    args = _parser().parse_args(argv)
+    if args.validate:
+        return validate_bundle(args.bundle)
+
+    from runtime.bundle import load_manifest
+    from runtime.cluster.config import ClusterConfig, load_cluster_config
+
+    manifest = load_manifest(args.bundle)
+    if args.cluster:
+        if args.role:
+            raise UserError("--cluster and --role exclude each other")
+        if not args.cluster.startswith("local:") or not args.cluster[6:].isdigit():
+            raise UserError(f"--cluster: expected local:N, got {args.cluster!r}")
+        from runtime.cluster.local import LocalCluster
+
+        base = load_cluster_config(args.config) if args.config else ClusterConfig()
+        base = _client_config(base, args)
+        n = int(args.cluster[6:])
+        base = dataclasses.replace(base, client=dataclasses.replace(base.client, min_servers=n))
+        devices = [d for d in args.devices.split(",") if d] if args.devices else None
+        with tempfile.TemporaryDirectory(prefix="paraloupe-local-") as tmp:
+            with LocalCluster(args.bundle, manifest, n, base, args.workdir or tmp, devices, args.curve) as cluster:
+                run_client(args.bundle, manifest, cluster.config, cluster.endpoints["master"], args,
+                           extra={"cluster": f"local:{n}", "emulation": cluster.emulation()})
+        return 0
+    if not args.role or not args.config:
+        raise UserError("give --validate, --video V --cluster local:N, or --role R --config cluster.yaml")
+    cluster = _client_config(load_cluster_config(args.config), args)
+    if args.role == "master":
+        from runtime.cluster.master import serve
+
+        return serve(manifest, cluster)
+    if args.role == "server":
+        from runtime.cluster.server import serve
+
+        if not args.name:
+            raise UserError("--role server needs --name (its entry in the config's servers)")
+        return serve(args.bundle, manifest, cluster, args.name)
+    if not cluster.master.endpoint:
+        raise UserError(f"{args.config}: master.endpoint is required for a client")
+    run_client(args.bundle, manifest, cluster, cluster.master.endpoint, args)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,113 @@
+"""Result aggregator (pure): patch detections → frame coordinates → duplicates merged → one result per frame.
+
+A server answers a patch with boxes in the pixels of the image it decoded (the JPEG, which may have been
+downscaled to ``max_side``); :func:`to_frame` scales them by (patch size / JPEG size) and shifts them by the
+patch's top-left corner, then clips them to the patch. :func:`merge` removes duplicates of one object seen
+by overlapping patches, in two passes:
+
+1. class-wise NMS at IoU ``iou`` (:func:`runtime.decode.batched_nms`, the one NMS implementation);
+2. a box cut by an inner patch border (an edge of its patch within ``border_px`` that is not a frame edge)
+   is dropped when a larger box of the same class from another patch covers at least ``contain`` of its
+   area — the part of an object a patch saw through its border, next to the whole object another saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from runtime.decode import batched_nms
+from runtime.predictions import FrameDetections
+
+
+@dataclass
+class PatchResult:
+    """Detections of one patch: ``rect`` (x0, y0, x1, y1) frame px, ``src_size`` (w, h) of the decoded
+    image the server saw, ``boxes`` (n, 4) xywh in those pixels, ``labels``, ``scores``."""
+
+    rect: tuple[int, int, int, int]
+    src_size: tuple[int, int]
+    boxes: np.ndarray
+    labels: list[str]
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def to_frame(result: PatchResult) -> np.ndarray:
+    """``result.boxes`` mapped to frame pixels (n, 4) xywh, clipped to the patch rectangle."""
+    x0, y0, x1, y1 = (float(v) for v in result.rect)
+    w, h = result.src_size
+    boxes = np.asarray(result.boxes, dtype=np.float64).reshape(-1, 4)
+    sx, sy = (x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1)
+    bx1 = np.clip(x0 + boxes[:, 0] * sx, x0, x1)
+    by1 = np.clip(y0 + boxes[:, 1] * sy, y0, y1)
+    bx2 = np.clip(x0 + (boxes[:, 0] + boxes[:, 2]) * sx, x0, x1)
+    by2 = np.clip(y0 + (boxes[:, 1] + boxes[:, 3]) * sy, y0, y1)
+    return np.stack([bx1, by1, bx2 - bx1, by2 - by1], axis=1)
+
+
+def _cut_by_border(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, border_px: float) -> np.ndarray:
+    """True for boxes touching an edge of their patch that is not an edge of the frame."""
+    x1, y1 = boxes[:, 0], boxes[:, 1]
+    x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
+    r = rects.astype(np.float64)
+    left = (x1 - r[:, 0] <= border_px) & (r[:, 0] > 0)
+    top = (y1 - r[:, 1] <= border_px) & (r[:, 1] > 0)
+    right = (r[:, 2] - x2 <= border_px) & (r[:, 2] < frame_w)
+    bottom = (r[:, 3] - y2 <= border_px) & (r[:, 3] < frame_h)
+    return left | top | right | bottom
+
+
+def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_ids: np.ndarray,
+          rects: np.ndarray, frame_w: int, frame_h: int, iou: float = 0.5, contain: float = 0.8,
+          border_px: float = 2.0) -> np.ndarray:
+    """Indices of the boxes kept (by descending score). ``patch_ids[i]`` is box i's patch, ``rects`` (P, 4)
+    the patches' rectangles; boxes xywh frame px."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    names = sorted(set(labels))
+    class_ids = np.array([names.index(lab) for lab in labels], dtype=np.int64)
+    keep = batched_nms(boxes, scores, class_ids, iou)
+    patch_ids = np.asarray(patch_ids, dtype=np.int64)
+    cut = _cut_by_border(boxes[keep], np.asarray(rects).reshape(-1, 4)[patch_ids[keep]], frame_w, frame_h, border_px)
+    area = boxes[keep, 2] * boxes[keep, 3]
+    drop = np.zeros(len(keep), dtype=bool)
+    for a in np.flatnonzero(cut):
+        ba = boxes[keep[a]]
+        for b in range(len(keep)):
+            if b == a or drop[b] or class_ids[keep[b]] != class_ids[keep[a]] or patch_ids[keep[b]] == patch_ids[keep[a]]:
+                continue
+            if area[b] <= area[a]:
+                continue
+            bb = boxes[keep[b]]
+            iw = min(ba[0] + ba[2], bb[0] + bb[2]) - max(ba[0], bb[0])
+            ih = min(ba[1] + ba[3], bb[1] + bb[3]) - max(ba[1], bb[1])
+            if iw > 0 and ih > 0 and iw * ih >= contain * max(area[a], 1e-12):
+                drop[a] = True
+                break
+    return keep[~drop]
+
+
+def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[PatchResult], iou: float = 0.5,
+              contain: float = 0.8, border_px: float = 2.0) -> FrameDetections:
+    """One frame's detections from its patch results (any order); boxes in frame pixels."""
+    all_boxes, labels, scores, pids, rects = [], [], [], [], []
+    for p, res in enumerate(results):
+        rects.append(res.rect)
+        if len(res.labels) == 0:
+            continue
+        all_boxes.append(to_frame(res))
+        labels += list(res.labels)
+        scores.append(np.asarray(res.scores, dtype=np.float64).reshape(-1))
+        pids.append(np.full(len(res.labels), p))
+    if not all_boxes:
+        return FrameDetections(frame_id, np.zeros((0, 4)), [], np.zeros(0))
+    boxes, sc, pid = np.concatenate(all_boxes), np.concatenate(scores), np.concatenate(pids)
+    ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    idx = np.flatnonzero(ok)
+    keep = idx[merge(boxes[idx], [labels[i] for i in idx], sc[idx], pid[idx], np.asarray(rects), frame_w, frame_h,
+                     iou, contain, border_px)]
+    return FrameDetections(frame_id, boxes[keep], [labels[i] for i in keep], sc[keep])

@@ -1,0 +1,150 @@
+"""Master scheduler: one per cluster; runs the scheduler on the profilers' state that every server reports.
+
+One thread, one bound ROUTER. ``state`` messages (every ``report_ms`` from each server) refresh the table of
+devices; a device silent for ``liveness × report_ms`` is left out until it reports again (rejoin). A
+``schedule`` request (a client's patch metadata, its measured bandwidths and the devices it has found dead)
+becomes a scheduler instance (:func:`runtime.profilers.build_instance`) over the live devices' models of
+the requested kind, is solved with the configured policy (:func:`runtime.scheduler.solve`), and is answered
+with ``assign``: one (device, model) per patch plus every live device's endpoint and model latencies.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import Any, Callable, Mapping
+
+import zmq
+
+from runtime.cluster.config import ClusterConfig
+from runtime.cluster.protocol import Malformed, Message, encode, try_decode
+from runtime.cluster.transport import Transport
+from runtime.errors import UserError
+from runtime.profilers import DeviceState, ModelProfiler, build_instance
+from runtime.scheduler import Patch, compile_problem, solve, warm_up
+
+
+def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], kinds: Mapping[str, str],
+         scheduler: str, gamma: float, default_bandwidth: float, seed: int = 0) -> dict[str, Any]:
+    """The ``assign`` fields for one ``schedule`` request (pure: no sockets).
+
+    ``devices``: live device name → its last ``state`` header; ``kinds``: model name → kind (bundle).
+    """
+    exclude = set(request["exclude"])
+    live = {n: s for n, s in devices.items() if n not in exclude}
+    states, accuracy, table = {}, {}, {}
+    for name, st in live.items():
+        models = {m: row for m, row in st["models"].items() if kinds.get(m) == request["kind"]}
+        if not models:
+            continue
+        states[name] = DeviceState(name, {m: float(r["latency_ms"]) for m, r in models.items()}, float(st["cost"]))
+        accuracy[name] = {m: float(r["accuracy"]) for m, r in models.items()}
+        table[name] = {"endpoint": st["endpoint"], "models": {m: float(r["latency_ms"]) for m, r in models.items()}}
+    base = {"assignment": [], "devices": table, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0}
+    if not request["patches"]:
+        return dict(base, feasible=True)
+    if not states:
+        return dict(base, error=f"no live server serves a {request['kind']} model")
+    t0 = time.perf_counter()
+    bandwidths = {n: float(request["bandwidths"].get(n, default_bandwidth)) for n in states}
+    patches = [Patch(bytes=float(p["bytes"]), confidence=float(p["confidence"])) for p in request["patches"]]
+    instance = build_instance(patches, bandwidths, states, ModelProfiler(accuracy),
+                              float(request.get("slo_ms", 1000.0)), gamma)
+    problem = compile_problem(instance)
+    result = solve(problem, scheduler, seed)
+    assignment = [[instance.devices[d].name, instance.devices[d].models[m].name]
+                  for _, d, m in result.assignment(problem)]
+    return dict(base, assignment=assignment, feasible=bool(result.feasible),
+                max_latency_ms=float(result.max_latency_ms), ms=(time.perf_counter() - t0) * 1000.0)
+
+
+class Master:
+    """The master's state; :meth:`run` binds, serves until ``stop()``, then closes everything."""
+
+    def __init__(self, manifest: Mapping[str, Any], cluster: ClusterConfig, name: str = "master",
+                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> None:
+        self.cluster = cluster
+        self.name = name
+        self.kinds = {m: spec.get("kind", "mini") for m, spec in manifest["models"].items()}
+        self.devices: dict[str, tuple[float, dict[str, Any]]] = {}  # name → (last seen, state header)
+        self.malformed = Malformed()
+        self.counters = {"schedules": 0, "joins": 0, "removals": 0}
+        self.log = log
+        self._stop = False
+
+    def live(self, now: float) -> dict[str, dict[str, Any]]:
+        """Devices heard from within the liveness window; the others are forgotten (counted)."""
+        window = self.cluster.timing.liveness * self.cluster.timing.report_ms / 1000.0
+        for name in [n for n, (t, _) in self.devices.items() if now - t > window]:
+            del self.devices[name]
+            self.counters["removals"] += 1
+            self.log(f"master: {name} missed {self.cluster.timing.liveness} reports, removed")
+        return {n: st for n, (_, st) in self.devices.items()}
+
+    def handle(self, msg: Message, now: float) -> dict[str, Any] | None:
+        """Process one message; returns the ``assign`` fields to reply with, if any."""
+        if msg.type == "state":
+            if msg["device"] not in self.devices:
+                self.counters["joins"] += 1
+                self.log(f"master: {msg['device']} joined at {msg['endpoint']}")
+            self.devices[msg["device"]] = (now, msg.header)
+            return None
+        if msg.type == "schedule":
+            self.counters["schedules"] += 1
+            m = self.cluster.master
+            try:
+                fields = plan(msg.header, self.live(now), self.kinds, m.scheduler, m.gamma, m.default_bandwidth_Bps,
+                              m.seed)
+            except UserError as exc:
+                fields = {"assignment": [], "devices": {}, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0,
+                          "error": str(exc)}
+            return {"req": msg["req"], **fields}
+        self.malformed.add(f"unexpected:{msg.type}")
+        return None
+
+    def run(self, stop: Callable[[], bool] | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+        """Serve until ``stop()`` or SIGTERM/SIGINT."""
+        stop = stop or (lambda: self._stop)
+        if self.cluster.master.scheduler != "milp":
+            warm_up()
+        transport = Transport(self.cluster.transport, self.cluster.curve(self.name))
+        try:
+            router, endpoint = transport.router(self.cluster.master.bind)
+            if on_ready:
+                on_ready(self.cluster.master.endpoint or endpoint)
+            while not (stop() or self._stop):
+                if not router.poll(100, zmq.POLLIN):
+                    continue
+                for _ in range(64):
+                    try:
+                        identity, *frames = router.recv_multipart(flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    msg = try_decode(frames, self.malformed)
+                    if msg is None:
+                        continue
+                    reply = self.handle(msg, time.monotonic())
+                    if reply is not None:
+                        try:
+                            router.send_multipart([identity, *encode("assign", **reply)], flags=zmq.NOBLOCK)
+                        except zmq.ZMQError:
+                            pass  # client gone: it falls back after its timeout
+        finally:
+            transport.close()
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop = True
+
+
+def serve(manifest: Mapping[str, Any], cluster: ClusterConfig) -> int:
+    """``--role master``: serve until SIGTERM/SIGINT; prints one JSON ready line on stdout."""
+    if not cluster.master.bind:
+        raise UserError("cluster config: master.bind is required for the master")
+    master = Master(manifest, cluster)
+    signal.signal(signal.SIGTERM, master.request_stop)
+    signal.signal(signal.SIGINT, master.request_stop)
+    master.run(on_ready=lambda ep: print(json.dumps({"ready": "master", "endpoint": ep}), flush=True))
+    print(json.dumps({"stopped": "master", **master.counters, "malformed": master.malformed.as_dict()}), flush=True)
+    return 0

@@ -1,0 +1,137 @@
+"""ncnn inference of one bundle model on one image — everything from the manifest, nothing hard-coded.
+
+Pipeline for a BGR uint8 image (a patch or a whole frame) of any size::
+
+    colour (manifest "colour": rgb|bgr) → Letterbox.fit(w, h, input_size).apply(pad_value)
+    → (pixel − mean) / std (0–255 scale, manifest) → CHW float32 → ncnn (input_blob → output_blobs)
+    → runtime.decode.decode(outputs, **manifest "decode") → boxes in input pixels
+    → Letterbox.boxes_to_source → clipped to the image → (boxes xywh px, class names, scores)
+
+``decode`` in the manifest holds ``strides`` (one per output blob) and any keyword of
+:func:`runtime.decode.decode` (score_threshold, top_k, nms_iou, max_detections); an unknown key is an error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from runtime.decode import decode
+from runtime.errors import UserError
+from runtime.geometry import Letterbox, clip_boxes
+
+_DECODE_KEYS = set(inspect.signature(decode).parameters) - {"outputs"}
+
+
+@dataclass
+class ImageDetections:
+    """Detections of one image in its own pixels: ``boxes`` (n, 4) xywh, ``labels`` names, ``scores`` (n,)."""
+
+    boxes: np.ndarray
+    labels: list[str]
+    scores: np.ndarray
+    infer_ms: float = 0.0
+
+
+class Detector:
+    """One manifest model loaded in ncnn. ``threads``: ncnn CPU threads."""
+
+    def __init__(self, bundle_dir: str | Path, name: str, manifest: Mapping[str, Any], threads: int = 1) -> None:
+        import ncnn
+
+        if name not in manifest["models"]:
+            raise UserError(f"model {name!r} is not in the bundle (have: {', '.join(manifest['models'])})")
+        spec = manifest["models"][name]
+        where = f"manifest: models.{name}"
+        self.name = name
+        self.classes = list(manifest["classes"])
+        self.size = int(spec["input_size"])
+        self.input_blob = spec["input_blob"]
+        self.output_blobs = list(spec["output_blobs"])
+        self.mean = np.asarray(spec["mean"], dtype=np.float32).reshape(1, 1, 3)
+        self.std = np.asarray(spec["std"], dtype=np.float32).reshape(1, 1, 3)
+        if np.any(self.std == 0):
+            raise UserError(f"{where}.std: must be non-zero")
+        self.colour = spec.get("colour", "rgb")
+        if self.colour not in ("rgb", "bgr"):
+            raise UserError(f"{where}.colour: {self.colour!r} is not rgb or bgr")
+        self.pad_value = int(spec.get("pad_value", 114))
+        params = dict(spec["decode"])
+        self.strides = params.pop("strides", None)
+        if not isinstance(self.strides, list) or len(self.strides) != len(self.output_blobs):
+            raise UserError(f"{where}.decode.strides: expected one stride per output blob ({len(self.output_blobs)})")
+        unknown = sorted(set(params) - _DECODE_KEYS)
+        if unknown:
+            raise UserError(f"{where}.decode.{unknown[0]}: unknown key (known: strides, "
+                            f"{', '.join(sorted(_DECODE_KEYS - {'strides'}))})")
+        self.decode_params = params
+        self.net = ncnn.Net()
+        self.net.opt.num_threads = int(threads)
+        self.net.opt.use_vulkan_compute = False
+        bundle_dir = Path(bundle_dir)
+        param, weights = bundle_dir / spec["files"]["param"], bundle_dir / spec["files"]["bin"]
+        if self.net.load_param(str(param)) != 0 or self.net.load_model(str(weights)) != 0:
+            raise UserError(f"{param}: ncnn cannot load model {name}")
+        self._ncnn = ncnn
+
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """The (3, S, S) float32 network input of a BGR uint8 image and the letterbox used."""
+        import cv2
+
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if self.colour == "rgb":
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        box = Letterbox.fit(image.shape[1], image.shape[0], self.size)
+        x = (box.apply(image, self.pad_value).astype(np.float32) - self.mean) / self.std
+        return np.ascontiguousarray(x.transpose(2, 0, 1)), box
+
+    def raw(self, x: np.ndarray) -> list[np.ndarray]:
+        """Run the network on a preprocessed (3, S, S) input; one array per output blob."""
+        ex = self.net.create_extractor()
+        ex.input(self.input_blob, self._ncnn.Mat(x))
+        outs = []
+        for blob in self.output_blobs:
+            ret, mat = ex.extract(blob)
+            if ret != 0:
+                raise UserError(f"model {self.name}: ncnn could not extract blob {blob!r}")
+            outs.append(np.array(mat))
+        return outs
+
+    def __call__(self, image: np.ndarray) -> ImageDetections:
+        """Detections of a BGR uint8 image (H, W, 3) in its own pixels."""
+        t0 = time.perf_counter()
+        x, box = self.preprocess(image)
+        outs = self.raw(x)
+        for i, out in enumerate(outs):
+            if out.ndim != 3 or out.shape[0] != len(self.classes) + 4:
+                raise UserError(f"model {self.name}: output {i} has shape {out.shape}, expected "
+                                f"({len(self.classes) + 4}, H, W) for {len(self.classes)} classes")
+        dets = decode(outs, self.strides, **self.decode_params)
+        boxes = clip_boxes(box.boxes_to_source(dets.boxes), image.shape[1], image.shape[0])
+        keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+        return ImageDetections(boxes[keep], [self.classes[int(c)] for c in dets.class_ids[keep]],
+                               dets.scores[keep], (time.perf_counter() - t0) * 1000.0)
+
+
+def time_model(detector: Detector, runs: int = 5, warmup: int = 2) -> float:
+    """Median latency (ms) of ``detector`` on a mid-grey square image of its input size on this host."""
+    image = np.full((detector.size, detector.size, 3), 127, dtype=np.uint8)
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        detector(image)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.median(times))
+
+
+def load_detectors(bundle_dir: str | Path, manifest: Mapping[str, Any], names: list[str],
+                   threads: int = 1) -> dict[str, Detector]:
+    """Several models of one bundle by name."""
+    return {name: Detector(bundle_dir, name, manifest, threads) for name in names}
