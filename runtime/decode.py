@@ -1,0 +1,128 @@
+"""Decoding raw detector outputs into boxes, and class-wise NMS — the one implementation (factory and edge).
+
+Raw output layout (what ``factory.models`` detectors emit, one array per feature level, batch of one)::
+
+    (1, C + 4, H, W)  or  (C + 4, H, W)
+    channels [0, C)      per-class scores in [0, 1] (already sigmoid-ed by the model)
+    channels [C, C + 4)  distances left, top, right, bottom from the cell centre, in units of the level's stride
+
+The cell at row i, column j of a level with stride s has its centre at ((j + 0.5)·s, (i + 0.5)·s) input pixels.
+Every number that tunes the decoding — strides, score threshold, top-k, NMS IoU, the cap on detections —
+is an argument (from the bundle manifest at the edge); the class count is read from the arrays, and class
+names are the caller's business. Boxes come out as ``[x, y, w, h]`` in model-input pixels: map them back
+to the frame with :meth:`runtime.geometry.Letterbox.boxes_to_source`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from runtime.errors import UserError
+
+
+@dataclass
+class Detections:
+    """Decoded detections of one image: ``boxes`` (n, 4) xywh input pixels, ``class_ids`` (n,), ``scores`` (n,),
+    sorted by descending score."""
+
+    boxes: np.ndarray
+    class_ids: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression of ``[x, y, w, h]`` boxes; indices kept, by descending score.
+
+    A box is suppressed when its IoU with a higher-scoring kept box is greater than ``iou_threshold``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    order = np.argsort(-scores, kind="stable")
+    x1, y1 = boxes[:, 0], boxes[:, 1]
+    x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
+    area = np.clip(boxes[:, 2], 0, None) * np.clip(boxes[:, 3], 0, None)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = iw * ih
+        union = area[i] + area[rest] - inter
+        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        order = rest[iou <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+def batched_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Class-wise NMS: boxes of different classes never suppress each other; kept indices by descending score."""
+    class_ids = np.asarray(class_ids).reshape(-1)
+    keep = [np.flatnonzero(class_ids == c)[nms(boxes[class_ids == c], scores[class_ids == c], iou_threshold)]
+            for c in np.unique(class_ids)]
+    if not keep:
+        return np.zeros(0, dtype=np.int64)
+    kept = np.concatenate(keep)
+    return kept[np.argsort(-np.asarray(scores)[kept], kind="stable")]
+
+
+def _level(output: np.ndarray, index: int) -> np.ndarray:
+    arr = np.asarray(output)
+    if arr.ndim == 4:
+        if arr.shape[0] != 1:
+            raise UserError(f"decode: output {index} holds a batch of {arr.shape[0]}; decode one image at a time")
+        arr = arr[0]
+    if arr.ndim != 3 or arr.shape[0] < 5:
+        raise UserError(f"decode: output {index} has shape {np.shape(output)}, expected (1, C+4, H, W) with C >= 1")
+    return arr
+
+
+def decode(outputs: Sequence[np.ndarray], strides: Sequence[int], score_threshold: float = 0.3,
+           top_k: int = 100, nms_iou: float = 0.6, max_detections: int = 100) -> Detections:
+    """Boxes of one image from the raw outputs of its feature levels (see the module docstring).
+
+    Per level, the ``top_k`` (cell, class) pairs scoring at least ``score_threshold`` are kept; all levels
+    are pooled, class-wise NMS at IoU ``nms_iou`` is applied, and at most ``max_detections`` are returned.
+    """
+    if len(outputs) != len(strides):
+        raise UserError(f"decode: {len(outputs)} outputs but {len(strides)} strides")
+    all_boxes, all_cls, all_scores = [], [], []
+    num_classes = None
+    for index, (output, stride) in enumerate(zip(outputs, strides)):
+        arr = _level(output, index)
+        c = arr.shape[0] - 4
+        if num_classes is None:
+            num_classes = c
+        elif c != num_classes:
+            raise UserError(f"decode: output {index} has {c} classes, output 0 has {num_classes}")
+        h, w = arr.shape[1:]
+        scores = arr[:c].reshape(-1)  # class-major: index = cls * H * W + cell
+        cand = np.flatnonzero(scores >= score_threshold)
+        if cand.size > top_k:
+            cand = cand[np.argpartition(-scores[cand], top_k - 1)[:top_k]]
+        if cand.size == 0:
+            continue
+        cls, cell = np.divmod(cand, h * w)
+        row, col = np.divmod(cell, w)
+        dist = arr[c:c + 4].reshape(4, -1)[:, cell].astype(np.float64) * float(stride)
+        cx, cy = (col + 0.5) * stride, (row + 0.5) * stride
+        x1, y1 = cx - dist[0], cy - dist[1]
+        x2, y2 = cx + dist[2], cy + dist[3]
+        all_boxes.append(np.stack([x1, y1, x2 - x1, y2 - y1], axis=1))
+        all_cls.append(cls)
+        all_scores.append(scores[cand].astype(np.float64))
+    if not all_boxes:
+        return Detections.empty()
+    boxes, cls, scores = np.concatenate(all_boxes), np.concatenate(all_cls), np.concatenate(all_scores)
+    keep = batched_nms(boxes, scores, cls, nms_iou)[:max_detections]
+    return Detections(boxes[keep], cls[keep].astype(np.int64), scores[keep])
