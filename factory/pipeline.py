@@ -15,7 +15,7 @@ from runtime.errors import UserError
 
 T = TypeVar("T")
 
-SECTIONS = ("world", "label", "datasets", "objectness")
+SECTIONS = ("world", "label", "datasets", "objectness", "search")
 
 DEFAULT_PARAMS = Path("params.yaml")
 
