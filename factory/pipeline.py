@@ -15,7 +15,7 @@ from runtime.errors import UserError
 
 T = TypeVar("T")
 
-SECTIONS = ("world", "label", "datasets", "objectness", "search")
+SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune")
 
 DEFAULT_PARAMS = Path("params.yaml")
 

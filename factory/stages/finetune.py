@@ -1,0 +1,369 @@
+"""DVC stage ``finetune``: the mini detectors, the full-frame baseline, and their evaluation (paper §III-B3,
+§IV-B/C).
+
+Run: ``python -m factory.stages.finetune`` (reads ``params.yaml: finetune``; ``--only mini|baseline`` trains
+one family, ``--eval-only`` re-evaluates the checkpoints already written). Writes::
+
+    <out_dir>/<model>/model.pt       weights + spec (architecture, classes, strides, mean/std, decoding)
+    <out_dir>/<model>/metrics.json   training history and evaluation of that model
+    <out_dir>/metrics.json           the table: model, input size, MACs, params, torch CPU latency
+                                     (1 thread), F1 — and the comparison the issue asks for
+
+Mini detectors: one per backbone × input size, named ``<alias>-<size>`` (e.g. ``rpi4b-240``): the
+pretrained backbone (``pretrain`` stage) + single-scale neck + light anchor-free head at stride 16, trained
+on the low-complexity patch set; the smallest size trains longest, each larger size starts from the
+previous one's best weights. Selected by patch-set (val) F1 at IoU 0.5. The baseline (``baseline``): a
+conventional FPN detector (strides 8–32) trained on multi-scale crops of whole frames, selected by
+full-frame val F1 at ``baseline.val_width``.
+
+Evaluation on the held-out test videos (F1 at IoU 0.5, each model at the score threshold it chose on
+validation data): the baseline on whole frames at every ``eval.widths``; every mini detector on
+single-object patches cut around the test ground truth (patch-set geometry) and, as "ParaLoupe_mini", on
+whole frames at every width.
+"""
+
+from __future__ import annotations
+
+import factory.torch_compat  # noqa: F401  (before timm / pytorch_lightning)
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from factory.data.builder import Source
+from factory.data.patchset import PatchSet
+from factory.models.backbones import SEARCHED
+from factory.models.complexity import count_macs, count_params, cpu_latency_ms
+from factory.models.detector import (Detector, baseline_spec, build_detector, load_backbone_weights, load_detector,
+                                     mini_spec, save_detector)
+from factory.pipeline import load_section, resolve_path
+from factory.stages.pretrain import backbone_kwargs, slug
+from factory.tracking import Tracker, stage_run
+from factory.train.data import Frame, FrameCropSet, PatchDetectionSet, letterbox_frame, load_frames
+from factory.train.detect import train_detector
+from factory.train.evaluation import Scores, evaluate_frames, evaluate_gt_patches, evaluate_patch_set
+from runtime.atomic import write_json
+from runtime.config import bounded, to_mapping
+from runtime.errors import UserError, cli_entry, run_cli
+
+log = logging.getLogger("paraloupe")
+
+MINI_STRIDE = 16
+
+
+def _world(name: str) -> Source:
+    return Source(f"models/world/{name}/video.mp4", f"models/world/{name}/annotations.json")
+
+
+@dataclass
+class MiniParams:
+    """Training of the mini detectors (``finetune.mini``)."""
+
+    train: list[str] = field(default_factory=lambda: ["models/datasets/patches/train"])  # COCO patch sets
+    val: list[str] = field(default_factory=lambda: ["models/datasets/patches/val"])
+    epochs: int = bounded(4, "epochs at the smallest size", ge=1)
+    resize_epochs: int = bounded(1, "epochs at each larger size (starting from the previous size)", ge=1)
+    samples_per_epoch: int | None = bounded(1600, "patches drawn per epoch (null: the whole set)", ge=1)
+    batch_size: int = bounded(32, "patches per batch", ge=1)
+    lr: float = bounded(4e-3, "peak AdamW learning rate", gt=0)
+    resize_lr: float = bounded(1.5e-3, "peak learning rate at the larger sizes", gt=0)
+    weight_decay: float = bounded(0.05, "AdamW weight decay", ge=0)
+    neck_width: int = bounded(64, "neck channels", ge=8)
+    head_width: int = bounded(64, "head channels", ge=8)
+    head_depth: int = bounded(2, "depthwise-separable layers in the head", ge=0)
+    top_k: int = bounded(10, "proposals kept before NMS (a patch holds one object, maybe a neighbour)", ge=1)
+    max_detections: int = bounded(5, "detections kept after NMS", ge=1)
+    val_limit: int | None = bounded(400, "val patches used per epoch (null: all)", ge=1)
+
+
+@dataclass
+class BaselineParams:
+    """Training of the full-frame baseline (``finetune.baseline``)."""
+
+    enabled: bool = True
+    train: list[Source] = field(default_factory=lambda: [_world("train-static"), _world("train-moving")])
+    val: list[Source] = field(default_factory=lambda: [_world("val-static"), _world("val-moving")])
+    frame_step: int = bounded(1, "use every n-th training frame", ge=1)
+    epochs: int = bounded(16, "training epochs", ge=1)
+    samples_per_epoch: int | None = bounded(None, "crops per epoch (null: one per training frame)", ge=1)
+    crop: int = bounded(256, "side of the square training crops (px), a multiple of 32", ge=64)
+    train_widths: list[int] = bounded([640, 1200], "frames are rescaled to a width drawn from [lo, hi] (px)")
+    batch_size: int = bounded(8, "crops per batch", ge=1)
+    lr: float = bounded(4e-3, "peak AdamW learning rate", gt=0)
+    weight_decay: float = bounded(0.05, "AdamW weight decay", ge=0)
+    width: int = bounded(24, "backbone base width (stages: 1, 2, 4, 6 ×)", ge=8)
+    blocks: list[int] = bounded([0, 1, 1, 1], "residual blocks per stage (strides 4, 8, 16, 32)")
+    fpn_width: int = bounded(48, "FPN and head channels", ge=8)
+    head_depth: int = bounded(2, "3×3 layers per head", ge=0)
+    level_bounds: list[float] = bounded([64.0, 160.0], "longer-side bounds (px) splitting objects over P3/P4/P5")
+    val_width: int = bounded(960, "input width of the per-epoch validation (px)", ge=32)
+    val_frame_step: int = bounded(5, "validate on every n-th val frame", ge=1)
+
+
+@dataclass
+class EvalParams:
+    """Evaluation on the held-out test videos (``finetune.eval``)."""
+
+    test: list[Source] = field(default_factory=lambda: [_world("test-static"), _world("test-moving"),
+                                                        _world("test-switch")])
+    frame_step: int = bounded(10, "evaluate every n-th test frame (baseline, GT patches)", ge=1)
+    mini_frame_step: int = bounded(20, "every n-th test frame for the minis on whole frames", ge=1)
+    widths: list[int] = bounded([320, 480, 640, 960], "full-frame input widths (px)")
+    patch_r: list[float] = bounded([0.5, 1.0], "object/patch area ratio range of the GT patches")
+    seed: int = 0
+    latency_runs: int = bounded(10, "timed forward passes per latency figure (after 3 warm-ups)", ge=1)
+
+
+@dataclass
+class FinetuneParams:
+    """The ``finetune`` section of params.yaml."""
+
+    out_dir: str = "models/detectors"
+    pretrain_dir: str = "models/pretrain"  # pretrained backbones (pretrain stage); null-like "" = from scratch
+    search_dir: str = "models/search"
+    backbones: list[str] = field(default_factory=lambda: ["searched:raspberry-pi-4b"])
+    aliases: dict[str, str] = field(default_factory=lambda: {
+        "jetson-xavier-nx": "nx", "raspberry-pi-4b": "rpi4b", "snapdragon-732g": "sd732g", "host": "host"})
+    classes: list[str] = field(default_factory=lambda: ["person", "vehicle"])
+    sizes: list[int] = bounded([160, 240, 320], "mini detector input sides (px), multiples of 16")
+    mini: MiniParams = field(default_factory=MiniParams)
+    baseline: BaselineParams = field(default_factory=BaselineParams)
+    eval: EvalParams = field(default_factory=EvalParams)
+    accelerator: str = "auto"  # Lightning accelerator: auto, cpu, gpu
+    workers: int = bounded(0, "DataLoader workers (0 is fastest on a 2-core machine)", ge=0)
+    threads: int | None = bounded(1, "torch CPU threads (null: torch's default; 1 is fastest on a shared CPU)", ge=1)
+    seed: int = 0
+
+    def validate(self, where: str) -> None:
+        """Cross-field checks (called by the config loader)."""
+        for i, s in enumerate(self.sizes):
+            if s <= 0 or s % MINI_STRIDE:
+                raise UserError(f"{where}.sizes[{i}]: {s} is not a positive multiple of {MINI_STRIDE} "
+                                f"(the mini detector's stride)")
+        for i, w in enumerate(self.eval.widths):
+            if w <= 0 or w % 32:
+                raise UserError(f"{where}.eval.widths[{i}]: {w} is not a positive multiple of 32 "
+                                f"(the baseline's largest stride)")
+        b = self.baseline
+        for key, value in (("crop", b.crop), ("val_width", b.val_width)):
+            if value % 32:
+                raise UserError(f"{where}.baseline.{key}: {value} is not a multiple of 32 (the baseline's stride)")
+        if len(b.train_widths) != 2 or not 0 < b.train_widths[0] <= b.train_widths[1]:
+            raise UserError(f"{where}.baseline.train_widths: expected [lo, hi] with 0 < lo <= hi")
+        if len(b.level_bounds) != 2 or not 0 < b.level_bounds[0] < b.level_bounds[1]:
+            raise UserError(f"{where}.baseline.level_bounds: expected two increasing sides (px)")
+        if len(self.classes) < 1 or len(set(self.classes)) != len(self.classes):
+            raise UserError(f"{where}.classes: expected distinct class names")
+
+
+def model_name(backbone: str, size: int, aliases: dict[str, str]) -> str:
+    """``searched:raspberry-pi-4b`` at 240 → ``rpi4b-240`` (CONVENTIONS: backbone, input size[, precision])."""
+    base = backbone[len(SEARCHED):] if backbone.startswith(SEARCHED) else backbone
+    return f"{aliases.get(base, base)}-{size}"
+
+
+def read_frames(sources: list[Source], step: int, where: str) -> list[Frame]:
+    """Frames of the given sources (optional absent ones skipped with a note)."""
+    frames: list[Frame] = []
+    for i, src in enumerate(sources):
+        video, ann = resolve_path(src.video), resolve_path(src.annotations)
+        if not (video.is_file() and ann.is_file()):
+            if src.optional:
+                log.info("%s[%d]: optional source %s skipped (absent)", where, i, src.video)
+                continue
+            raise UserError(f"params.yaml: {where}[{i}]: {video if not video.is_file() else ann} not found")
+        frames.extend(load_frames(video, ann, src.frames, step)[0])
+    if not frames:
+        raise UserError(f"params.yaml: {where}: no frames")
+    return frames
+
+
+def _patch_sets(paths: list[str], where: str) -> list[PatchSet]:
+    return [PatchSet(resolve_path(p)) for p in paths] if paths else []
+
+
+def build_mini(params: FinetuneParams, backbone: str, size: int) -> Detector:
+    """A mini detector at ``size`` with its pretrained backbone loaded (when ``pretrain_dir`` is set)."""
+    m = params.mini
+    spec = mini_spec(backbone, params.classes, size, m.neck_width, m.head_width, m.head_depth,
+                     backbone_kwargs(backbone, params.search_dir))
+    spec["decode"].update(top_k=m.top_k, max_detections=m.max_detections)
+    model = build_detector(spec)
+    if params.pretrain_dir:
+        path = resolve_path(params.pretrain_dir) / slug(backbone) / "backbone.pt"
+        if not path.is_file():
+            raise UserError(f"{path}: no pretrained backbone for {backbone} (run the pretrain stage, or set "
+                            f"finetune.pretrain_dir: '' to train from scratch)")
+        load_backbone_weights(model.backbone, path)
+    return model
+
+
+def train_minis(params: FinetuneParams, out: Path, tracker: Tracker) -> list[Path]:
+    """Train every backbone × size; returns the checkpoint paths."""
+    m = params.mini
+    val_sets = _patch_sets(m.val, "finetune.mini.val")
+    paths = []
+    for backbone in params.backbones:
+        previous: Detector | None = None
+        for k, size in enumerate(sorted(params.sizes)):
+            name = model_name(backbone, size, params.aliases)
+            model = build_mini(params, backbone, size)
+            if previous is not None:  # progressive resizing: same architecture, weights of the last size
+                model.load_state_dict(previous.state_dict())
+            spec = model.spec
+            train = PatchDetectionSet([resolve_path(p) for p in m.train], params.classes, size, spec["mean"],
+                                      spec["std"], train=True, seed=params.seed + k)
+            summary = train_detector(
+                model, train, lambda mod, s=size: evaluate_patch_set(mod, val_sets, s, mod.spec["decode"],
+                                                                     limit=m.val_limit),
+                epochs=m.epochs if previous is None else m.resize_epochs, batch_size=m.batch_size,
+                lr=m.lr if previous is None else m.resize_lr, weight_decay=m.weight_decay,
+                samples_per_epoch=m.samples_per_epoch, accelerator=params.accelerator, workers=params.workers,
+                tracker=tracker, prefix=f"{name}/", seed=params.seed)
+            path = save_detector(out / name / "model.pt", model, name=name, train=summary)
+            write_json(out / name / "train.json", {"model": name, **summary})
+            log.info("finetune %s: val patch F1 %.4f at threshold %.2f (%s s)", name, summary["val_f1"],
+                     summary["val_threshold"], summary["seconds"])
+            paths.append(path)
+            previous = model
+    return paths
+
+
+def train_baseline(params: FinetuneParams, out: Path, tracker: Tracker) -> Path:
+    """Train the full-frame baseline; returns its checkpoint path."""
+    b = params.baseline
+    spec = baseline_spec(params.classes, b.width, b.blocks, b.fpn_width, b.head_depth, b.level_bounds)
+    model = build_detector(spec)
+    frames = read_frames(b.train, b.frame_step, "finetune.baseline.train")
+    val = read_frames(b.val, b.val_frame_step, "finetune.baseline.val")
+    log.info("baseline: %d training frames, %d val frames", len(frames), len(val))
+    train = FrameCropSet(frames, params.classes, b.crop, (b.train_widths[0], b.train_widths[1]), spec["mean"],
+                         spec["std"], seed=params.seed)
+    summary = train_detector(
+        model, train, lambda mod: evaluate_frames(mod, val, b.val_width, mod.spec["decode"]),
+        epochs=b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
+        samples_per_epoch=b.samples_per_epoch, accelerator=params.accelerator, workers=params.workers,
+        tracker=tracker, prefix="baseline/", seed=params.seed)
+    path = save_detector(out / "baseline" / "model.pt", model, name="baseline", train=summary)
+    write_json(out / "baseline" / "train.json", {"model": "baseline", **summary})
+    log.info("finetune baseline: val F1 %.4f at width %d, threshold %.2f (%s s)", summary["val_f1"], b.val_width,
+             summary["val_threshold"], summary["seconds"])
+    return path
+
+
+def _canvas(width: int, frame: Frame, multiple: int) -> tuple[int, int]:
+    canvas, _ = letterbox_frame(frame.image(), width, multiple)
+    return canvas.shape[0], canvas.shape[1]
+
+
+def _row(model: Detector, name: str, kind: str, h: int, w: int, scores: Scores, runs: int,
+         evaluation: str) -> dict[str, Any]:
+    res = scores.at(model.spec["decode"]["score_threshold"])
+    return {"model": name, "kind": kind, "input_size": w, "input": f"{w}x{h}", "macs": count_macs(model, h, w),
+            "params": count_params(model), "latency_ms_torch_cpu_1t": round(cpu_latency_ms(model, h, w, runs), 2),
+            "f1": round(res.overall.f1, 4), "precision": round(res.overall.precision, 4),
+            "recall": round(res.overall.recall, 4), "score_threshold": model.spec["decode"]["score_threshold"],
+            "evaluation": evaluation, "images": scores.count}
+
+
+def evaluate_all(params: FinetuneParams, out: Path, tracker: Tracker, names: list[str]) -> dict[str, Any]:
+    """The table and the comparison on the test videos (see the module docstring)."""
+    e = params.eval
+    frames = read_frames(e.test, e.frame_step, "finetune.eval.test")
+    mini_frames = frames[::max(e.mini_frame_step // e.frame_step, 1)]
+    w0, h0 = frames[0].image().shape[1], frames[0].image().shape[0]
+    rows: list[dict[str, Any]] = []
+    baseline_f1: dict[int, float] = {}
+    for name in names:
+        model = load_detector(out / name / "model.pt").eval()
+        t0 = time.time()
+        if model.spec["kind"] == "baseline":
+            for width in e.widths:
+                h, w = _canvas(width, frames[0], model.size_multiple)
+                s = evaluate_frames(model, frames, width, model.spec["decode"])
+                rows.append(_row(model, name, "baseline", h, w, s, e.latency_runs, "full frames (test)"))
+                baseline_f1[width] = rows[-1]["f1"]
+        else:
+            size = int(model.spec["input_size"])
+            s = evaluate_gt_patches(model, frames, w0, h0, size, model.spec["decode"],
+                                    (e.patch_r[0], e.patch_r[1]), e.seed)
+            rows.append(_row(model, name, "mini", size, size, s, e.latency_runs, "GT single-object patches (test)"))
+            for width in e.widths:
+                h, w = _canvas(width, frames[0], model.size_multiple)
+                s = evaluate_frames(model, mini_frames, width, model.spec["decode"])
+                rows.append(_row(model, name, "ParaLoupe_mini", h, w, s, e.latency_runs, "full frames (test)"))
+        for row in rows:
+            if row["model"] == name:
+                tracker.metrics({f"test/{name}/{row['kind']}/{row['input_size']}/f1": row["f1"]})
+        write_json(out / name / "metrics.json", {"model": name, "rows": [r for r in rows if r["model"] == name]})
+        log.info("evaluated %s (%.0f s)", name, time.time() - t0)
+    summary: dict[str, Any] = {}
+    if baseline_f1:
+        largest = max(baseline_f1)
+        best = max(baseline_f1.values())
+        summary.update(baseline_best_full_frame_f1=best, baseline_f1_at_largest_width=baseline_f1[largest],
+                       baseline_largest_width=largest)
+        mini_macs = [r["macs"] for r in rows if r["kind"] == "ParaLoupe_mini" and r["input_size"] == 640]
+        base_macs = [r["macs"] for r in rows if r["kind"] == "baseline" and r["input_size"] == 640]
+        if mini_macs and base_macs:
+            summary["baseline_macs_over_mini_at_640"] = round(base_macs[0] / max(mini_macs), 2)
+        for r in rows:
+            if r["kind"] == "mini":
+                summary.setdefault("mini_gt_patch_f1", {})[r["model"]] = r["f1"]
+                summary.setdefault("gap_points_vs_baseline_best", {})[r["model"]] = round(100 * (best - r["f1"]), 2)
+    return {"rows": rows, "summary": summary}
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    log.info("%-12s %-15s %-9s %9s %9s %9s %7s  %s", "model", "kind", "input", "MMACs", "params", "lat ms", "F1",
+             "evaluation")
+    for r in rows:
+        log.info("%-12s %-15s %-9s %9.1f %9d %9.2f %7.4f  %s", r["model"], r["kind"], r["input"], r["macs"] / 1e6,
+                 r["params"], r["latency_ms_torch_cpu_1t"], r["f1"], r["evaluation"])
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m factory.stages.finetune", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("mini", "baseline"), help="train only this family")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate the checkpoints already written")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    params = load_section("finetune", FinetuneParams)
+    out = resolve_path(params.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_float32_matmul_precision("high")
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    names = [model_name(b, s, params.aliases) for b in params.backbones for s in sorted(params.sizes)]
+    if params.baseline.enabled:
+        names.append("baseline")
+    t0 = time.time()
+    with stage_run("finetune", params, out) as tracker:
+        if not args.eval_only:
+            if args.only in (None, "mini"):
+                train_minis(params, out, tracker)
+            if args.only in (None, "baseline") and params.baseline.enabled:
+                train_baseline(params, out, tracker)
+        missing = [n for n in names if not (out / n / "model.pt").is_file()]
+        if missing:
+            raise UserError(f"{out / missing[0] / 'model.pt'}: checkpoint missing (train it first)")
+        report = evaluate_all(params, out, tracker, names)
+        report["seconds"] = round(time.time() - t0, 1)
+        report["params"] = to_mapping(params)
+        write_json(out / "metrics.json", report)
+        tracker.metrics({k: v for k, v in report["summary"].items() if isinstance(v, (int, float))})
+        for name in names:
+            tracker.artifact(out / name, folder=name)
+        _print_table(report["rows"])
+        log.info("summary: %s", report["summary"])
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
