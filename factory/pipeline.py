@@ -15,7 +15,7 @@ from runtime.errors import UserError
 
 T = TypeVar("T")
 
-SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune")
+SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune", "export", "profile", "bundle")
 
 DEFAULT_PARAMS = Path("params.yaml")
 

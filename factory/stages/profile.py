@@ -1,0 +1,154 @@
+"""DVC stage ``profile``: the tables the scheduler needs (paper §III-D1) — per device × model latency t (ms),
+peak memory (MB), accuracy α (F1 on the held-out patch set, from the export stage).
+
+Run: ``python -m factory.stages.profile`` (reads ``params.yaml: profile``). ``host`` rows are measured here
+with ncnn (:mod:`runtime.profiling`: each model in its own process, median of ``runs`` ≥ 30 after
+``warmup``, at the host's ``threads``) for every exported model. Every other device gets rows estimated
+from the FLOPS ratio to ``host`` (FLOPS from the search stage's metrics; host's measured there), marked
+``"estimated": true`` — ``paraloupe-profile`` replaces them once run on the device itself.
+
+A device's profile lists the models it serves: by default the mini detectors built on its own searched
+backbone (``backbone``, the alias in the model names) in its ``precision``, plus the baseline in that
+precision; where no detector was built on its backbone, every mini detector in that precision (said so in
+``serves_note``). ``host`` lists every model. Writes ``<out_dir>/profiles.json`` (the manifest's
+``profiles`` and ``devices`` sections) and ``<out_dir>/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from factory.pipeline import load_section, resolve_path
+from factory.tracking import stage_run
+from runtime.atomic import write_json
+from runtime.config import bounded, to_mapping
+from runtime.errors import UserError, cli_entry, run_cli
+from runtime.profiling import MIN_RUNS, estimate_rows, measure_models
+
+log = logging.getLogger("paraloupe")
+
+
+@dataclass
+class DeviceProfileParams:
+    """One target device (``profile.devices[i]``)."""
+
+    name: str = "host"
+    backbone: str = "host"  # alias of the device's searched backbone in model names (rpi4b-240-int8 → rpi4b)
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"  # the precision that suits it
+    threads: int = bounded(1, "ncnn threads on that device", ge=1)
+    cost: float = bounded(0.0, "initial computational cost c_i (the live one comes from its device profiler)",
+                          ge=0.0, le=1.0)
+
+
+def _default_devices() -> list[DeviceProfileParams]:
+    return [DeviceProfileParams("jetson-xavier-nx", "nx", "fp16", 4),
+            DeviceProfileParams("raspberry-pi-4b", "rpi4b", "int8", 4),
+            DeviceProfileParams("snapdragon-732g", "sd732g", "fp16", 4),
+            DeviceProfileParams("host", "host", "fp32", 1)]
+
+
+@dataclass
+class ProfileParams:
+    """The ``profile`` section of params.yaml."""
+
+    export_dir: str = "models/export"
+    search_metrics: str = "models/search/metrics.json"  # device FLOPS (host's measured by the search stage)
+    out_dir: str = "models/profile"
+    runs: int = bounded(30, "timed runs per model (median)", ge=MIN_RUNS)
+    warmup: int = bounded(5, "untimed runs first", ge=0)
+    devices: list[DeviceProfileParams] = field(default_factory=_default_devices)
+
+    def validate(self, where: str) -> None:
+        """Cross-field checks (called by the config loader)."""
+        names = [d.name for d in self.devices]
+        if "host" not in names:
+            raise UserError(f"{where}.devices: 'host' is required (the measured device estimates start from)")
+        if len(set(names)) != len(names):
+            raise UserError(f"{where}.devices: duplicate device names")
+
+
+def read_flops(path: Path, devices: list[str]) -> dict[str, float]:
+    """FLOPS per device from the search stage's metrics (a missing device is a one-line error)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (run the search stage: it measures the host's FLOPS)") from None
+    flops = {}
+    for d in devices:
+        value = (data.get(d) or {}).get("flops")
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise UserError(f"{path}: {d}.flops missing (needed to estimate its profile)")
+        flops[d] = float(value)
+    return flops
+
+
+def serves(models: dict[str, Any], device: DeviceProfileParams) -> tuple[list[str], str]:
+    """The models ``device`` serves by default and a note when it falls back (see the module docstring)."""
+    def pick(kind: str, backbone: str | None) -> list[str]:
+        return sorted((n for n, m in models.items() if m["kind"] == kind and m["precision"] == device.precision
+                       and (backbone is None or m["backbone"] == backbone)),
+                      key=lambda n: models[n]["input_size"])
+
+    minis, note = pick("mini", device.backbone), ""
+    if not minis:
+        minis = pick("mini", None)
+        note = f"no detector on backbone {device.backbone!r}: every mini detector in {device.precision}"
+    if not minis:
+        raise UserError(f"profile.devices: {device.name}: no mini detector exported in {device.precision}")
+    return minis + pick("baseline", None), note
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    params = load_section("profile", ProfileParams)
+    export_dir, out = resolve_path(params.export_dir), resolve_path(params.out_dir)
+    try:
+        exported = json.loads((export_dir / "models.json").read_text())
+        quality = {r["model"]: r for r in json.loads((export_dir / "metrics.json").read_text())["rows"]}
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc.filename}: not found (run the export stage first)") from None
+    models = exported["models"]
+    flops = read_flops(resolve_path(params.search_metrics), [d.name for d in params.devices])
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with stage_run("profile", params, out) as tracker:
+        host = next(d for d in params.devices if d.name == "host")
+        measured = measure_models(export_dir, exported, list(models), host.threads, params.runs, params.warmup,
+                                  log=lambda msg: log.info("profile host: %s", msg))
+        for name, row in measured.items():
+            row["accuracy"] = round(float(quality[name]["f1"]), 4)
+        profiles: dict[str, Any] = {}
+        devices: dict[str, Any] = {}
+        for d in params.devices:
+            served, note = serves(models, d)
+            if d.name == "host":
+                profiles[d.name] = {"estimated": False, "threads": d.threads, "models": measured,
+                                    "source": "measured by the profile stage (runtime.profiling, ncnn)"}
+            else:
+                rows = estimate_rows({n: measured[n] for n in served}, flops["host"], flops[d.name], "host")
+                profiles[d.name] = {"estimated": True, "threads": d.threads, "models": rows,
+                                    "source": f"estimated: host latency x FLOPS ratio {flops['host']:.3g} / "
+                                              f"{flops[d.name]:.3g}; run paraloupe-profile on the device"}
+            devices[d.name] = {"flops": flops[d.name], "serves": served, "cost": d.cost, "precision": d.precision,
+                               "backbone": d.backbone, **({"serves_note": note} if note else {})}
+        write_json(out / "profiles.json", {"profiles": profiles, "devices": devices})
+        table = [{"device": dev, "model": name, **row} for dev, p in profiles.items()
+                 for name, row in p["models"].items()]
+        write_json(out / "metrics.json", {"rows": table, "seconds": round(time.time() - t0, 1),
+                                          "params": to_mapping(params)})
+        tracker.metrics({f"host/{n}/latency_ms": r["latency_ms"] for n, r in measured.items()})
+        log.info("%-18s %-22s %10s %9s %7s %s", "device", "model", "t ms", "mem MB", "α", "")
+        for r in table:
+            log.info("%-18s %-22s %10.2f %9.1f %7.4f %s", r["device"], r["model"], r["latency_ms"], r["memory_mb"],
+                     r["accuracy"], "estimated" if r["estimated"] else "measured")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
