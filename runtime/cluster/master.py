@@ -20,7 +20,7 @@ import zmq
 
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
-from runtime.cluster.transport import Transport
+from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
 from runtime.profilers import DeviceState, ModelProfiler, build_instance
 from runtime.scheduler import Patch, compile_problem, solve, warm_up
@@ -117,11 +117,7 @@ class Master:
             while not (stop() or self._stop):
                 if not router.poll(100, zmq.POLLIN):
                     continue
-                for _ in range(64):
-                    try:
-                        identity, *frames = router.recv_multipart(flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
+                for identity, frames in drain(router):
                     msg = try_decode(frames, self.malformed)
                     if msg is None:
                         continue

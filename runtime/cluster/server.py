@@ -35,7 +35,7 @@ import zmq
 
 from runtime.cluster.config import ClusterConfig, ServerSection
 from runtime.cluster.protocol import Malformed, encode, try_decode
-from runtime.cluster.transport import Transport
+from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
 from runtime.infer import Detector, time_model
 from runtime.profilers.device import DeviceProfiler, ModelTiming
@@ -178,11 +178,7 @@ class Server:
             wake = min(next_report, pending[0][0] if pending else next_report)
             if not router.poll(max(0, math.ceil((wake - time.monotonic()) * 1000)), zmq.POLLIN):
                 continue
-            for _ in range(64):
-                try:
-                    identity, *frames = router.recv_multipart(flags=zmq.NOBLOCK)
-                except zmq.Again:
-                    break
+            for identity, frames in drain(router):
                 received = time.monotonic()
                 if is_probe(frames):
                     self.counters["probes"] += 1

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import zmq
 
@@ -171,6 +171,16 @@ class Transport:
             self._auth.stop()
             self._auth = None
         self.context.term()
+
+
+def drain(router: zmq.Socket, limit: int = 64) -> Iterator[tuple[bytes, list[bytes]]]:
+    """Yield up to ``limit`` waiting ``(identity, frames)`` messages of a ROUTER socket without blocking."""
+    for _ in range(limit):
+        try:
+            identity, *frames = router.recv_multipart(flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        yield identity, frames
 
 
 def make_keys(out: str | Path, names: list[str], authorize: list[str] | None = None) -> list[Path]:
