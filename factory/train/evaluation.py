@@ -75,19 +75,25 @@ def sweep(gt: VideoAnnotations, preds: dict[int, FrameDetections]) -> Scores:
     return Scores({t: r.overall.f1 for t, r in results.items()}, results, len(gt.frames))
 
 
+def _predict_pending(model: nn.Module, pending: list[tuple[int, np.ndarray, Letterbox]], classes: Sequence[str],
+                     decode_params: dict[str, Any], preds: dict[int, FrameDetections]) -> None:
+    """Run the queued ``(key, canvas, letterbox)`` items as one batch into ``preds`` and empty the queue."""
+    spec = model.spec  # type: ignore[attr-defined]
+    res = run_batch(model, [p[1] for p in pending], [p[2] for p in pending], classes, decode_params,
+                    spec["mean"], spec["std"])
+    for (key, _, lb), (boxes, labels, scores) in zip(pending, res):
+        preds[key] = FrameDetections(key, clip_boxes(boxes, lb.src_w, lb.src_h), labels, scores)
+    pending.clear()
+
+
 def _run_items(model: nn.Module, items: Iterable[tuple[int, np.ndarray, FrameAnnotations]], size: int,
                classes: Sequence[str], decode_params: dict[str, Any], batch: int,
                gt_frames: dict[int, FrameAnnotations], preds: dict[int, FrameDetections]) -> None:
     """Letterbox each item's image to ``size`` × ``size`` and collect predictions (batched)."""
-    spec = model.spec  # type: ignore[attr-defined]
     pending: list[tuple[int, np.ndarray, Letterbox]] = []
 
     def flush() -> None:
-        res = run_batch(model, [p[1] for p in pending], [p[2] for p in pending], classes, decode_params,
-                        spec["mean"], spec["std"])
-        for (key, _, lb), (boxes, labels, scores) in zip(pending, res):
-            preds[key] = FrameDetections(key, clip_boxes(boxes, lb.src_w, lb.src_h), labels, scores)
-        pending.clear()
+        _predict_pending(model, pending, classes, decode_params, preds)
 
     for key, image, ann in items:
         gt_frames[key] = ann
@@ -164,11 +170,7 @@ def evaluate_frames(model: nn.Module, frames: Sequence[Frame], width: int, decod
     pending: list[tuple[int, np.ndarray, Letterbox]] = []
 
     def flush() -> None:
-        res = run_batch(model, [p[1] for p in pending], [p[2] for p in pending], classes, decode_params,
-                        spec["mean"], spec["std"])
-        for (key, _, lb), (boxes, labels, scores) in zip(pending, res):
-            preds[key] = FrameDetections(key, clip_boxes(boxes, lb.src_w, lb.src_h), labels, scores)
-        pending.clear()
+        _predict_pending(model, pending, classes, decode_params, preds)
 
     for k, fr in enumerate(frames):
         gt_frames[k] = fr.ann
