@@ -74,6 +74,7 @@ def build_split(name: str, sources: list[Source], patches_dir: Path, imagenet_di
     frame_o: list[float | None] = []
     patch_o: list[float | None] = []
     r_actual: list[float] = []
+    tiles = 0
     used, skipped = [], []
     for si, src in enumerate(sources):
         video_path, ann_path = resolve_path(src.video), resolve_path(src.annotations)
@@ -105,9 +106,14 @@ def build_split(name: str, sources: list[Source], patches_dir: Path, imagenet_di
             for c in by_frame.get(fid, []):
                 objs, _ = annotate_patch(fa, c.patch, video.width, video.height, patches.min_visible)
                 pw, ph = c.patch[2] - c.patch[0], c.patch[3] - c.patch[1]
+                crop, scale = crop_image(image, c.patch, patches.max_side)
+                if c.obj < 0:  # a random tile: no centre object
+                    writer.add(crop, objs, scale, source=video_path.name, frame=fid, patch=list(c.patch),
+                               r=0.0, scale=round(scale, 4), label="tile")
+                    tiles += 1
+                    continue
                 centre = clip_boxes(fa.boxes[c.obj], video.width, video.height)[0]
                 ra = float(centre[2] * centre[3] / (pw * ph))
-                crop, scale = crop_image(image, c.patch, patches.max_side)
                 writer.add(crop, objs, scale, source=video_path.name, frame=fid, patch=list(c.patch),
                            r=round(c.r, 4), r_actual=round(ra, 4), scale=round(scale, 4),
                            label=fa.labels[c.obj])
@@ -131,6 +137,7 @@ def build_split(name: str, sources: list[Source], patches_dir: Path, imagenet_di
         "frames_O": summarize(frame_o),
         "patches_O": summarize(patch_o),
         "patches": len(writer.images),
+        "tiles": tiles,
         "patch_centres": {k: centre_counts.get(k, 0) for k in writer.categories},
         "patch_objects": {k: anns.get(k, 0) for k in writer.categories},
         "patch_r_actual_mean": float(np.mean(r_actual)) if r_actual else 0.0,

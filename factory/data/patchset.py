@@ -34,7 +34,9 @@ from runtime.geometry import clip_boxes, patch_around_box
 class PatchParams:
     """How the low-complexity patch set is cut (the ``datasets.patches`` params block)."""
 
-    r_range: list[float] = bounded([0.5, 1.0], "object area / patch area, drawn uniformly per crop")
+    r_range: list[float] = bounded([0.02, 1.0], "object area / patch area, drawn per crop (r_sampling)")
+    r_sampling: str = bounded("log", "how r is drawn from r_range: uniform, or log (log-uniform: as many "
+                                     "crops with r in [0.02, 0.2] as in [0.1, 1])")
     min_object_side: float = bounded(8.0, "objects with a box side below this (px) are not crop centres", ge=1)
     min_visible: float = bounded(0.5, "fraction of an object inside a patch to annotate it (else iscrowd)",
                                  gt=0.0, le=1.0)
@@ -42,10 +44,19 @@ class PatchParams:
     jpeg_quality: int = bounded(95, "JPEG quality of stored patches", ge=1, le=100)
     frame_step: int = bounded(5, "use every n-th annotated frame of a video", ge=1)
     max_crops_per_video: int = bounded(1500, "cap on patches cut from one video (random subset)", ge=1)
+    tiles_per_video: int = bounded(300, "extra crops per video that are random frame tiles (any objects "
+                                        "inside), like the EP-k and refresh tiles the runtime sends", ge=0)
+    tile_width: list[float] = bounded([0.2, 0.5], "tile width as a fraction of the frame width, drawn "
+                                                   "uniformly; height keeps the frame's aspect (x 0.75–1.33)")
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the config loader)."""
         check_r_range(self.r_range, f"{where}.r_range")
+        if self.r_sampling not in ("uniform", "log"):
+            raise UserError(f"{where}.r_sampling: expected uniform or log, got {self.r_sampling!r}")
+        lo, hi = (self.tile_width + [0, 0])[:2]
+        if len(self.tile_width) != 2 or not 0.0 < lo <= hi <= 1.0:
+            raise UserError(f"{where}.tile_width: expected [lo, hi] with 0 < lo <= hi <= 1, got {self.tile_width}")
 
 
 def check_r_range(r_range: list[float], where: str) -> None:
@@ -56,7 +67,8 @@ def check_r_range(r_range: list[float], where: str) -> None:
 
 @dataclass(frozen=True)
 class Crop:
-    """One planned crop: ``frame``, index ``obj`` of the centre object, drawn ``r``, ``patch`` rectangle."""
+    """One planned crop: ``frame``, index ``obj`` of the centre object (-1 for a tile), drawn ``r`` (0 for a
+    tile), ``patch`` rectangle."""
 
     frame: int
     obj: int
@@ -88,12 +100,35 @@ def plan_crops(video: VideoAnnotations, frames: Iterable[int] | None, params: Pa
         pick = np.sort(rng.choice(len(pairs), params.max_crops_per_video, replace=False))
         pairs = [pairs[i] for i in pick]
     lo, hi = params.r_range
-    rs = rng.uniform(lo, hi, size=len(pairs)) if hi > lo else np.full(len(pairs), lo)
+    if hi <= lo:
+        rs = np.full(len(pairs), lo)
+    elif params.r_sampling == "log":
+        rs = np.exp(rng.uniform(np.log(lo), np.log(hi), size=len(pairs)))
+    else:
+        rs = rng.uniform(lo, hi, size=len(pairs))
     crops = []
     for (f, i), r in zip(pairs, rs):
         box = clip_boxes(video.frames[f].boxes[i], video.width, video.height)[0]
         crops.append(Crop(f, i, float(r), patch_around_box(box, float(r), video.width, video.height)))
-    return crops
+    frame_ids = candidate_frames(video, frames, params.frame_step)
+    if frame_ids and params.tiles_per_video:
+        crops += [Crop(f, -1, 0.0, rect) for f, rect in plan_tiles(frame_ids, video.width, video.height,
+                                                                    params, rng)]
+    return sorted(crops, key=lambda c: c.frame)
+
+
+def plan_tiles(frame_ids: list[int], width: int, height: int, params: PatchParams,
+               rng: np.random.Generator) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """``tiles_per_video`` random (frame, rectangle) tiles: width a drawn fraction of the frame width,
+    height that times the frame aspect (jittered x 0.75–1.33), placed uniformly inside the frame."""
+    out = []
+    for _ in range(params.tiles_per_video):
+        f = int(frame_ids[rng.integers(len(frame_ids))])
+        tw = max(8, int(round(rng.uniform(*params.tile_width) * width)))
+        th = max(8, min(height, int(round(tw * height / width * np.exp(rng.uniform(np.log(0.75), np.log(4 / 3)))))))
+        x0, y0 = int(rng.integers(0, width - tw + 1)), int(rng.integers(0, height - th + 1))
+        out.append((f, (x0, y0, x0 + tw, y0 + th)))
+    return out
 
 
 def annotate_patch(frame: FrameAnnotations, patch: tuple[int, int, int, int], width: int, height: int,

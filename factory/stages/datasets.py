@@ -39,6 +39,9 @@ class DatasetsParams:
 
     out_dir: str = "models/datasets"
     seed: int = bounded(0, "sampling seed (frames, objects, r)", ge=0)
+    max_patch_complexity: float = bounded(0.9, "the build fails when the object-centred patches' mean O(I) "
+                                               "reaches this or the source frames' mean (low complexity, "
+                                               "paper III-B3)", gt=0.0, le=1.0)
     train: list[Source] = field(default_factory=lambda: [
         _world("train-static"), _world("train-moving"),
         Source("../shared/data/vtest/vtest.avi", "models/label/vtest/annotations.json", "0:500", optional=True)])
@@ -66,9 +69,11 @@ def run(params: DatasetsParams) -> dict:
                                              params.seed, index)
             for split in ("train", "val"):
                 mean = metrics[split]["patches_O"].get("mean")
-                if mean is not None and mean >= 0.5:
-                    raise UserError(f"datasets: {split} patch set has mean O(I) {mean:.3f} >= 0.5 "
-                                    "(raise datasets.patches.r_range or lower min_visible)")
+                frames_mean = metrics[split]["frames_O"].get("mean")
+                limit = min(params.max_patch_complexity, frames_mean if frames_mean is not None else 1.0)
+                if mean is not None and mean >= limit:
+                    raise UserError(f"datasets.max_patch_complexity: {split} patch set has mean O(I) {mean:.3f} "
+                                    f">= {limit:.3f} (raise datasets.patches.r_range or lower min_visible)")
             for part in ("patches", "imagenet"):
                 shutil.rmtree(out_dir / part, ignore_errors=True)
                 os.replace(building / part, out_dir / part)

@@ -28,6 +28,11 @@ class PatchConfig:
     lambda1: float = bounded(0.5, "refiner: drop a RoI whose area / frame area exceeds this", gt=0.0, le=1.0)
     lambda2: float = bounded(0.3, "refiner: drop a RoI whose IoU with an accepted patch exceeds this",
                              ge=0.0, le=1.0)
+    feedback_score: float = bounded(0.5, "last detections below this score seed no HighConf patch (a low-score "
+                                         "box fed back grows into a false track)", ge=0.0, le=1.0)
+    track_memory: int = bounded(2, "a seeding detection keeps its HighConf patch this many detection "
+                                   "updates after it was last seen (0 = only the last detections)", ge=0)
+    bootstrap: bool = bounded(True, "on the first frame, and when the last tracked object is lost, send every refresh tile once")
     max_high: int = bounded(3, "HighConf patches are grouped until at most this many remain (if they can)",
                             ge=1)
     merge_max_area: float = bounded(0.125, "largest grouped HighConf patch, fraction of the frame area",

@@ -13,7 +13,9 @@ The result :class:`FramePatches` holds rectangles ``[x0, y0, x1, y1]`` in pixels
 kinds; ``skipped`` frames (ParaLoupe's frame skipping) have no patches and carry the last results over.
 
 - ``paraloupe``: features → M → HighConf + LowConf → refiner (+ refresh tile, predefined RoIs), with frame
-  skipping, the decayed f_hist and the bounded online update of M (see the modules of this package).
+  skipping, the decayed f_hist and the bounded online update of M (see the modules of this package). Only
+  detections scoring at least ``feedback_score`` seed HighConf patches; when none does (the first frame, or
+  every track just lost) all refresh tiles are sent once (``bootstrap``).
 - ``ep-k`` (k in 1, 2, 4, 6, 8): the CONVENTIONS layouts 1×1, 2×1, 2×2, 3×2, 4×2 (columns × rows); every
   tile has confidence 1.0 (nothing is speculative about covering the whole frame).
 - ``lastdet``: HighConf patches only, through the same grouping and refiner (λ1, λ2, cap), no LowConf,
@@ -29,7 +31,7 @@ import numpy as np
 from runtime.patches.config import PatchConfig
 from runtime.patches.features import FeatureExtractor, box_occupancy, grid_shape
 from runtime.patches.objectness import ObjectnessModel
-from runtime.patches.proposer import high_conf_rois, low_conf_rois, sanitize_boxes
+from runtime.patches.proposer import TrackMemory, high_conf_rois, low_conf_rois, sanitize_boxes
 from runtime.patches.refiner import (KIND_HIGH, KIND_LOW, KIND_NAMES, KIND_PARTITION, KIND_PREDEFINED,
                                      KIND_REFRESH, grid_tiles, merge_high, predefined_rects, refine, refresh_tile)
 from runtime.patches.skipping import FrameSkipper
@@ -100,7 +102,8 @@ class LastDet:
         c = self.cfg
         w, h = _frame_size(frame)
         boxes, sc = sanitize_boxes(detections, w, h, scores)
-        rects, values = high_conf_rois(boxes, sc, c.r_high, w, h, c.min_patch_side)
+        seed = sc >= c.feedback_score
+        rects, values = high_conf_rois(boxes[seed], sc[seed], c.r_high, w, h, c.min_patch_side)
         rects, values = merge_high(rects, values, w, h, c.lambda2, c.max_high, c.merge_max_area)
         keep = refine(rects, values, np.zeros(len(rects), dtype=np.int8), w, h, c.lambda1, c.lambda2, c.max_patches)
         return FramePatches(frame_id, w, h, rects[keep], np.full(len(keep), c.high_confidence),
@@ -117,13 +120,16 @@ class ParaLoupeGenerator:
         self.model = model if model is not None else ObjectnessModel.prior()
         self.features = FeatureExtractor(config.cell, config.sub)
         self.skipper = FrameSkipper(config.skip_threshold, config.sub)
+        self.memory = TrackMemory(config.track_memory)
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream: previous frame, f_hist, online updates, refresh position."""
         self.features.reset()
         self.skipper.reset()
+        self.memory.reset()
         self.model.reset()
+        self._seeds = (np.zeros((0, 4)), np.zeros(0))
         self.hist: np.ndarray | None = None
         self.frame_size: tuple[int, int] | None = None
         self.processed = 0
@@ -131,16 +137,19 @@ class ParaLoupeGenerator:
         self._last_det_frame: int | None = None
         self._last_frame_id: int | None = None
         self.last_prob: np.ndarray | None = None
+        self._had_seeds = False
 
-    def _learn(self, boxes: np.ndarray, det_frame_id: int | None, w: int, h: int) -> None:
-        """Fold new detections into f_hist and, if enabled, take one online SGD step of M."""
+    def _learn(self, boxes: np.ndarray, scores: np.ndarray, det_frame_id: int | None, w: int, h: int) -> None:
+        """Fold new detections into the track memory and f_hist; if enabled, one online SGD step of M."""
         if det_frame_id is None:
             det_frame_id = self._last_frame_id
         if det_frame_id is not None and det_frame_id == self._last_det_frame:
             return  # the same detections again (e.g. carried over a skipped frame)
         self._last_det_frame = det_frame_id
+        keep = scores >= self.cfg.feedback_score
+        self._seeds = self.memory.update(boxes[keep], scores[keep])
         gh, gw = self.hist.shape
-        occ = box_occupancy(boxes, float(w), float(h), gh, gw)
+        occ = box_occupancy(boxes[keep], float(w), float(h), gh, gw)
         if self.cfg.online_update and det_frame_id in self._cache:
             edge, diff = self._cache[det_frame_id]
             self.model.sgd_step(edge, diff, self._hist_norm(), occ, self.cfg.sgd_lr, self.cfg.sgd_max_step,
@@ -162,7 +171,7 @@ class ParaLoupeGenerator:
             self.hist = np.zeros(grid_shape(w, h, c.cell), dtype=np.float32)
         small, edge, diff = self.features(frame)
         boxes, sc = sanitize_boxes(detections, w, h, scores)
-        self._learn(boxes, det_frame_id, w, h)
+        self._learn(boxes, sc, det_frame_id, w, h)
         self._cache[frame_id] = (edge, diff)
         for old in [k for k in self._cache if k < frame_id - 4 or k > frame_id]:
             del self._cache[old]
@@ -172,7 +181,9 @@ class ParaLoupeGenerator:
 
         prob = self.model.predict(edge, diff, self._hist_norm())
         self.last_prob = prob
-        hi_rects, hi_vals = high_conf_rois(boxes, sc, c.r_high, w, h, c.min_patch_side)
+        seed_boxes, seed_scores = sanitize_boxes(self._seeds[0], w, h, self._seeds[1])
+        seed = seed_scores >= 0.0
+        hi_rects, hi_vals = high_conf_rois(seed_boxes, seed_scores, c.r_high, w, h, c.min_patch_side)
         hi_rects, hi_vals = merge_high(hi_rects, hi_vals, w, h, c.lambda2, c.max_high, c.merge_max_area)
         lo_rects, lo_vals = low_conf_rois(prob, hi_rects, c.low_threshold, c.min_component_cells, c.r_low, w, h,
                                           c.min_patch_side)
@@ -183,10 +194,15 @@ class ParaLoupeGenerator:
 
         extra = [predefined_rects(c.predefined_rois, w, h)]
         extra_kinds = [np.full(len(extra[0]), KIND_PREDEFINED, dtype=np.int8)]
-        tile = refresh_tile(self.processed, c.refresh_every, c.refresh_cols, c.refresh_rows, w, h)
-        if tile is not None:
-            extra.append(tile.reshape(1, 4))
-            extra_kinds.append(np.array([KIND_REFRESH], dtype=np.int8))
+        lost = not seed.any() and (self.processed == 0 or self._had_seeds)
+        self._had_seeds = bool(seed.any())
+        if c.bootstrap and lost:  # nothing tracked at the start, or every track just lost: look everywhere
+            tiles = grid_tiles(c.refresh_cols, c.refresh_rows, w, h)
+        else:
+            tile = refresh_tile(self.processed, c.refresh_every, c.refresh_cols, c.refresh_rows, w, h)
+            tiles = np.zeros((0, 4), dtype=np.int64) if tile is None else tile.reshape(1, 4)
+        extra.append(tiles)
+        extra_kinds.append(np.full(len(tiles), KIND_REFRESH, dtype=np.int8))
         self.processed += 1
         rects = np.concatenate([rects] + extra)
         kinds = np.concatenate([kinds] + extra_kinds)

@@ -72,3 +72,37 @@ def low_conf_rois(prob: np.ndarray, high_rects: np.ndarray, threshold: float, mi
         rects.append(patch_around_box(box, r, frame_w, frame_h, min_side=min_side))
         values.append(sums[k] / area)
     return np.array(rects, dtype=np.int64).reshape(-1, 4), np.array(values, dtype=np.float64)
+
+
+class TrackMemory:
+    """Last detections kept alive for ``frames`` detection updates after they were last seen, so that one
+    missed detection does not drop an object's HighConf patch (frame continuity, paper §III-C4).
+
+    ``update(boxes, scores)`` takes one detection update (boxes xywh px, scores) and returns the boxes to
+    seed HighConf patches: the new ones, plus remembered ones that no new box overlaps (IoU > ``iou``),
+    at most ``frames`` updates old; a remembered box keeps its last score.
+    """
+
+    def __init__(self, frames: int, iou: float = 0.3) -> None:
+        self.frames, self.iou = int(frames), float(iou)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every remembered box."""
+        self.boxes, self.scores, self.ages = np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64)
+
+    def update(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fold in one update; returns ``(boxes (n, 4), scores (n,))`` to seed from."""
+        from runtime.geometry import iou_matrix
+
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        old = self.ages < self.frames
+        ob, osc, oa = self.boxes[old], self.scores[old], self.ages[old] + 1
+        if len(ob) and len(boxes):
+            keep = iou_matrix(ob, boxes).max(axis=1) <= self.iou
+            ob, osc, oa = ob[keep], osc[keep], oa[keep]
+        self.boxes = np.concatenate([boxes, ob])
+        self.scores = np.concatenate([scores, osc])
+        self.ages = np.concatenate([np.zeros(len(boxes), dtype=np.int64), oa])
+        return self.boxes, self.scores

@@ -51,7 +51,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Source:
     return make_video(tmp_path_factory.mktemp("video"))
 
 
-PATCHES = PatchParams(frame_step=2, r_range=[0.5, 0.9], min_object_side=8)
+PATCHES = PatchParams(frame_step=2, r_range=[0.5, 0.9], r_sampling="uniform", min_object_side=8, tiles_per_video=0)
 IMAGENET = ImagenetParams(frame_step=2, background_per_video=10, min_object_side=10)
 
 
@@ -92,6 +92,25 @@ def test_patch_geometry_and_annotations(tmp_path: Path, source: Source) -> None:
     assert min((e["patch"][2] - e["patch"][0]) * (e["patch"][3] - e["patch"][1]) for e in data["images"]) > 150
     assert any(a["iscrowd"] for a in data["annotations"])
     assert metrics["patch_centres"]["person"] + metrics["patch_centres"]["vehicle"] == len(data["images"])
+
+
+def test_log_r_sampling_and_random_tiles(tmp_path: Path, source: Source) -> None:
+    params = PatchParams(frame_step=2, r_range=[0.05, 1.0], r_sampling="log", min_object_side=8,
+                         tiles_per_video=20, tile_width=[0.25, 0.5])
+    metrics = build_split("train", [source], tmp_path / "p", tmp_path / "i", params, IMAGENET, 0)
+    data = json.loads((tmp_path / "p" / "annotations.json").read_text())
+    tiles = [e for e in data["images"] if e["label"] == "tile"]
+    centred = [e for e in data["images"] if e["label"] != "tile"]
+    assert len(tiles) == metrics["tiles"] == 20
+    for e in tiles:
+        x0, y0, x1, y1 = e["patch"]
+        assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H and 0.25 * W - 1 <= x1 - x0 <= 0.5 * W + 1
+    rs = np.array([e["r"] for e in centred])
+    assert 0.05 <= rs.min() and rs.max() <= 1.0
+    assert np.median(rs) < 0.4  # log-uniform: the median is near sqrt(0.05) = 0.22, not 0.52
+    with pytest.raises(UserError, match="r_sampling"):
+        from runtime.config import from_mapping
+        from_mapping(PatchParams, {"r_sampling": "cubic"}, "datasets.patches")
 
 
 def test_loaders_read_back(tmp_path: Path, source: Source) -> None:

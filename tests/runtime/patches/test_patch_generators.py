@@ -9,6 +9,7 @@ from runtime.geometry import patch_around_box
 from runtime.patches import PatchConfig, generator_names, make_generator
 from runtime.patches.generators import EP_LAYOUTS
 from runtime.patches.objectness import ObjectnessModel
+from runtime.patches.proposer import TrackMemory
 from runtime.patches.refiner import KIND_HIGH, KIND_LOW, KIND_REFRESH, grid_tiles, refine, refresh_tile
 
 
@@ -96,10 +97,37 @@ def test_paraloupe_finds_a_new_moving_object_with_lowconf():
 
 
 def test_paraloupe_refresh_and_predefined_are_added():
-    gen = _paraloupe(refresh_every=2, predefined_rois=[[0, 0, 40, 40], [-20, -20, 10, 10]])
+    gen = _paraloupe(refresh_every=2, bootstrap=False, predefined_rois=[[0, 0, 40, 40], [-20, -20, 10, 10]])
     kinds = [gen(_frame(), i, None).kinds for i in range(4)]
     assert [int((k == KIND_REFRESH).sum()) for k in kinds] == [0, 1, 0, 1]
     assert all(int((k == 3).sum()) == 1 for k in kinds)  # the RoI fully outside the frame is dropped
+
+
+def test_paraloupe_feedback_score_and_bootstrap():
+    gen = _paraloupe(refresh_every=0, refresh_cols=2, refresh_rows=2, feedback_score=0.5, track_memory=0)
+    box = np.array([[100, 100, 30, 30]])
+    first = gen(_frame(), 0, None)
+    assert int((first.kinds == KIND_REFRESH).sum()) == 4  # nothing tracked yet: every tile once
+    assert int((gen(_frame(seed=1), 1, None).kinds == KIND_REFRESH).sum()) == 0  # not again while empty
+    low = gen(_frame(seed=2), 2, box, scores=np.array([0.3]), det_frame_id=1)
+    assert int((low.kinds == KIND_HIGH).sum()) == 0  # a low-score box seeds nothing
+    high = gen(_frame(seed=3), 3, box, scores=np.array([0.8]), det_frame_id=2)
+    assert int((high.kinds == KIND_HIGH).sum()) == 1 and int((high.kinds == KIND_REFRESH).sum()) == 0
+    lost = gen(_frame(seed=4), 4, np.zeros((0, 4)), det_frame_id=3)
+    assert int((lost.kinds == KIND_REFRESH).sum()) == 4  # the last track lost: sweep once
+
+
+def test_track_memory_keeps_a_missed_object_for_n_updates():
+    gen = _paraloupe(refresh_every=0, bootstrap=False, track_memory=2)
+    box = np.array([[100, 100, 30, 30]])
+    gen(_frame(), 0, None)
+    counts = [int((gen(_frame(seed=i), i, box if i == 1 else np.zeros((0, 4)), scores=np.array([0.9])[:1 if i == 1 else 0],
+                       det_frame_id=i - 1).kinds == KIND_HIGH).sum()) for i in range(1, 6)]
+    assert counts == [1, 1, 1, 0, 0]  # seen once, then remembered for two more updates
+    mem = TrackMemory(1)
+    mem.update(np.array([[0, 0, 10, 10]]), np.array([0.9]))
+    boxes, _ = mem.update(np.array([[1, 1, 10, 10]]), np.array([0.8]))  # the same object moved: replaced
+    assert len(boxes) == 1
 
 
 def test_paraloupe_skips_still_frames_and_online_update_moves_weights():

@@ -1,0 +1,39 @@
+"""The evaluation report (issue 9): experiments, PNG figures and ``report.md``.
+
+Modules hand the report writer :class:`Figure` and :class:`Table` records; the writer lays them out in
+``report.md`` with each figure's one-line reading and how it was measured under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Figure:
+    """One PNG figure: ``key`` (e.g. ``fig17``), ``title``, ``png`` path relative to the report folder,
+    ``reading`` (one line: what the figure shows, with the numbers), ``measured`` (machine, threads,
+    emulated or measured device, videos and frames)."""
+
+    key: str
+    title: str
+    png: str
+    reading: str
+    measured: str
+
+
+@dataclass
+class Table:
+    """A markdown table: ``header`` cells, ``rows`` of cells (already formatted), a ``caption`` line."""
+
+    key: str
+    caption: str
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        """The table as GitHub markdown, caption first."""
+        lines = [f"**{self.caption}**", "", "| " + " | ".join(self.header) + " |",
+                 "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in self.rows]
+        return "\n".join(lines)
