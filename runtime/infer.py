@@ -7,6 +7,10 @@ Pipeline for a BGR uint8 image (a patch or a whole frame) of any size::
     → runtime.decode.decode(outputs, **manifest "decode") → boxes in input pixels
     → Letterbox.boxes_to_source → clipped to the image → (boxes xywh px, class names, scores)
 
+ncnn's options follow the model's manifest ``precision`` (:func:`precision_options`), not ncnn's defaults
+(which, on ARM, store and compute an fp32 model in fp16): ``fp32`` runs in fp32; ``fp16`` turns fp16
+storage, packing and arithmetic on; ``int8`` turns int8 inference on (its non-quantized layers run in fp32).
+
 ``decode`` in the manifest holds ``strides`` (one per output blob) and any keyword of
 :func:`runtime.decode.decode` (score_threshold, top_k, nms_iou, max_detections); an unknown key is an error.
 """
@@ -21,11 +25,26 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from runtime.bundle import PRECISIONS
 from runtime.decode import decode
 from runtime.errors import UserError
 from runtime.geometry import Letterbox, clip_boxes
 
 _DECODE_KEYS = set(inspect.signature(decode).parameters) - {"outputs"}
+_FP16 = ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic")
+_INT8 = ("use_int8_inference", "use_int8_storage", "use_int8_packed", "use_int8_arithmetic")
+_BF16 = ("use_bf16_storage", "use_bf16_packed")
+
+
+def precision_options(precision: str) -> dict[str, bool]:
+    """The ``ncnn.Option`` flags for a model stored in ``precision`` (fp32 | fp16 | int8): fp16 flags on only
+    for fp16, int8 flags only for int8, bf16 always off."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    flags = {name: precision == "fp16" for name in _FP16}
+    flags.update({name: precision == "int8" for name in _INT8})
+    flags.update({name: False for name in _BF16})
+    return flags
 
 
 @dataclass
@@ -61,6 +80,9 @@ class Detector:
         if self.colour not in ("rgb", "bgr"):
             raise UserError(f"{where}.colour: {self.colour!r} is not rgb or bgr")
         self.pad_value = int(spec.get("pad_value", 114))
+        self.precision = spec.get("precision")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"{where}.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         params = dict(spec["decode"])
         self.strides = params.pop("strides", None)
         if not isinstance(self.strides, list) or len(self.strides) != len(self.output_blobs):
@@ -73,6 +95,9 @@ class Detector:
         self.net = ncnn.Net()
         self.net.opt.num_threads = int(threads)
         self.net.opt.use_vulkan_compute = False
+        for flag, value in precision_options(self.precision).items():
+            if hasattr(self.net.opt, flag):  # an older ncnn without bf16/int8-packing flags: its default stays
+                setattr(self.net.opt, flag, value)
         bundle_dir = Path(bundle_dir)
         param, weights = bundle_dir / spec["files"]["param"], bundle_dir / spec["files"]["bin"]
         if self.net.load_param(str(param)) != 0 or self.net.load_model(str(weights)) != 0:

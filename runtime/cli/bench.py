@@ -1,7 +1,8 @@
 """``paraloupe-bench <what> [options]`` — runtime-side benchmarks that print figures (table + JSON).
 
 Subcommands are modules ``runtime.bench.<what>`` with a ``main(argv) -> int``:
-``scheduler`` (policies vs the MILP optimum) and ``patches`` (patch generators: speed and coverage).
+``scheduler`` (policies vs the MILP optimum), ``patches`` (patch generators: speed and coverage) and
+``soak`` (the local cluster under overload for minutes: queues, RSS, drops, latency).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Sequence
 
 from runtime.errors import UserError, cli_entry, run_cli
 
-SUBCOMMANDS = ("scheduler", "patches")
+SUBCOMMANDS = ("scheduler", "patches", "soak")
 
 
 @cli_entry

@@ -12,6 +12,11 @@ greedy|milp``, ``--slo-ms``, ``--max-patches``, ``--frames A:B``, ``--offer-fps`
 ``--gt GT.json`` (F1 in the summary), ``--out P.jsonl`` (predictions), ``--save-video V.mp4`` (annotated),
 ``--summary S.json``. Local cluster: ``--devices a,b,..`` (device profiles cycled over the servers; default
 the bundle's profiled devices, emulated and labelled so), ``--curve`` (encrypt + authenticate).
+Experiment hooks: ``--cost-schedule NAME:COST@T0-T1,...`` (a server or device reports cost c_i = COST in that
+window, seconds since the client's start; also for ``--role server``), ``--kill-schedule NAME@SECONDS,...``
+(local:N: kill -9 those servers then), ``--schedule-log L.jsonl`` (the master's per-frame decisions; also for
+``--role master``), ``--pace-factor F`` (local:N: the common slow-down of emulated devices instead of the one
+measured at start, so runs with different device sets share it).
 The summary is printed on stderr at the end (JSON with ``--summary``); a progress line runs meanwhile.
 """
 
@@ -19,9 +24,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import tempfile
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from runtime.errors import UserError, cli_entry, run_cli
 
@@ -91,8 +97,11 @@ def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
 
 
 def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_endpoint: str, args: argparse.Namespace,
-               extra: dict[str, Any] | None = None, on_frame: Any = None) -> dict[str, Any]:
-    """Run the video through the cluster; writes --out/--save-video/--summary; returns the summary."""
+               extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+               on_frame: Any = None, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run the video through the cluster; writes --out/--save-video/--summary; returns the summary.
+    ``extra``: keys added to the summary (a callable is called after the run); ``on_start()``: called when the
+    client takes its first frame (the clock of the kill schedule)."""
     import cv2
 
     from runtime.atomic import atomic_open
@@ -135,7 +144,13 @@ def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_en
 
     ok = False
     try:
-        stats = client.run(iter_frames(args.video, frames), sink, progress if not args.quiet else None, on_frame)
+        def source() -> Any:
+            for i, item in enumerate(iter_frames(args.video, frames)):
+                if i == 0 and on_start is not None:
+                    on_start()
+                yield item
+
+        stats = client.run(source(), sink, progress if not args.quiet else None, on_frame)
         ok = True
     finally:
         if out_ctx is not None:
@@ -145,6 +160,8 @@ def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_en
     print("", file=sys.stderr)
     info = {"mode": cluster.client.mode, "scheduler": cluster.master.scheduler, "video": str(args.video),
             "frame_size": [width, height], "servers_seen": sorted(client.links)}
+    if callable(extra):
+        extra = extra()
     summary = summarize(stats, cluster.client.slo_ms, warmup=args.warmup, extra={**info, **(extra or {})})
     if args.gt:
         from runtime.coco import load_coco
@@ -175,6 +192,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="this server's name in cluster.yaml")
     p.add_argument("--devices", help="local:N: comma-separated device profiles cycled over the servers")
     p.add_argument("--curve", action="store_true", help="local:N: CURVE encryption + ZAP authentication")
+    p.add_argument("--cost-schedule", metavar="NAME:COST@T0-T1,...",
+                   help="local:N or server: server/device NAME reports cost c_i = COST from T0 to T1 s after the "
+                        "client's start (T1 empty: to the end)")
+    p.add_argument("--kill-schedule", metavar="NAME@SECONDS,...",
+                   help="local:N: kill -9 server NAME that many seconds after the client's start")
+    p.add_argument("--pace-factor", type=float, metavar="F",
+                   help="local:N: slow every emulated device by F (>= 1) instead of the factor measured at start")
+    p.add_argument("--schedule-log", metavar="L.jsonl",
+                   help="local:N or master: one JSON line per scheduling decision (frame, patches per device, costs)")
     p.add_argument("--mode", help="paraloupe | baseline | mini | ep-K | lastdet")
     p.add_argument("--scheduler", choices=SCHEDULERS)
     p.add_argument("--slo-ms", type=float)
@@ -192,6 +218,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_hooks(args: argparse.Namespace) -> None:
+    """The experiment hooks' syntax and where they apply, before anything starts (one-line errors)."""
+    if args.kill_schedule is not None:
+        from runtime.cluster.local import parse_kill_schedule
+
+        if not args.cluster:
+            raise UserError("--kill-schedule: only with --cluster local:N")
+        parse_kill_schedule(args.kill_schedule)
+    if args.cost_schedule is not None:
+        from runtime.cluster.server import parse_cost_schedule
+
+        if not (args.cluster or args.role == "server"):
+            raise UserError("--cost-schedule: only with --cluster local:N or --role server")
+        parse_cost_schedule(args.cost_schedule)
+    if args.schedule_log is not None and not (args.cluster or args.role == "master"):
+        raise UserError("--schedule-log: only with --cluster local:N or --role master")
+    if args.pace_factor is not None:
+        if not args.cluster:
+            raise UserError("--pace-factor: only with --cluster local:N")
+        if not (math.isfinite(args.pace_factor) and args.pace_factor >= 1.0):
+            raise UserError(f"--pace-factor: must be a finite number >= 1, got {args.pace_factor!r}")
+
+
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -204,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from runtime.bundle import load_manifest
     from runtime.cluster.config import ClusterConfig, load_cluster_config
 
+    _check_hooks(args)
     manifest = load_manifest(args.bundle)
     if args.cluster:
         if args.role:
@@ -218,9 +268,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = dataclasses.replace(base, client=dataclasses.replace(base.client, min_servers=n))
         devices = [d for d in args.devices.split(",") if d] if args.devices else None
         with tempfile.TemporaryDirectory(prefix="paraloupe-local-") as tmp:
-            with LocalCluster(args.bundle, manifest, n, base, args.workdir or tmp, devices, args.curve) as cluster:
-                run_client(args.bundle, manifest, cluster.config, cluster.endpoints["master"], args,
-                           extra={"cluster": f"local:{n}", "emulation": cluster.emulation()})
+            with LocalCluster(args.bundle, manifest, n, base, args.workdir or tmp, devices, args.curve,
+                              cost_schedule=args.cost_schedule, kill_schedule=args.kill_schedule,
+                              schedule_log=args.schedule_log, pace_factor=args.pace_factor) as cluster:
+                last = {"frame": None}
+                summary = run_client(args.bundle, manifest, cluster.config, cluster.endpoints["master"], args,
+                                     extra=lambda: {"cluster": f"local:{n}", "emulation": cluster.emulation(),
+                                                    **({"experiment": cluster.hooks()} if cluster.hooks() else {})},
+                                     on_frame=lambda f: last.update(frame=f),
+                                     on_start=lambda: cluster.go(lambda: last["frame"]))
+            # the servers' own counters (emulation overruns) exist only once they have stopped
+            summary["emulation"]["server_counters"] = cluster.stopped_counters()
+            if args.summary:
+                from runtime.atomic import write_json
+
+                write_json(args.summary, summary, indent=1)
         return 0
     if not args.role or not args.config:
         raise UserError("give --validate, --video V --cluster local:N, or --role R --config cluster.yaml")
@@ -228,13 +290,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.role == "master":
         from runtime.cluster.master import serve
 
-        return serve(manifest, cluster)
+        return serve(manifest, cluster, args.schedule_log)
     if args.role == "server":
         from runtime.cluster.server import serve
 
         if not args.name:
             raise UserError("--role server needs --name (its entry in the config's servers)")
-        return serve(args.bundle, manifest, cluster, args.name)
+        from runtime.cluster.server import parse_cost_schedule
+
+        return serve(args.bundle, manifest, cluster, args.name,
+                     parse_cost_schedule(args.cost_schedule) if args.cost_schedule else ())
     if not cluster.master.endpoint:
         raise UserError(f"{args.config}: master.endpoint is required for a client")
     run_client(args.bundle, manifest, cluster, cluster.master.endpoint, args)

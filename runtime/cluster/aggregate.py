@@ -92,8 +92,9 @@ def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_id
 
 
 def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[PatchResult], iou: float = 0.5,
-              contain: float = 0.8, border_px: float = 2.0) -> FrameDetections:
-    """One frame's detections from its patch results (any order); boxes in frame pixels."""
+              contain: float = 0.8, border_px: float = 2.0, min_score: float = 0.0) -> FrameDetections:
+    """One frame's detections from its patch results (any order); boxes in frame pixels. Boxes scoring
+    below ``min_score`` are dropped first."""
     all_boxes, labels, scores, pids, rects = [], [], [], [], []
     for p, res in enumerate(results):
         rects.append(res.rect)
@@ -106,7 +107,7 @@ def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[Patch
     if not all_boxes:
         return FrameDetections(frame_id, np.zeros((0, 4)), [], np.zeros(0))
     boxes, sc, pid = np.concatenate(all_boxes), np.concatenate(scores), np.concatenate(pids)
-    ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (sc >= min_score)
     idx = np.flatnonzero(ok)
     keep = idx[merge(boxes[idx], [labels[i] for i in idx], sc[idx], pid[idx], np.asarray(rects), frame_w, frame_h,
                      iou, contain, border_px)]

@@ -25,6 +25,11 @@ Reliability (the ZeroMQ guide's Paranoid Pirate, client side):
 - bounded queues: at most ``pipeline`` frames in flight and ``queue_frames`` waiting; under overload the
   oldest waiting frame is dropped, and a frame that waited longer than ``stale_ms`` is dropped — each a
   prediction line with ``"dropped": true`` carrying the last result over, and counted.
+
+Memory stays flat on an endless stream: statistics are fixed-size (:class:`runtime.cluster.summary.Stats`:
+counters, histograms, the last few records), a finished frame's superseded requests are forgotten (their late
+replies are then unknown requests: dropped and counted the same), and the largest depth of every queue is
+kept in ``stats.peaks`` (``waiting``, ``frames_in_flight``, ``patches_in_flight``, ``server_queued:NAME``).
 """
 
 from __future__ import annotations
@@ -97,6 +102,7 @@ class Job:
     sched_req: str | None = None
     sched_sent: float = 0.0
     sched_ms: float | None = None
+    reqs: list[str] = field(default_factory=list)  # every patch request sent for this frame
 
     @property
     def remaining(self) -> int:
@@ -183,7 +189,7 @@ class Client:
         self.kind = mode_kind(self.mode)
         self.master_endpoint = master_endpoint
         self.log = log
-        self.stats = Stats()
+        self.stats = Stats(slo_ms=self.cfg.slo_ms)
         self.malformed = Malformed()
         self.links: dict[str, Link] = {}
         self.flights: dict[str, Flight] = {}
@@ -210,7 +216,7 @@ class Client:
     # ---------------------------------------------------------------- helpers
 
     def _event(self, event: str, device: str = "") -> None:
-        self.stats.events.append({"t_s": round(time.monotonic() - self.t0, 3), "event": event, "device": device})
+        self.stats.event({"t_s": round(time.monotonic() - self.t0, 3), "event": event, "device": device})
         self.log(f"client: {event} {device}".rstrip())
 
     def _live(self) -> list[Link]:
@@ -318,6 +324,8 @@ class Client:
         wait_ms = self.cfg.resend_factor * max(self.cfg.slo_ms, predicted_ms)
         self.flights[req] = Flight(req, job, index, device, model, now, now + wait_ms / 1000.0)
         link.inflight.add(req)
+        job.reqs.append(req)
+        self.stats.peak("patches_in_flight", len(self.flights))
 
     def _best_other(self, exclude: str) -> tuple[Link, str] | None:
         live = self._live()
@@ -348,7 +356,7 @@ class Client:
         image = cv2.imdecode(np.frombuffer(job.jpegs[index], dtype=np.uint8), cv2.IMREAD_COLOR)
         out = self._local_detector(model)(image)
         self.stats.count("local_patches")
-        self.stats.patches.append({"device": "local", "infer_ms": out.infer_ms, "rtt_ms": out.infer_ms})
+        self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms)
         self._complete(job, index, PatchResult(job.rects[index], (image.shape[1], image.shape[0]), out.boxes,
                                                out.labels, out.scores), time.monotonic())
 
@@ -399,8 +407,8 @@ class Client:
             self._redispatch(fl, now, reason="resent")
             return
         rtt = (now - fl.sent) * 1000.0
-        self.stats.patches.append({"device": fl.device, "rtt_ms": rtt, "server_ms": msg["server_ms"],
-                                   "infer_ms": msg["infer_ms"], "transfer_ms": max(rtt - msg["server_ms"], 0.0)})
+        self.stats.add_patch(fl.device, rtt_ms=rtt, infer_ms=msg["infer_ms"], server_ms=msg["server_ms"],
+                             transfer_ms=max(rtt - msg["server_ms"], 0.0))
         self._complete(job, fl.index, PatchResult(job.rects[fl.index], (msg["w"], msg["h"]),
                                                   np.asarray(msg["boxes"], dtype=np.float64).reshape(-1, 4),
                                                   list(msg["labels"]), np.asarray(msg["scores"], dtype=np.float64)),
@@ -477,20 +485,27 @@ class Client:
             dets = FrameDetections(job.frame_id, self.last.boxes, list(self.last.labels), self.last.scores)
         else:
             dets = aggregate(job.frame_id, w, h, [r for r in job.results if r is not None], self.cfg.merge_iou,
-                             self.cfg.merge_contain)
+                             self.cfg.merge_contain, min_score=self.cfg.min_score)
             self.last = dets
         agg_ms = (time.perf_counter() - t0) * 1000.0
         done = time.monotonic()
         self.jobs.pop(job.frame_id, None)
-        record = {"frame": job.frame_id, "e2e_ms": (done - job.arrival) * 1000.0, "gen_ms": job.gen_ms,
-                  "sched_ms": job.sched_ms, "agg_ms": agg_ms, "patches": len(job.jpegs), "skipped": skipped}
-        self.stats.frames.append(record)
-        self._done[job.frame_id] = (dets, job.frame, {"latency_ms": round(record["e2e_ms"], 2),
+        self._forget_requests(job)
+        e2e_ms = (done - job.arrival) * 1000.0
+        self.stats.add_frame(job.frame_id, e2e_ms, job.gen_ms, job.sched_ms, agg_ms, len(job.jpegs), skipped)
+        self._done[job.frame_id] = (dets, job.frame, {"latency_ms": round(e2e_ms, 2),
                                                       "patches": len(job.jpegs), **({"skipped": True} if skipped else {})})
 
+    def _forget_requests(self, job: Job) -> None:
+        """Drop a finished frame's outstanding (superseded) requests: they no longer pin the frame in memory."""
+        for req in job.reqs:
+            fl = self.flights.pop(req, None)
+            if fl is not None and fl.device in self.links:
+                self.links[fl.device].inflight.discard(req)
+        job.reqs.clear()
+
     def _drop(self, frame_id: int, frame: np.ndarray, reason: str) -> None:
-        self.stats.count(f"frames_dropped_{reason}")
-        self.stats.frames.append({"frame": frame_id, "dropped": True, "reason": reason})
+        self.stats.add_drop(frame_id, reason)
         dets = FrameDetections(frame_id, self.last.boxes, list(self.last.labels), self.last.scores)
         self._done[frame_id] = (dets, frame, {"dropped": True, "reason": reason})
 
@@ -542,7 +557,8 @@ class Client:
             elif msg.type in ("result", "error") and link is not None:
                 self._on_result(link, msg, now)
             elif msg.type == "pong":
-                pass
+                if link is not None:
+                    self.stats.peak(f"server_queued:{link.name}", int(msg["queued"]))
             else:
                 self.malformed.add(f"unexpected:{msg.type}")
 
@@ -574,12 +590,14 @@ class Client:
                     old = waiting.popleft()
                     self._drop(old[0], old[1], "overflow")
                 waiting.append((item[0], item[1], arrival))
+                self.stats.peak("waiting", len(waiting))
             while waiting and len(self.jobs) < depth:
                 fid, frame, arrival = waiting.popleft()
                 if (time.monotonic() - arrival) * 1000.0 > cfg.stale_ms:
                     self._drop(fid, frame, "stale")
                     continue
                 self._start(Job(fid, frame, arrival), time.monotonic())
+                self.stats.peak("frames_in_flight", len(self.jobs))
             now = time.monotonic()
             if now >= next_hb:
                 self._heartbeat(now)
@@ -606,7 +624,7 @@ class Client:
                     del self.flights[req]
             if progress and now >= next_progress:
                 progress({"frames": emitted, "live": len(self._live()), "in_flight": len(self.jobs),
-                          "dropped": sum(1 for f in self.stats.frames if f.get("dropped"))})
+                          "dropped": self.stats.frames_dropped})
                 next_progress = now + 1.0
             if exhausted and not waiting and not self.jobs and not order:
                 return

@@ -4,19 +4,33 @@ Each process is ``python -m runtime.cli.run --bundle B --role master|server --co
 with a cluster.yaml written into a work folder; every socket binds ``tcp://127.0.0.1:*`` (a free port) and
 the endpoints travel through the processes' JSON ready lines and the servers' state reports — no fixed
 ports. Server i takes device profile ``devices[i % len(devices)]``; emulated devices are paced with one
-common factor (:func:`runtime.cluster.server.common_pace_factor`) measured on this host. With ``curve``,
+common factor (:func:`runtime.cluster.server.common_pace_factor`) measured on this host, or the one given
+(``--pace-factor``: the same factor across runs with different device sets). With ``curve``,
 key pairs are made in the work folder and every connection is encrypted and authenticated.
+
+Experiment hooks (paper Fig. 23/24), all off by default:
+
+- ``cost_schedule`` (``--cost-schedule NAME:COST@T0-T1,...``): passed to every server, each applies the entries
+  naming it or its device profile (:func:`runtime.cluster.server.parse_cost_schedule`);
+- ``kill_schedule`` (``--kill-schedule NAME@SECONDS,...``): after :meth:`LocalCluster.go` (the client's start),
+  a timer thread kill -9s each named server at its time; :attr:`LocalCluster.kill_events` records when and
+  after which emitted frame;
+- ``schedule_log`` (``--schedule-log PATH``): the master's one line per scheduling decision;
+- ``pace_factor`` (``--pace-factor F``): pace every emulated device with F instead of the factor measured at
+  start (both are reported; F below the measured one means replies the host cannot compute in time).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,7 +38,7 @@ from typing import Any, Mapping
 import yaml
 
 from runtime.cluster.config import ClusterConfig, SecuritySection, ServerSection
-from runtime.cluster.server import common_pace_factor, served_models
+from runtime.cluster.server import common_pace_factor, parse_cost_schedule, served_models
 from runtime.cluster.transport import make_keys
 from runtime.config import to_mapping
 from runtime.errors import UserError
@@ -41,12 +55,39 @@ def host_latencies(bundle_dir: str | Path, manifest: Mapping[str, Any], models: 
     return {m: time_model(Detector(bundle_dir, m, manifest), runs=5, warmup=2) for m in models}
 
 
+def parse_kill_schedule(spec: str, flag: str = "--kill-schedule") -> list[tuple[str, float]]:
+    """``NAME@SECONDS[,...]`` → [(server name, seconds after the client's start)], in time order; a malformed
+    entry is a one-line UserError naming ``flag``."""
+    out = []
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            continue
+        name, at, t_text = entry.rpartition("@")
+        if not at or not name or not t_text:
+            raise UserError(f"{flag}: {entry!r} is not NAME@SECONDS (e.g. server-0@5)")
+        try:
+            t = float(t_text)
+        except ValueError:
+            raise UserError(f"{flag}: {entry!r}: {t_text!r} is not a number of seconds") from None
+        if not math.isfinite(t) or t < 0:
+            raise UserError(f"{flag}: {entry!r}: {t_text!r} must be a finite number of seconds >= 0")
+        out.append((name, t))
+    if not out:
+        raise UserError(f"{flag}: empty schedule")
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise UserError(f"{flag}: a server is named twice ({spec!r})")
+    return sorted(out, key=lambda e: e[1])
+
+
 class LocalCluster:
     """Master + N servers on loopback. Use as a context manager; :attr:`config` is the client's config."""
 
     def __init__(self, bundle_dir: str | Path, manifest: Mapping[str, Any], n: int, base: ClusterConfig,
                  workdir: str | Path, devices: list[str] | None = None, curve: bool = False,
-                 ready_timeout_s: float = 60.0) -> None:
+                 ready_timeout_s: float = 60.0, cost_schedule: str | None = None,
+                 kill_schedule: str | None = None, schedule_log: str | Path | None = None,
+                 pace_factor: float | None = None) -> None:
         if n < 1:
             raise UserError(f"--cluster local:N needs N >= 1, got {n}")
         self.bundle_dir, self.manifest, self.n = str(bundle_dir), manifest, n
@@ -59,9 +100,29 @@ class LocalCluster:
         self.base = base
         self.curve = curve
         self.ready_timeout_s = ready_timeout_s
+        self.cost_schedule = cost_schedule
+        if cost_schedule:
+            known = set(self.server_names()) | {self.device_of(s) for s in self.server_names()}
+            for step in parse_cost_schedule(cost_schedule):
+                if step.target not in known:
+                    raise UserError(f"--cost-schedule: {step.target!r} is neither a server nor a device of this "
+                                    f"cluster (have: {', '.join(sorted(known))})")
+        self.kill_schedule = parse_kill_schedule(kill_schedule) if kill_schedule else []
+        for name, _ in self.kill_schedule:
+            if name not in self.server_names():
+                raise UserError(f"--kill-schedule: no server named {name!r} (have: {', '.join(self.server_names())})")
+        self.schedule_log = str(Path(schedule_log).resolve()) if schedule_log else None
+        self.kill_events: list[dict[str, Any]] = []
+        self.stopped: dict[str, dict[str, Any]] = {}
+        self._killer: threading.Thread | None = None
+        self._killer_stop = threading.Event()
         self.procs: dict[str, subprocess.Popen] = {}
         self.endpoints: dict[str, str] = {}
+        if pace_factor is not None and not (math.isfinite(pace_factor) and pace_factor >= 1.0):
+            raise UserError(f"--pace-factor: must be a finite number >= 1, got {pace_factor!r}")
+        self.fixed_pace_factor = pace_factor
         self.pace_factor = 1.0
+        self.measured_pace_factor = 1.0
         self.host_ms: dict[str, float] = {}
         self.config = base
 
@@ -90,7 +151,8 @@ class LocalCluster:
         emulated = sorted({self.device_of(s) for s in self.server_names()} - {"host"})
         models = sorted({m for d in emulated for m in served_models(self.manifest, d)})
         self.host_ms = host_latencies(self.bundle_dir, self.manifest, models) if models else {}
-        self.pace_factor = common_pace_factor(self.manifest, emulated, self.host_ms)
+        self.measured_pace_factor = common_pace_factor(self.manifest, emulated, self.host_ms)
+        self.pace_factor = self.fixed_pace_factor or self.measured_pace_factor
         security = SecuritySection()
         if self.curve:
             keys = self.workdir / "keys"
@@ -103,15 +165,40 @@ class LocalCluster:
                    for s in self.server_names()]
         self.config = dataclasses.replace(self.base, master=master, servers=servers, security=security)
         self._write("master.yaml")
-        self.procs["master"] = self._spawn(["--role", "master"], "master.yaml", "master")
+        log = ["--schedule-log", self.schedule_log] if self.schedule_log else []
+        self.procs["master"] = self._spawn(["--role", "master", *log], "master.yaml", "master")
         ready = self._ready("master")
         self.endpoints["master"] = ready["endpoint"]
         self.config = dataclasses.replace(self.config, master=dataclasses.replace(master, endpoint=ready["endpoint"]))
         self._write("cluster.yaml")
         for s in self.server_names():
-            self.procs[s] = self._spawn(["--role", "server", "--name", s], "cluster.yaml", s)
+            self.procs[s] = self._spawn(self._server_role(s), "cluster.yaml", s)
         for s in self.server_names():
             self.endpoints[s] = self._ready(s)["endpoint"]
+
+    def _server_role(self, name: str) -> list[str]:
+        return ["--role", "server", "--name", name] + (["--cost-schedule", self.cost_schedule]
+                                                        if self.cost_schedule else [])
+
+    def go(self, last_frame: Any = None) -> None:
+        """The client takes its first frame now: start the kill schedule's timer (``last_frame()`` → the last
+        emitted frame, recorded with each kill)."""
+        if not self.kill_schedule or self._killer is not None:
+            return
+        t0 = time.monotonic()
+
+        def killer() -> None:
+            for name, at in self.kill_schedule:
+                if self._killer_stop.wait(max(0.0, t0 + at - time.monotonic())):
+                    return
+                t = time.monotonic()
+                self.kill(name)
+                self.kill_events.append({"server": name, "device": self.device_of(name), "at_s": at,
+                                         "t_s": round(t - t0, 3),
+                                         "after_frame": last_frame() if last_frame else None})
+
+        self._killer = threading.Thread(target=killer, name="kill-schedule", daemon=True)
+        self._killer.start()
 
     def _write(self, name: str) -> None:
         (self.workdir / name).write_text(yaml.safe_dump(to_mapping(self.config), sort_keys=False))
@@ -154,29 +241,72 @@ class LocalCluster:
 
     def restart(self, name: str) -> str:
         """Start server ``name`` again (after :meth:`kill`); returns its new endpoint."""
-        self.procs[name] = self._spawn(["--role", "server", "--name", name], "cluster.yaml", name)
+        self.procs[name] = self._spawn(self._server_role(name), "cluster.yaml", name)
         self.endpoints[name] = self._ready(name)["endpoint"]
         return self.endpoints[name]
 
     def stop(self) -> None:
         """SIGTERM every process, wait up to 5 s, then SIGKILL what is left."""
+        self._killer_stop.set()
+        if self._killer is not None:
+            self._killer.join(timeout=15)
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 5.0
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
             if proc.stdout:
+                self._read_stopped(name, proc)
                 proc.stdout.close()
+
+    def _read_stopped(self, name: str, proc: subprocess.Popen) -> None:
+        """Keep a process's last words: the JSON ``stopped`` line with its counters (served, overruns, ...)."""
+        try:
+            rest = proc.stdout.read() if proc.stdout and not proc.stdout.closed else b""
+        except (OSError, ValueError):
+            return
+        for line in (rest or b"").splitlines():
+            try:
+                obj = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(obj, dict) and obj.get("stopped"):
+                self.stopped[name] = {k: v for k, v in obj.items() if k not in ("stopped", "name")}
+
+    def stopped_counters(self) -> dict[str, Any]:
+        """After :meth:`stop`: each server's counters and their totals (``overruns`` = replies the host
+        computed later than the emulated device would have answered); killed servers say nothing."""
+        servers = {n: c for n, c in self.stopped.items() if n != "master"}
+        totals = {k: sum(int(c.get(k, 0)) for c in servers.values())
+                  for k in ("served", "overruns", "errors", "reply_failed")}
+        return {"servers": servers, "totals": totals, "reported_by": sorted(servers)}
 
     def emulation(self) -> dict[str, Any]:
         """What the summary says about emulation."""
         return {"servers": {s: self.device_of(s) for s in self.server_names()},
                 "emulated": any(self.device_of(s) != "host" for s in self.server_names()),
-                "pace_factor": round(self.pace_factor, 3), "host_ms": {m: round(t, 3) for m, t in self.host_ms.items()},
+                "pace_factor": round(self.pace_factor, 3),
+                **({"pace_factor_measured": round(self.measured_pace_factor, 3), "pace_factor_given": True}
+                   if self.fixed_pace_factor else {}),
+                "host_ms": {m: round(t, 3) for m, t in self.host_ms.items()},
                 "note": "replies paced to the bundle's device profiles x pace_factor (real inference runs on this "
                         "host); latencies are emulated, not measured on the devices"}
+
+    def hooks(self) -> dict[str, Any]:
+        """What the summary says about the experiment hooks in use (empty when none)."""
+        out: dict[str, Any] = {}
+        if self.cost_schedule:
+            out["cost_schedule"] = [c.spec() for c in parse_cost_schedule(self.cost_schedule)]
+            out["cost_schedule_clock"] = "seconds since each server's first client message (~ the client's start)"
+        if self.kill_schedule:
+            out["kill_schedule"] = [{"server": n, "at_s": t} for n, t in self.kill_schedule]
+            out["kills"] = list(self.kill_events)
+            out["kill_clock"] = "seconds since the client's start; after_frame = the last frame emitted by then"
+        if self.schedule_log:
+            out["schedule_log"] = self.schedule_log
+        return out

@@ -6,15 +6,21 @@ devices; a device silent for ``liveness × report_ms`` is left out until it repo
 becomes a scheduler instance (:func:`runtime.profilers.build_instance`) over the live devices' models of
 the requested kind, is solved with the configured policy (:func:`runtime.scheduler.solve`), and is answered
 with ``assign``: one (device, model) per patch plus every live device's endpoint and model latencies.
+
+``--schedule-log PATH`` (experiments, paper Fig. 23): one JSON line per scheduled frame — ``frame``, ``t_s``
+(seconds since the master started), ``patches`` K, ``per_device`` {device: patches assigned}, ``costs``
+{device: c_i used}, ``feasible``, ``max_latency_ms``, ``ms`` (decision time).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import signal
 import sys
 import time
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import IO, Any, Callable, Mapping
 
 import zmq
 
@@ -64,7 +70,8 @@ class Master:
     """The master's state; :meth:`run` binds, serves until ``stop()``, then closes everything."""
 
     def __init__(self, manifest: Mapping[str, Any], cluster: ClusterConfig, name: str = "master",
-                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> None:
+                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                 schedule_log: str | Path | None = None) -> None:
         self.cluster = cluster
         self.name = name
         self.kinds = {m: spec.get("kind", "mini") for m, spec in manifest["models"].items()}
@@ -73,6 +80,30 @@ class Master:
         self.counters = {"schedules": 0, "joins": 0, "removals": 0}
         self.log = log
         self._stop = False
+        self.t0 = time.monotonic()
+        self._schedule_log: IO[str] | None = None
+        if schedule_log:
+            try:
+                self._schedule_log = open(schedule_log, "w", buffering=1)
+            except OSError as exc:
+                raise UserError(f"--schedule-log: cannot write {schedule_log} ({exc.strerror})") from None
+
+    def close(self) -> None:
+        if self._schedule_log is not None:
+            self._schedule_log.close()
+            self._schedule_log = None
+
+    def _log_decision(self, request: Mapping[str, Any], live: Mapping[str, Mapping[str, Any]],
+                      fields: Mapping[str, Any], now: float) -> None:
+        if self._schedule_log is None or not request["patches"]:
+            return
+        per_device = collections.Counter(d for d, _ in fields["assignment"])
+        line = {"frame": request["frame"], "t_s": round(now - self.t0, 4), "patches": len(request["patches"]),
+                "per_device": dict(sorted(per_device.items())),
+                "costs": {n: float(st["cost"]) for n, st in sorted(live.items())},
+                "feasible": fields["feasible"], "max_latency_ms": round(float(fields["max_latency_ms"]), 3),
+                "ms": round(float(fields["ms"]), 3), **({"error": fields["error"]} if fields.get("error") else {})}
+        self._schedule_log.write(json.dumps(line, separators=(",", ":")) + "\n")
 
     def live(self, now: float) -> dict[str, dict[str, Any]]:
         """Devices heard from within the liveness window; the others are forgotten (counted)."""
@@ -94,12 +125,14 @@ class Master:
         if msg.type == "schedule":
             self.counters["schedules"] += 1
             m = self.cluster.master
+            live = self.live(now)
             try:
-                fields = plan(msg.header, self.live(now), self.kinds, m.scheduler, m.gamma, m.default_bandwidth_Bps,
-                              m.seed)
+                fields = plan(msg.header, live, self.kinds, m.scheduler, m.gamma, m.default_bandwidth_Bps, m.seed)
             except UserError as exc:
                 fields = {"assignment": [], "devices": {}, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0,
                           "error": str(exc)}
+            self._log_decision(msg.header, {n: st for n, st in live.items() if n not in set(msg["exclude"])},
+                               fields, now)
             return {"req": msg["req"], **fields}
         self.malformed.add(f"unexpected:{msg.type}")
         return None
@@ -129,16 +162,17 @@ class Master:
                             pass  # client gone: it falls back after its timeout
         finally:
             transport.close()
+            self.close()
 
     def request_stop(self, *_: Any) -> None:
         self._stop = True
 
 
-def serve(manifest: Mapping[str, Any], cluster: ClusterConfig) -> int:
+def serve(manifest: Mapping[str, Any], cluster: ClusterConfig, schedule_log: str | None = None) -> int:
     """``--role master``: serve until SIGTERM/SIGINT; prints one JSON ready line on stdout."""
     if not cluster.master.bind:
         raise UserError("cluster config: master.bind is required for the master")
-    master = Master(manifest, cluster)
+    master = Master(manifest, cluster, schedule_log=schedule_log)
     signal.signal(signal.SIGTERM, master.request_stop)
     signal.signal(signal.SIGINT, master.request_stop)
     master.run(on_ready=lambda ep: print(json.dumps({"ready": "master", "endpoint": ep}), flush=True))

@@ -11,6 +11,12 @@ Every ``report_ms`` the server sends its profilers' state to the master (``state
 (the device profile's, times the pace factor, when emulated; measured on this host otherwise) and accuracy,
 its cost c_i and counters.
 
+Cost schedule (experiments, paper Fig. 23): ``--cost-schedule NAME:COST@T0-T1[,...]`` makes the server report
+c_i = COST instead of its profiler's cost while T0 ≤ t < T1 (T1 empty = to the end), t in seconds since the
+server first heard from a client (≈ the client's start); NAME is the server's name or its device profile
+(entries for other servers are ignored, so one string serves a whole local cluster). The master's scheduler
+reads the reported c_i as usual.
+
 Emulated devices (CONVENTIONS.md): a server given a device profile keeps a virtual timeline of that device —
 a patch starts when the device would be free, and its reply is released ``pace_factor × profiled latency``
 later (real inference still runs at once on receipt; a reply is never released before it is computed, and a
@@ -27,7 +33,8 @@ import math
 import signal
 import sys
 import time
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -88,11 +95,75 @@ def common_pace_factor(manifest: Mapping[str, Any], devices: list[str], host_ms:
     return factor
 
 
+@dataclass(frozen=True)
+class CostStep:
+    """One entry of a cost schedule: server (name or device profile) ``target`` reports c_i = ``cost`` while
+    ``start_s`` ≤ t < ``end_s`` (seconds since its first client contact; ``end_s`` None = to the end)."""
+
+    target: str
+    cost: float
+    start_s: float
+    end_s: float | None = None
+
+    def active(self, t: float) -> bool:
+        return self.start_s <= t and (self.end_s is None or t < self.end_s)
+
+    def spec(self) -> str:
+        return f"{self.target}:{self.cost:g}@{self.start_s:g}-{'' if self.end_s is None else f'{self.end_s:g}'}"
+
+
+def _seconds(text: str, flag: str, entry: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{flag}: {entry!r}: {text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise UserError(f"{flag}: {entry!r}: {text!r} must be a finite number of seconds >= 0")
+    return value
+
+
+def parse_cost_schedule(spec: str, flag: str = "--cost-schedule") -> list[CostStep]:
+    """``NAME:COST@T0-T1[,...]`` → steps; any malformed entry is a one-line UserError naming ``flag``."""
+    steps = []
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            continue
+        head, at, window = entry.partition("@")
+        target, colon, cost_text = head.rpartition(":")
+        if not at or not colon or not target or "-" not in window:
+            raise UserError(f"{flag}: {entry!r} is not NAME:COST@T0-T1 (e.g. snapdragon-732g:1.0@0-10; T1 may be "
+                            f"empty for 'to the end')")
+        try:
+            cost = float(cost_text)
+        except ValueError:
+            raise UserError(f"{flag}: {entry!r}: cost {cost_text!r} is not a number") from None
+        if not math.isfinite(cost) or cost < 0:
+            raise UserError(f"{flag}: {entry!r}: cost {cost_text!r} must be a finite number >= 0")
+        t0_text, _, t1_text = window.partition("-")
+        start = _seconds(t0_text, flag, entry)
+        end = _seconds(t1_text, flag, entry) if t1_text else None
+        if end is not None and end <= start:
+            raise UserError(f"{flag}: {entry!r}: the window ends ({end:g} s) before it starts ({start:g} s)")
+        steps.append(CostStep(target, cost, start, end))
+    if not steps:
+        raise UserError(f"{flag}: empty schedule")
+    return steps
+
+
+def scheduled_cost(steps: Sequence[CostStep], t: float | None) -> float | None:
+    """The cost the last active step sets at ``t`` (None before the first client contact or when none)."""
+    if t is None:
+        return None
+    active = [s.cost for s in steps if s.active(t)]
+    return active[-1] if active else None
+
+
 class Server:
     """One server process's state; :meth:`run` binds, serves until ``stop()``, then closes everything."""
 
     def __init__(self, bundle_dir: str, manifest: Mapping[str, Any], section: ServerSection, cluster: ClusterConfig,
-                 master_endpoint: str, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> None:
+                 master_endpoint: str, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                 cost_schedule: Sequence[CostStep] = ()) -> None:
         self.manifest = manifest
         self.section = section
         self.cluster = cluster
@@ -114,15 +185,27 @@ class Server:
         self.profiler = DeviceProfiler(section.name, {n: ModelTiming(t) for n, t in self.service_ms.items()})
         self.malformed = Malformed()
         self.counters = {"served": 0, "errors": 0, "overruns": 0, "reply_failed": 0, "probes": 0}
+        self.cost_schedule = [c for c in cost_schedule if c.target in (section.name, section.device)]
+        self.epoch: float | None = None  # first message from a client (the cost schedule's t = 0)
         self._stop = False
+
+    def current_cost(self, now: float | None = None) -> tuple[float, bool]:
+        """c_i to report: the cost schedule's while one of its steps is active, else the profiler's."""
+        now = time.monotonic() if now is None else now
+        scheduled = scheduled_cost(self.cost_schedule, None if self.epoch is None else now - self.epoch)
+        if scheduled is not None:
+            return scheduled, True
+        return self.profiler.state().cost, False
 
     def state_fields(self, endpoint: str) -> dict[str, Any]:
         """The ``state`` message fields (the profilers' state)."""
         st = self.profiler.state()
+        cost, scheduled = self.current_cost()
         return {"device": self.section.name, "endpoint": endpoint,
                 "models": {n: {"latency_ms": t, "accuracy": model_accuracy(self.manifest, self.section.device, n)}
                            for n, t in st.latency_ms.items()},
-                "cost": st.cost, "pace_factor": self.section.pace_factor if self.emulated else 1.0,
+                "cost": cost, "cost_scheduled": scheduled,
+                "pace_factor": self.section.pace_factor if self.emulated else 1.0,
                 "emulated": self.emulated, "served": self.counters["served"], "malformed": self.malformed.total}
 
     def _infer(self, model: str, payload: bytes) -> tuple[dict[str, Any] | None, str]:
@@ -164,8 +247,11 @@ class Server:
         seq = itertools.count()
         busy_until = 0.0  # the emulated device's timeline (monotonic s)
         next_report = 0.0
+        cost_before: tuple[float, bool] | None = None
         while not (stop() or self._stop):
             now = time.monotonic()
+            if self.cost_schedule and self.current_cost(now) != cost_before:  # report a scheduled change at once
+                cost_before, next_report = self.current_cost(now), now
             if now >= next_report:
                 try:
                     master.send_multipart(encode("state", **self.state_fields(endpoint)), flags=zmq.NOBLOCK)
@@ -176,10 +262,14 @@ class Server:
                 _, _, identity, frames = heapq.heappop(pending)
                 self._send(router, [identity, *frames])
             wake = min(next_report, pending[0][0] if pending else next_report)
+            if self.cost_schedule and self.epoch is not None:
+                wake = min(wake, now + 0.05)  # notice a scheduled cost change within 50 ms
             if not router.poll(max(0, math.ceil((wake - time.monotonic()) * 1000)), zmq.POLLIN):
                 continue
             for identity, frames in drain(router):
                 received = time.monotonic()
+                if self.epoch is None:
+                    self.epoch = received
                 if is_probe(frames):
                     self.counters["probes"] += 1
                     self._send(router, [identity, *probe_reply(frames)])
@@ -222,18 +312,20 @@ class Server:
         self._stop = True
 
 
-def serve(bundle_dir: str, manifest: Mapping[str, Any], cluster: ClusterConfig, name: str) -> int:
+def serve(bundle_dir: str, manifest: Mapping[str, Any], cluster: ClusterConfig, name: str,
+          cost_schedule: Sequence[CostStep] = ()) -> int:
     """``--role server``: serve until SIGTERM/SIGINT; prints one JSON ready line on stdout."""
     section = cluster.server(name)
     if not cluster.master.endpoint:
         raise UserError("cluster config: master.endpoint is required for a server")
-    server = Server(bundle_dir, manifest, section, cluster, cluster.master.endpoint)
+    server = Server(bundle_dir, manifest, section, cluster, cluster.master.endpoint, cost_schedule=cost_schedule)
     signal.signal(signal.SIGTERM, server.request_stop)
     signal.signal(signal.SIGINT, server.request_stop)
 
     def ready(endpoint: str) -> None:
         print(json.dumps({"ready": "server", "name": name, "endpoint": endpoint, "device": section.device,
-                          "emulated": server.emulated, "models": server.service_ms}), flush=True)
+                          "emulated": server.emulated, "models": server.service_ms,
+                          "cost_schedule": [c.spec() for c in server.cost_schedule]}), flush=True)
 
     server.run(on_ready=ready)
     print(json.dumps({"stopped": "server", "name": name, **server.counters,

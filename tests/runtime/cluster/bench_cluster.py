@@ -1,19 +1,16 @@
 """Cluster benchmarks on loopback (emulated devices; not collected by pytest). Run from the repo root::
 
     python tests/runtime/cluster/bench_cluster.py kill --bundle B --video V [--servers 4] [--frames 120] [--fps 10]
-    python tests/runtime/cluster/bench_cluster.py soak --bundle B --video V [--seconds 90] [--fps 30]
 
 ``kill``: frames offered at --fps; server-0 gets SIGKILL (or SIGSTOP with --signal STOP: a hung device whose
 connection stays up) at 40 % of the run; prints the time from
 the kill until every later frame's end-to-end latency is under the SLO, and the frames lost (must be 0).
-``soak``: frames offered faster than one emulated server can serve, looping the video; prints client and
-server RSS every 10 s, the drop counters and the queue bounds.
+The overload soak is ``paraloupe-bench soak`` (:mod:`runtime.bench.soak`).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import signal
@@ -71,9 +68,10 @@ def kill(args: argparse.Namespace) -> None:
         stats = client.run(source(), sink)
         if args.signal == "STOP":
             os.kill(cluster.procs["server-0"].pid, signal.SIGKILL)
-    rec = {f["frame"]: f for f in stats.frames}
+    rec = {i: {"dropped": extra.get("dropped", False), "e2e_ms": extra.get("latency_ms", 0.0)}
+           for i, (_, extra) in done.items()}  # the sink's extra keys: the client keeps only recent records
     after = [i for i in range(kill_at, len(frames)) if done[i][0] >= t_kill["t"]]
-    bad = [i for i in after if rec[i].get("dropped") or rec[i]["e2e_ms"] > args.slo_ms]
+    bad = [i for i in after if rec[i]["dropped"] or rec[i]["e2e_ms"] > args.slo_ms]
     last_bad = max(bad) if bad else None
     recovery = (done[last_bad][0] - t_kill["t"]) if last_bad is not None else 0.0
     s = summarize(stats, args.slo_ms, warmup=5)
@@ -85,43 +83,9 @@ def kill(args: argparse.Namespace) -> None:
                       "counters": s["counters"], "events": s["events"], "e2e_ms": s["e2e_ms"]}, indent=1))
 
 
-def soak(args: argparse.Namespace) -> None:
-    manifest = load_manifest(args.bundle)
-    base = ClusterConfig(master=MasterSection(scheduler=args.scheduler),
-                         client=ClientSection(mode=args.mode, min_servers=args.servers, slo_ms=args.slo_ms,
-                                              offer_fps=args.fps, queue_frames=4, stale_ms=1000.0))
-    video = [f for _, f in iter_frames(args.video, range(100))]
-    samples = []
-    with LocalCluster(args.bundle, manifest, args.servers, base, args.workdir, [args.device]) as cluster:
-        client = Client(args.bundle, manifest, cluster.config, cluster.endpoints["master"], log=lambda s: None)
-        t0 = time.monotonic()
-        pids = {"client": os.getpid(), **{n: p.pid for n, p in cluster.procs.items()}}
-        state = {"next": t0}
-
-        def source():
-            for i in itertools.count():
-                now = time.monotonic()
-                if now - t0 > args.seconds:
-                    return
-                if now >= state["next"]:
-                    samples.append({"t_s": round(now - t0, 1), **{n: round(rss_mb(p), 1) for n, p in pids.items()},
-                                    "flights": len(client.flights), "jobs": len(client.jobs),
-                                    "dropped": sum(1 for f in client.stats.frames if f.get("dropped"))})
-                    print(json.dumps(samples[-1]), file=sys.stderr)
-                    state["next"] += 10.0
-                yield i, video[i % len(video)]
-
-        stats = client.run(source(), lambda d, f, e: None)
-    s = summarize(stats, args.slo_ms, warmup=5)
-    print(json.dumps({"seconds": args.seconds, "fps_offered": args.fps, "servers": args.servers, "device": args.device,
-                      "mode": args.mode, "frames": s["frames"], "frames_ran": s["frames_ran"],
-                      "frames_dropped": s["frames_dropped"], "counters": s["counters"], "e2e_ms": s["e2e_ms"],
-                      "rss_samples": samples}, indent=1))
-
-
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["kill", "soak"])
+    p.add_argument("what", choices=["kill"])
     p.add_argument("--bundle", required=True)
     p.add_argument("--video", required=True)
     p.add_argument("--servers", type=int, default=4)
@@ -131,8 +95,7 @@ if __name__ == "__main__":
     p.add_argument("--slo-ms", type=float, default=500.0)
     p.add_argument("--frames", type=int, default=120)
     p.add_argument("--fps", type=float, default=10.0)
-    p.add_argument("--seconds", type=float, default=90.0)
     p.add_argument("--signal", choices=["KILL", "STOP"], default="KILL")
     p.add_argument("--workdir", default="/tmp/paraloupe-bench")
     a = p.parse_args()
-    {"kill": kill, "soak": soak}[a.what](a)
+    kill(a)

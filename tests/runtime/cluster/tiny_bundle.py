@@ -27,8 +27,8 @@ PROFILES = {
 }
 
 
-def export_tiny(folder: Path) -> tuple[Path, Path]:
-    """pnnx-export the tiny detector; returns (param, bin)."""
+def export_tiny(folder: Path, fp16: bool = False) -> tuple[Path, Path]:
+    """pnnx-export the tiny detector (weights stored in fp16 with ``fp16``); returns (param, bin)."""
     import pnnx
     import torch
     from torch import nn
@@ -53,7 +53,7 @@ def export_tiny(folder: Path) -> tuple[Path, Path]:
         model.reg.bias.fill_(1.0)
     x = torch.rand(1, 3, 64, 64)
     target = folder / "tiny.pt"
-    pnnx.export(model, str(target), (x,), fp16=False)
+    pnnx.export(model, str(target), (x,), fp16=fp16)
     return folder / "tiny.ncnn.param", folder / "tiny.ncnn.bin"
 
 
@@ -83,6 +83,38 @@ def build_tiny_bundle(bundle: Path) -> Path:
     devices = {dev: {"flops": 0.0, "serves": list(rows), "cost": 0.0} for dev, rows in PROFILES.items()}
     write_manifest(bundle, {"classes": CLASSES, "factory": {"git_commit": "test", "params_sha256": "", "created": ""},
                             "models": models, "profiles": profiles, "devices": devices})
+    return bundle
+
+
+def build_precision_bundle(bundle: Path, size: int = 64) -> Path:
+    """A bundle of the tiny detector in each precision: ``tiny-<size>-fp32``, ``-fp16`` (pnnx fp16 export) and
+    ``-int8`` (the factory's int8 writer, calibrated on random inputs). Needs pnnx and the factory."""
+    import numpy as np
+
+    from factory.quant.int8 import quantize_ncnn
+    from runtime.bundle import file_sha256, write_manifest
+
+    bundle = Path(bundle)
+    bundle.mkdir(parents=True, exist_ok=True)
+    for precision in ("fp32", "fp16"):
+        with tempfile.TemporaryDirectory() as tmp:
+            param, weights = export_tiny(Path(tmp), fp16=precision == "fp16")
+            shutil.copy(param, bundle / f"tiny-{precision}.param")
+            shutil.copy(weights, bundle / f"tiny-{precision}.bin")
+    rng = np.random.default_rng(0)
+    calib = [rng.uniform(-1, 1, (3, size, size)).astype(np.float32) for _ in range(8)]
+    quantize_ncnn(bundle / "tiny-fp32.param", bundle / "tiny-fp32.bin", bundle / "tiny-int8.param",
+                  bundle / "tiny-int8.bin", "in0", calib, method="percentile", min_weights=0)
+    models = {}
+    for precision in ("fp32", "fp16", "int8"):
+        files = {"param": f"tiny-{precision}.param", "bin": f"tiny-{precision}.bin"}
+        models[f"tiny-{size}-{precision}"] = {
+            "backbone": "tiny", "input_size": size, "precision": precision, "kind": "mini", "files": files,
+            "sha256": {k: file_sha256(bundle / f) for k, f in files.items()}, "input_blob": "in0",
+            "output_blobs": ["out0"], "mean": MEAN, "std": STD, "colour": "rgb", "pad_value": 114,
+            "decode": dict(DECODE), "macs": 0, "params": 0}
+    write_manifest(bundle, {"classes": CLASSES, "factory": {"git_commit": "test", "params_sha256": "", "created": ""},
+                            "models": models, "profiles": {}, "devices": {}})
     return bundle
 
 

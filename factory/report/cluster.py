@@ -1,0 +1,298 @@
+"""Real multi-process cluster experiments of the report (paper §IV-E/F: Fig. 22, 23, 24 and the end-to-end
+per-frame tables): each run is one ``paraloupe-run --cluster local:N`` subprocess — a master, N server
+processes and the client on loopback, servers emulating the bundle's device profiles (CONVENTIONS.md: replies
+paced to the profiled latency × one common slow-down factor, which the run's summary reports).
+
+Runs (all on the primary world video, ``test-static``; quick = short frame ranges, full = whole videos):
+
+- ``fig22``: each paper device alone (``local:1``), then the 4-server cluster (Jetson, phone, RPi-1, RPi-2 as
+  in the paper) with the uniform scheduler, the frame-level baseline distribution (``--mode baseline``) and
+  Markov — frames as fast as served (per-frame latency without camera queueing);
+- ``fig23``: the 4-server cluster, Markov, frames offered at ``fps`` like a camera, one server's cost c_i = 1
+  for the first half (``--cost-schedule``); the master's decisions are logged (``--schedule-log``);
+- ``fig24``: the same cluster at ``fps``; the Jetson, phone and RPi-1 servers are killed (kill -9,
+  ``--kill-schedule``) at 1/4, 2/4 and 3/4 of the run;
+- ``scale``: 4 × RPi vs 1 × RPi (the latter is fig22's RPi-alone run): measured per-frame ratio vs the ideal
+  ceil(K/4)/K.
+
+Every run's summary, per-frame predictions (latency, patch count) and schedule log are cached under
+``out_dir/cluster/NAME-KEY/``, KEY = hash of the run's arguments and the bundle checksum: an unchanged bundle
+and set-up replays nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from runtime.errors import UserError
+
+#: The paper's four servers (§IV-E/F): Jetson, XiaoMi (phone), RPi-1, RPi-2.
+CLUSTER_DEVICES = ("jetson-xavier-nx", "snapdragon-732g", "raspberry-pi-4b", "raspberry-pi-4b")
+SINGLE_DEVICES = ("jetson-xavier-nx", "raspberry-pi-4b", "snapdragon-732g")
+SCALE_DEVICE = "raspberry-pi-4b"
+COST_DEVICE = "jetson-xavier-nx"  # the server Markov uses most (see cluster_figures: fig23's reading)
+HIGH_COST = 1.0
+WARMUP = 5  # frames left out of the percentiles (paraloupe-run's default --warmup)
+RUN_TIMEOUT_S = 900
+
+
+PACE_MARGIN = 1.5  # head-room over the bundle's host/device latency ratio (this VM runs other work too)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """How much one mode runs: frame ranges (None = whole video) and the camera rates of fig23/24."""
+
+    fig22_frames: str | None
+    fig23_frames: int  # frames 0:N offered at fig23_fps; the cost is high for the first half
+    fig23_fps: float
+    fig24_frames: int  # frames 0:N offered at fig24_fps; kills at 1/4, 2/4, 3/4
+    fig24_fps: float
+
+
+# fig24 at 2.5 fps: two emulated RPis keep up with ~3 patches per frame, one does not (paper: ~100 ms with two
+# servers left, growing to seconds with one).
+QUICK = Scope(fig22_frames="0:80", fig23_frames=100, fig23_fps=10.0, fig24_frames=60, fig24_fps=2.5)
+FULL = Scope(fig22_frames=None, fig23_frames=400, fig23_fps=10.0, fig24_frames=400, fig24_fps=2.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One ``paraloupe-run --cluster local:N`` run."""
+
+    name: str
+    video: str
+    n: int
+    devices: tuple[str, ...]
+    frames: str | None = None
+    gt: str | None = None
+    mode: str = "paraloupe"
+    scheduler: str = "markov"
+    offer_fps: float = 0.0
+    cost_schedule: str | None = None
+    kill_schedule: str | None = None
+    schedule_log: bool = False
+    pace_factor: float | None = None
+
+    def args(self, bundle: str) -> list[str]:
+        """The command's arguments except the output paths (these are the cache key's)."""
+        a = ["--bundle", bundle, "--video", self.video, "--cluster", f"local:{self.n}",
+             "--devices", ",".join(self.devices), "--mode", self.mode, "--scheduler", self.scheduler,
+             "--warmup", str(WARMUP), "--quiet"]
+        if self.frames:
+            a += ["--frames", self.frames]
+        if self.gt:
+            a += ["--gt", self.gt]
+        if self.offer_fps:
+            a += ["--offer-fps", f"{self.offer_fps:g}"]
+        if self.cost_schedule:
+            a += ["--cost-schedule", self.cost_schedule]
+        if self.kill_schedule:
+            a += ["--kill-schedule", self.kill_schedule]
+        if self.pace_factor:
+            a += ["--pace-factor", f"{self.pace_factor:g}"]
+        return a
+
+
+def run_key(spec: RunSpec, bundle: str, checksum: str) -> str:
+    """Cache key: the run's arguments, whether it logs schedules, and the bundle checksum."""
+    blob = json.dumps({"args": spec.args(bundle), "schedule_log": spec.schedule_log, "bundle": checksum})
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _video_list(videos: Any) -> list[dict[str, Any]]:
+    """Normalise ``videos``: a mapping name → path, or objects/mappings with name, video, annotations."""
+    out = []
+    items = videos.items() if isinstance(videos, Mapping) else [(None, v) for v in videos]
+    for name, v in items:
+        if isinstance(v, (str, Path)):
+            path, ann = str(v), None
+        elif isinstance(v, Mapping):
+            name, path, ann = v.get("name", name), str(v["video"]), v.get("annotations")
+        else:
+            name, path, ann = getattr(v, "name", name), str(v.video), getattr(v, "annotations", None)
+        name = name or Path(path).parent.name
+        if not ann:
+            guess = Path(path).with_name("annotations.json")
+            ann = str(guess) if guess.exists() else None
+        out.append({"name": str(name), "video": path, "annotations": str(ann) if ann else None})
+    return out
+
+
+def _primary(videos: list[dict[str, Any]]) -> dict[str, Any]:
+    for v in videos:
+        if v["name"] == "test-static":
+            return v
+    if not videos:
+        raise UserError("cluster experiments: no video given")
+    return videos[0]
+
+
+def pace_factor_for(manifest: Mapping[str, Any], devices: Iterable[str] = (*CLUSTER_DEVICES, *SINGLE_DEVICES),
+                    margin: float = PACE_MARGIN) -> float | None:
+    """One slow-down for every run (CONVENTIONS: one common factor, so ratios between devices hold across
+    runs): the bundle's measured ``host`` latencies over the devices' profiled ones (the factor ``local:N``
+    would measure, :func:`runtime.cluster.server.common_pace_factor`) × ``margin``, rounded up to 0.5 —
+    deterministic for a bundle, so the run cache holds. None without a host profile (each run measures)."""
+    from runtime.cluster.server import common_pace_factor
+
+    host = ((manifest.get("profiles") or {}).get("host") or {}).get("models") or {}
+    if not host:
+        return None
+    host_ms = {m: float(r["latency_ms"]) for m, r in host.items()}
+    factor = common_pace_factor(manifest, sorted(set(devices) - {"host"}), host_ms) * margin
+    return max(1.0, math.ceil(factor * 2.0) / 2.0)
+
+
+def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "500:795",
+              pace_factor: float | None = None) -> list[RunSpec]:
+    """The runs of one report, in the order they run."""
+    scope = QUICK if quick else FULL
+    vids = _video_list(videos)
+    v = _primary(vids)
+    video, gt = v["video"], v["annotations"]
+    specs: list[RunSpec] = []
+
+    pf = pace_factor
+
+    def fig22(prefix: str, video: str, gt: str | None, frames: str | None) -> None:
+        for d in SINGLE_DEVICES:
+            specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), frames, gt, pace_factor=pf))
+        specs.append(RunSpec(f"{prefix}uniform", video, 4, CLUSTER_DEVICES, frames, gt, scheduler="uniform",
+                             pace_factor=pf))
+        specs.append(RunSpec(f"{prefix}baseline", video, 4, CLUSTER_DEVICES, frames, gt, mode="baseline",
+                             pace_factor=pf))
+        specs.append(RunSpec(f"{prefix}markov", video, 4, CLUSTER_DEVICES, frames, gt, pace_factor=pf))
+
+    fig22("fig22-", video, gt, scope.fig22_frames)
+    half = scope.fig23_frames / scope.fig23_fps / 2.0
+    specs.append(RunSpec("fig23-cost", video, 4, CLUSTER_DEVICES, f"0:{scope.fig23_frames}", gt,
+                         offer_fps=scope.fig23_fps, cost_schedule=f"{COST_DEVICE}:{HIGH_COST:g}@0-{half:g}",
+                         schedule_log=True, pace_factor=pf))
+    q = scope.fig24_frames / scope.fig24_fps / 4.0
+    kills = ",".join(f"server-{i}@{q * (i + 1):g}" for i in range(3))  # Jetson, phone, RPi-1; RPi-2 stays
+    specs.append(RunSpec("fig24-kill", video, 4, CLUSTER_DEVICES, f"0:{scope.fig24_frames}", gt,
+                         offer_fps=scope.fig24_fps, kill_schedule=kills, schedule_log=True, pace_factor=pf))
+    specs.append(RunSpec("scale-4x-rpi", video, 4, (SCALE_DEVICE,), scope.fig22_frames, gt, pace_factor=pf))
+    if not quick and real is not None:
+        r = _video_list([real])[0]
+        if Path(r["video"]).exists():
+            fig22("real-fig22-", r["video"], r["annotations"] if r["annotations"] and
+                  Path(r["annotations"]).exists() else None, real_frames)
+    return specs
+
+
+def read_frames(predictions: Path) -> dict[str, list[Any]]:
+    """Per-frame columns of a predictions JSONL: frame, latency_ms (None when dropped), patches, dropped,
+    skipped."""
+    cols: dict[str, list[Any]] = {"frame": [], "latency_ms": [], "patches": [], "dropped": [], "skipped": []}
+    for line in predictions.read_text().splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        dropped = bool(d.get("dropped"))
+        cols["frame"].append(int(d["frame"]))
+        cols["latency_ms"].append(None if dropped or d.get("latency_ms") is None else float(d["latency_ms"]))
+        cols["patches"].append(None if dropped else d.get("patches"))
+        cols["dropped"].append(dropped)
+        cols["skipped"].append(bool(d.get("skipped")))
+    return cols
+
+
+def read_schedule_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_one(spec: RunSpec, bundle: str, checksum: str, cache: Path,
+            log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
+    """Run ``spec`` (or load it from the cache); returns its result record (JSON-ready)."""
+    key = run_key(spec, bundle, checksum)
+    folder = cache / f"{spec.name}-{key}"
+    summary_p, pred_p, sched_p, meta_p = (folder / "summary.json", folder / "predictions.jsonl",
+                                          folder / "schedule.jsonl", folder / "run.json")
+    argv = [*spec.args(bundle), "--summary", str(summary_p), "--out", str(pred_p)]
+    if spec.schedule_log:
+        argv += ["--schedule-log", str(sched_p)]
+    record: dict[str, Any] = {"name": spec.name, "key": key, "spec": dataclasses.asdict(spec),
+                              "command": "paraloupe-run " + " ".join(argv), "folder": str(folder)}
+    if meta_p.exists() and summary_p.exists() and pred_p.exists():
+        meta = json.loads(meta_p.read_text())
+        if meta.get("key") == key and meta.get("rc") == 0:
+            log(f"[cluster] {spec.name}: cached ({folder})")
+            return {**record, "wall_s": meta.get("wall_s"), "cached": True,
+                    "summary": json.loads(summary_p.read_text()), "frames": read_frames(pred_p),
+                    "schedule": read_schedule_log(sched_p)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in (summary_p, pred_p, sched_p, meta_p):
+        p.unlink(missing_ok=True)
+    log(f"[cluster] {spec.name}: {record['command']}")
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(Path(cache) / "numba"))
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "runtime.cli.run", *argv, "--workdir", str(folder / "work")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=RUN_TIMEOUT_S)
+        rc, err = proc.returncode, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        rc, err = 124, f"timed out after {RUN_TIMEOUT_S} s\n{exc.stderr or ''}"
+    wall = time.monotonic() - t0
+    (folder / "stderr.log").write_text(err if isinstance(err, str) else err.decode(errors="replace"))
+    if rc != 0 or not summary_p.exists() or not pred_p.exists():
+        tail = " | ".join(str(err).strip().splitlines()[-3:])
+        log(f"[cluster] {spec.name}: FAILED rc={rc} after {wall:.1f} s: {tail}")
+        return {**record, "wall_s": round(wall, 2), "cached": False, "error": f"rc={rc}: {tail}"}
+    meta_p.write_text(json.dumps({"key": key, "rc": rc, "wall_s": round(wall, 2), "argv": argv}, indent=1))
+    log(f"[cluster] {spec.name}: done in {wall:.1f} s")
+    return {**record, "wall_s": round(wall, 2), "cached": False, "summary": json.loads(summary_p.read_text()),
+            "frames": read_frames(pred_p), "schedule": read_schedule_log(sched_p)}
+
+
+def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | Path, quick: bool,
+                            real: Any = None, real_frames: str = "500:795",
+                            only: Iterable[str] | None = None, cache_dir: str | Path | None = None,
+                            log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
+    """Run (or load from the cache) every cluster experiment; returns ``{"runs": {name: record}, "quick",
+    "scope", "wall_s", ...}`` for :func:`factory.report.cluster_figures.cluster_figures`.
+
+    ``videos``: name → path, or records with ``name``, ``video``, ``annotations`` (the primary is
+    ``test-static``, else the first); ``real``: the real video's record, run (full mode only) for Fig. 22;
+    ``only``: run names (prefixes) to run, for tests; ``cache_dir``: where the runs are cached (in
+    ``cluster/``; default ``out_dir``). ``numbers`` in the result: :func:`cluster_numbers` (headline figures).
+    """
+    from factory.report.cluster_figures import cluster_numbers
+    from runtime.bundle import load_manifest
+
+    bundle = str(bundle_dir)
+    manifest = load_manifest(bundle)
+    checksum = str(manifest["checksum"])
+    pf = pace_factor_for(manifest)
+    cache = Path(cache_dir if cache_dir is not None else out_dir) / "cluster"
+    cache.mkdir(parents=True, exist_ok=True)
+    specs = plan_runs(videos, quick, real, real_frames, pf)
+    if only is not None:
+        prefixes = tuple(only)
+        specs = [s for s in specs if s.name.startswith(prefixes)]
+    scope = QUICK if quick else FULL
+    t0 = time.monotonic()
+    runs = {s.name: run_one(s, bundle, checksum, cache, log) for s in specs}
+    wall = time.monotonic() - t0
+    log(f"[cluster] {len(runs)} runs in {wall:.1f} s ({sum(1 for r in runs.values() if r.get('cached'))} cached)")
+    results = {"runs": runs, "quick": quick, "bundle": bundle, "bundle_checksum": checksum,
+               "scope": dataclasses.asdict(scope), "pace_factor": pf, "pace_margin": PACE_MARGIN,
+               "cost_device": COST_DEVICE, "high_cost": HIGH_COST,
+               "cluster_devices": list(CLUSTER_DEVICES), "scale_device": SCALE_DEVICE, "warmup": WARMUP,
+               "wall_s": round(wall, 1)}
+    results["numbers"] = cluster_numbers(results)
+    return results

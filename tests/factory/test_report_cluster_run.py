@@ -1,0 +1,58 @@
+"""One real short loopback run with the experiment hooks (tiny bundle, 12 frames): a cost schedule keeps the
+scheduler off the high-cost server, a kill schedule kill -9s a server mid-run without losing a frame, the
+master logs its decisions, and a given pace factor is used and reported. No timing assertions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.cli.run import main
+
+CLUSTER_TESTS = Path(__file__).resolve().parents[1] / "runtime" / "cluster"
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("pnnx")
+    sys.path.insert(0, str(CLUSTER_TESTS))
+    from tiny_bundle import build_tiny_bundle
+
+    return build_tiny_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="module")
+def tiny_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from factory.world.config import SceneConfig, VideoSpec
+    from factory.world.generate import write_world
+
+    out = tmp_path_factory.mktemp("video")
+    write_world(out, VideoSpec(seed=301, frames=12, width=480, height=270, fps=10.0), SceneConfig())
+    return out / "video.mp4"
+
+
+@pytest.mark.slow
+def test_cost_and_kill_schedules_on_a_real_local_cluster(tiny_bundle: Path, tiny_video: Path, tmp_path: Path) -> None:
+    out, summary, log = tmp_path / "p.jsonl", tmp_path / "s.json", tmp_path / "schedule.jsonl"
+    code = main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--cluster", "local:3",
+                 "--devices", "jetson-xavier-nx", "--mode", "ep-4", "--frames", "0:12", "--offer-fps", "10",
+                 "--cost-schedule", "server-1:1@0-", "--kill-schedule", "server-0@0.45", "--schedule-log", str(log),
+                 "--pace-factor", "2", "--out", str(out), "--summary", str(summary), "--quiet",
+                 "--workdir", str(tmp_path / "work")])
+    assert code == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["frame"] for x in lines] == list(range(12))
+    s = json.loads(summary.read_text())
+    assert s["emulation"]["pace_factor"] == 2.0 and s["emulation"]["pace_factor_given"] is True
+    kills = s["experiment"]["kills"]
+    assert [k["server"] for k in kills] == ["server-0"] and kills[0]["t_s"] >= 0.45
+    assert s["experiment"]["cost_schedule"] == ["server-1:1@0-"]
+    decisions = [json.loads(x) for x in log.read_text().splitlines()]
+    assert decisions and all(sum(d["per_device"].values()) == d["patches"] == 4 for d in decisions)
+    high = [d for d in decisions if d["costs"].get("server-1") == 1.0]
+    assert high, "the scheduled cost never reached the master"
+    assert all("server-1" not in d["per_device"] for d in high if len(d["costs"]) > 1)  # avoided while another is up
+    assert "server-0" not in decisions[-1]["costs"] and "server-0" not in decisions[-1]["per_device"]
