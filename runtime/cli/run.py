@@ -125,7 +125,8 @@ def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_en
     handle = out_ctx.__enter__() if out_ctx else None
 
     def sink(dets: FrameDetections, frame: Any, extra_keys: dict[str, Any]) -> None:
-        preds[dets.frame] = dets
+        if args.gt:  # kept only for the final F1: a live stream without --gt holds nothing per frame
+            preds[dets.frame] = dets
         if handle is not None:
             handle.write(dets.to_line(**extra_keys) + "\n")
         if writer is not None:
