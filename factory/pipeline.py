@@ -15,7 +15,8 @@ from runtime.errors import UserError
 
 T = TypeVar("T")
 
-SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune", "export", "profile", "bundle")
+SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune", "export", "profile", "bundle",
+            "evaluate")
 
 DEFAULT_PARAMS = Path("params.yaml")
 

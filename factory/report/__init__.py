@@ -2,6 +2,13 @@
 
 Modules hand the report writer :class:`Figure` and :class:`Table` records; the writer lays them out in
 ``report.md`` with each figure's one-line reading and how it was measured under it.
+
+Layout: ``config`` (the ``evaluate`` params section) → ``context`` (bundle, ground truth, device models,
+latencies) → ``runs`` (one cached in-process replay per configuration) → ``experiments`` (run definitions and
+their numbers) → ``plots_tradeoff`` / ``plots_components`` (PNGs) and ``tables`` (paper beside ours) →
+``sections`` → ``writer``; ``build.build_report`` drives it for ``cli`` (``paraloupe-report``) and the DVC
+stage. Pure helpers: ``metrics`` (speedup / gain), ``rois``, ``latency``, ``paper`` (the paper's numbers).
+The cluster figures come from ``cluster`` / ``cluster_figures`` through ``cluster_hook``.
 """
 
 from __future__ import annotations

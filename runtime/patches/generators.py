@@ -19,7 +19,7 @@ kinds; ``skipped`` frames (ParaLoupe's frame skipping) have no patches and carry
 - ``ep-k`` (k in 1, 2, 4, 6, 8): the CONVENTIONS layouts 1×1, 2×1, 2×2, 3×2, 4×2 (columns × rows); every
   tile has confidence 1.0 (nothing is speculative about covering the whole frame).
 - ``lastdet``: HighConf patches only, through the same grouping and refiner (λ1, λ2, cap), no LowConf,
-  refresh or skipping.
+  refresh or skipping — except the same ``bootstrap`` sweep, without which it could never start.
 """
 
 from __future__ import annotations
@@ -93,9 +93,11 @@ class LastDet:
 
     def __init__(self, config: PatchConfig) -> None:
         self.cfg = config
+        self.reset()
 
     def reset(self) -> None:
-        """Nothing to forget."""
+        """Forget whether anything was tracked (the next empty frame bootstraps again)."""
+        self._calls, self._had_seeds = 0, False
 
     def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
@@ -106,6 +108,12 @@ class LastDet:
         rects, values = high_conf_rois(boxes[seed], sc[seed], c.r_high, w, h, c.min_patch_side)
         rects, values = merge_high(rects, values, w, h, c.lambda2, c.max_high, c.merge_max_area)
         keep = refine(rects, values, np.zeros(len(rects), dtype=np.int8), w, h, c.lambda1, c.lambda2, c.max_patches)
+        lost = not seed.any() and (self._calls == 0 or self._had_seeds)
+        self._calls, self._had_seeds = self._calls + 1, bool(seed.any())
+        if c.bootstrap and lost:  # it could never start otherwise: every refresh tile once, as ParaLoupe
+            tiles = grid_tiles(c.refresh_cols, c.refresh_rows, w, h)
+            return FramePatches(frame_id, w, h, tiles, np.full(len(tiles), c.low_confidence),
+                                np.full(len(tiles), KIND_REFRESH, dtype=np.int8))
         return FramePatches(frame_id, w, h, rects[keep], np.full(len(keep), c.high_confidence),
                             np.full(len(keep), KIND_HIGH, dtype=np.int8))
 

@@ -172,3 +172,13 @@ def test_grouping_keeps_crowded_small_objects_within_the_cap():
 
     assert len(out) <= PatchConfig().max_high
     assert coverage_flags(boxes, out.rects, 960, 540)[1].all()
+
+
+def test_lastdet_bootstraps_once_then_tracks() -> None:
+    gen = make_generator("lastdet", dataclasses.replace(PatchConfig(), refresh_cols=2, refresh_rows=2))
+    assert len(gen(_frame(), 0, None)) == 4  # nothing tracked: every refresh tile once
+    assert len(gen(_frame(), 1, None)) == 0
+    out = gen(_frame(), 2, np.array([[100, 100, 30, 30]]), scores=np.array([0.9]))
+    assert list(out.kinds) == [KIND_HIGH]
+    off = make_generator("lastdet", dataclasses.replace(PatchConfig(), bootstrap=False))
+    assert len(off(_frame(), 0, None)) == 0

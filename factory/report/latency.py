@@ -1,0 +1,135 @@
+"""Device latencies for the report, from the bundle's profiles (CONVENTIONS: measured ``host``, emulated rest).
+
+Per patch, a model costs its device profile row's ``latency_ms`` (the paper's "averaged inference latency on
+the patch basis"): the ``host`` row is measured by the profile stage; the others are estimates (host × FLOPS
+ratio) and are labelled "emulated (estimated from host)". A baseline run at an input side other than its
+exported one (the network is fully convolutional) costs the profile row scaled by the ratio of this host's
+measured latencies at the two sides (:func:`measure_host`, median of ``runs``, same process and threads).
+
+A device serves the models its profile lists (``profiles[device].models``): one mini detector per input side
+and the baseline. ``precision`` other than ``device`` runs another precision variant of the same model for
+the accuracy (latency still from the served row).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from runtime.atomic import write_json
+
+EMULATED = "emulated (estimated from host)"
+MEASURED = "measured"
+
+
+@dataclass
+class DeviceModels:
+    """What one device serves: ``mini`` side → model (latency rows), ``run_mini`` side → model run for the
+    accuracy, the same for the baseline; ``basis`` is :data:`MEASURED` or :data:`EMULATED`."""
+
+    device: str
+    basis: str
+    source: str
+    mini: dict[int, str] = field(default_factory=dict)
+    run_mini: dict[int, str] = field(default_factory=dict)
+    baseline: str | None = None
+    run_baseline: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _variant(models: Mapping[str, Any], name: str, precision: str) -> str | None:
+    spec = models[name]
+    for other, s in models.items():
+        if (s["kind"], s["backbone"], s["input_size"], s["precision"]) == (
+                spec["kind"], spec["backbone"], spec["input_size"], precision):
+            return other
+    return None
+
+
+def device_models(manifest: Mapping[str, Any], device: str, precision: str = "device") -> DeviceModels | None:
+    """The models ``device`` serves (None when the bundle has no profile for it)."""
+    profile = manifest.get("profiles", {}).get(device)
+    if not profile:
+        return None
+    models = manifest["models"]
+    basis = EMULATED if profile.get("estimated", True) else MEASURED
+    out = DeviceModels(device, basis, str(profile.get("source", "")))
+    for name in profile["models"]:
+        if name not in models:
+            continue
+        spec = models[name]
+        run = name
+        if precision != "device":
+            run = _variant(models, name, precision) or name
+            if run == name and spec["precision"] != precision:
+                out.notes.append(f"{name}: no {precision} variant in the bundle, ran the served one")
+        if spec["kind"] == "baseline":
+            out.baseline, out.run_baseline = name, run
+        else:
+            size = int(spec["input_size"])
+            if size not in out.mini:  # the device's own backbone comes first in the profile when it has one
+                out.mini[size], out.run_mini[size] = name, run
+    return out
+
+
+def measure_host(make: Callable[[str, int], Any], items: Sequence[tuple[str, int]], runs: int, cache: Path,
+                 checksum: str, log: Callable[[str], None] = lambda _m: None) -> dict[str, float]:
+    """This host's median latency (ms) of each (model, side), keyed ``model@side``; cached per bundle.
+
+    ``make(model, side)`` builds the detector. Timing: a mid-grey square of the input side, 2 warm-up runs,
+    then ``runs`` rounds that time every item once in turn — interleaved, so that load from other jobs on a
+    shared machine falls on all sides alike and their ratios hold.
+    """
+    import time
+
+    import numpy as np
+
+    path = cache / f"host-latency-{checksum[:16]}.json"
+    done: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [(m, s) for m, s in dict.fromkeys(items) if f"{m}@{s}" not in done]
+    dets = {(m, s): make(m, s) for m, s in missing}
+    images = {k: np.full((k[1], k[1], 3), 127, dtype=np.uint8) for k in missing}
+    times: dict[tuple[str, int], list[float]] = {k: [] for k in missing}
+    for i in range(runs + 2):
+        for k in missing:
+            t0 = time.perf_counter()
+            dets[k](images[k])
+            if i >= 2:
+                times[k].append((time.perf_counter() - t0) * 1000.0)
+    for (model, side), ts in times.items():
+        done[f"{model}@{side}"] = round(float(np.median(ts)), 3)
+        log(f"host latency {model}@{side}: {done[f'{model}@{side}']:.2f} ms")
+    if missing:
+        cache.mkdir(parents=True, exist_ok=True)
+        write_json(path, done)
+    return done
+
+
+class LatencyTable:
+    """Per-patch device latency (ms) of (model, side) and device/host ratios, from profiles + host timings."""
+
+    def __init__(self, manifest: Mapping[str, Any], host_ms: Mapping[str, float]) -> None:
+        self.models = manifest["models"]
+        self.profiles = manifest.get("profiles", {})
+        self.host_ms = dict(host_ms)
+
+    def native(self, model: str) -> int:
+        """The model's exported input side."""
+        return int(self.models[model]["input_size"])
+
+    def per_patch(self, device: str, model: str, side: int) -> float:
+        """Latency (ms) of one inference of ``model`` at ``side`` on ``device`` (see the module docstring)."""
+        base = float(self.profiles[device]["models"][model]["latency_ms"])
+        native = self.native(model)
+        if side == native:
+            return base
+        return base * self.host_ms[f"{model}@{side}"] / self.host_ms[f"{model}@{native}"]
+
+    def ratio(self, device: str, model: str) -> float:
+        """Device latency / host latency of ``model`` (scales host-measured per-patch times to the device)."""
+        dev = float(self.profiles[device]["models"][model]["latency_ms"])
+        host_row = self.profiles.get("host", {}).get("models", {}).get(model)
+        host = float(host_row["latency_ms"]) if host_row else self.host_ms[f"{model}@{self.native(model)}"]
+        return dev / host if host > 0 else 1.0

@@ -1,0 +1,240 @@
+"""One replay run (video × frames × model × input side × generator × patch-config overrides), cached as JSON.
+
+A :class:`RunSpec` names a run; :func:`run_all` executes those whose cache file is missing through
+:func:`runtime.replay.replay` (in-process, no sockets: the detections are what the cluster would aggregate)
+and returns :class:`RunResult` records. The cache key hashes the spec, the resolved patch config, the bundle
+checksum, the sha256 of the video and of its ground truth, the digest of the runtime code a run executes and
+:data:`CACHE_VERSION`, so a new bundle, changed code or a changed param re-runs exactly the runs it affects and
+re-rendering the report is instant.
+
+Per frame a run keeps the aggregated detections (frame pixels), the number and kinds of patches, the host
+inference time of each patch (ms, ncnn, ``threads`` threads) and the patch-generation time (ms, generation +
+JPEG encoding, as :func:`runtime.replay.replay` measures it).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import dataclasses
+import functools
+import hashlib
+import json
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from runtime.atomic import write_json
+from runtime.bundle import file_sha256
+from runtime.predictions import FrameDetections
+
+CACHE_VERSION = 1
+LASTDET_BOOT = "lastdet+boot"  # lastDet that sends ParaLoupe's bootstrap tiles while it has no detection
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One replay: ``model`` is a manifest name; ``size`` its input side (another side than the manifest's
+    runs the same fully convolutional network letterboxed to it); ``generator`` None = the whole frame;
+    ``overrides`` are (key, value) PatchConfig changes, values JSON-able."""
+
+    video: str
+    frames: tuple[int, int]
+    model: str
+    size: int
+    generator: str | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass
+class RunEnv:
+    """What a worker process needs to execute runs (picklable)."""
+
+    bundle_dir: str
+    manifest: dict[str, Any]
+    videos: dict[str, tuple[str, str]]  # name -> (video path, annotations path)
+    patches: dict[str, Any]  # the resolved base PatchConfig as a mapping
+    threads: int = 1
+    cache_dir: str = "cache"
+    _digests: dict[str, str] = field(default_factory=dict)
+
+    def digest(self, path: str) -> str:
+        """sha256 of a file (memoised)."""
+        if path not in self._digests:
+            self._digests[path] = file_sha256(path)
+        return self._digests[path]
+
+
+@dataclass
+class RunResult:
+    """A finished run: per frame ``dets`` ([x, y, w, h, label, score] rows), ``patches`` (count), ``kinds``,
+    ``infer_ms`` (per patch, host), ``gen_ms``, ``skipped``; ``wall_s`` of the run."""
+
+    spec: RunSpec
+    frame_ids: list[int]
+    dets: list[list[list[Any]]]
+    patches: list[int]
+    kinds: list[list[str]]
+    infer_ms: list[list[float]]
+    gen_ms: list[float]
+    skipped: list[bool]
+    wall_s: float = 0.0
+
+    def predictions(self) -> dict[int, FrameDetections]:
+        """The run's detections per frame, as the evaluator takes them."""
+        out = {}
+        for fid, rows in zip(self.frame_ids, self.dets):
+            boxes = np.array([r[:4] for r in rows], dtype=np.float64).reshape(-1, 4)
+            out[fid] = FrameDetections(fid, boxes, [str(r[4]) for r in rows],
+                                       np.array([r[5] for r in rows], dtype=np.float64))
+        return out
+
+    @property
+    def patches_per_frame(self) -> float:
+        """Mean patches per frame over all frames (a skipped frame counts 0)."""
+        return float(np.mean(self.patches)) if self.patches else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["spec"] = spec_json(self.spec)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "RunResult":
+        s = data["spec"]
+        spec = RunSpec(s["video"], tuple(s["frames"]), s["model"], s["size"], s["generator"],
+                       tuple((k, _freeze(v)) for k, v in s["overrides"]))
+        return cls(spec, **{k: v for k, v in data.items() if k != "spec"})
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def spec_json(spec: RunSpec) -> dict[str, Any]:
+    """The spec as plain JSON data."""
+    return json.loads(json.dumps(dataclasses.asdict(spec)))
+
+
+# The code a run's detections depend on: a change there re-runs every run (as the DVC stage's deps would).
+CODE = ("runtime/replay.py", "runtime/infer.py", "runtime/decode.py", "runtime/geometry.py", "runtime/patches",
+        "runtime/cluster/aggregate.py", "factory/report/runs.py")
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 over the source files of :data:`CODE` (relative to the repository root)."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for entry in CODE:
+        path = root / entry
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(spec: RunSpec, env: RunEnv) -> str:
+    """Hex key of a run: spec, resolved patch config, bundle checksum, video and ground-truth digests and
+    the digest of the code it runs (:func:`code_digest`)."""
+    video, gt = env.videos[spec.video]
+    body = {"v": CACHE_VERSION, "spec": spec_json(spec), "patches": env.patches, "threads": env.threads,
+            "bundle": env.manifest.get("checksum", ""), "video": env.digest(video), "gt": env.digest(gt),
+            "code": code_digest()}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def make_detector(env: RunEnv, model: str, size: int) -> Any:
+    """The ncnn detector of ``model`` letterboxed to ``size`` (a copy of its manifest entry at that side)."""
+    from runtime.infer import Detector
+
+    manifest = env.manifest
+    if int(manifest["models"][model]["input_size"]) != size:
+        manifest = {**manifest, "models": {**manifest["models"],
+                                           model: {**manifest["models"][model], "input_size": size}}}
+    return Detector(env.bundle_dir, model, manifest, env.threads)
+
+
+def make_generator(env: RunEnv, name: str | None, config: Any) -> Any:
+    """The patch generator of a run (None = the whole frame); objectness M from the bundle when present."""
+    from runtime.patches import ObjectnessModel
+    from runtime.patches import make_generator as make
+
+    if name is None:
+        return None
+    if name in (LASTDET_BOOT, "lastdet"):  # runtime lastDet bootstraps by default; plain = without
+        return make("lastdet", dataclasses.replace(config, bootstrap=name == LASTDET_BOOT))
+    section = env.manifest.get("objectness")
+    model = ObjectnessModel.from_dict(section) if section else None  # None: the prior (said in the report)
+    return make(name, config, model)
+
+
+def execute(spec: RunSpec, env: RunEnv) -> RunResult:
+    """Replay one run (no cache involved)."""
+    from runtime.config import from_mapping
+    from runtime.patches.config import PatchConfig
+    from runtime.replay import replay
+    from runtime.video import iter_frames
+
+    t0 = time.perf_counter()
+    cfg = from_mapping(PatchConfig, {**env.patches, **{k: _thaw(v) for k, v in spec.overrides}}, "patches")
+    detector = make_detector(env, spec.model, spec.size)
+    generator = make_generator(env, spec.generator, cfg)
+    frames = iter_frames(env.videos[spec.video][0], range(*spec.frames))
+    res = RunResult(spec, [], [], [], [], [], [], [])
+    for step in replay(frames, detector, generator, cfg):
+        d = step.detections
+        res.frame_ids.append(int(d.frame))
+        res.dets.append([[round(float(v), 1) for v in b] + [lab, round(float(s), 4)]
+                         for b, lab, s in zip(d.boxes, d.labels, d.scores)])
+        res.patches.append(len(step.rects))
+        res.kinds.append(list(step.kinds))
+        res.infer_ms.append([round(float(v), 3) for v in step.infer_ms])
+        res.gen_ms.append(round(float(step.gen_ms), 3))
+        res.skipped.append(bool(step.skipped))
+    res.wall_s = round(time.perf_counter() - t0, 2)
+    return res
+
+
+def _thaw(value: Any) -> Any:
+    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _execute_to_cache(spec: RunSpec, env: RunEnv, path: str) -> float:
+    res = execute(spec, env)
+    write_json(Path(path), res.to_json())
+    return res.wall_s
+
+
+def run_all(specs: Sequence[RunSpec], env: RunEnv, workers: int = 1,
+            log: Callable[[str], None] = lambda _m: None) -> dict[RunSpec, RunResult]:
+    """Every spec's result, executing the uncached ones (``workers`` processes) and caching them."""
+    cache = Path(env.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    unique = list(dict.fromkeys(specs))
+    paths = {s: cache / f"{cache_key(s, env)}.json" for s in unique}
+    todo = [s for s in unique if not paths[s].exists()]
+    log(f"{len(unique)} runs, {len(unique) - len(todo)} cached, {len(todo)} to replay")
+    t0 = time.perf_counter()
+
+    def done(i: int, spec: RunSpec, wall: float) -> None:
+        log(f"[{i}/{len(todo)}] {spec.video} {spec.frames[0]}:{spec.frames[1]} {spec.model}@{spec.size} "
+            f"{spec.generator or 'whole-frame'} {dict(spec.overrides) or ''} {wall:.1f}s "
+            f"(total {time.perf_counter() - t0:.0f}s)")
+
+    if workers <= 1 or len(todo) <= 1:
+        for i, spec in enumerate(todo, 1):
+            done(i, spec, _execute_to_cache(spec, env, str(paths[spec])))
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork after ncnn/OpenMP threads in the parent
+        with futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            jobs = {pool.submit(_execute_to_cache, s, env, str(paths[s])): s for s in todo}
+            for i, job in enumerate(futures.as_completed(jobs), 1):
+                done(i, jobs[job], job.result())
+    out = {}
+    for s in unique:
+        out[s] = RunResult.from_json(json.loads(paths[s].read_text()))
+        out[s].spec = s
+    return out
