@@ -48,7 +48,8 @@ def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndar
            generator: Callable | None, config: PatchConfig, merge_iou: float = 0.5, merge_contain: float = 0.8,
            whole_frame_side: int = 960, min_score: float = 0.5) -> Iterator[ReplayStep]:
     """Yield one :class:`ReplayStep` per frame of ``frames`` ((id, BGR uint8) pairs, in order). The merge
-    and ``min_score`` arguments are the client's aggregator settings (``runtime.cluster.config``)."""
+    and ``min_score`` arguments are the client's aggregator settings (``runtime.cluster.config``); the score
+    floor applies to patch modes only (whole-frame modes keep the model's own tuned threshold)."""
     last = FrameDetections(-1, np.zeros((0, 4)), [], np.zeros(0))
     for frame_id, frame in frames:
         h, w = frame.shape[:2]
@@ -71,6 +72,7 @@ def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndar
             out = detector(image)
             infer_ms.append(out.infer_ms)
             results.append(PatchResult(rect, (image.shape[1], image.shape[0]), out.boxes, out.labels, out.scores))
-        last = aggregate(frame_id, w, h, results, merge_iou, merge_contain, min_score=min_score)
+        last = aggregate(frame_id, w, h, results, merge_iou, merge_contain,
+                         min_score=min_score if generator is not None else 0.0)
         yield ReplayStep(last, [tuple(int(v) for v in r) for r, _, _ in entries], [k for _, k, _ in entries],
                          infer_ms, gen_ms)

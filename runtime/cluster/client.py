@@ -485,7 +485,8 @@ class Client:
             dets = FrameDetections(job.frame_id, self.last.boxes, list(self.last.labels), self.last.scores)
         else:
             dets = aggregate(job.frame_id, w, h, [r for r in job.results if r is not None], self.cfg.merge_iou,
-                             self.cfg.merge_contain, min_score=self.cfg.min_score)
+                             self.cfg.merge_contain,
+                             min_score=self.cfg.min_score if self.generator is not None else 0.0)
             self.last = dets
         agg_ms = (time.perf_counter() - t0) * 1000.0
         done = time.monotonic()

@@ -76,7 +76,8 @@ class ClientSection:
     startup_timeout_s: float = bounded(30.0, "wait this long for the servers to register", gt=0)
     min_servers: int = bounded(1, "servers to wait for before the first frame", ge=0)
     min_score: float = bounded(0.5, "aggregator: detections below this score are dropped from the frame's "
-                                    "result (and so never fed back to the patch generator)", ge=0, le=1)
+                                    "result in patch modes (and so never fed back to the patch generator); "
+                                    "whole-frame modes keep the model's own threshold", ge=0, le=1)
     merge_iou: float = bounded(0.5, "aggregator: NMS IoU across patches", gt=0, le=1)
     merge_contain: float = bounded(0.8, "aggregator: area share that makes a border-cut box a duplicate",
                                    gt=0, le=1)
