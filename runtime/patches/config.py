@@ -21,7 +21,7 @@ class PatchConfig:
     sub: int = bounded(4, "pixels per cell side of the downsampled grey image the features use", ge=1, le=16)
     r_high: float = bounded(0.5, "HighConf: object box area / patch area (CONVENTIONS geometry)", ge=0.5, le=0.8)
     r_low: float = bounded(0.5, "LowConf: component box area / patch area", gt=0.0, le=1.0)
-    min_patch_side: int = bounded(48, "smallest patch side, pixels", ge=1)
+    min_patch_side: int = bounded(96, "smallest patch side, pixels", ge=1)
     low_threshold: float = bounded(0.7, "objectness probability above which a cell is a LowConf candidate",
                                    gt=0.0, lt=1.0)
     min_component_cells: int = bounded(2, "smallest LowConf connected component, cells", ge=1)
@@ -40,8 +40,8 @@ class PatchConfig:
     max_patches: int = bounded(6, "cap on HighConf + LowConf patches per frame, highest value first", ge=1)
     refresh_every: int = bounded(10, "every this many processed frames one refresh tile is added (0 = off)",
                                  ge=0)
-    refresh_cols: int = bounded(2, "refresh tiles: columns of the frame grid", ge=1, le=16)
-    refresh_rows: int = bounded(2, "refresh tiles: rows of the frame grid", ge=1, le=16)
+    refresh_cols: int = bounded(4, "refresh tiles: columns of the frame grid", ge=1, le=16)
+    refresh_rows: int = bounded(3, "refresh tiles: rows of the frame grid", ge=1, le=16)
     hist_decay: float = bounded(0.98, "f_hist: weight of the old map per detection update", ge=0.0, lt=1.0)
     skip_threshold: float = bounded(3.0, "frame skip: largest cell mean |difference| to the last processed "
                                          "frame, grey levels, below which the frame is skipped (0 = never)",
