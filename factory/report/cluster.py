@@ -23,6 +23,7 @@ and set-up replays nothing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -101,6 +102,16 @@ class RunSpec:
         if self.pace_factor:
             a += ["--pace-factor", f"{self.pace_factor:g}"]
         return a
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_digest() -> str:
+    """sha256 (hex, 12) over every ``runtime/**/*.py``: the code a cluster run executes."""
+    root = Path(__file__).resolve().parents[2] / "runtime"
+    digest = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def run_key(spec: RunSpec, bundle: str, checksum: str) -> str:
@@ -276,7 +287,7 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
 
     bundle = str(bundle_dir)
     manifest = load_manifest(bundle)
-    checksum = str(manifest["checksum"])
+    checksum = f"{manifest['checksum']}:{runtime_digest()}"  # a runtime change (defaults too) re-runs
     pf = pace_factor_for(manifest)
     cache = Path(cache_dir if cache_dir is not None else out_dir) / "cluster"
     cache.mkdir(parents=True, exist_ok=True)
