@@ -119,7 +119,8 @@ def fig22_stats(results: Mapping[str, Any], prefix: str = "fig22-") -> dict[str,
     return {key: pct(ran_latencies(runs[prefix + key], w)) for key, _ in FIG22_ORDER if _ok(runs.get(prefix + key))}
 
 
-def scale_numbers(results: Mapping[str, Any]) -> dict[str, Any] | None:
+def scale_numbers(results: Mapping[str, Any], four_name: str = "scale-4x-rpi",
+                  one_name: str | None = None) -> dict[str, Any] | None:
     """4 × device vs 1 × device (same frames, Markov). Two comparisons:
 
     - per frame: mean of latency(4) / latency(1) over the frames where both runs had the same K ≥ 1 patches,
@@ -128,7 +129,7 @@ def scale_numbers(results: Mapping[str, Any]) -> dict[str, Any] | None:
     """
     runs, w = results.get("runs", {}), results.get("warmup", 5)
     dev = results.get("scale_device", "raspberry-pi-4b")
-    four, one = runs.get("scale-4x-rpi"), runs.get(f"fig22-single-{dev}")
+    four, one = runs.get(four_name), runs.get(one_name or f"fig22-single-{dev}")
     if not (_ok(four) and _ok(one)):
         return None
     p4, p1 = pct(ran_latencies(four, w)), pct(ran_latencies(one, w))
@@ -162,6 +163,10 @@ def cluster_numbers(results: Mapping[str, Any]) -> dict[str, Any]:
     if sc:
         out["scale"] = {k: sc[k] for k in ("device", "ratio_paired", "ideal", "paired_frames", "ratio_mean",
                                            "ideal_of_means", "ratio_p50", "patches_per_frame")}
+    tight = scale_numbers(results, "scale-4x-rpi-slo250", "scale-1x-rpi-slo250")
+    if tight:
+        out["scale_slo250"] = {k: tight[k] for k in ("ratio_paired", "ideal", "paired_frames", "ratio_mean",
+                                                     "ideal_of_means", "ratio_p50", "patches_per_frame")}
     phases = fig24_phases(results)
     if phases:
         out["fig24"] = [{k: p[k] for k in ("servers", "p50", "dropped", "frames")} for p in phases]
@@ -449,11 +454,16 @@ def scale_table(results: Mapping[str, Any]) -> Table:
     if sc is None:
         return Table("cluster-scale", f"4 × {dev} vs 1 × {dev}: not measured", header, [])
     name = SHORT.get(dev, dev)
-    rows = [[f"1 × {name}", _fmt(sc["one"]["p50"]), _fmt(sc["one"]["p90"]), _fmt(sc["one"]["p99"]),
-             _fmt(sc["one"]["mean"]), "1", "1", "1", "1"],
-            [f"4 × {name}", _fmt(sc["four"]["p50"]), _fmt(sc["four"]["p90"]), _fmt(sc["four"]["p99"]),
-             _fmt(sc["four"]["mean"]), _fmt(sc["ratio_paired"], 3), _fmt(sc["ideal"], 3), _fmt(sc["ratio_mean"], 3),
-             _fmt(sc["ideal_of_means"], 3)]]
+    rows = []
+    for label, pair in (("SLO 500 ms", sc), ("SLO 250 ms", scale_numbers(results, "scale-4x-rpi-slo250",
+                                                                         "scale-1x-rpi-slo250"))):
+        if pair is None:
+            continue
+        rows += [[f"1 × {name}, {label}", _fmt(pair["one"]["p50"]), _fmt(pair["one"]["p90"]),
+                  _fmt(pair["one"]["p99"]), _fmt(pair["one"]["mean"]), "1", "1", "1", "1"],
+                 [f"4 × {name}, {label}", _fmt(pair["four"]["p50"]), _fmt(pair["four"]["p90"]),
+                  _fmt(pair["four"]["p99"]), _fmt(pair["four"]["mean"]), _fmt(pair["ratio_paired"], 3),
+                  _fmt(pair["ideal"], 3), _fmt(pair["ratio_mean"], 3), _fmt(pair["ideal_of_means"], 3)]]
     run = results["runs"]["scale-4x-rpi"]
     fac = run["summary"].get("emulation", {}).get("pace_factor")
     caption = (f"4 servers vs 1 doing everything (per-frame end-to-end, Markov, {dev} emulated with slow-down "
@@ -462,7 +472,9 @@ def scale_table(results: Mapping[str, Any]) -> Table:
                f"where both runs had the same K (mean K {_fmt(sc.get('paired_patches_per_frame'), 2)}) vs the ideal "
                f"ceil(K/4)/K averaged over them; whole-run ratio of means (K = {sc['patches_per_frame']:.2f} "
                f"patches per frame on 4 servers) vs Σceil(K/4)/ΣK. Above the ideal = per-frame work that does not "
-               f"parallelise (patch generation, scheduling, transfer, aggregation)")
+               f"parallelise (patch generation, scheduling, transfer, aggregation) — or, at the 500 ms SLO, Markov "
+               f"packing several patches on one server because the frame still meets its SLO (it maximises accuracy "
+               f"within the SLO, not speed); the 250 ms pair forces it to spread them")
     return Table("cluster-scale", caption, header, rows)
 
 

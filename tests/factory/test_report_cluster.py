@@ -208,7 +208,7 @@ def test_figures_and_tables_from_synthetic_results(tmp_path: Path) -> None:
     assert scale.rows[1][6] == f"{ideal:.3f}" and scale.rows[1][8] == f"{(20 + 40) / (60 + 100):.3f}"
     paired = [50.0 / (120.0 + i % 5) for i in range(1, 40)]
     assert scale.rows[1][5] == f"{sum(paired) / 39:.3f}" and "over the 39 frames" in scale.caption
-    assert "| 4 × RPi |" in scale.markdown()
+    assert "| 4 × RPi, SLO 500 ms |" in scale.markdown()
     nums = cluster_numbers(results)
     assert nums["fig23"]["share_high"] == 0.0 and nums["scale"]["ideal"] == pytest.approx(ideal)
     assert [p["servers"] for p in nums["fig24"]] == [4, 3, 2, 1]
