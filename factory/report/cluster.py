@@ -39,6 +39,7 @@ from runtime.errors import UserError
 #: The paper's four servers (§IV-E/F): Jetson, XiaoMi (phone), RPi-1, RPi-2.
 CLUSTER_DEVICES = ("jetson-xavier-nx", "snapdragon-732g", "raspberry-pi-4b", "raspberry-pi-4b")
 SINGLE_DEVICES = ("jetson-xavier-nx", "raspberry-pi-4b", "snapdragon-732g")
+QUICK_REAL_FRAMES = 60  # quick mode: real-video Fig. 22 on this many frames
 SCALE_TIGHT_SLO_MS = 250.0  # the 4-vs-1 pair run again under this SLO (ms)
 SCALE_DEVICE = "raspberry-pi-4b"
 COST_DEVICE = "jetson-xavier-nx"  # the server Markov uses most (see cluster_figures: fig23's reading)
@@ -201,11 +202,17 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
     for n in (1, 4):  # a tight SLO: Markov must spread the patches (at 500 ms it may pack them on one server)
         specs.append(RunSpec(f"scale-{n}x-rpi-slo{SCALE_TIGHT_SLO_MS:g}", video, n, (SCALE_DEVICE,),
                              scope.fig22_frames, gt, pace_factor=pf, slo_ms=SCALE_TIGHT_SLO_MS))
-    if not quick and real is not None:
+    if real is not None:  # quick: the first QUICK_REAL_FRAMES of the range keep the stage short
         r = _video_list([real])[0]
+        frames = real_frames
+        if quick and real_frames:
+            from runtime.video import parse_frames
+
+            span = parse_frames(real_frames, "evaluate real_frames")
+            frames = f"{span.start}:{min(span.stop, span.start + QUICK_REAL_FRAMES)}"
         if Path(r["video"]).exists():
             fig22("real-fig22-", r["video"], r["annotations"] if r["annotations"] and
-                  Path(r["annotations"]).exists() else None, real_frames)
+                  Path(r["annotations"]).exists() else None, frames)
     return specs
 
 
@@ -285,7 +292,7 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
     "scope", "wall_s", ...}`` for :func:`factory.report.cluster_figures.cluster_figures`.
 
     ``videos``: name → path, or records with ``name``, ``video``, ``annotations`` (the primary is
-    ``test-static``, else the first); ``real``: the real video's record, run (full mode only) for Fig. 22;
+    ``test-static``, else the first); ``real``: the real video's record, run for Fig. 22 (quick mode: its first QUICK_REAL_FRAMES frames);
     ``only``: run names (prefixes) to run, for tests; ``cache_dir``: where the runs are cached (in
     ``cluster/``; default ``out_dir``). ``numbers`` in the result: :func:`cluster_numbers` (headline figures).
     """
