@@ -296,7 +296,7 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
     ``only``: run names (prefixes) to run, for tests; ``cache_dir``: where the runs are cached (in
     ``cluster/``; default ``out_dir``). ``numbers`` in the result: :func:`cluster_numbers` (headline figures).
     """
-    from factory.report.cluster_figures import cluster_numbers
+    from factory.report.cluster_numbers import cluster_numbers
     from runtime.bundle import load_manifest
 
     bundle = str(bundle_dir)
