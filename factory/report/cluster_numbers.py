@@ -6,7 +6,6 @@ headline numbers for the report's metrics. :mod:`factory.report.cluster_figures`
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any, Mapping
 

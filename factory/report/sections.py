@@ -70,7 +70,7 @@ def world_sections(res: Mapping[str, Any], p: Any, out: Path, m: Mapping[str, st
         pt.fig13(tr, out, "fig13", h, m["tradeoff"]), pt.fig14(tr, out, "fig14", h, m["tradeoff"]),
         pt.fig15(tr, out, "fig15", h, m["tradeoff"]),
         tables.tradeoff_points(tr, "points", "Curve points (world test videos)"),
-        f"Paper (Jetson, Fig. 13): " + "; ".join(f"{k} {v}" for k, v in TRADEOFF_JETSON.items()) + ".",
+        "Paper (Jetson, Fig. 13): " + "; ".join(f"{k} {v}" for k, v in TRADEOFF_JETSON.items()) + ".",
         tables.latency_sources(tr, "latency-sources"),
         f"Baseline sides {p.baseline_sizes}: the baseline ncnn network is fully convolutional, so it runs letterboxed "
         f"to each side; sides other than the exported one take the profile row × this host's measured latency "

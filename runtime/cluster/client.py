@@ -37,9 +37,7 @@ from __future__ import annotations
 import collections
 import itertools
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -57,124 +55,7 @@ from runtime.infer import Detector
 from runtime.patches import ObjectnessModel, make_generator
 from runtime.patches.queue import build_entries, encode_patch
 from runtime.predictions import FrameDetections
-from runtime.profilers.network import NetworkProfiler, ZmqProbe
-
-PATCH_MODES = ("paraloupe", "lastdet")
-
-
-def mode_kind(mode: str) -> str:
-    """The model kind a mode uses (``baseline`` or ``mini``); an unknown mode is a UserError."""
-    if mode == "baseline":
-        return "baseline"
-    if mode in PATCH_MODES or mode == "mini" or (mode.startswith("ep-") and mode[3:].isdigit()):
-        return "mini"
-    raise UserError(f"--mode: unknown {mode!r} (choose from paraloupe, baseline, mini, ep-K, lastdet)")
-
-
-@dataclass
-class Link:
-    """The client's view of one server."""
-
-    name: str
-    endpoint: str
-    sock: zmq.Socket
-    models: dict[str, float]  # model → latency (ms), of the kind this client uses
-    alive: bool = True
-    last_seen: float = 0.0
-    inflight: set = field(default_factory=set)
-    weight_credit: float = 0.0  # smooth weighted round robin (baseline)
-    monitor: zmq.Socket | None = None  # reports the TCP connection's loss at once (kill -9, reboot)
-
-
-@dataclass
-class Job:
-    """One frame on its way through the cluster."""
-
-    frame_id: int
-    frame: np.ndarray
-    arrival: float
-    rects: list[tuple[int, int, int, int]] = field(default_factory=list)
-    jpegs: list[bytes] = field(default_factory=list)
-    confidence: list[float] = field(default_factory=list)
-    results: list[PatchResult | None] = field(default_factory=list)
-    attempts: list[int] = field(default_factory=list)
-    gen_ms: float = 0.0
-    sched_req: str | None = None
-    sched_sent: float = 0.0
-    sched_ms: float | None = None
-    reqs: list[str] = field(default_factory=list)  # every patch request sent for this frame
-
-    @property
-    def remaining(self) -> int:
-        return sum(1 for r in self.results if r is None)
-
-
-@dataclass
-class Flight:
-    """One patch request outstanding at a server."""
-
-    req: str
-    job: Job
-    index: int
-    device: str
-    model: str
-    sent: float
-    deadline: float
-    superseded: bool = False
-
-
-class BandwidthThread(threading.Thread):
-    """Runs the network profiler on its own sockets; :meth:`set_peers` / :meth:`bandwidths` are thread-safe."""
-
-    def __init__(self, cluster: ClusterConfig, node: str) -> None:
-        super().__init__(daemon=True, name="bandwidth")
-        self.cluster, self.node = cluster, node
-        self._lock = threading.Lock()
-        self._peers: dict[str, str] = {}
-        self._table: dict[str, float] = {}
-        self._stop_event = threading.Event()
-
-    def set_peers(self, peers: Mapping[str, str]) -> None:
-        with self._lock:
-            self._peers = dict(peers)
-
-    def bandwidths(self) -> dict[str, float]:
-        with self._lock:
-            return dict(self._table)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-    def run(self) -> None:
-        transport = Transport(self.cluster.transport, self.cluster.curve(self.node))
-        config = self.cluster.client.network_profiler
-        current: dict[str, str] = {}
-        sockets: dict[str, zmq.Socket] = {}
-        profiler: NetworkProfiler | None = None
-        try:
-            while not self._stop_event.wait(0.2):
-                with self._lock:
-                    peers = dict(self._peers)
-                if peers != current:
-                    for sock in sockets.values():
-                        transport.discard(sock)
-                    sockets = {n: transport.dealer(ep) for n, ep in peers.items()}
-                    probe = ZmqProbe(sockets, config)
-
-                    def measure(peer: str, probe: ZmqProbe = probe) -> float | None:
-                        try:
-                            return probe(peer)
-                        except zmq.ZMQError:
-                            return None
-
-                    profiler = NetworkProfiler(list(peers), measure, config)
-                    current = peers
-                if profiler is not None and profiler.tick():
-                    with self._lock:
-                        self._table = profiler.bandwidths()
-        finally:
-            transport.close()
-
+from runtime.cluster.client_parts import BandwidthThread, Flight, Job, Link, mode_kind
 
 class Client:
     """One client run over a cluster whose master is at ``master_endpoint``."""
