@@ -54,9 +54,7 @@ class PatchParams:
         check_r_range(self.r_range, f"{where}.r_range")
         if self.r_sampling not in ("uniform", "log"):
             raise UserError(f"{where}.r_sampling: expected uniform or log, got {self.r_sampling!r}")
-        lo, hi = (self.tile_width + [0, 0])[:2]
-        if len(self.tile_width) != 2 or not 0.0 < lo <= hi <= 1.0:
-            raise UserError(f"{where}.tile_width: expected [lo, hi] with 0 < lo <= hi <= 1, got {self.tile_width}")
+        check_r_range(self.tile_width, f"{where}.tile_width")  # the same [lo, hi] in (0, 1] rule
 
 
 def check_r_range(r_range: list[float], where: str) -> None:

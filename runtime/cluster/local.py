@@ -38,7 +38,7 @@ from typing import Any, Mapping
 import yaml
 
 from runtime.cluster.config import ClusterConfig, SecuritySection, ServerSection
-from runtime.cluster.server import common_pace_factor, parse_cost_schedule, served_models
+from runtime.cluster.server import common_pace_factor, parse_cost_schedule, parse_seconds, served_models
 from runtime.cluster.transport import make_keys
 from runtime.config import to_mapping
 from runtime.errors import UserError
@@ -65,13 +65,7 @@ def parse_kill_schedule(spec: str, flag: str = "--kill-schedule") -> list[tuple[
         name, at, t_text = entry.rpartition("@")
         if not at or not name or not t_text:
             raise UserError(f"{flag}: {entry!r} is not NAME@SECONDS (e.g. server-0@5)")
-        try:
-            t = float(t_text)
-        except ValueError:
-            raise UserError(f"{flag}: {entry!r}: {t_text!r} is not a number of seconds") from None
-        if not math.isfinite(t) or t < 0:
-            raise UserError(f"{flag}: {entry!r}: {t_text!r} must be a finite number of seconds >= 0")
-        out.append((name, t))
+        out.append((name, parse_seconds(t_text, flag, entry)))
     if not out:
         raise UserError(f"{flag}: empty schedule")
     names = [n for n, _ in out]

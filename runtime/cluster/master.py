@@ -97,6 +97,8 @@ class Master:
                       fields: Mapping[str, Any], now: float) -> None:
         if self._schedule_log is None or not request["patches"]:
             return
+        excluded = set(request.get("exclude", ()))
+        live = {n: st for n, st in live.items() if n not in excluded}
         per_device = collections.Counter(d for d, _ in fields["assignment"])
         line = {"frame": request["frame"], "t_s": round(now - self.t0, 4), "patches": len(request["patches"]),
                 "per_device": dict(sorted(per_device.items())),
@@ -131,8 +133,7 @@ class Master:
             except UserError as exc:
                 fields = {"assignment": [], "devices": {}, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0,
                           "error": str(exc)}
-            self._log_decision(msg.header, {n: st for n, st in live.items() if n not in set(msg["exclude"])},
-                               fields, now)
+            self._log_decision(msg.header, live, fields, now)
             return {"req": msg["req"], **fields}
         self.malformed.add(f"unexpected:{msg.type}")
         return None

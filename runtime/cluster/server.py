@@ -112,7 +112,8 @@ class CostStep:
         return f"{self.target}:{self.cost:g}@{self.start_s:g}-{'' if self.end_s is None else f'{self.end_s:g}'}"
 
 
-def _seconds(text: str, flag: str, entry: str) -> float:
+def parse_seconds(text: str, flag: str, entry: str) -> float:
+    """``text`` as a finite number of seconds >= 0; else a one-line UserError naming ``flag`` and ``entry``."""
     try:
         value = float(text)
     except ValueError:
@@ -140,8 +141,8 @@ def parse_cost_schedule(spec: str, flag: str = "--cost-schedule") -> list[CostSt
         if not math.isfinite(cost) or cost < 0:
             raise UserError(f"{flag}: {entry!r}: cost {cost_text!r} must be a finite number >= 0")
         t0_text, _, t1_text = window.partition("-")
-        start = _seconds(t0_text, flag, entry)
-        end = _seconds(t1_text, flag, entry) if t1_text else None
+        start = parse_seconds(t0_text, flag, entry)
+        end = parse_seconds(t1_text, flag, entry) if t1_text else None
         if end is not None and end <= start:
             raise UserError(f"{flag}: {entry!r}: the window ends ({end:g} s) before it starts ({start:g} s)")
         steps.append(CostStep(target, cost, start, end))
@@ -250,8 +251,10 @@ class Server:
         cost_before: tuple[float, bool] | None = None
         while not (stop() or self._stop):
             now = time.monotonic()
-            if self.cost_schedule and self.current_cost(now) != cost_before:  # report a scheduled change at once
-                cost_before, next_report = self.current_cost(now), now
+            if self.cost_schedule:  # report a scheduled cost change at once
+                cost_now = self.current_cost(now)
+                if cost_now != cost_before:
+                    cost_before, next_report = cost_now, now
             if now >= next_report:
                 try:
                     master.send_multipart(encode("state", **self.state_fields(endpoint)), flags=zmq.NOBLOCK)

@@ -67,6 +67,24 @@ def _frame_size(frame: np.ndarray) -> tuple[int, int]:
     return int(frame.shape[1]), int(frame.shape[0])
 
 
+class Bootstrap:
+    """When to sweep every refresh tile once (``PatchConfig.bootstrap``): on the first frame, and on the frame
+    where the last tracked object is lost — without it a tracker that tracks nothing could never start."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A new stream: the next call is the first frame."""
+        self._started, self._tracking = False, False
+
+    def __call__(self, tracking: bool) -> bool:
+        """True when this frame (``tracking``: anything seeds a HighConf patch) needs the sweep."""
+        sweep = not tracking and (not self._started or self._tracking)
+        self._started, self._tracking = True, tracking
+        return sweep
+
+
 class EqualPartition:
     """EP-k: the frame cut into the CONVENTIONS layout for k."""
 
@@ -97,7 +115,7 @@ class LastDet:
 
     def reset(self) -> None:
         """Forget whether anything was tracked (the next empty frame bootstraps again)."""
-        self._calls, self._had_seeds = 0, False
+        self.bootstrap = Bootstrap()
 
     def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
@@ -108,9 +126,7 @@ class LastDet:
         rects, values = high_conf_rois(boxes[seed], sc[seed], c.r_high, w, h, c.min_patch_side)
         rects, values = merge_high(rects, values, w, h, c.lambda2, c.max_high, c.merge_max_area)
         keep = refine(rects, values, np.zeros(len(rects), dtype=np.int8), w, h, c.lambda1, c.lambda2, c.max_patches)
-        lost = not seed.any() and (self._calls == 0 or self._had_seeds)
-        self._calls, self._had_seeds = self._calls + 1, bool(seed.any())
-        if c.bootstrap and lost:  # it could never start otherwise: every refresh tile once, as ParaLoupe
+        if self.bootstrap(bool(seed.any())) and c.bootstrap:  # every refresh tile once, as ParaLoupe
             tiles = grid_tiles(c.refresh_cols, c.refresh_rows, w, h)
             return FramePatches(frame_id, w, h, tiles, np.full(len(tiles), c.low_confidence),
                                 np.full(len(tiles), KIND_REFRESH, dtype=np.int8))
@@ -145,7 +161,7 @@ class ParaLoupeGenerator:
         self._last_det_frame: int | None = None
         self._last_frame_id: int | None = None
         self.last_prob: np.ndarray | None = None
-        self._had_seeds = False
+        self.bootstrap = Bootstrap()
 
     def _learn(self, boxes: np.ndarray, scores: np.ndarray, det_frame_id: int | None, w: int, h: int) -> None:
         """Fold new detections into the track memory and f_hist; if enabled, one online SGD step of M."""
@@ -190,7 +206,6 @@ class ParaLoupeGenerator:
         prob = self.model.predict(edge, diff, self._hist_norm())
         self.last_prob = prob
         seed_boxes, seed_scores = sanitize_boxes(self._seeds[0], w, h, self._seeds[1])
-        seed = seed_scores >= 0.0
         hi_rects, hi_vals = high_conf_rois(seed_boxes, seed_scores, c.r_high, w, h, c.min_patch_side)
         hi_rects, hi_vals = merge_high(hi_rects, hi_vals, w, h, c.lambda2, c.max_high, c.merge_max_area)
         lo_rects, lo_vals = low_conf_rois(prob, hi_rects, c.low_threshold, c.min_component_cells, c.r_low, w, h,
@@ -202,9 +217,7 @@ class ParaLoupeGenerator:
 
         extra = [predefined_rects(c.predefined_rois, w, h)]
         extra_kinds = [np.full(len(extra[0]), KIND_PREDEFINED, dtype=np.int8)]
-        lost = not seed.any() and (self.processed == 0 or self._had_seeds)
-        self._had_seeds = bool(seed.any())
-        if c.bootstrap and lost:  # nothing tracked at the start, or every track just lost: look everywhere
+        if self.bootstrap(len(seed_boxes) > 0) and c.bootstrap:  # nothing tracked: look everywhere
             tiles = grid_tiles(c.refresh_cols, c.refresh_rows, w, h)
         else:
             tile = refresh_tile(self.processed, c.refresh_every, c.refresh_cols, c.refresh_rows, w, h)

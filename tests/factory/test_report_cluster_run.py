@@ -5,34 +5,11 @@ master logs its decisions, and a given pace factor is used and reported. No timi
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from runtime.cli.run import main
-
-CLUSTER_TESTS = Path(__file__).resolve().parents[1] / "runtime" / "cluster"
-
-
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("pnnx")
-    sys.path.insert(0, str(CLUSTER_TESTS))
-    from tiny_bundle import build_tiny_bundle
-
-    return build_tiny_bundle(tmp_path_factory.mktemp("bundle"))
-
-
-@pytest.fixture(scope="module")
-def tiny_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from factory.world.config import SceneConfig, VideoSpec
-    from factory.world.generate import write_world
-
-    out = tmp_path_factory.mktemp("video")
-    write_world(out, VideoSpec(seed=301, frames=12, width=480, height=270, fps=10.0), SceneConfig())
-    return out / "video.mp4"
-
 
 @pytest.mark.slow
 def test_cost_and_kill_schedules_on_a_real_local_cluster(tiny_bundle: Path, tiny_video: Path, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,10 @@ from factory.report import cluster_hook
 from factory.report.build import build_report
 from factory.report.config import EvaluateParams, RoiParams, ScopeParams, VideoParams
 
-CLUSTER_TESTS = Path(__file__).resolve().parents[1] / "runtime" / "cluster"
-
-
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    pytest.importorskip("pnnx")
-    sys.path.insert(0, str(CLUSTER_TESTS))
-    from tiny_bundle import build_tiny_bundle
-
-    from factory.world.config import SceneConfig, VideoSpec
-    from factory.world.generate import write_world
-
-    bundle = build_tiny_bundle(tmp_path_factory.mktemp("bundle"))
-    video = tmp_path_factory.mktemp("video")
-    write_world(video, VideoSpec(seed=301, frames=12, width=480, height=270, fps=10.0), SceneConfig())
-    return bundle, video
+def tiny(tiny_bundle: Path, tiny_video: Path) -> tuple[Path, Path]:
+    """The shared tiny bundle and the folder of the tiny world video (video.mp4 + annotations.json)."""
+    return tiny_bundle, tiny_video.parent
 
 
 def _params(tmp_path: Path, bundle: Path, video: Path) -> EvaluateParams:
