@@ -7,9 +7,10 @@ per-annotation fields used here: ``track_id`` (int), ``occluded`` (fraction 0–
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +33,10 @@ class FrameAnnotations:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def select(self, keep: np.ndarray) -> "FrameAnnotations":
+    def select(self, keep: np.ndarray) -> FrameAnnotations:
         """A copy holding only the annotations where boolean mask ``keep`` is true."""
         keep = np.asarray(keep, dtype=bool)
-        return FrameAnnotations(self.boxes[keep], [l for l, k in zip(self.labels, keep) if k],
+        return FrameAnnotations(self.boxes[keep], [l for l, k in zip(self.labels, keep, strict=False) if k],
                                 self.iscrowd[keep], self.track_ids[keep], self.occluded[keep], self.scores[keep])
 
 
@@ -110,7 +111,7 @@ def parse_coco(data: Any, source: str) -> VideoAnnotations:
 def _frame_from_rows(rows: list[tuple[list[float], str, bool, int, float, float]]) -> FrameAnnotations:
     if not rows:
         return FrameAnnotations()
-    boxes, labels, crowd, tracks, occ, scores = zip(*rows)
+    boxes, labels, crowd, tracks, occ, scores = zip(*rows, strict=False)
     return FrameAnnotations(np.array(boxes, dtype=np.float64), list(labels), np.array(crowd, dtype=bool),
                             np.array(tracks, dtype=np.int64), np.array(occ), np.array(scores))
 

@@ -18,8 +18,9 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -65,7 +66,7 @@ def _convert(value: Any, tp: Any, where: str, meta: Mapping[str, Any]) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise UserError(f"{where}: expected {len(args)} items, got {len(value)}")
-            items = [_convert(v, a, f"{where}[{i}]", meta) for i, (v, a) in enumerate(zip(value, args))]
+            items = [_convert(v, a, f"{where}[{i}]", meta) for i, (v, a) in enumerate(zip(value, args, strict=False))]
         else:
             item_tp = args[0] if args else Any
             items = [_convert(v, item_tp, f"{where}[{i}]", meta) for i, v in enumerate(value)]

@@ -15,8 +15,8 @@ to the frame with :meth:`runtime.geometry.Letterbox.boxes_to_source`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Detections:
         return len(self.scores)
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
@@ -98,7 +98,7 @@ def decode(outputs: Sequence[np.ndarray], strides: Sequence[int], score_threshol
         raise UserError(f"decode: {len(outputs)} outputs but {len(strides)} strides")
     all_boxes, all_cls, all_scores = [], [], []
     num_classes = None
-    for index, (output, stride) in enumerate(zip(outputs, strides)):
+    for index, (output, stride) in enumerate(zip(outputs, strides, strict=False)):
         arr = _level(output, index)
         c = arr.shape[0] - 4
         if num_classes is None:

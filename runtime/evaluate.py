@@ -9,8 +9,9 @@ classes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Counts:
     fp: int = 0
     fn: int = 0
 
-    def add(self, other: "Counts") -> None:
+    def add(self, other: Counts) -> None:
         """Pool ``other`` into these counts."""
         self.tp += other.tp
         self.fp += other.fp
@@ -132,7 +133,7 @@ def evaluate(gt: VideoAnnotations, preds: Mapping[int, FrameDetections], iou: fl
         else:
             keep = det.scores >= min_score
             boxes, scores = det.boxes[keep], det.scores[keep]
-            labels = [lab for lab, k in zip(det.labels, keep) if k]
+            labels = [lab for lab, k in zip(det.labels, keep, strict=False) if k]
         for cls, c in match_frame(gt.frames[fid], boxes, labels, scores, iou).items():
             per_class.setdefault(cls, Counts()).add(c)
             overall.add(c)

@@ -83,7 +83,7 @@ class Letterbox:
     pad_y: int
 
     @classmethod
-    def fit(cls, src_w: int, src_h: int, size: int) -> "Letterbox":
+    def fit(cls, src_w: int, src_h: int, size: int) -> Letterbox:
         """The letterbox of a ``src_w`` × ``src_h`` image into ``size`` × ``size`` (centred)."""
         scale = min(size / src_w, size / src_h)
         new_w, new_h = max(1, int(round(src_w * scale))), max(1, int(round(src_h * scale)))

@@ -7,9 +7,10 @@ boxes in pixels of the original frame, more keys allowed (latency, patches, ...)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class FrameDetections:
     def to_line(self, **extra: Any) -> str:
         """The JSONL line of this frame, with ``extra`` keys added."""
         dets = [[round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2]), 2), round(float(b[3]), 2),
-                 lab, round(float(s), 4)] for b, lab, s in zip(self.boxes, self.labels, self.scores)]
+                 lab, round(float(s), 4)] for b, lab, s in zip(self.boxes, self.labels, self.scores, strict=False)]
         return json.dumps({"frame": int(self.frame), "detections": dets, **extra})
 
 

@@ -14,8 +14,8 @@ which device infers a patch does not change its detections). Latency figures com
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np

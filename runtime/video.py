@@ -6,8 +6,8 @@ selections are half-open Python-style ranges ``A:B`` with an optional step ``A:B
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import cv2
 import numpy as np

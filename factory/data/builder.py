@@ -14,15 +14,28 @@ from typing import Any
 import numpy as np
 
 from factory.data.complexity import complexity, summarize, video_complexities
-from factory.data.imagenet import (BACKGROUND, ImagenetParams, plan_background_crops, plan_object_crops,
-                                   square_resize, write_jpeg)
-from factory.data.patchset import (CocoImageWriter, Crop, PatchParams, annotate_patch, candidate_frames,
-                                   crop_image, plan_crops)
-from runtime.video import iter_frames, parse_frames
+from factory.data.imagenet import (
+    BACKGROUND,
+    ImagenetParams,
+    plan_background_crops,
+    plan_object_crops,
+    square_resize,
+    write_jpeg,
+)
+from factory.data.patchset import (
+    CocoImageWriter,
+    Crop,
+    PatchParams,
+    annotate_patch,
+    candidate_frames,
+    crop_image,
+    plan_crops,
+)
 from factory.pipeline import resolve_path
 from runtime.coco import VideoAnnotations, load_coco
 from runtime.errors import UserError
 from runtime.geometry import clip_boxes
+from runtime.video import iter_frames, parse_frames
 
 
 @dataclass

@@ -13,7 +13,7 @@ frame neither helps nor hurts the complexity a model is designed for.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -18,9 +18,10 @@ seed give the same set.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def plan_crops(video: VideoAnnotations, frames: Iterable[int] | None, params: Pa
     else:
         rs = rng.uniform(lo, hi, size=len(pairs))
     crops = []
-    for (f, i), r in zip(pairs, rs):
+    for (f, i), r in zip(pairs, rs, strict=False):
         box = clip_boxes(video.frames[f].boxes[i], video.width, video.height)[0]
         crops.append(Crop(f, i, float(r), patch_around_box(box, float(r), video.width, video.height)))
     frame_ids = candidate_frames(video, frames, params.frame_step)

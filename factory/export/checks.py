@@ -8,8 +8,9 @@ manifest-like ``{"classes": [...], "models": {NAME: entry}}`` serve as a bundle 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +25,9 @@ from runtime.video import iter_frames, parse_frames
 
 def read_images(annotations: str | Path, count: int | None = None) -> list[tuple[int, np.ndarray]]:
     """``(image id, BGR uint8 image)`` of a COCO patch set, ``count`` of them evenly spread (None: all)."""
-    import cv2
     import json
+
+    import cv2
 
     path = Path(annotations)
     path = path / "annotations.json" if path.is_dir() else path
@@ -50,7 +52,7 @@ def parity(model: nn.Module, detector: Detector, images: Sequence[np.ndarray]) -
         with torch.no_grad():
             ref = [o[0].numpy() for o in model(torch.from_numpy(x)[None])]
         got = detector.raw(x)
-        for r, g in zip(ref, got):
+        for r, g in zip(ref, got, strict=False):
             if r.shape != g.shape:
                 raise ValueError(f"output shape {g.shape} from ncnn, {r.shape} from torch")
             worst = max(worst, float(np.abs(r - g).max()))

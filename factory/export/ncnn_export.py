@@ -14,9 +14,10 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +92,7 @@ class FixedSize(nn.Module):
         if self.pad:
             x = F.pad(x, (0, self.pad, 0, self.pad))
         outs = []
-        for head, feat, stride in zip(d.heads, d.neck(d.backbone(x)), d.strides):
+        for head, feat, stride in zip(d.heads, d.neck(d.backbone(x)), d.strides, strict=False):
             cls, box = head(feat)
             n = self.size // stride
             outs.append(torch.cat([cls[..., :n, :n].sigmoid(), box[..., :n, :n]], dim=1))

@@ -19,7 +19,7 @@ This module does not import NNI: a derived backbone (:class:`FixedCell` cells) r
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -98,9 +98,9 @@ class FixedCell(nn.Module):
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
-        for inputs, ops in zip(self.inputs, self.edges):
+        for inputs, ops in zip(self.inputs, self.edges, strict=False):
             out = ops[0](states[inputs[0]])
-            for i, op in zip(inputs[1:], ops[1:]):
+            for i, op in zip(inputs[1:], ops[1:], strict=False):
                 out = out + op(states[i])
             states.append(out)
         return torch.cat(states[2:], dim=1)

@@ -24,8 +24,8 @@ architecture weights towards cheap ops.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import torch
 from torch import nn
@@ -133,7 +133,7 @@ def edge_costs(supernet: nn.Module, image_size: int) -> tuple[list[EdgeCost], in
         kind, node, source = match["kind"], int(match["node"]), int(match["source"])
         if layer.label in by_label:
             cost = by_label[layer.label]
-            cost.macs = [a + b for a, b in zip(cost.macs, macs)]
+            cost.macs = [a + b for a, b in zip(cost.macs, macs, strict=False)]
             cost.instances += 1
             cost.shapes.append(list(shape))
         else:

@@ -33,7 +33,7 @@ class Split:
     def __len__(self) -> int:
         return int(self.labels.numel())
 
-    def subset(self, index: torch.Tensor) -> "Split":
+    def subset(self, index: torch.Tensor) -> Split:
         return Split(self.images[index], self.labels[index])
 
 

@@ -16,8 +16,9 @@ largest input logits; node 0 keeps both cell inputs. The JSON (``arch.json``)::
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

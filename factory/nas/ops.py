@@ -8,7 +8,7 @@ factorized 1×1 reduction when the stride is 2.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -21,8 +21,9 @@ from __future__ import annotations
 import factory.torch_compat  # noqa: F401  (before lightning/nni)
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch

@@ -63,7 +63,7 @@ class SearchCell(MutableModule):
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
-        for edges, choose in zip(self.edges, self.inputs):
+        for edges, choose in zip(self.edges, self.inputs, strict=False):
             outs = [edge(states[i]) for i, edge in enumerate(edges)]
             states.append(outs[0] + outs[1] if isinstance(choose, nn.Identity) else choose(outs))
         return torch.cat(states[2:], dim=1)

@@ -11,7 +11,8 @@ import factory.torch_compat  # noqa: F401  (before lightning/nni)
 
 import logging
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(ranges) != len(args.video):
         raise UserError("give one --frames for all videos or one per --video")
     videos = []
-    for path, gt, rng in zip(args.video, args.gt, ranges):
+    for path, gt, rng in zip(args.video, args.gt, ranges, strict=False):
         if not Path(path).exists():
             raise UserError(f"{path}: file not found")
         videos.append((path, load_coco(gt), parse_frames(rng)))

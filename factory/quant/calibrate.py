@@ -15,8 +15,9 @@ The layer's ``bottom_blob_int8_scale`` is ``127 / T``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -144,4 +145,4 @@ def calibrate(param: str | Path, weights: str | Path, input_blob: str, blobs: Se
         for x in inputs:
             stats.add_hist(extract(net, input_blob, x, blobs))
     t = stats.thresholds(method, percentile, kl_step)
-    return {b: (127.0 / float(v) if v > 0 else 1.0) for b, v in zip(blobs, t)}
+    return {b: (127.0 / float(v) if v > 0 else 1.0) for b, v in zip(blobs, t, strict=False)}

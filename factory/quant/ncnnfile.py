@@ -14,9 +14,9 @@ misread of the rest of the file.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -28,12 +28,12 @@ TAG_FP16 = 0x01306B47
 TAG_INT8 = 0x000D4B38
 
 
-def _p(layer: "Layer", key: int, default: int = 0) -> int:
+def _p(layer: Layer, key: int, default: int = 0) -> int:
     return int(float(layer.params.get(key, default)))
 
 
 # Layer type -> function(layer) -> list of (array name, element count, ModelBin type).
-WEIGHT_LAYOUT: dict[str, Callable[["Layer"], list[tuple[str, int, int]]]] = {
+WEIGHT_LAYOUT: dict[str, Callable[[Layer], list[tuple[str, int, int]]]] = {
     "Convolution": lambda l: [("weight", _p(l, 6), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 5) else []),
     "ConvolutionDepthWise": lambda l: [("weight", _p(l, 6), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 5) else []),
     "Deconvolution": lambda l: [("weight", _p(l, 6), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 5) else []),

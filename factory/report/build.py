@@ -13,8 +13,9 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from factory.pipeline import resolve_path
 from factory.report import experiments as ex
@@ -138,7 +139,7 @@ def write_csvs(results: Mapping[str, Any], folder: Path) -> None:
         gens += [{"videos": scope, "generator": g["generator"], "patches_per_frame": g["patches_per_frame"],
                   "f1": g["f1"], "gen_ms_mean": round(g["gen_ms"]["mean"], 3)} for g in r["generators"]]
     for name, f1s in results["world"]["iou"].items():
-        ious += [{"series": name, "iou": i, "f1": f} for i, f in zip(results["_ious"], f1s)]
+        ious += [{"series": name, "iou": i, "f1": f} for i, f in zip(results["_ious"], f1s, strict=False)]
     for fname, data in (("tradeoff.csv", rows), ("generators.csv", gens), ("iou.csv", ious)):
         with atomic_open(folder / fname) as handle:
             fields = list(data[0]) if data else ["empty"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from factory.pipeline import load_section, resolve_path
 from factory.report.build import build_report

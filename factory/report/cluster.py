@@ -31,8 +31,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from runtime.errors import UserError
 
@@ -267,7 +268,7 @@ def run_one(spec: RunSpec, bundle: str, checksum: str, cache: Path,
     t0 = time.monotonic()
     try:
         proc = subprocess.run([sys.executable, "-m", "runtime.cli.run", *argv, "--workdir", str(folder / "work")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                              capture_output=True, text=True, env=env,
                               timeout=RUN_TIMEOUT_S)
         rc, err = proc.returncode, proc.stderr
     except subprocess.TimeoutExpired as exc:

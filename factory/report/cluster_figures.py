@@ -10,16 +10,32 @@ results. A run that failed or is missing leaves its curve out and the reading sa
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from factory.report import Figure, Table
-from factory.report.cluster_numbers import (empty_frames, FIG22_ORDER, fig22_stats, fig23_shares, fig24_phases,
-                                            fmt, frames_text, high_cost_server, kill_frames, measured_text,
-                                            PAPER, pct, ran_latencies, run_ok, scale_numbers, servers_text,
-                                            SHORT)
+from factory.report.cluster_numbers import (
+    FIG22_ORDER,
+    PAPER,
+    SHORT,
+    empty_frames,
+    fig22_stats,
+    fig23_shares,
+    fig24_phases,
+    fmt,
+    frames_text,
+    high_cost_server,
+    kill_frames,
+    measured_text,
+    pct,
+    ran_latencies,
+    run_ok,
+    scale_numbers,
+    servers_text,
+)
 
 
 def _plt() -> Any:
@@ -158,7 +174,7 @@ def plot_fig24(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     f = run["frames"]
     fr = np.array(f["frame"])
     lat = np.array([np.nan if x is None else x for x in f["latency_ms"]], dtype=np.float64)
-    empty = np.array([x is not None and not k for x, k in zip(f["latency_ms"], f["patches"])], dtype=bool)
+    empty = np.array([x is not None and not k for x, k in zip(f["latency_ms"], f["patches"], strict=False)], dtype=bool)
     ax.plot(fr[~empty], lat[~empty], marker=".", markersize=3, linewidth=0.8, label="per-frame latency")
     if empty.any():
         ax.plot(fr[empty], lat[empty], "o", markerfacecolor="none", color="grey", markersize=4,

@@ -6,11 +6,11 @@ headline numbers for the report's metrics. :mod:`factory.report.cluster_figures`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
-
 
 PAPER = {"fig22_mean_ms": {"uniform": 80.0, "baseline": 345.0, "markov": 141.0},
          "fig24": "about 100 ms while ≥ 2 servers are up, rising to about 6 s with one RPi left"}
@@ -31,14 +31,14 @@ def ran_latencies(run: Mapping[str, Any], warmup: int) -> list[float]:
     frames, and that had at least one patch to infer (a frame without patches — nothing to look at — takes
     1–2 ms and would only measure the patch generator)."""
     f = run["frames"]
-    ran = [(lat, k) for lat, k in zip(f["latency_ms"], f["patches"]) if lat is not None]
+    ran = [(lat, k) for lat, k in zip(f["latency_ms"], f["patches"], strict=False) if lat is not None]
     return [lat for lat, k in ran[warmup:] if k]
 
 
 def empty_frames(run: Mapping[str, Any], warmup: int) -> int:
     """Frames left out of :func:`ran_latencies` for having no patch."""
     f = run["frames"]
-    ran = [k for lat, k in zip(f["latency_ms"], f["patches"]) if lat is not None]
+    ran = [k for lat, k in zip(f["latency_ms"], f["patches"], strict=False) if lat is not None]
     return sum(1 for k in ran[warmup:] if not k)
 
 
@@ -132,7 +132,7 @@ def scale_numbers(results: Mapping[str, Any], four_name: str = "scale-4x-rpi",
 
     def by_frame(run: Mapping[str, Any]) -> dict[int, tuple[float, int]]:
         f = run["frames"]
-        rows = [(fr, lat, k) for fr, lat, k in zip(f["frame"], f["latency_ms"], f["patches"]) if lat is not None and k]
+        rows = [(fr, lat, k) for fr, lat, k in zip(f["frame"], f["latency_ms"], f["patches"], strict=False) if lat is not None and k]
         return {fr: (lat, int(k)) for fr, lat, k in rows[w:]}
 
     a, b = by_frame(four), by_frame(one)

@@ -9,7 +9,8 @@ device's profile row; per frame = what one device spends on a frame sequentially
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -173,7 +174,7 @@ def max_patches(ctx: Context) -> list[dict[str, Any]]:
     for k, specs in _cap_defs(ctx):
         t = ctx.latency.per_patch(d, ctx.devices[d].mini[side], side)
         frame = [g + n * t for s in specs
-                 for g, n in list(zip(ctx.runs[s].gen_ms, ctx.runs[s].patches))[GEN_WARMUP_FRAMES:]]
+                 for g, n in list(zip(ctx.runs[s].gen_ms, ctx.runs[s].patches, strict=False))[GEN_WARMUP_FRAMES:]]
         rows.append({"max_patches": k, **stats(ctx, specs), "per_patch_ms": round(t, 3),
                      "per_frame_ms": percentiles(frame)})
     return rows

@@ -14,9 +14,10 @@ the accuracy (latency still from the served row).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from runtime.atomic import write_json
 

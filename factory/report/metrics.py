@@ -15,8 +15,8 @@ Both return a record with a ``reason`` sentence when no answer exists, built fro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

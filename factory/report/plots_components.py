@@ -5,8 +5,9 @@ The paper's numbers, where its text gives them, are drawn as black crosses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 

@@ -6,8 +6,9 @@ into ``out_dir`` and returns a :class:`~factory.report.Figure` whose reading is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib
 
@@ -64,7 +65,7 @@ def fig13(tr: Mapping[str, Any], out_dir: Path, key: str, headline: str, measure
                     continue
                 xs, ys = [p[f"{basis}_ms"] for p in pts], [p["f1"] for p in pts]
                 ax.plot(xs, ys, marker=marker, color=colour, label=approach)
-                for p, x, y in zip(pts, xs, ys):
+                for p, x, y in zip(pts, xs, ys, strict=False):
                     ax.annotate(str(p["size"]), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
             if entry.get("budget_ms"):
                 ax.axvline(entry["budget_ms"], color="grey", ls="--", lw=1, label=f"budget {entry['budget_ms']:g} ms")
@@ -95,7 +96,7 @@ def _bars(ax: Any, labels: list[str], base: list[float], ours: list[float], note
     xs = range(len(labels))
     ax.bar([x - 0.2 for x in xs], base, 0.4, label="Baseline", color=STYLE["Baseline"][0])
     ax.bar([x + 0.2 for x in xs], ours, 0.4, label="ParaLoupe", color=STYLE["ParaLoupe"][0])
-    for x, n, h in zip(xs, notes, [max(a, b) for a, b in zip(base, ours)]):
+    for x, n, h in zip(xs, notes, [max(a, b) for a, b in zip(base, ours, strict=False)], strict=False):
         ax.annotate(n, (x, h), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(list(xs), labels, fontsize=8)
     ax.set_ylabel(ylabel)
@@ -108,7 +109,7 @@ def fig14(tr: Mapping[str, Any], out_dir: Path, key: str, headline: str, measure
     """F1 of Baseline and ParaLoupe at each device's latency budget, both bases."""
     devs = [d for d in tr if "gain" in tr[d]["comparisons"]["per_patch"]]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, (basis, label) in zip(axes, BASES):
+    for ax, (basis, label) in zip(axes, BASES, strict=False):
         base, ours, notes = [], [], []
         for d in devs:
             g = tr[d]["comparisons"][basis]["gain"]
@@ -138,7 +139,7 @@ def fig15(tr: Mapping[str, Any], out_dir: Path, key: str, headline: str, measure
     """Latency of Baseline and ParaLoupe at comparable accuracy (largest speedup pair), both bases."""
     devs = list(tr)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, (basis, label) in zip(axes, BASES):
+    for ax, (basis, label) in zip(axes, BASES, strict=False):
         base, ours, notes = [], [], []
         for d in devs:
             s = tr[d]["comparisons"][basis]["speedup"]
@@ -167,7 +168,7 @@ def fig18(pf: Mapping[str, Any], out_dir: Path, key: str, measured: str) -> Figu
     """Per-frame latency distributions per device: Baseline, ParaLoupe (mean) and (sum) over patches."""
     devs = list(pf)
     fig, axes = plt.subplots(1, max(len(devs), 1), figsize=(3.6 * max(len(devs), 1), 3.8), squeeze=False)
-    for ax, d in zip(axes[0], devs):
+    for ax, d in zip(axes[0], devs, strict=False):
         names = list(pf[d]["series"])
         ax.boxplot([pf[d]["series"][n] or [0.0] for n in names], showfliers=False)
         ax.set_xticks(range(1, len(names) + 1), [n.replace("ParaLoupe ", "PL\n") for n in names], fontsize=8)

@@ -21,7 +21,7 @@ def density_map(gt: VideoAnnotations, small_area_px: float, new_weight: float, c
     seen: set[int] = {int(t) for t in gt.frames[ids[0]].track_ids} if ids else set()  # present at the start
     for fid in ids:
         f = gt.frames[fid]
-        for box, crowd, track in zip(f.boxes, f.iscrowd, f.track_ids):
+        for box, crowd, track in zip(f.boxes, f.iscrowd, f.track_ids, strict=False):
             if crowd:
                 continue
             x, y, w, h = (float(v) for v in box)

@@ -21,9 +21,10 @@ import hashlib
 import json
 import multiprocessing
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class RunResult:
     def predictions(self) -> dict[int, FrameDetections]:
         """The run's detections per frame, as the evaluator takes them."""
         out = {}
-        for fid, rows in zip(self.frame_ids, self.dets):
+        for fid, rows in zip(self.frame_ids, self.dets, strict=False):
             boxes = np.array([r[:4] for r in rows], dtype=np.float64).reshape(-1, 4)
             out[fid] = FrameDetections(fid, boxes, [str(r[4]) for r in rows],
                                        np.array([r[5] for r in rows], dtype=np.float64))
@@ -103,7 +104,7 @@ class RunResult:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "RunResult":
+    def from_json(cls, data: Mapping[str, Any]) -> RunResult:
         s = data["spec"]
         spec = RunSpec(s["video"], tuple(s["frames"]), s["model"], s["size"], s["generator"],
                        tuple((k, _freeze(v)) for k, v in s["overrides"]))
@@ -188,7 +189,7 @@ def execute(spec: RunSpec, env: RunEnv) -> RunResult:
         d = step.detections
         res.frame_ids.append(int(d.frame))
         res.dets.append([[round(float(v), 1) for v in b] + [lab, round(float(s), 4)]
-                         for b, lab, s in zip(d.boxes, d.labels, d.scores)])
+                         for b, lab, s in zip(d.boxes, d.labels, d.scores, strict=False)])
         res.patches.append(len(step.rects))
         res.kinds.append(list(step.kinds))
         res.infer_ms.append([round(float(v), 3) for v in step.infer_ms])

@@ -6,8 +6,9 @@ turns the headline comparison into sentences built only from measured numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from factory.report import plots_components as pc
 from factory.report import plots_tradeoff as pt

@@ -5,7 +5,8 @@ Every function takes its part of ``results.json`` and returns :class:`~factory.r
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from factory.report import Table
 from factory.report.metrics import shortfall

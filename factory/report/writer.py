@@ -6,9 +6,10 @@ an error (a report never links to nothing).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 from factory.report import Figure, Table
 from runtime.atomic import atomic_open

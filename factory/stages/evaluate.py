@@ -10,7 +10,7 @@ the PNGs to MLflow.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from factory.pipeline import load_section, resolve_path
 from factory.report.build import build_report

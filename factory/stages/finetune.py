@@ -39,8 +39,15 @@ from factory.data.builder import Source
 from factory.data.patchset import PatchSet
 from factory.models.backbones import SEARCHED
 from factory.models.complexity import count_macs, count_params, cpu_latency_ms
-from factory.models.detector import (Detector, baseline_spec, build_detector, load_backbone_weights, load_detector,
-                                     mini_spec, save_detector)
+from factory.models.detector import (
+    Detector,
+    baseline_spec,
+    build_detector,
+    load_backbone_weights,
+    load_detector,
+    mini_spec,
+    save_detector,
+)
 from factory.pipeline import load_section, resolve_path
 from factory.stages.pretrain import backbone_kwargs, slug
 from factory.tracking import Tracker, stage_run

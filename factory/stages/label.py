@@ -13,7 +13,6 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
-from runtime.video import parse_frames
 from factory.pipeline import load_section, resolve_path
 from factory.teacher.detector import DEFAULT_CLASSES, Detector, DetectorSpec
 from factory.teacher.labels import agreement, label_video, to_ground_truth
@@ -21,6 +20,7 @@ from runtime.atomic import write_json
 from runtime.coco import load_coco, write_coco
 from runtime.config import bounded
 from runtime.errors import cli_entry, run_cli
+from runtime.video import parse_frames
 
 
 @dataclass

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-from runtime.video import parse_frames, video_info
 from factory.teacher.detector import PRESETS, Detector, with_overrides
 from factory.teacher.labels import label_video
 from runtime.coco import write_coco
 from runtime.errors import cli_entry, run_cli
+from runtime.video import parse_frames, video_info
 
 
 @cli_entry

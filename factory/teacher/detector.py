@@ -16,9 +16,10 @@ back to frame pixels as ``[x, y, w, h]``. :data:`PRESETS` holds ready specs (``t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 

@@ -9,16 +9,16 @@ file holds every detection with score ≥ 0.20, category ids = detector class in
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 
-from runtime.video import iter_frames
 from factory.teacher.detector import DEFAULT_CLASSES, Detector, class_map
 from runtime.coco import FrameAnnotations, VideoAnnotations, frames_from_boxes
 from runtime.errors import UserError
+from runtime.video import iter_frames
 
 
 @dataclass
@@ -45,7 +45,7 @@ def to_ground_truth(raw: VideoAnnotations, classes: Mapping[str, list[str]] = DE
     by_name = {src: dst for dst, srcs in classes.items() for src in srcs}
     frames: dict[int, FrameAnnotations] = {}
     for fid, fa in raw.frames.items():
-        keep = np.array([(l in by_name) and s >= min_score for l, s in zip(fa.labels, fa.scores)], dtype=bool)
+        keep = np.array([(l in by_name) and s >= min_score for l, s in zip(fa.labels, fa.scores, strict=False)], dtype=bool)
         sub = fa.select(keep) if len(fa) else FrameAnnotations()
         sub.labels = [by_name[l] for l in sub.labels]
         frames[fid] = sub
@@ -75,7 +75,7 @@ def label_video(video: str | Path, detector: Detector, frames: Iterable[int] | N
         dets = detector(frame)
         infer += time.perf_counter() - t0
         per_frame.append((fid, [(list(map(float, b)), names[c], float(s))
-                                for b, s, c in zip(dets.boxes, dets.scores, dets.classes)]))
+                                for b, s, c in zip(dets.boxes, dets.scores, dets.classes, strict=False)]))
     seconds = time.perf_counter() - start
     if not per_frame:
         raise UserError(f"{video}: no frame was labelled")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import factory.torch_compat  # noqa: F401  (before timm)
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

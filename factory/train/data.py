@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -178,7 +178,7 @@ class FrameCropSet(Dataset):
         visible = np.where(area > 0, inside[:, 2] * inside[:, 3] / np.maximum(area, 1e-9), 0.0)
         keep = visible > 0
         crowd = fr.ann.iscrowd | (visible < 0.5)
-        labels = [l for l, k in zip(fr.ann.labels, keep) if k]
+        labels = [l for l, k in zip(fr.ann.labels, keep, strict=False) if k]
         t = make_targets(inside[keep], labels, crowd[keep], self.classes, self.min_side)
         return to_tensor(canvas, self.mean, self.std), t
 

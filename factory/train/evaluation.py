@@ -9,8 +9,9 @@ validation data and then applied unchanged to the test data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ def _predict_pending(model: nn.Module, pending: list[tuple[int, np.ndarray, Lett
     spec = model.spec  # type: ignore[attr-defined]
     res = run_batch(model, [p[1] for p in pending], [p[2] for p in pending], classes, decode_params,
                     spec["mean"], spec["std"])
-    for (key, _, lb), (boxes, labels, scores) in zip(pending, res):
+    for (key, _, lb), (boxes, labels, scores) in zip(pending, res, strict=False):
         preds[key] = FrameDetections(key, clip_boxes(boxes, lb.src_w, lb.src_h), labels, scores)
     pending.clear()
 

@@ -13,7 +13,8 @@ import factory.torch_compat  # noqa: F401  (before pytorch_lightning)
 import copy
 import logging
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl

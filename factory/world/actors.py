@@ -64,13 +64,13 @@ class Population:
         return self.next_id - 1
 
     def _vehicle_kind(self) -> str:
-        names, weights = zip(*VEHICLE_MIX)
+        names, weights = zip(*VEHICLE_MIX, strict=False)
         return str(self.rng.choice(names, p=np.array(weights) / sum(weights)))
 
     def _vehicle_colours(self) -> dict[str, tuple[int, int, int]]:
         base = VEHICLE_COLOURS[self.rng.integers(len(VEHICLE_COLOURS))]
         jitter = self.rng.integers(-20, 21, 3)
-        return {"body": tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(base, jitter))}  # type: ignore[dict-item]
+        return {"body": tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(base, jitter, strict=False))}  # type: ignore[dict-item]
 
     def _person_colours(self) -> dict[str, tuple[int, int, int]]:
         r = self.rng

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 

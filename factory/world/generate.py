@@ -9,9 +9,10 @@ identical frames before encoding.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -118,7 +119,7 @@ def _annotations(boxes: list[ObjectBox], crowd: list[bool]) -> FrameAnnotations:
 def draw_boxes(frame: np.ndarray, ann: FrameAnnotations, thickness: int = 1) -> np.ndarray:
     """A copy of ``frame`` with ground-truth boxes: person green, vehicle orange, crowd/ignored grey."""
     out = frame.copy()
-    for box, label, crowd in zip(ann.boxes, ann.labels, ann.iscrowd):
+    for box, label, crowd in zip(ann.boxes, ann.labels, ann.iscrowd, strict=False):
         x, y, w, h = (int(round(v)) for v in box)
         colour = (160, 160, 160) if crowd else ((60, 220, 60) if label == "person" else (0, 140, 255))
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), colour, thickness)
@@ -187,7 +188,7 @@ def video_statistics(video: VideoAnnotations) -> dict[str, Any]:
         counts.append(int(normal.sum()))
         crowd += int(fa.iscrowd.sum())
         areas.extend((fa.boxes[normal, 2] * fa.boxes[normal, 3] / area * 100).tolist())
-        for lab, n in zip(fa.labels, normal):
+        for lab, n in zip(fa.labels, normal, strict=False):
             per_class[lab] += int(n)
     a = np.array(areas) if areas else np.zeros(1)
     return {"frames": len(video.frames), "objects_per_frame": float(np.mean(counts)) if counts else 0.0,

@@ -174,7 +174,7 @@ def _draw_scenery(img: np.ndarray, layout: Layout, rng: np.random.Generator) -> 
     """Trees, street lights, signs, cones, bins and shadows: distractors, never annotated."""
     p = layout.proj
     items = []
-    for side, (x0, x1) in zip((-1, 1), layout.sidewalks):
+    for side, (x0, x1) in zip((-1, 1), layout.sidewalks, strict=False):
         x_edge = x1 - 0.4 if side < 0 else x0 + 0.4
         for z in np.arange(rng.uniform(3, 12), layout.max_depth * 1.2, rng.uniform(18, 30)):
             items.append((z, "lamp", x_edge))

@@ -39,7 +39,7 @@ class Look:
 
     @classmethod
     def random(cls, rng: np.random.Generator, width: int, height: int, brightness: tuple[float, float],
-               noise_sigma: tuple[float, float], blur_sigma: float, bank: int = 6) -> "Look":
+               noise_sigma: tuple[float, float], blur_sigma: float, bank: int = 6) -> Look:
         """Draw a lighting (gain, gamma, colour tint) and a bank of sensor-noise frames for one video."""
         gain = rng.uniform(*brightness)
         gamma = rng.uniform(0.85, 1.2)

@@ -9,8 +9,8 @@ their depth, with a walking gait. Sub-pixel accuracy via OpenCV's fixed-point ``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np

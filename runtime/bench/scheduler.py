@@ -17,15 +17,28 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from runtime.atomic import write_json
 from runtime.errors import UserError, cli_entry, run_cli
-from runtime.scheduler import _kernels
-from runtime.scheduler import (Device, Instance, MarkovConfig, Model, Patch, Schedule, compile_problem, greedy,
-                               markov, proportional, uniform, warm_up)
+from runtime.scheduler import (
+    Device,
+    Instance,
+    MarkovConfig,
+    Model,
+    Patch,
+    Schedule,
+    _kernels,
+    compile_problem,
+    greedy,
+    markov,
+    proportional,
+    uniform,
+    warm_up,
+)
 
 #: (kind, fastest model latency ms): Jetson Xavier NX, Raspberry Pi 4B (two), Snapdragon 732G phone.
 DEVICE_KINDS = (("jetson", 8.0), ("rpi", 45.0), ("rpi", 45.0), ("phone", 20.0))
@@ -51,7 +64,7 @@ def random_instance(rng: np.random.Generator, n_patches: int | None = None, n_de
         latency = np.sort(fastest * np.array([1.0, 2.0, 4.0]) * rng.uniform(0.8, 1.25, 3))
         accuracy = np.clip(rng.uniform(0.50, 0.62) + np.cumsum(np.r_[0.0, rng.uniform(0.04, 0.12, 2)]), 0, 1)
         models = [Model(name=f"{kind}-m{j}", latency_ms=float(t), accuracy=float(a))
-                  for j, (t, a) in enumerate(zip(latency, accuracy))]
+                  for j, (t, a) in enumerate(zip(latency, accuracy, strict=False))]
         devices.append(Device(name=f"{kind}-{i}", bandwidth_Bps=float(rng.uniform(5e6, 40e6)), models=models,
                               cost=float(rng.choice(COSTS))))
     patches = [Patch(bytes=float(rng.uniform(8e3, 120e3)), confidence=float(rng.choice([1.0, 0.5])))

@@ -31,7 +31,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def rss_mb(pid: int) -> float | None:
 def rss_slope(t_s: Sequence[float], mb: Sequence[float | None], from_s: float = 0.0) -> float | None:
     """Least-squares slope (MB/min) of RSS samples (MB) at times ``t_s`` (s) from ``from_s`` on; None with
     fewer than two usable samples."""
-    pts = [(t, m) for t, m in zip(t_s, mb) if m is not None and t >= from_s]
+    pts = [(t, m) for t, m in zip(t_s, mb, strict=False) if m is not None and t >= from_s]
     if len(pts) < 2 or len({t for t, _ in pts}) < 2:
         return None
     t, m = np.asarray(pts, dtype=np.float64).T

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from runtime.coco import load_coco
 from runtime.errors import cli_entry, run_cli

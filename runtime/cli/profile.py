@@ -17,8 +17,8 @@ import argparse
 import datetime
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from runtime.errors import UserError, cli_entry, run_cli
 

@@ -27,7 +27,8 @@ import dataclasses
 import math
 import sys
 import tempfile
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from runtime.errors import UserError, cli_entry, run_cli
 
@@ -131,7 +132,7 @@ def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_en
             handle.write(dets.to_line(**extra_keys) + "\n")
         if writer is not None:
             img = frame.copy()
-            for (x, y, w, h), lab, s in zip(dets.boxes, dets.labels, dets.scores):
+            for (x, y, w, h), lab, s in zip(dets.boxes, dets.labels, dets.scores, strict=False):
                 cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2)
                 cv2.putText(img, f"{lab} {s:.2f}", (int(x), max(12, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                             (0, 255, 0), 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from runtime.errors import cli_entry, run_cli
 from runtime.scheduler import SOLVERS, compile_problem, load_instance, solve, warm_up

@@ -38,14 +38,16 @@ import collections
 import itertools
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import cv2
 import numpy as np
 import zmq
 
 from runtime.cluster.aggregate import PatchResult, aggregate
+from runtime.cluster.client_parts import BandwidthThread, Flight, Job, Link, mode_kind
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, encode, try_decode
 from runtime.cluster.summary import Stats
@@ -55,7 +57,7 @@ from runtime.infer import Detector
 from runtime.patches import ObjectnessModel, make_generator
 from runtime.patches.queue import build_entries, encode_patch
 from runtime.predictions import FrameDetections
-from runtime.cluster.client_parts import BandwidthThread, Flight, Job, Link, mode_kind
+
 
 class Client:
     """One client run over a cluster whose master is at ``master_endpoint``."""
@@ -337,7 +339,7 @@ class Client:
         job.sched_sent = now
         ok = self._send(self.master, encode(
             "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self.cfg.slo_ms,
-            patches=[{"bytes": len(j), "confidence": c} for j, c in zip(job.jpegs, job.confidence)],
+            patches=[{"bytes": len(j), "confidence": c} for j, c in zip(job.jpegs, job.confidence, strict=False)],
             bandwidths=self.bw.bandwidths(), exclude=[n for n, l in self.links.items() if not l.alive]))
         if not ok:
             job.sched_req = None

@@ -5,8 +5,8 @@ Used by :mod:`runtime.cluster.client`; times are ``time.monotonic()`` seconds, l
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import zmq

@@ -42,8 +42,9 @@ from __future__ import annotations
 import collections
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 VERSION = 1
 MAX_HEADER_BYTES = 1 << 16

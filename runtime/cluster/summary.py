@@ -23,8 +23,9 @@ import collections
 import dataclasses
 import math
 import platform
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class LogHistogram:
         self.n -= 1
         self.total -= value
 
-    def copy(self) -> "LogHistogram":
+    def copy(self) -> LogHistogram:
         other = LogHistogram.__new__(LogHistogram)
         other.counts, other.n, other.total, other.low, other.high = self.counts.copy(), self.n, self.total, \
             self.low, self.high

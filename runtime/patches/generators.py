@@ -32,8 +32,19 @@ from runtime.patches.config import PatchConfig
 from runtime.patches.features import FeatureExtractor, box_occupancy, grid_shape
 from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.proposer import TrackMemory, high_conf_rois, low_conf_rois, sanitize_boxes
-from runtime.patches.refiner import (KIND_HIGH, KIND_LOW, KIND_NAMES, KIND_PARTITION, KIND_PREDEFINED,
-                                     KIND_REFRESH, grid_tiles, merge_high, predefined_rects, refine, refresh_tile)
+from runtime.patches.refiner import (
+    KIND_HIGH,
+    KIND_LOW,
+    KIND_NAMES,
+    KIND_PARTITION,
+    KIND_PREDEFINED,
+    KIND_REFRESH,
+    grid_tiles,
+    merge_high,
+    predefined_rects,
+    refine,
+    refresh_tile,
+)
 from runtime.patches.skipping import FrameSkipper
 
 EP_LAYOUTS = {1: (1, 1), 2: (2, 1), 4: (2, 2), 6: (3, 2), 8: (4, 2)}  # k: (columns, rows), CONVENTIONS.md

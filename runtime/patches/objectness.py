@@ -15,8 +15,9 @@ detections) gives no step: an empty detection list is no evidence that nothing i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class ObjectnessModel:
         self.w0 = self.w.copy() if self.w0 is None else np.asarray(self.w0, dtype=np.float64).reshape(-1).copy()
 
     @classmethod
-    def prior(cls) -> "ObjectnessModel":
+    def prior(cls) -> ObjectnessModel:
         """The neutral prior (:data:`PRIOR_WEIGHTS`)."""
         return cls.from_dict(dict(PRIOR_WEIGHTS, version=FORMAT_VERSION, features=list(FEATURE_NAMES)))
 
@@ -86,7 +87,7 @@ class ObjectnessModel:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "objectness") -> "ObjectnessModel":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "objectness") -> ObjectnessModel:
         """Validate and load a manifest section written by :meth:`to_dict` (or the factory's fit)."""
         if not isinstance(data, Mapping):
             raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")

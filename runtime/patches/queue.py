@@ -60,7 +60,7 @@ def encode_patch(crop: np.ndarray, quality: int, max_side: int) -> bytes:
 def build_entries(frame: np.ndarray, patches: FramePatches, quality: int, max_side: int) -> list[PatchEntry]:
     """Queue entries for every patch of ``patches`` cut from ``frame`` (the frame they were made for)."""
     entries = []
-    for rect, conf, kind in zip(patches.rects, patches.confidence, patches.kind_names()):
+    for rect, conf, kind in zip(patches.rects, patches.confidence, patches.kind_names(), strict=False):
         x0, y0, x1, y1 = (int(v) for v in rect)
         crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
         entries.append(PatchEntry(patches.frame_id, len(patches), (patches.frame_w, patches.frame_h),

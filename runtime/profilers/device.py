@@ -12,7 +12,8 @@ import collections
 import dataclasses
 import math
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from runtime.config import bounded
 from runtime.errors import UserError
@@ -78,7 +79,7 @@ class DeviceProfiler:
 
     @classmethod
     def from_profiles(cls, profiles: Mapping[str, Mapping[str, Mapping[str, Any]]], name: str,
-                      config: DeviceProfilerConfig | None = None) -> "DeviceProfiler":
+                      config: DeviceProfilerConfig | None = None) -> DeviceProfiler:
         """Build from a bundle-like table device name → model name → {latency_ms, memory_mb, ...}."""
         if name not in profiles:
             raise UserError(f"profiles.{name}: no profile for this device (have: {', '.join(profiles)})")

@@ -7,7 +7,8 @@ set, in [0, 1]); other keys (latency, memory) are the device profiler's.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from runtime.errors import UserError
 
@@ -19,7 +20,7 @@ class ModelProfiler:
         self._table = {d: dict(models) for d, models in accuracy.items()}
 
     @classmethod
-    def from_profiles(cls, profiles: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> "ModelProfiler":
+    def from_profiles(cls, profiles: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> ModelProfiler:
         """Build from device name → model name → {"accuracy": α, ...}; a missing or bad α names its key."""
         table: dict[str, dict[str, float]] = {}
         for device, models in profiles.items():

@@ -7,7 +7,7 @@ the device profiler has reported its state; its models are those with both a lat
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from runtime.errors import UserError
 from runtime.profilers.device import DeviceState

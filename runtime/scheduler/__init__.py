@@ -10,13 +10,23 @@ Pure algorithms — arrays and dataclasses in and out, no sockets, no files beyo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from runtime.errors import UserError
 from runtime.scheduler.heuristics import greedy, min_max_start, proportional, uniform
 from runtime.scheduler.markov import MarkovConfig, markov, warm_up
-from runtime.scheduler.problem import (Device, Instance, Model, Patch, Problem, Schedule, compile_problem,
-                                       device_loads, load_instance, parse_instance)
+from runtime.scheduler.problem import (
+    Device,
+    Instance,
+    Model,
+    Patch,
+    Problem,
+    Schedule,
+    compile_problem,
+    device_loads,
+    load_instance,
+    parse_instance,
+)
 
 
 def _milp(problem: Problem, seed: int) -> Schedule:

@@ -26,7 +26,6 @@ from runtime.errors import UserError
 from runtime.scheduler import _kernels
 from runtime.scheduler.problem import FEAS_TOL_MS, Problem, Schedule
 
-
 #: Largest K·O for the exact min-max fallback (HiGHS needs seconds beyond; K = 12 × 12 options is 144).
 EXACT_MAX_SIZE = 1000
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -194,7 +195,7 @@ class Schedule:
     max_latency_ms: float
 
     @classmethod
-    def of(cls, problem: Problem, choice: np.ndarray) -> "Schedule":
+    def of(cls, problem: Problem, choice: np.ndarray) -> Schedule:
         """Evaluate ``choice`` exactly (utility, loads) on ``problem``."""
         choice = np.asarray(choice, dtype=np.int64)
         if problem.n_patches == 0:

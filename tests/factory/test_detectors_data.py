@@ -33,7 +33,7 @@ def test_letterbox_frame_is_tight_and_maps_back(width: int) -> None:
     assert canvas.shape[0] - 32 < lb.content_size[1] <= canvas.shape[0]
     box = np.array([[100.0, 200, 50, 80]])
     np.testing.assert_allclose(lb.boxes_to_source(lb.boxes_to_input(box)), box)
-    assert 0 <= lb.pad_y and lb.pad_y + lb.content_size[1] <= canvas.shape[0]
+    assert lb.pad_y >= 0 and lb.pad_y + lb.content_size[1] <= canvas.shape[0]
 
 
 def test_frame_crops_are_square_with_targets_inside() -> None:

@@ -11,8 +11,15 @@ import torch
 
 from factory.models.backbones import create_backbone, list_backbones
 from factory.models.complexity import count_macs, count_params
-from factory.models.detector import (baseline_spec, build_detector, load_backbone_weights, load_detector,
-                                     mini_spec, save_backbone, save_detector)
+from factory.models.detector import (
+    baseline_spec,
+    build_detector,
+    load_backbone_weights,
+    load_detector,
+    mini_spec,
+    save_backbone,
+    save_detector,
+)
 from factory.models.loss import Targets, assign, cell_centres, detection_loss
 from runtime.decode import decode
 from runtime.errors import UserError

@@ -44,9 +44,9 @@ def test_edge_costs_use_each_edges_real_input_shape() -> None:
     red = by_label["reduce_n0_e0"]
     assert red.instances == 3
     assert [s[1:] for s in red.shapes] == [[4, 8, 8], [8, 4, 4], [16, 2, 2]]
-    conv = dict(zip(red.ops, red.macs))["conv_3x3"]
+    conv = dict(zip(red.ops, red.macs, strict=False))["conv_3x3"]
     assert conv == sum(c * c * 9 * (h // 2) ** 2 for _, c, h, _ in red.shapes)  # stride 2 edges
-    normal = dict(zip(by_label["normal_n1_e2"].ops, by_label["normal_n1_e2"].macs))
+    normal = dict(zip(by_label["normal_n1_e2"].ops, by_label["normal_n1_e2"].macs, strict=False))
     assert normal["conv_3x3"] == 4 * 4 * 9 * 4 * 4  # stride 1 inside the cell (4 channels at 4 px)
     assert normal["none"] == 0 and normal["skip"] == 0
     assert normal["sep_conv_5x5"] > normal["sep_conv_3x3"] > normal["max_pool_3x3"] > 0  # conv_3x3 < sep_5x5 at 4 ch

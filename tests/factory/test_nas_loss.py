@@ -37,7 +37,7 @@ def test_penalty_gradient_reaches_every_architecture_weight() -> None:
     ce = torch.tensor(0.7)  # a constant cross-entropy isolates the penalty's own gradient
     LatencyLoss(flops=1e8, t_ref=1e-4, beta=2.0)(ce, cost(alphas)).backward()
     for e in edges:
-        grad = dict(zip(e.ops, alphas[e.label].grad.tolist()))
+        grad = dict(zip(e.ops, alphas[e.label].grad.tolist(), strict=False))
         assert grad["none"] < 0 < grad["sep_conv_5x5"], e.label  # descent: raise cheap, lower costly ops
         assert all(grad[op] < grad["sep_conv_5x5"] for op in CHEAP)
     inputs = [label for label in alphas if label.endswith("_in")]

@@ -85,7 +85,7 @@ def test_patch_geometry_and_annotations(tmp_path: Path, source: Source) -> None:
         assert len(anns) == int((inside > 0).sum())
         for a in anns:
             x, y, w, h = a["bbox"]
-            assert -0.01 <= x and -0.01 <= y and x + w <= x1 - x0 + 0.01 and y + h <= y1 - y0 + 0.01
+            assert x >= -0.01 and y >= -0.01 and x + w <= x1 - x0 + 0.01 and y + h <= y1 - y0 + 0.01
     assert metrics["patches_O"]["mean"] < 0.5
     assert metrics["frames_O"]["mean"] > metrics["patches_O"]["mean"]
     # the tiny object (5x6 px, below min_object_side) is never a crop centre: its patch would be < 60 px²
@@ -106,7 +106,7 @@ def test_log_r_sampling_and_random_tiles(tmp_path: Path, source: Source) -> None
         x0, y0, x1, y1 = e["patch"]
         assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H and 0.25 * W - 1 <= x1 - x0 <= 0.5 * W + 1
     rs = np.array([e["r"] for e in centred])
-    assert 0.05 <= rs.min() and rs.max() <= 1.0
+    assert rs.min() >= 0.05 and rs.max() <= 1.0
     assert np.median(rs) < 0.4  # log-uniform: the median is near sqrt(0.05) = 0.22, not 0.52
     with pytest.raises(UserError, match="r_sampling"):
         from runtime.config import from_mapping

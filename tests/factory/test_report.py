@@ -11,8 +11,15 @@ import yaml
 from factory.pipeline import load_section
 from factory.report import Figure, Table
 from factory.report.config import EvaluateParams
-from factory.report.metrics import (Point, best_within, gain_at_budget, pareto, percentiles, shortfall,
-                                    speedup_at_comparable)
+from factory.report.metrics import (
+    Point,
+    best_within,
+    gain_at_budget,
+    pareto,
+    percentiles,
+    shortfall,
+    speedup_at_comparable,
+)
 from factory.report.rois import pick_rois
 from factory.report.writer import Section, figures_of, render, write_report
 from runtime.errors import UserError

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from factory.report import Figure, Table
-from factory.report.cluster import (CLUSTER_DEVICES, QUICK, RunSpec, pace_factor_for, plan_runs, read_frames,
-                                    run_key)
+from factory.report.cluster import CLUSTER_DEVICES, QUICK, RunSpec, pace_factor_for, plan_runs, read_frames, run_key
 from factory.report.cluster_figures import cluster_figures
 from factory.report.cluster_numbers import cluster_numbers, ideal_ratio, pct
 from runtime.cli.run import main
-from runtime.cluster.local import LocalCluster, parse_kill_schedule
 from runtime.cluster.config import ClusterConfig, MasterSection
+from runtime.cluster.local import LocalCluster, parse_kill_schedule
 from runtime.cluster.master import Master
 from runtime.cluster.protocol import decode, encode
 from runtime.cluster.server import CostStep, parse_cost_schedule, scheduled_cost

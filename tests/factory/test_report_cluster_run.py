@@ -11,6 +11,7 @@ import pytest
 
 from runtime.cli.run import main
 
+
 @pytest.mark.slow
 def test_cost_and_kill_schedules_on_a_real_local_cluster(tiny_bundle: Path, tiny_video: Path, tmp_path: Path) -> None:
     out, summary, log = tmp_path / "p.jsonl", tmp_path / "s.json", tmp_path / "schedule.jsonl"

@@ -14,6 +14,7 @@ from factory.report import cluster_hook
 from factory.report.build import build_report
 from factory.report.config import EvaluateParams, RoiParams, ScopeParams, VideoParams
 
+
 @pytest.fixture(scope="module")
 def tiny(tiny_bundle: Path, tiny_video: Path) -> tuple[Path, Path]:
     """The shared tiny bundle and the folder of the tiny world video (video.mp4 + annotations.json)."""

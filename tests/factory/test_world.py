@@ -96,7 +96,7 @@ def test_same_seed_same_frames_and_boxes() -> None:
     spec = VideoSpec(seed=11, frames=12, width=480, height=270, camera="moving")
     f1, a1 = collect(World(spec, SceneConfig()))
     f2, a2 = collect(World(spec, SceneConfig()))
-    assert all(np.array_equal(x, y) for x, y in zip(f1, f2))
+    assert all(np.array_equal(x, y) for x, y in zip(f1, f2, strict=False))
     assert all(np.array_equal(a1.frames[i].boxes, a2.frames[i].boxes) for i in a1.frames)
     f3, _ = collect(World(dataclasses.replace(spec, seed=12), SceneConfig()))
     assert not np.array_equal(f1[0], f3[0])

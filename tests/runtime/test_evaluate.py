@@ -10,8 +10,8 @@ import pytest
 
 from runtime.cli.eval import main as eval_main
 from runtime.coco import FrameAnnotations, VideoAnnotations, write_coco
-from runtime.evaluate import evaluate, match_frame, parse_frame_range
 from runtime.errors import UserError
+from runtime.evaluate import evaluate, match_frame, parse_frame_range
 from runtime.predictions import FrameDetections
 
 

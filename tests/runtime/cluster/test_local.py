@@ -15,7 +15,7 @@ import numpy as np
 from runtime.bundle import load_manifest
 from runtime.cli.run import main
 from runtime.cluster.client import Client
-from runtime.cluster.config import ClusterConfig, ClientSection, MasterSection
+from runtime.cluster.config import ClientSection, ClusterConfig, MasterSection
 from runtime.cluster.local import LocalCluster
 from runtime.video import iter_frames
 

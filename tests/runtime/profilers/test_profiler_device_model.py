@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.errors import UserError
-from runtime.profilers import (DeviceProfiler, DeviceProfilerConfig, ModelProfiler, NetworkProfiler,
-                               build_instance)
+from runtime.profilers import DeviceProfiler, DeviceProfilerConfig, ModelProfiler, NetworkProfiler, build_instance
 from runtime.scheduler import Patch, compile_problem, markov
 
 PROFILES = {

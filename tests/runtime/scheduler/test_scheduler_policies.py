@@ -9,8 +9,19 @@ import numpy as np
 import pytest
 
 from runtime.bench.scheduler import random_instance
-from runtime.scheduler import (SOLVERS, Device, Instance, MarkovConfig, Model, Patch, Problem, Schedule,
-                               compile_problem, markov, solve)
+from runtime.scheduler import (
+    SOLVERS,
+    Device,
+    Instance,
+    MarkovConfig,
+    Model,
+    Patch,
+    Problem,
+    Schedule,
+    compile_problem,
+    markov,
+    solve,
+)
 from runtime.scheduler.milp import milp
 
 pytest.importorskip("scipy")
