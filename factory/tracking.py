@@ -55,7 +55,8 @@ class Tracker:
         """Log numeric ``values`` (non-numbers are skipped), optionally at ``step``."""
         if self._mlflow is None:
             return
-        flat = {k: float(v) for k, v in _flatten(values).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        flat = {k: float(v) for k, v in _flatten(values).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if flat:
             self._mlflow.log_metrics(flat, step=step)
 

@@ -36,7 +36,7 @@ class FrameAnnotations:
     def select(self, keep: np.ndarray) -> FrameAnnotations:
         """A copy holding only the annotations where boolean mask ``keep`` is true."""
         keep = np.asarray(keep, dtype=bool)
-        return FrameAnnotations(self.boxes[keep], [l for l, k in zip(self.labels, keep, strict=False) if k],
+        return FrameAnnotations(self.boxes[keep], [lab for lab, k in zip(self.labels, keep, strict=False) if k],
                                 self.iscrowd[keep], self.track_ids[keep], self.occluded[keep], self.scores[keep])
 
 
@@ -157,7 +157,8 @@ def write_coco(path: str | Path, video: VideoAnnotations) -> None:
     write_json(path, coco_dict(video), indent=None)
 
 
-def frames_from_boxes(per_frame: Iterable[tuple[int, Iterable[tuple[list[float], str, float]]]]) -> dict[int, FrameAnnotations]:
+def frames_from_boxes(
+        per_frame: Iterable[tuple[int, Iterable[tuple[list[float], str, float]]]]) -> dict[int, FrameAnnotations]:
     """Build frames from ``(frame, [(box, label, score), ...])`` pairs (e.g. detector output)."""
-    return {fid: _frame_from_rows([(list(b), l, False, -1, 0.0, float(s)) for b, l, s in dets])
+    return {fid: _frame_from_rows([(list(b), lab, False, -1, 0.0, float(s)) for b, lab, s in dets])
             for fid, dets in per_frame}

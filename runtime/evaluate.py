@@ -144,8 +144,8 @@ def evaluate(gt: VideoAnnotations, preds: Mapping[int, FrameDetections], iou: fl
 
 def format_table(result: EvalResult) -> str:
     """A readable table of the result (for stderr)."""
-    lines = [f"IoU {result.iou:.2f}, {result.frames} frames"
-             + (f" ({result.frames_without_predictions} without predictions)" if result.frames_without_predictions else ""),
+    empty = result.frames_without_predictions
+    lines = [f"IoU {result.iou:.2f}, {result.frames} frames" + (f" ({empty} without predictions)" if empty else ""),
              f"{'class':<10} {'TP':>7} {'FP':>7} {'FN':>7} {'P':>7} {'R':>7} {'F1':>7}"]
     rows = list(result.per_class.items()) + [("overall", result.overall)]
     for name, c in rows:

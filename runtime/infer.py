@@ -11,27 +11,24 @@ ncnn's options follow the model's manifest ``precision`` (:func:`precision_optio
 (which, on ARM, store and compute an fp32 model in fp16): ``fp32`` runs in fp32; ``fp16`` turns fp16
 storage, packing and arithmetic on; ``int8`` turns int8 inference on (its non-quantized layers run in fp32).
 
-``decode`` in the manifest holds ``strides`` (one per output blob) and any keyword of
-:func:`runtime.decode.decode` (score_threshold, top_k, nms_iou, max_detections); an unknown key is an error.
+``decode`` in the manifest (:class:`runtime.manifest.DecodeParams`) holds ``strides`` (one per output blob) and
+the other keywords of :func:`runtime.decode.decode` (score_threshold, top_k, nms_iou, max_detections); the
+loader has already refused unknown keys.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from runtime.bundle import PRECISIONS
 from runtime.decode import decode
 from runtime.errors import UserError
 from runtime.geometry import Letterbox, clip_boxes
+from runtime.manifest import PRECISIONS, Manifest
 
-_DECODE_KEYS = set(inspect.signature(decode).parameters) - {"outputs"}
 _FP16 = ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic")
 _INT8 = ("use_int8_inference", "use_int8_storage", "use_int8_packed", "use_int8_arithmetic")
 _BF16 = ("use_bf16_storage", "use_bf16_packed")
@@ -61,38 +58,23 @@ class ImageDetections:
 class Detector:
     """One manifest model loaded in ncnn. ``threads``: ncnn CPU threads."""
 
-    def __init__(self, bundle_dir: str | Path, name: str, manifest: Mapping[str, Any], threads: int = 1) -> None:
+    def __init__(self, bundle_dir: str | Path, name: str, manifest: Manifest, threads: int = 1) -> None:
         import ncnn
 
-        if name not in manifest["models"]:
-            raise UserError(f"model {name!r} is not in the bundle (have: {', '.join(manifest['models'])})")
-        spec = manifest["models"][name]
-        where = f"manifest: models.{name}"
+        spec = manifest.model(name)
         self.name = name
-        self.classes = list(manifest["classes"])
-        self.size = int(spec["input_size"])
-        self.input_blob = spec["input_blob"]
-        self.output_blobs = list(spec["output_blobs"])
-        self.mean = np.asarray(spec["mean"], dtype=np.float32).reshape(1, 1, 3)
-        self.std = np.asarray(spec["std"], dtype=np.float32).reshape(1, 1, 3)
-        if np.any(self.std == 0):
-            raise UserError(f"{where}.std: must be non-zero")
-        self.colour = spec.get("colour", "rgb")
-        if self.colour not in ("rgb", "bgr"):
-            raise UserError(f"{where}.colour: {self.colour!r} is not rgb or bgr")
-        self.pad_value = int(spec.get("pad_value", 114))
-        self.precision = spec.get("precision")
-        if self.precision not in PRECISIONS:
-            raise UserError(f"{where}.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        params = dict(spec["decode"])
-        self.strides = params.pop("strides", None)
-        if not isinstance(self.strides, list) or len(self.strides) != len(self.output_blobs):
-            raise UserError(f"{where}.decode.strides: expected one stride per output blob ({len(self.output_blobs)})")
-        unknown = sorted(set(params) - _DECODE_KEYS)
-        if unknown:
-            raise UserError(f"{where}.decode.{unknown[0]}: unknown key (known: strides, "
-                            f"{', '.join(sorted(_DECODE_KEYS - {'strides'}))})")
-        self.decode_params = params
+        self.spec = spec
+        self.classes = list(manifest.classes)
+        self.size = spec.input_size
+        self.input_blob = spec.input_blob
+        self.output_blobs = list(spec.output_blobs)
+        self.mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 1, 3)
+        self.std = np.asarray(spec.std, dtype=np.float32).reshape(1, 1, 3)
+        self.colour = spec.colour
+        self.pad_value = spec.pad_value
+        self.precision = spec.precision
+        self.strides = list(spec.decode.strides)
+        self.decode_params = spec.decode.options()
         self.net = ncnn.Net()
         self.net.opt.num_threads = int(threads)
         self.net.opt.use_vulkan_compute = False
@@ -100,7 +82,7 @@ class Detector:
             if hasattr(self.net.opt, flag):  # an older ncnn without bf16/int8-packing flags: its default stays
                 setattr(self.net.opt, flag, value)
         bundle_dir = Path(bundle_dir)
-        param, weights = bundle_dir / spec["files"]["param"], bundle_dir / spec["files"]["bin"]
+        param, weights = bundle_dir / spec.files.param, bundle_dir / spec.files.bin
         if self.net.load_param(str(param)) != 0 or self.net.load_model(str(weights)) != 0:
             raise UserError(f"{param}: ncnn cannot load model {name}")
         self._ncnn = ncnn
@@ -157,7 +139,7 @@ def time_model(detector: Detector, runs: int = 5, warmup: int = 2) -> float:
     return float(np.median(times))
 
 
-def load_detectors(bundle_dir: str | Path, manifest: Mapping[str, Any], names: list[str],
+def load_detectors(bundle_dir: str | Path, manifest: Manifest, names: list[str],
                    threads: int = 1) -> dict[str, Detector]:
     """Several models of one bundle by name."""
     return {name: Detector(bundle_dir, name, manifest, threads) for name in names}

@@ -61,7 +61,7 @@ def iter_predictions(path: str | Path) -> Iterator[FrameDetections]:
     """Yield the frames of a prediction JSONL file; blank lines are skipped."""
     path = Path(path)
     try:
-        handle = open(path)
+        handle = open(path)  # noqa: SIM115 (closed by the with below; open errors become one line)
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:

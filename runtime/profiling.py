@@ -19,6 +19,7 @@ host's latency by the FLOPS ratio ``flops_host / flops_device`` and keeps memory
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -29,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from runtime.config import to_mapping
 from runtime.errors import UserError
+from runtime.manifest import Manifest, parse_manifest
 
 MIN_RUNS = 30
 
@@ -46,10 +49,8 @@ def _status_kb(field: str) -> float:
 
 def reset_peak_memory() -> None:
     """Reset this process's peak-RSS counter to its current RSS (Linux ``clear_refs`` 5; no-op elsewhere)."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def rss_mb() -> float:
@@ -72,7 +73,7 @@ def timing_image(size: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
-def measure_model(bundle_dir: str | Path, manifest: Mapping[str, Any], name: str, threads: int = 1,
+def measure_model(bundle_dir: str | Path, manifest: Manifest, name: str, threads: int = 1,
                   runs: int = MIN_RUNS, warmup: int = 5) -> dict[str, Any]:
     """Measure model ``name`` in this process (see the module docstring; ``accuracy`` is not filled in)."""
     import cv2  # noqa: F401  (imported before the baseline: the libraries are not the model's memory)
@@ -104,12 +105,13 @@ def measure_model(bundle_dir: str | Path, manifest: Mapping[str, Any], name: str
             "estimated": False}
 
 
-def measure_isolated(bundle_dir: str | Path, manifest: Mapping[str, Any], name: str, threads: int = 1,
+def measure_isolated(bundle_dir: str | Path, manifest: Manifest, name: str, threads: int = 1,
                      runs: int = MIN_RUNS, warmup: int = 5, timeout_s: float = 600.0) -> dict[str, Any]:
     """:func:`measure_model` in a fresh ``python -m runtime.profiling`` child (the manifest goes on stdin)."""
     cmd = [sys.executable, "-m", "runtime.profiling", str(bundle_dir), name, str(threads), str(runs), str(warmup)]
     try:
-        done = subprocess.run(cmd, input=json.dumps(manifest), capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(cmd, input=json.dumps(to_mapping(manifest)), capture_output=True, text=True,
+                              timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise UserError(f"profiling {name}: no result within {timeout_s:.0f} s") from None
     lines = done.stdout.strip().splitlines()
@@ -119,7 +121,7 @@ def measure_isolated(bundle_dir: str | Path, manifest: Mapping[str, Any], name: 
     return json.loads(lines[-1])
 
 
-def measure_models(bundle_dir: str | Path, manifest: Mapping[str, Any], names: Sequence[str], threads: int = 1,
+def measure_models(bundle_dir: str | Path, manifest: Manifest, names: Sequence[str], threads: int = 1,
                    runs: int = MIN_RUNS, warmup: int = 5, isolate: bool = True,
                    log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
     """Measured rows of several models (name → row), each in its own process unless ``isolate`` is False."""
@@ -151,17 +153,9 @@ def estimate_rows(rows: Mapping[str, Mapping[str, Any]], flops_from: float, flop
     return out
 
 
-def model_accuracy(manifest: Mapping[str, Any], name: str) -> float:
-    """α of a model from the bundle's existing rows (measured ones first; accuracy belongs to the model)."""
-    profiles = manifest.get("profiles") or {}
-    rows = [p["models"][name] for p in profiles.values() if name in p.get("models", {})]
-    rows.sort(key=lambda r: bool(r.get("estimated")))
-    return float(rows[0]["accuracy"]) if rows else 0.0
-
-
 def _child(argv: Sequence[str]) -> int:
     bundle_dir, name, threads, runs, warmup = argv
-    manifest = json.loads(sys.stdin.read())
+    manifest = parse_manifest(json.loads(sys.stdin.read()), "manifest (stdin):")
     row = measure_model(bundle_dir, manifest, name, int(threads), int(runs), int(warmup))
     print(json.dumps(row))
     return 0

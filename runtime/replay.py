@@ -5,25 +5,27 @@ back), encode each as the client would (JPEG, capped side), decode it as a serve
 aggregate. Used to tune the generator on training videos, and by the report for accuracy figures (where
 which device infers a patch does not change its detections). Latency figures come from real cluster runs.
 
-    for step in replay(iter_frames(video), detector, make_generator("paraloupe", cfg, model), cfg):
+    for step in replay(iter_frames(video), detector, make_generator(Mode.PARALOUPE, cfg, model), cfg):
         ...  # step.detections (FrameDetections), step.rects, step.infer_ms
 
-``generator=None`` runs the detector on the whole frame (modes ``mini`` and ``baseline``).
+``generator=None`` runs the detector on the whole frame (the modes whose ``Mode.is_whole_frame``: ``mini`` and
+``baseline``).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from runtime.cluster.aggregate import PatchResult, aggregate
+from runtime.cluster.aggregate import PatchResult
 from runtime.infer import ImageDetections
+from runtime.loop import ClosedLoop, LoopSettings
+from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
-from runtime.patches.queue import build_entries, encode_patch
+from runtime.patches.generators import PatchGenerator
 from runtime.predictions import FrameDetections
 
 
@@ -45,34 +47,26 @@ def _decode(jpeg: bytes) -> np.ndarray:
 
 
 def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndarray], ImageDetections],
-           generator: Callable | None, config: PatchConfig, merge_iou: float = 0.5, merge_contain: float = 0.8,
+           generator: PatchGenerator | None, config: PatchConfig, merge_iou: float = 0.5, merge_contain: float = 0.8,
            whole_frame_side: int = 960, min_score: float = 0.5) -> Iterator[ReplayStep]:
-    """Yield one :class:`ReplayStep` per frame of ``frames`` ((id, BGR uint8) pairs, in order). The merge
-    and ``min_score`` arguments are the client's aggregator settings (``runtime.cluster.config``); the score
-    floor applies to patch modes only (whole-frame modes keep the model's own tuned threshold)."""
-    last = FrameDetections(-1, np.zeros((0, 4)), [], np.zeros(0))
+    """Yield one :class:`ReplayStep` per frame of ``frames`` ((id, BGR uint8) pairs, in order) through the
+    client's own frame loop (:class:`runtime.loop.ClosedLoop`). The merge and ``min_score`` arguments are the
+    client's aggregator settings (``runtime.cluster.config``)."""
+    mode = Mode.PARALOUPE if generator is not None else Mode.BASELINE
+    loop = ClosedLoop(LoopSettings(mode, config, whole_frame_side, merge_iou, merge_contain, min_score),
+                      generator=generator)
     for frame_id, frame in frames:
-        h, w = frame.shape[:2]
-        t0 = time.perf_counter()
-        if generator is None:
-            entries = [((0, 0, w, h), "frame", encode_patch(frame, config.jpeg_quality, whole_frame_side))]
-        else:
-            fp = generator(frame, frame_id, detections=last.boxes, scores=last.scores,
-                           det_frame_id=last.frame if last.frame >= 0 else None)
-            if fp.skipped:
-                yield ReplayStep(FrameDetections(frame_id, last.boxes, list(last.labels), last.scores),
-                                 gen_ms=(time.perf_counter() - t0) * 1000.0, skipped=True)
-                continue
-            entries = [(e.location, e.kind, e.jpeg)
-                       for e in build_entries(frame, fp, config.jpeg_quality, config.max_side)]
-        gen_ms = (time.perf_counter() - t0) * 1000.0
+        plan = loop.plan(frame, frame_id)
+        if plan.skipped:
+            yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True)
+            continue
         results, infer_ms = [], []
-        for rect, _kind, jpeg in entries:
-            image = _decode(jpeg)
+        for entry in plan.entries:
+            image = _decode(entry.jpeg)
             out = detector(image)
             infer_ms.append(out.infer_ms)
-            results.append(PatchResult(rect, (image.shape[1], image.shape[0]), out.boxes, out.labels, out.scores))
-        last = aggregate(frame_id, w, h, results, merge_iou, merge_contain,
-                         min_score=min_score if generator is not None else 0.0)
-        yield ReplayStep(last, [tuple(int(v) for v in r) for r, _, _ in entries], [k for _, k, _ in entries],
-                         infer_ms, gen_ms)
+            results.append(PatchResult(entry.rect, (image.shape[1], image.shape[0]), out.boxes, out.labels,
+                                       out.scores))
+        detections = loop.finish(plan, results)
+        yield ReplayStep(detections, [tuple(int(v) for v in e.rect) for e in plan.entries],
+                         [e.kind for e in plan.entries], infer_ms, plan.gen_ms)

@@ -1,4 +1,5 @@
-"""Reading video frames by index (OpenCV) — shared by the runtime (clients, benchmarks) and the factory, with one-line errors for missing, corrupt or empty videos.
+"""Reading video frames by index (OpenCV) — shared by the runtime (clients, benchmarks) and the factory, with
+one-line errors for missing, corrupt or empty videos.
 
 Frames are addressed by their index in decoding order (COCO for videos: image id = frame index). Frame
 selections are half-open Python-style ranges ``A:B`` with an optional step ``A:B:S``.
@@ -81,10 +82,7 @@ def iter_frames(path: str | Path, frames: Iterable[int] | None = None) -> Iterat
     lazily (``0:`` is fine).
     """
     wanted: range | set[int] | None
-    if frames is None or isinstance(frames, range):
-        wanted = frames
-    else:
-        wanted = set(int(f) for f in frames)
+    wanted = frames if frames is None or isinstance(frames, range) else set(int(f) for f in frames)
     if wanted is not None and len(wanted) == 0:
         raise UserError(f"{path}: empty frame selection")
     last = None if wanted is None else (wanted[-1] if isinstance(wanted, range) else max(wanted))

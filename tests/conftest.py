@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PARALOUPE_SHARED", REPO.parent / "shared"))
 VTEST = SHARED / "data" / "vtest"
 TEACHER = SHARED / "models" / "teacher" / "centernet.onnx"
-sys.path.insert(0, str(REPO / "tests" / "runtime" / "cluster"))  # the tiny_bundle module
 
 needs_shared = pytest.mark.skipif(not (VTEST / "vtest.avi").exists(),
                                   reason=f"../shared is absent ({SHARED}): real-video tests need it")
@@ -30,7 +28,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny bundle of tests/runtime/cluster/tiny_bundle.py (untrained, deterministic)."""
     pytest.importorskip("pnnx")
-    from tiny_bundle import build_tiny_bundle
+    from tests.runtime.cluster.tiny_bundle import build_tiny_bundle
 
     return build_tiny_bundle(tmp_path_factory.mktemp("bundle"))
 

@@ -18,15 +18,16 @@ import numpy as np
 
 from runtime.errors import cli_entry, run_cli
 from runtime.infer import Detector
+from runtime.manifest import parse_manifest
 from runtime.profiling import timing_image
 
 
 def bench(export_dir: str | Path, runs: int = 200, threads: int = 1, warmup: int = 10) -> dict[str, dict[str, float]]:
     """Model (``backbone-size``) → precision → median ncnn forward time (ms) over ``runs`` interleaved rounds."""
     export_dir = Path(export_dir)
-    bundle = json.loads((export_dir / "models.json").read_text())
+    bundle = parse_manifest(json.loads((export_dir / "models.json").read_text()), f"{export_dir / 'models.json'}:")
     groups: dict[str, list[str]] = {}
-    for name in bundle["models"]:
+    for name in bundle.models:
         groups.setdefault(name.rsplit("-", 1)[0], []).append(name)
     out: dict[str, dict[str, float]] = {}
     for group, names in sorted(groups.items()):

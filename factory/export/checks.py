@@ -2,15 +2,15 @@
 torch vs ncnn parity on real inputs, F1 on a held-out patch set (COCO JSON + images), and — for the
 whole-frame baseline — F1 on held-out video frames, each letterboxed whole into the model's square input.
 
-``bundle_dir`` + ``manifest`` are what :class:`runtime.infer.Detector` reads: the export folder and a
-manifest-like ``{"classes": [...], "models": {NAME: entry}}`` serve as a bundle in the making.
+``bundle_dir`` + ``manifest`` are what :class:`runtime.infer.Detector` reads: the export folder and its
+``models.json`` typed as a :class:`runtime.manifest.Manifest` (classes and models, no profiles yet) serve as a
+bundle in the making.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from torch import nn
 from runtime.coco import FrameAnnotations, VideoAnnotations, load_coco
 from runtime.evaluate import evaluate
 from runtime.infer import Detector
+from runtime.manifest import Manifest
 from runtime.predictions import FrameDetections
 from runtime.video import iter_frames, parse_frames
 
@@ -73,7 +74,7 @@ def output_cosine(reference: Detector, other: Detector, images: Sequence[np.ndar
     return cos_min
 
 
-def patch_f1(bundle_dir: str | Path, manifest: Mapping[str, Any], name: str, annotations: str | Path,
+def patch_f1(bundle_dir: str | Path, manifest: Manifest, name: str, annotations: str | Path,
              images: Sequence[tuple[int, np.ndarray]] | None = None, threads: int = 1) -> dict[str, float]:
     """F1 (IoU 0.5, CONVENTIONS) of model ``name`` on a COCO patch set, each image one 'frame', at the
     manifest's own decoding (score threshold included)."""
@@ -97,10 +98,10 @@ def read_frames(sources: Sequence[tuple[str | Path, str | Path, str | None]], st
     frames: dict[int, FrameAnnotations] = {}
     images: list[tuple[int, np.ndarray]] = []
     categories: list[str] = []
-    for video, annotations, span in sources:
-        gt = load_coco(annotations)
+    for video, ann_path, span in sources:
+        gt = load_coco(ann_path)
         categories = categories or list(gt.categories)
-        wanted = parse_frames(span, f"{annotations}: frames")
+        wanted = parse_frames(span, f"{ann_path}: frames")
         ids = [f for f in gt.frame_ids if wanted is None or f in wanted][::step]
         for fid, image in iter_frames(video, ids):
             frames[len(images)] = gt.frames[fid]
@@ -108,7 +109,7 @@ def read_frames(sources: Sequence[tuple[str | Path, str | Path, str | None]], st
     return VideoAnnotations(categories, frames, 0, 0), images
 
 
-def frames_f1(bundle_dir: str | Path, manifest: Mapping[str, Any], name: str, gt: VideoAnnotations,
+def frames_f1(bundle_dir: str | Path, manifest: Manifest, name: str, gt: VideoAnnotations,
               images: Sequence[tuple[int, np.ndarray]], threads: int = 1) -> dict[str, float]:
     """F1 (IoU 0.5) of model ``name`` on whole frames (from :func:`read_frames`), at the manifest's decoding."""
     det = Detector(bundle_dir, name, manifest, threads)

@@ -133,7 +133,8 @@ def manifest_entry(spec: dict[str, Any], backbone: str, input_size: int, precisi
     decode = {"strides": list(spec["strides"]), **spec["decode"]}
     return {"backbone": backbone, "input_size": int(input_size), "precision": precision, "kind": spec["kind"],
             "files": {"param": files.param.relative_to(root).as_posix(), "bin": files.bin.relative_to(root).as_posix()},
-            "sha256": {"param": file_sha256(files.param), "bin": file_sha256(files.bin)}, "input_blob": files.input_blob, "output_blobs": list(files.output_blobs),
+            "sha256": {"param": file_sha256(files.param), "bin": file_sha256(files.bin)},
+            "input_blob": files.input_blob, "output_blobs": list(files.output_blobs),
             "mean": [float(v) for v in spec["mean"]], "std": [float(v) for v in spec["std"]],
             "colour": spec.get("colour", spec.get("color", "rgb")), "pad_value": int(pad_value), "decode": decode,
             "macs": int(macs), "params": int(params)}

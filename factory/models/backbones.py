@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
+from factory import paths
 from factory.models.blocks import BasicBlock, ConvBNAct, DWSep
 from runtime.errors import UserError
 
@@ -97,7 +99,7 @@ def resnet_lite(width: int = 32, blocks: tuple[int, ...] | list[int] = (0, 1, 1,
     widths = [w, 2 * w, 4 * w, 6 * w]
     stem = ConvBNAct(3, w // 2, 3, 2)
     stages, c_in = [], w // 2
-    for c, n in zip(widths, blocks):
+    for c, n in zip(widths, blocks, strict=False):
         stages.append(nn.Sequential(ConvBNAct(c_in, c, 3, 2), *[BasicBlock(c) for _ in range(int(n))]))
         c_in = c
     return _finish(_Stages(stem, stages), "resnet-lite", widths[1:], 32, width=w, blocks=list(blocks))
@@ -114,12 +116,12 @@ class SearchedBackbone(nn.Module):
         return list(self.body(x))
 
 
-def arch_file(device: str, search_dir: str | Path = "models/search") -> Path:
+def arch_file(device: str, search_dir: str | Path = paths.SEARCH_DIR) -> Path:
     """Where the search stage writes the architecture of ``device``."""
     return Path(search_dir) / device / "arch.json"
 
 
-def searched_backbone(device: str, search_dir: str | Path = "models/search") -> nn.Module:
+def searched_backbone(device: str, search_dir: str | Path = paths.SEARCH_DIR) -> nn.Module:
     """The backbone searched for ``device``, built from ``<search_dir>/<device>/arch.json``."""
     path = arch_file(device, search_dir)
     if not path.is_file():
@@ -132,5 +134,5 @@ def searched_backbone(device: str, search_dir: str | Path = "models/search") -> 
     body = derive.build_backbone(arch)
     core = {k: arch[k] for k in ("space", "genotype") if k in arch}
     digest = hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
-    channels = list(getattr(body, "out_channels", None) or getattr(body, "feature_channels"))
+    channels = list(getattr(body, "out_channels", None) or body.feature_channels)
     return _finish(SearchedBackbone(body), f"{SEARCHED}{device}", channels, 32, arch_sha=digest)

@@ -24,6 +24,7 @@ from torch import nn
 from factory.models.backbones import create_backbone
 from factory.models.head import Head
 from factory.models.neck import FPN, SingleScaleNeck
+from runtime.atomic import atomic_path
 from runtime.errors import UserError
 
 CHECKPOINT_FORMAT = "paraloupe-detector/1"
@@ -36,7 +37,9 @@ STD = [127.5, 127.5, 127.5]
 
 def mini_spec(backbone: str, classes: list[str], input_size: int, neck_width: int = 64, head_width: int = 64,
               head_depth: int = 2, backbone_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The spec of a mini detector (single-object patches, square ``input_size``, stride 16, top-k 10)."""
+    """The spec of a mini detector (single-object patches, square ``input_size`` px, stride 16). Its decoding
+    keeps top-k 10 and 5 detections; the finetune stage replaces both with ``finetune.mini.top_k`` and
+    ``max_detections``."""
     return {"kind": "mini", "backbone": backbone, "backbone_kwargs": dict(backbone_kwargs or {}),
             "classes": list(classes), "input_size": int(input_size), "strides": [16], "neck_width": neck_width,
             "head_width": head_width, "head_depth": head_depth, "level_bounds": [],
@@ -83,7 +86,7 @@ class Detector(nn.Module):
         if ph or pw:  # e.g. 240 for a backbone that needs multiples of 32: pad, run, crop the outputs
             x = F.pad(x, (0, pw, 0, ph))
         outs = []
-        for head, feat, s in zip(self.heads, self.neck(self.backbone(x)), self.strides):
+        for head, feat, s in zip(self.heads, self.neck(self.backbone(x)), self.strides, strict=False):
             cls, box = head(feat)
             if ph or pw:
                 cls, box = cls[..., :h // s, :w // s], box[..., :h // s, :w // s]
@@ -142,13 +145,11 @@ def _load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path, w
 
 
 def save_detector(path: str | Path, model: Detector, **extra: Any) -> Path:
-    """Write ``model`` with its spec (and ``extra`` entries, e.g. metrics) to ``path``."""
+    """Write ``model`` with its spec (and ``extra`` entries, e.g. metrics) to ``path`` (atomically)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": CHECKPOINT_FORMAT, "spec": model.spec, "state_dict": model.state_dict(), **extra}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
     return path
 
 
@@ -171,13 +172,11 @@ def load_detector(path: str | Path, expect: dict[str, Any] | None = None) -> Det
 
 
 def save_backbone(path: str | Path, backbone: nn.Module, **extra: Any) -> Path:
-    """Write pretrained backbone weights with the backbone's identity."""
+    """Write pretrained backbone weights with the backbone's identity to ``path`` (atomically)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": BACKBONE_FORMAT, "identity": backbone.identity, "state_dict": backbone.state_dict(), **extra}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(data, tmp)
     return path
 
 

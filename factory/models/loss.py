@@ -34,7 +34,7 @@ def cell_centres(shapes: list[tuple[int, int]], strides: list[int], device: torc
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Centres (M, 2) in input pixels, stride (M,) and level index (M,) of all cells, level by level."""
     centres, stride_of, level_of = [], [], []
-    for k, ((h, w), s) in enumerate(zip(shapes, strides)):
+    for k, ((h, w), s) in enumerate(zip(shapes, strides, strict=False)):
         ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
         c = torch.stack([(xs.reshape(-1) + 0.5) * s, (ys.reshape(-1) + 0.5) * s], dim=1).float()
         centres.append(c)
@@ -105,7 +105,6 @@ def detection_loss(outputs: list[tuple[torch.Tensor, torch.Tensor]], targets: li
                    ) -> dict[str, torch.Tensor]:
     """``{"loss", "cls", "box", "positives"}`` of a batch (see the module docstring)."""
     device = outputs[0][0].device
-    n = outputs[0][0].shape[0]
     shapes = [tuple(cls.shape[-2:]) for cls, _ in outputs]
     logits = torch.cat([cls.flatten(2).transpose(1, 2) for cls, _ in outputs], dim=1)  # (N, M, C)
     dist = torch.cat([box.flatten(2).transpose(1, 2) for _, box in outputs], dim=1)  # (N, M, 4)
@@ -114,7 +113,7 @@ def detection_loss(outputs: list[tuple[torch.Tensor, torch.Tensor]], targets: li
     pred = torch.cat([centres[None] - d[..., :2], centres[None] + d[..., 2:]], dim=2)  # (N, M, 4) x1y1x2y2
     score_t = torch.zeros_like(logits)
     weight = torch.ones_like(logits)
-    pos_pred, pos_gt = [], []
+    pos_pred = []
     for i, t in enumerate(targets):
         assigned, ignore = assign(t, centres, stride_of, level_of, level_bounds, radius)
         weight[i, ignore] = 0.0

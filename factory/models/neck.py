@@ -37,7 +37,7 @@ class FPN(nn.Module):
         self.smooth = nn.ModuleList(ConvBNAct(width, width, 3) for _ in in_channels)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-        lat = [layer(f) for layer, f in zip(self.lateral, feats)]
+        lat = [layer(f) for layer, f in zip(self.lateral, feats, strict=False)]
         for i in range(len(lat) - 2, -1, -1):
             lat[i] = lat[i] + F.interpolate(lat[i + 1], scale_factor=2.0, mode="nearest")
-        return [conv(x) for conv, x in zip(self.smooth, lat)]
+        return [conv(x) for conv, x in zip(self.smooth, lat, strict=False)]

@@ -17,8 +17,8 @@ cells, all reduction cells) add up under one label.
 
 where ``w_in = min(1, 2 · softmax(α_in)_source)`` is the share of the node's two chosen edges that leaves
 this source (``1`` for node 0, which takes both cell inputs; two equally strong inputs get 1 each), and
-``fixed`` covers stem, input preprocessing and head. ``E`` is differentiable in every α, so a loss that grows with it pushes the
-architecture weights towards cheap ops.
+``fixed`` covers stem, input preprocessing and head. ``E`` is differentiable in every α, so a loss that grows
+with it pushes the architecture weights towards cheap ops.
 """
 
 from __future__ import annotations

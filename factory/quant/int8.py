@@ -113,8 +113,8 @@ def quantize_ncnn(param: str | Path, weights: str | Path, out_param: str | Path,
         layer.params[8] = QUANTIZABLE[layer.type]
     fused = _fuse_requantize(model, chosen) if requantize else []
     write_ncnn(model, out_param, out_weights)
-    return QuantReport([l.name for l in chosen], skipped,
-                       {l.name: float(l.weights["bottom_scales"][0][0]) for l in chosen}, fused)
+    return QuantReport([layer.name for layer in chosen], skipped,
+                       {layer.name: float(layer.weights["bottom_scales"][0][0]) for layer in chosen}, fused)
 
 
 def _consumers(model: NcnnModel) -> dict[str, list[Layer]]:
@@ -136,7 +136,7 @@ def _consumers(model: NcnnModel) -> dict[str, list[Layer]]:
 def _fuse_requantize(model: NcnnModel, chosen: list[Layer]) -> list[str]:
     """Let an int8 layer whose output feeds only int8 layers emit int8 directly (``8=10x``, top scale = the
     consumers' input scale), saving a dequantize + quantize pair per edge."""
-    quantized = {id(l) for l in chosen}
+    quantized = {id(layer) for layer in chosen}
     consumers = _consumers(model)
     fused = []
     for layer in chosen:

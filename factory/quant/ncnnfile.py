@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.atomic import atomic_open
 from runtime.errors import UserError
 
 MAGIC = 7767517
@@ -34,19 +35,20 @@ def _p(layer: Layer, key: int, default: int = 0) -> int:
 
 # Layer type -> function(layer) -> list of (array name, element count, ModelBin type).
 WEIGHT_LAYOUT: dict[str, Callable[[Layer], list[tuple[str, int, int]]]] = {
-    "Convolution": lambda l: [("weight", _p(l, 6), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 5) else []),
-    "ConvolutionDepthWise": lambda l: [("weight", _p(l, 6), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 5) else []),
-    "Deconvolution": lambda l: [("weight", _p(l, 6), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 5) else []),
-    "DeconvolutionDepthWise": lambda l: [("weight", _p(l, 6), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 5) else []),
-    "InnerProduct": lambda l: [("weight", _p(l, 2), 0)] + ([("bias", _p(l, 0), 1)] if _p(l, 1) else []),
-    "BatchNorm": lambda l: [(k, _p(l, 0), 1) for k in ("slope", "mean", "var", "bias")],
-    "Scale": lambda l: ([("scale", _p(l, 0), 1)] if _p(l, 0) != -233 else [])
-    + ([("bias", _p(l, 0), 1)] if _p(l, 1) else []),
-    "PReLU": lambda l: [("slope", _p(l, 0), 1)],
-    "MemoryData": lambda l: [("data", max(_p(l, 0), 1) * max(_p(l, 1), 1) * max(_p(l, 11), 1) * max(_p(l, 2), 1), 1)],
-    "InstanceNorm": lambda l: [(k, _p(l, 0), 1) for k in ("gamma", "beta")] if _p(l, 2, 1) else [],
-    "GroupNorm": lambda l: [(k, _p(l, 1), 1) for k in ("gamma", "beta")] if _p(l, 3, 1) else [],
-    "LayerNorm": lambda l: [(k, _p(l, 0), 1) for k in ("gamma", "beta")] if _p(l, 2, 1) else [],
+    "Convolution": lambda ly: [("weight", _p(ly, 6), 0)] + ([("bias", _p(ly, 0), 1)] if _p(ly, 5) else []),
+    "ConvolutionDepthWise": lambda ly: [("weight", _p(ly, 6), 0)] + ([("bias", _p(ly, 0), 1)] if _p(ly, 5) else []),
+    "Deconvolution": lambda ly: [("weight", _p(ly, 6), 0)] + ([("bias", _p(ly, 0), 1)] if _p(ly, 5) else []),
+    "DeconvolutionDepthWise": lambda ly: [("weight", _p(ly, 6), 0)] + ([("bias", _p(ly, 0), 1)] if _p(ly, 5) else []),
+    "InnerProduct": lambda ly: [("weight", _p(ly, 2), 0)] + ([("bias", _p(ly, 0), 1)] if _p(ly, 1) else []),
+    "BatchNorm": lambda ly: [(k, _p(ly, 0), 1) for k in ("slope", "mean", "var", "bias")],
+    "Scale": lambda ly: ([("scale", _p(ly, 0), 1)] if _p(ly, 0) != -233 else [])
+    + ([("bias", _p(ly, 0), 1)] if _p(ly, 1) else []),
+    "PReLU": lambda ly: [("slope", _p(ly, 0), 1)],
+    "MemoryData": lambda ly: [("data", max(_p(ly, 0), 1) * max(_p(ly, 1), 1) * max(_p(ly, 11), 1) * max(_p(ly, 2), 1),
+                               1)],
+    "InstanceNorm": lambda ly: [(k, _p(ly, 0), 1) for k in ("gamma", "beta")] if _p(ly, 2, 1) else [],
+    "GroupNorm": lambda ly: [(k, _p(ly, 1), 1) for k in ("gamma", "beta")] if _p(ly, 3, 1) else [],
+    "LayerNorm": lambda ly: [(k, _p(ly, 0), 1) for k in ("gamma", "beta")] if _p(ly, 2, 1) else [],
 }
 # Layer types known to carry no weights (anything else not in WEIGHT_LAYOUT is refused).
 NO_WEIGHTS = {"Input", "Split", "Concat", "Crop", "Slice", "ReLU", "Sigmoid", "Clip", "Swish", "HardSwish",
@@ -145,7 +147,7 @@ def read_ncnn(param: str | Path, weights: str | Path) -> NcnnModel:
     data = memoryview(weights.read_bytes())
     layers: list[Layer] = []
     offset = 0
-    for i, tokens in enumerate(lines[2:2 + n_layers]):
+    for tokens in lines[2:2 + n_layers]:
         kind, name, nb, nt = tokens[0], tokens[1], int(tokens[2]), int(tokens[3])
         where = f"{param}: layer {name} ({kind})"
         layer = Layer(kind, name, tokens[4:4 + nb], tokens[4 + nb:4 + nb + nt],
@@ -188,10 +190,8 @@ def int8_scale_arrays(layer: Layer) -> list[tuple[str, int]]:
     term = _p(layer, 8)
     if not term or layer.type not in ("Convolution", "ConvolutionDepthWise", "InnerProduct"):
         return []
-    if layer.type == "ConvolutionDepthWise":
-        per = _p(layer, 7, 1) if term % 100 == 1 else 1
-    else:
-        per = _p(layer, 0)
+    # weight scales: depthwise 8=1|101 one per group (7=), 8=2|102 a single one; otherwise one per output (0=)
+    per = (_p(layer, 7, 1) if term % 100 == 1 else 1) if layer.type == "ConvolutionDepthWise" else _p(layer, 0)
     return [("weight_scales", per), ("bottom_scales", 1)] + ([("top_scales", 1)] if term > 100 else [])
 
 
@@ -208,5 +208,7 @@ def write_ncnn(model: NcnnModel, param: str | Path, weights: str | Path) -> None
             _write_array(out, values, tag, how)
         for extra, _count in int8_scale_arrays(layer):
             _write_array(out, layer.weights[extra][0], TAG_FP32, 1)
-    Path(param).write_text("\n".join(text) + "\n")
-    Path(weights).write_bytes(bytes(out))
+    with atomic_open(param) as handle:
+        handle.write("\n".join(text) + "\n")
+    with atomic_open(weights, "wb") as handle:
+        handle.write(bytes(out))

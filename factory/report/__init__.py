@@ -1,4 +1,4 @@
-"""The evaluation report (issue 9): experiments, PNG figures and ``report.md``.
+"""The evaluation report (the paper's §IV experiments): experiments, PNG figures and ``report.md``.
 
 Modules hand the report writer :class:`Figure` and :class:`Table` records; the writer lays them out in
 ``report.md`` with each figure's one-line reading and how it was measured under it.

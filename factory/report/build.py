@@ -176,11 +176,12 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
     sections.append(Section("How this report was made", [
         f"`paraloupe-report{' --full' if full else ''}` (or `dvc repro evaluate`, the quick set) on {machine()}; "
         f"bundle `{ctx.env.bundle_dir}` checksum `{ctx.checksum[:16]}…` (factory commit "
-        f"`{ctx.env.manifest.get('factory', {}).get('git_commit', '?')}`); {metrics['seconds']:.0f} s in all, "
+        f"`{ctx.env.manifest.factory.git_commit if ctx.env.manifest.factory else '?'}`); "
+        f"{metrics['seconds']:.0f} s in all, "
         f"{t_runs:.0f} s of replay. Every number comes from `{out_dir / 'results.json'}`; each replay run is cached "
         f"under `{out_dir / 'cache'}` by bundle checksum + params, so re-rendering only re-draws.",
         "Left out: " + ("; ".join(ctx.left_out) if ctx.left_out else "nothing") + ".",
-        "Objectness model M: " + ("from the bundle." if ctx.env.manifest.get("objectness") else
+        "Objectness model M: " + ("from the bundle." if ctx.env.manifest.objectness is not None else
                                   "the bundle has none — the generator's prior was used.")]))
     preamble = [f"Reproduction of the ParaLoupe paper's §IV experiments ({'full' if full else 'quick'} set). "
                 "Paper numbers sit beside ours; every figure is followed by its reading and how it was measured. "

@@ -33,9 +33,14 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from runtime.atomic import write_json
 from runtime.errors import UserError
+from runtime.modes import Mode, Solver
+
+if TYPE_CHECKING:
+    from runtime.manifest import Manifest
 
 #: The paper's four servers (§IV-E/F): Jetson, XiaoMi (phone), RPi-1, RPi-2.
 CLUSTER_DEVICES = ("jetson-xavier-nx", "snapdragon-732g", "raspberry-pi-4b", "raspberry-pi-4b")
@@ -79,8 +84,8 @@ class RunSpec:
     devices: tuple[str, ...]
     frames: str | None = None
     gt: str | None = None
-    mode: str = "paraloupe"
-    scheduler: str = "markov"
+    mode: str = Mode.PARALOUPE
+    scheduler: str = Solver.MARKOV
     offer_fps: float = 0.0
     cost_schedule: str | None = None
     kill_schedule: str | None = None
@@ -154,7 +159,7 @@ def _primary(videos: list[dict[str, Any]]) -> dict[str, Any]:
     return videos[0]
 
 
-def pace_factor_for(manifest: Mapping[str, Any], devices: Iterable[str] = (*CLUSTER_DEVICES, *SINGLE_DEVICES),
+def pace_factor_for(manifest: Manifest, devices: Iterable[str] = (*CLUSTER_DEVICES, *SINGLE_DEVICES),
                     margin: float = PACE_MARGIN) -> float | None:
     """One slow-down for every run (CONVENTIONS: one common factor, so ratios between devices hold across
     runs): the bundle's measured ``host`` latencies over the devices' profiled ones (the factor ``local:N``
@@ -162,10 +167,9 @@ def pace_factor_for(manifest: Mapping[str, Any], devices: Iterable[str] = (*CLUS
     deterministic for a bundle, so the run cache holds. None without a host profile (each run measures)."""
     from runtime.cluster.server import common_pace_factor
 
-    host = ((manifest.get("profiles") or {}).get("host") or {}).get("models") or {}
-    if not host:
+    host_ms = manifest.latencies("host")
+    if not host_ms:
         return None
-    host_ms = {m: float(r["latency_ms"]) for m, r in host.items()}
     factor = common_pace_factor(manifest, sorted(set(devices) - {"host"}), host_ms) * margin
     return max(1.0, math.ceil(factor * 2.0) / 2.0)
 
@@ -184,9 +188,9 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
     def fig22(prefix: str, video: str, gt: str | None, frames: str | None) -> None:
         for d in SINGLE_DEVICES:
             specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), frames, gt, pace_factor=pf))
-        specs.append(RunSpec(f"{prefix}uniform", video, 4, CLUSTER_DEVICES, frames, gt, scheduler="uniform",
+        specs.append(RunSpec(f"{prefix}uniform", video, 4, CLUSTER_DEVICES, frames, gt, scheduler=Solver.UNIFORM,
                              pace_factor=pf))
-        specs.append(RunSpec(f"{prefix}baseline", video, 4, CLUSTER_DEVICES, frames, gt, mode="baseline",
+        specs.append(RunSpec(f"{prefix}baseline", video, 4, CLUSTER_DEVICES, frames, gt, mode=Mode.BASELINE,
                              pace_factor=pf))
         specs.append(RunSpec(f"{prefix}markov", video, 4, CLUSTER_DEVICES, frames, gt, pace_factor=pf))
 
@@ -279,7 +283,7 @@ def run_one(spec: RunSpec, bundle: str, checksum: str, cache: Path,
         tail = " | ".join(str(err).strip().splitlines()[-3:])
         log(f"[cluster] {spec.name}: FAILED rc={rc} after {wall:.1f} s: {tail}")
         return {**record, "wall_s": round(wall, 2), "cached": False, "error": f"rc={rc}: {tail}"}
-    meta_p.write_text(json.dumps({"key": key, "rc": rc, "wall_s": round(wall, 2), "argv": argv}, indent=1))
+    write_json(meta_p, {"key": key, "rc": rc, "wall_s": round(wall, 2), "argv": argv})  # the cache marker, last
     log(f"[cluster] {spec.name}: done in {wall:.1f} s")
     return {**record, "wall_s": round(wall, 2), "cached": False, "summary": json.loads(summary_p.read_text()),
             "frames": read_frames(pred_p), "schedule": read_schedule_log(sched_p)}
@@ -293,7 +297,8 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
     "scope", "wall_s", ...}`` for :func:`factory.report.cluster_figures.cluster_figures`.
 
     ``videos``: name → path, or records with ``name``, ``video``, ``annotations`` (the primary is
-    ``test-static``, else the first); ``real``: the real video's record, run for Fig. 22 (quick mode: its first QUICK_REAL_FRAMES frames);
+    ``test-static``, else the first); ``real``: the real video's record, run for Fig. 22 (quick mode: its first
+    QUICK_REAL_FRAMES frames);
     ``only``: run names (prefixes) to run, for tests; ``cache_dir``: where the runs are cached (in
     ``cluster/``; default ``out_dir``). ``numbers`` in the result: :func:`cluster_numbers` (headline figures).
     """
@@ -302,7 +307,7 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
 
     bundle = str(bundle_dir)
     manifest = load_manifest(bundle)
-    checksum = f"{manifest['checksum']}:{runtime_digest()}"  # a runtime change (defaults too) re-runs
+    checksum = f"{manifest.checksum}:{runtime_digest()}"  # a runtime change (defaults too) re-runs
     pf = pace_factor_for(manifest)
     cache = Path(cache_dir if cache_dir is not None else out_dir) / "cluster"
     cache.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ from factory.report.cluster_numbers import (
     scale_numbers,
     servers_text,
 )
+from runtime.atomic import atomic_path
 
 
 def _plt() -> Any:
@@ -75,7 +76,8 @@ def plot_fig22(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     path, rel = _png(out_dir, key, rel_to)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     missing = [label for name, label in FIG22_ORDER if name not in stats]
     empty = {label: empty_frames(runs[prefix + name], w) for name, label in FIG22_ORDER if name in stats}
@@ -107,7 +109,8 @@ def plot_fig23(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     title = "Fig. 23 — patches dispatched to each device (one device's cost high for the first half)"
     if not run_ok(run) or not run.get("schedule"):
         ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-        fig.savefig(path, dpi=120)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
         plt.close(fig)
         why = (run or {}).get("error") or "no schedule log"
         return Figure("fig23", title, rel, f"not measured: {why}", measured_text([], w))
@@ -132,7 +135,8 @@ def plot_fig23(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     sh = fig23_shares(results)
     if sh and sh["share_high"] is not None and sh["share_low"] is not None:
@@ -167,7 +171,8 @@ def plot_fig24(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     title = "Fig. 24 — end-to-end latency as servers are disconnected one by one"
     if not run_ok(run):
         ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-        fig.savefig(path, dpi=120)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
         plt.close(fig)
         return Figure("fig24", title, rel, f"not measured: {(run or {}).get('error', 'missing run')}",
                       measured_text([], w))
@@ -197,7 +202,8 @@ def plot_fig24(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     phases = fig24_phases(results)
     parts = [f"{p['servers']} up: p50 {fmt(p['p50'], 0)} ms, max {fmt(p['max'], 0)} ms, {p['dropped']}/{p['frames']} "

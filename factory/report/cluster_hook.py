@@ -3,8 +3,9 @@
 The contract is two names, looked up in ``factory.report.cluster`` then ``factory.report.cluster_figures``:
 ``run_cluster_experiments(...)`` (real multi-process cluster runs; returns its results) and
 ``cluster_figures(results, ...)`` (returns Figure/Table records or markdown strings — nested lists/tuples
-are flattened — whose PNGs lie in the report folder). Each is called with the keywords it declares among :func:`_pool`'s; the first required
-positional parameter of ``cluster_figures`` that is not among them receives the results. When the module is
+are flattened — whose PNGs lie in the report folder). Each is called with the keywords it declares among
+:func:`_pool`'s; the first required positional parameter of ``cluster_figures`` that is not among them receives
+the results. When the module is
 absent the section says "cluster figures: not produced"; an error there is reported, not raised.
 """
 

@@ -132,7 +132,8 @@ def scale_numbers(results: Mapping[str, Any], four_name: str = "scale-4x-rpi",
 
     def by_frame(run: Mapping[str, Any]) -> dict[int, tuple[float, int]]:
         f = run["frames"]
-        rows = [(fr, lat, k) for fr, lat, k in zip(f["frame"], f["latency_ms"], f["patches"], strict=False) if lat is not None and k]
+        rows = [(fr, lat, k) for fr, lat, k in zip(f["frame"], f["latency_ms"], f["patches"], strict=False)
+                if lat is not None and k]
         return {fr: (lat, int(k)) for fr, lat, k in rows[w:]}
 
     a, b = by_frame(four), by_frame(one)

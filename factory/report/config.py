@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from factory import paths
 from runtime.config import bounded, from_mapping
 from runtime.errors import UserError
 from runtime.evaluate import parse_frame_range
+from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import generator_names
 
@@ -31,8 +33,13 @@ class VideoParams:
 
 
 def _world_videos() -> list[VideoParams]:
-    return [VideoParams(n, f"models/world/{n}/video.mp4", f"models/world/{n}/annotations.json")
+    return [VideoParams(n, paths.world_video(n), paths.world_annotations(n))
             for n in ("test-static", "test-moving", "test-switch")]
+
+
+def _real_video() -> VideoParams:
+    """The real video with the teacher's labels; optional (absent without the shared data)."""
+    return VideoParams(paths.REAL_NAME, paths.REAL_VIDEO, paths.label_annotations(paths.REAL_NAME), optional=True)
 
 
 @dataclass
@@ -64,7 +71,7 @@ class RoiParams:
     """Fig. 21: predefined RoIs chosen from the TRAIN video's ground truth density, tested on ``video``."""
 
     video: str = "test-static"  # a name in `videos` (a static camera)
-    train_annotations: str = "models/world/train-static/annotations.json"
+    train_annotations: str = paths.world_annotations("train-static")
     counts: list[int] = bounded([0, 1, 2, 3, 4, 5, 6], "numbers of RoIs (nested: k RoIs = the first k)")
     sizes: list[int] = bounded([160, 240, 320], "mini model input sides")
     side: int = bounded(160, "RoI side, frame pixels (square)", ge=16)
@@ -76,13 +83,12 @@ class RoiParams:
 class EvaluateParams:
     """The ``evaluate`` section of params.yaml."""
 
-    bundle: str = "models/bundle"
-    out_dir: str = "models/report"       # PNGs, results.json and the per-run cache (cache/)
-    report: str = "models/report.md"
-    metrics_dir: str = "models/evaluate"  # DVC metrics (metrics.json) and plots (*.csv)
+    bundle: str = paths.BUNDLE_DIR
+    out_dir: str = paths.REPORT_DIR       # PNGs, results.json and the per-run cache (cache/)
+    report: str = paths.REPORT_MD
+    metrics_dir: str = paths.EVALUATE_DIR  # DVC metrics (metrics.json) and plots (*.csv)
     videos: list[VideoParams] = field(default_factory=_world_videos)
-    real: VideoParams = field(default_factory=lambda: VideoParams(
-        "vtest", "../shared/data/vtest/vtest.avi", "models/label/vtest/annotations.json", True))
+    real: VideoParams = field(default_factory=_real_video)
     devices: list[str] = field(default_factory=lambda: PAPER_DEVICES + ["host"])
     headline_device: str = "raspberry-pi-4b"
     single_device: str = "jetson-xavier-nx"  # Fig. 19/20: the paper's sole server
@@ -93,8 +99,8 @@ class EvaluateParams:
     comparable_drop: float = bounded(0.046, "largest F1 drop (F1 units) that is still comparable", ge=0.0, le=1.0)
     target_speedup: float = bounded(5.0, "headline target: speedup on the per-patch basis", gt=0.0)
     target_gain: float = bounded(0.45, "headline target: relative F1 gain at the budget", gt=0.0)
-    generators: list[str] = field(default_factory=lambda: ["ep-1", "ep-2", "ep-4", "ep-6", "ep-8", "lastdet",
-                                                           "paraloupe"])
+    generators: list[str] = field(default_factory=lambda: [  # Fig. 17's order: EP-k by k, lastDet, ParaLoupe
+        *(m.value for m in Mode.equal_partitions().values()), Mode.LASTDET.value, Mode.PARALOUPE.value])
     generators_size: int = bounded(160, "Fig. 17/28 mini input side (the paper's 160)", ge=16)
     lastdet_bootstrap: bool = True  # lastDet sends ParaLoupe's refresh tiles while it has no detection
     reference_size: int = bounded(240, "Fig. 18/19 mini input side", ge=16)
@@ -113,10 +119,20 @@ class EvaluateParams:
         return from_mapping(PatchConfig, self.patches, "params.yaml: evaluate.patches")
 
     def validate(self, where: str) -> None:
-        """Cross-field checks (called by the config loader)."""
+        """Cross-field checks (called by the config loader); the first failing one is a UserError naming it."""
+        self._check_videos(where)
+        self._check_devices(where)
+        self._check_sweeps(where)
+        self.patch_config()
+
+    def _check_videos(self, where: str) -> None:
+        """Video names are non-empty and distinct, the real video's included."""
         names = [v.name for v in self.videos] + [self.real.name]
         if len(set(names)) != len(names) or not all(names):
             raise UserError(f"{where}.videos: names must be non-empty and distinct (the real one included)")
+
+    def _check_devices(self, where: str) -> None:
+        """Every device named elsewhere in the section is one of ``devices``."""
         for key in ("headline_device", "single_device"):
             if getattr(self, key) not in self.devices:
                 raise UserError(f"{where}.{key}: {getattr(self, key)!r} is not in devices")
@@ -127,6 +143,9 @@ class EvaluateParams:
             for dev in getattr(self, scope).real_devices or []:
                 if dev not in self.devices:
                     raise UserError(f"{where}.{scope}.real_devices: {dev!r} is not in devices")
+
+    def _check_sweeps(self, where: str) -> None:
+        """Known generators, the RoI video among ``videos``, non-empty sweeps, IoU thresholds in (0, 1]."""
         for g in self.generators:
             if g not in generator_names():
                 raise UserError(f"{where}.generators: {g!r} (choose from {', '.join(generator_names())})")
@@ -137,4 +156,3 @@ class EvaluateParams:
                 raise UserError(f"{where}.{key}: must not be empty")
         if any(not 0.0 < t <= 1.0 for t in self.iou_thresholds):
             raise UserError(f"{where}.iou_thresholds: each must be in (0, 1]")
-        self.patch_config()

@@ -50,7 +50,7 @@ class Context:
 
     @property
     def checksum(self) -> str:
-        return str(self.env.manifest.get("checksum", ""))
+        return self.env.manifest.checksum
 
 
 def _range(gt: VideoAnnotations, text: str | None) -> tuple[int, int]:
@@ -97,7 +97,7 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
     if precision == "headline":
         head = device_models(manifest, params.headline_device)
         name = next(iter(head.run_mini.values()), None) if head else None
-        precision = manifest["models"][name]["precision"] if name else "device"
+        precision = manifest.models[name].precision if name else "device"
     devices = {}
     for d in params.devices:
         dm = device_models(manifest, d, precision)
@@ -110,12 +110,12 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
     env = RunEnv(str(bundle), manifest, videos, to_mapping(params.patch_config()), params.threads,
                  str(out_dir / "cache"))
     native = LatencyTable(manifest, {}).native
-    host_rows = manifest.get("profiles", {}).get("host", {}).get("models", {})
+    host_rows = manifest.latencies("host")
     items = sorted({(dm.baseline, s) for dm in devices.values() if dm.baseline
                     for s in {*params.baseline_sizes, SOURCE_BASE_SIDE, native(dm.baseline)}}
                    | {(m, native(m)) for dm in devices.values() for m in dm.mini.values() if m not in host_rows})
     host_ms = measure_host(lambda m, s: make_detector(env, m, s), items, params.latency_runs, out_dir / "cache",
-                           str(manifest.get("checksum", "")), log.info)
+                           manifest.checksum, log.info)
     world = [v.name for v in params.videos if v.name in videos]
     real = params.real.name if params.real.name in videos else None
     return Context(params, scope, full, out_dir, env, gts, ranges, world, real, precision, devices,

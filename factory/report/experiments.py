@@ -22,6 +22,7 @@ from factory.report.rois import density_map, pick_rois
 from factory.report.runs import LASTDET_BOOT, RunSpec
 from runtime.coco import load_coco
 from runtime.evaluate import parse_frame_range
+from runtime.modes import Mode
 
 APPROACHES = ("Baseline", "ParaLoupe_mini", "ParaLoupe")
 GEN_WARMUP_FRAMES = 5  # Fig. 28: first frames of a run left out (numba cache load, JPEG tables)
@@ -35,7 +36,7 @@ def _tradeoff_defs(ctx: Context, videos: Sequence[str], device: str) -> list[tup
     for s in p.mini_sizes:
         if s in dm.run_mini:
             defs.append(("ParaLoupe_mini", s, dm.mini[s], series(ctx, videos, dm.run_mini[s], s)))
-            defs.append(("ParaLoupe", s, dm.mini[s], series(ctx, videos, dm.run_mini[s], s, "paraloupe")))
+            defs.append(("ParaLoupe", s, dm.mini[s], series(ctx, videos, dm.run_mini[s], s, Mode.PARALOUPE)))
     return defs
 
 
@@ -77,12 +78,12 @@ def _source_defs(ctx: Context) -> list[tuple[str, str, int, list[RunSpec]]]:
         defs += [(f"Baseline-{SOURCE_BASE_SIDE}-S1", dm.baseline, SOURCE_BASE_SIDE,
                   series(ctx, w, dm.run_baseline, SOURCE_BASE_SIDE)),
                  (f"Baseline-{SOURCE_BASE_SIDE}-S4", dm.baseline, SOURCE_BASE_SIDE,
-                  series(ctx, w, dm.run_baseline, SOURCE_BASE_SIDE, "ep-4"))]
+                  series(ctx, w, dm.run_baseline, SOURCE_BASE_SIDE, Mode.EP4))]
     small = sorted(dm.run_mini)[:2]
     if small:
         defs.append((f"mini-{small[0]}-S4", dm.mini[small[0]], small[0],
-                     series(ctx, w, dm.run_mini[small[0]], small[0], "ep-4")))
-    defs += [(f"ParaLoupe-{s}-PG", dm.mini[s], s, series(ctx, w, dm.run_mini[s], s, "paraloupe")) for s in small]
+                     series(ctx, w, dm.run_mini[small[0]], small[0], Mode.EP4)))
+    defs += [(f"ParaLoupe-{s}-PG", dm.mini[s], s, series(ctx, w, dm.run_mini[s], s, Mode.PARALOUPE)) for s in small]
     return defs
 
 
@@ -103,7 +104,7 @@ def sources(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _gen_name(ctx: Context, g: str) -> str:
-    return LASTDET_BOOT if g == "lastdet" and ctx.params.lastdet_bootstrap else g
+    return LASTDET_BOOT if g == Mode.LASTDET and ctx.params.lastdet_bootstrap else g
 
 
 def _generator_defs(ctx: Context, videos: Sequence[str]) -> list[tuple[str, list[RunSpec]]]:
@@ -140,7 +141,7 @@ def per_frame(ctx: Context) -> dict[str, Any]:
             continue
         native = ctx.latency.native(dm.baseline)
         base = series(ctx, ctx.world, dm.run_baseline, native)
-        ours = series(ctx, ctx.world, dm.run_mini[side], side, "paraloupe")
+        ours = series(ctx, ctx.world, dm.run_mini[side], side, Mode.PARALOUPE)
         rb, rm = ctx.latency.ratio(d, dm.baseline), ctx.latency.ratio(d, dm.mini[side])
         b = [sum(f) * rb for s in base for f in ctx.runs[s].infer_ms]
         frames = [f for s in ours for f in ctx.runs[s].infer_ms if f]
@@ -158,7 +159,7 @@ def _cap_defs(ctx: Context) -> list[tuple[int, list[RunSpec]]]:
     dm, side = ctx.devices[ctx.params.single_device], ctx.params.reference_size
     if side not in dm.run_mini:
         return []
-    return [(k, series(ctx, ctx.world, dm.run_mini[side], side, "paraloupe", {"max_patches": k}))
+    return [(k, series(ctx, ctx.world, dm.run_mini[side], side, Mode.PARALOUPE, {"max_patches": k}))
             for k in ctx.params.max_patches]
 
 
@@ -193,7 +194,7 @@ def iou_sweep(ctx: Context) -> dict[str, list[float]]:
         out[f"Baseline-{ctx.latency.native(dm.baseline)}"] = [round(stats(ctx, specs, i)["f1"], 4) for i in ious]
     for s in ctx.params.mini_sizes:
         if s in dm.run_mini:
-            specs = series(ctx, ctx.world, dm.run_mini[s], s, "paraloupe")
+            specs = series(ctx, ctx.world, dm.run_mini[s], s, Mode.PARALOUPE)
             out[f"ParaLoupe-{s}"] = [round(stats(ctx, specs, i)["f1"], 4) for i in ious]
     return out
 
@@ -210,7 +211,7 @@ def _roi_defs(ctx: Context) -> tuple[list[list[float]], np.ndarray, list[tuple[i
     if ctx.scope.roi_frames is not None:
         lo, hi = parse_frame_range(ctx.scope.roi_frames)
         frames = (lo, min(hi, frames[1]))
-    defs = [(side, k, series(ctx, [p.video], dm.run_mini[side], side, "paraloupe",
+    defs = [(side, k, series(ctx, [p.video], dm.run_mini[side], side, Mode.PARALOUPE,
                              {"predefined_rois": rois[:k]} if k else None, frames))
             for side in p.sizes if side in dm.run_mini for k in p.counts if k <= len(rois)]
     return rois, dens, defs

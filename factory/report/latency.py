@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import write_json
+from runtime.errors import UserError
+from runtime.manifest import Manifest
 
 EMULATED = "emulated (estimated from host)"
 MEASURED = "measured"
@@ -40,36 +42,24 @@ class DeviceModels:
     notes: list[str] = field(default_factory=list)
 
 
-def _variant(models: Mapping[str, Any], name: str, precision: str) -> str | None:
-    spec = models[name]
-    for other, s in models.items():
-        if (s["kind"], s["backbone"], s["input_size"], s["precision"]) == (
-                spec["kind"], spec["backbone"], spec["input_size"], precision):
-            return other
-    return None
-
-
-def device_models(manifest: Mapping[str, Any], device: str, precision: str = "device") -> DeviceModels | None:
+def device_models(manifest: Manifest, device: str, precision: str = "device") -> DeviceModels | None:
     """The models ``device`` serves (None when the bundle has no profile for it)."""
-    profile = manifest.get("profiles", {}).get(device)
-    if not profile:
+    profile = manifest.profile(device)
+    if profile is None:
         return None
-    models = manifest["models"]
-    basis = EMULATED if profile.get("estimated", True) else MEASURED
-    out = DeviceModels(device, basis, str(profile.get("source", "")))
-    for name in profile["models"]:
-        if name not in models:
-            continue
-        spec = models[name]
+    basis = EMULATED if profile.estimated else MEASURED
+    out = DeviceModels(device, basis, profile.source)
+    for name in profile.models:
+        spec = manifest.models[name]
         run = name
         if precision != "device":
-            run = _variant(models, name, precision) or name
-            if run == name and spec["precision"] != precision:
+            run = manifest.variant(name, precision) or name
+            if run == name and spec.precision != precision:
                 out.notes.append(f"{name}: no {precision} variant in the bundle, ran the served one")
-        if spec["kind"] == "baseline":
+        if spec.kind == "baseline":
             out.baseline, out.run_baseline = name, run
         else:
-            size = int(spec["input_size"])
+            size = spec.input_size
             if size not in out.mini:  # the device's own backbone comes first in the profile when it has one
                 out.mini[size], out.run_mini[size] = name, run
     return out
@@ -111,18 +101,24 @@ def measure_host(make: Callable[[str, int], Any], items: Sequence[tuple[str, int
 class LatencyTable:
     """Per-patch device latency (ms) of (model, side) and device/host ratios, from profiles + host timings."""
 
-    def __init__(self, manifest: Mapping[str, Any], host_ms: Mapping[str, float]) -> None:
-        self.models = manifest["models"]
-        self.profiles = manifest.get("profiles", {})
+    def __init__(self, manifest: Manifest, host_ms: Mapping[str, float]) -> None:
+        self.manifest = manifest
         self.host_ms = dict(host_ms)
 
     def native(self, model: str) -> int:
-        """The model's exported input side."""
-        return int(self.models[model]["input_size"])
+        """The model's exported input side (px)."""
+        return self.manifest.models[model].input_size
+
+    def profiled(self, device: str, model: str) -> float:
+        """t of ``model`` in ``device``'s profile (ms); a model the profile does not list is an error."""
+        t = self.manifest.latency_ms(device, model)
+        if t is None:
+            raise UserError(f"bundle: the profile of {device} has no row for {model}")
+        return t
 
     def per_patch(self, device: str, model: str, side: int) -> float:
         """Latency (ms) of one inference of ``model`` at ``side`` on ``device`` (see the module docstring)."""
-        base = float(self.profiles[device]["models"][model]["latency_ms"])
+        base = self.profiled(device, model)
         native = self.native(model)
         if side == native:
             return base
@@ -130,7 +126,7 @@ class LatencyTable:
 
     def ratio(self, device: str, model: str) -> float:
         """Device latency / host latency of ``model`` (scales host-measured per-patch times to the device)."""
-        dev = float(self.profiles[device]["models"][model]["latency_ms"])
-        host_row = self.profiles.get("host", {}).get("models", {}).get(model)
-        host = float(host_row["latency_ms"]) if host_row else self.host_ms[f"{model}@{self.native(model)}"]
+        dev = self.profiled(device, model)
+        host = self.manifest.latency_ms("host", model)
+        host = host if host is not None else self.host_ms[f"{model}@{self.native(model)}"]
         return dev / host if host > 0 else 1.0

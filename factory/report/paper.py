@@ -6,6 +6,8 @@ Accuracy there is F1 in percent on Yoda + Udacity videos with YOLOv7 ground trut
 
 from __future__ import annotations
 
+from runtime.modes import Mode
+
 SHORT = {"jetson-xavier-nx": "Jetson", "raspberry-pi-4b": "RPi", "snapdragon-732g": "XiaoMi", "host": "host"}
 
 # Fig. 14: relative F1 gain of ParaLoupe over Baseline at the same latency budget (ms).
@@ -21,11 +23,13 @@ SOURCES = {"Baseline-320-S1": (87.2, 46.0), "Baseline-320-S4": (93.1, None), "mi
            "ParaLoupe-160-PG": (76.0, None), "ParaLoupe-240-PG": (84.8, 22.0)}
 SOURCES_NOTE = "ParaLoupe-240-PG vs Baseline-320-S1: 2.4 points lower F1 at 2.1× speedup"
 # Fig. 17: generator -> (patches per frame, F1 %); None where the text gives no number.
-GENERATORS = {"ep-8": (8.0, 78.0), "lastdet": (4.9, 74.0), "paraloupe": (5.3, 76.0), "ep-1": (1.0, None),
-              "ep-2": (2.0, None), "ep-4": (4.0, None), "ep-6": (6.0, None)}
+GENERATORS: dict[str, tuple[float, float | None]] = {
+    Mode.EP8: (8.0, 78.0), Mode.LASTDET: (4.9, 74.0), Mode.PARALOUPE: (5.3, 76.0), Mode.EP1: (1.0, None),
+    Mode.EP2: (2.0, None), Mode.EP4: (4.0, None), Mode.EP6: (6.0, None)}
 # Fig. 19 (Jetson as the sole server): max patches -> (end-to-end ms, F1 %).
 MAX_PATCHES = {6: (62.5, 68.3), 1: (30.8, 18.1)}
 # Fig. 21: (input side, RoIs) -> F1 %.
 ROIS = {(160, 6): 80.6, (320, 3): 76.7}
 # Fig. 28: mean patch-generation latency (ms) on (Jetson, RPi).
-GEN_MS = {"ep-2": (48.6, 49.8), "lastdet": (60.1, 70.1), "paraloupe": (74.7, 62.5)}
+GEN_MS: dict[str, tuple[float, float]] = {Mode.EP2: (48.6, 49.8), Mode.LASTDET: (60.1, 70.1),
+                                           Mode.PARALOUPE: (74.7, 62.5)}

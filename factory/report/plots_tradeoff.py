@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from factory.report import Figure  # noqa: E402
 from factory.report.paper import GAIN_AT_BUDGET, SHORT, SPEEDUP  # noqa: E402
+from runtime.atomic import atomic_path  # noqa: E402
 
 BASES = (("per_patch", "per patch (paper's basis)"), ("per_frame", "per frame (sequential, one device)"))
 STYLE = {"Baseline": ("tab:blue", "o"), "ParaLoupe_mini": ("tab:orange", "s"), "ParaLoupe": ("tab:green", "^")}
@@ -37,7 +38,8 @@ def plain_log(ax: Any, axis: str = "x") -> None:
 def save(fig: Any, out_dir: Path, key: str) -> str:
     """Write ``fig`` as ``<out_dir>/<key>.png`` and close it; returns the file name."""
     name = f"{key}.png"
-    fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
+    with atomic_path(out_dir / name) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return name
 

@@ -2,8 +2,8 @@
 
 The paper sets RoIs "to areas where new objects or small objects tend to appear". The density map counts,
 per ``cell``-pixel cell, the boxes covering it: small boxes (area < ``small_area_px``) weigh 1 and a track's
-first appearance after the first frame adds ``new_weight``. RoIs are ``side``×``side`` squares picked greedily by the largest
-window sum, each pick zeroing its window so that RoIs do not overlap.
+first appearance after the first frame adds ``new_weight``. RoIs are ``side``×``side`` squares picked greedily by
+the largest window sum, each pick zeroing its window so that RoIs do not overlap.
 """
 
 from __future__ import annotations

@@ -30,10 +30,12 @@ import numpy as np
 
 from runtime.atomic import write_json
 from runtime.bundle import file_sha256
+from runtime.manifest import Manifest
+from runtime.modes import Mode
 from runtime.predictions import FrameDetections
 
 CACHE_VERSION = 1
-LASTDET_BOOT = "lastdet+boot"  # lastDet that sends ParaLoupe's bootstrap tiles while it has no detection
+LASTDET_BOOT = f"{Mode.LASTDET}+boot"  # lastDet that sends ParaLoupe's bootstrap tiles while it has no detection
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class RunEnv:
     """What a worker process needs to execute runs (picklable)."""
 
     bundle_dir: str
-    manifest: dict[str, Any]
+    manifest: Manifest
     videos: dict[str, tuple[str, str]]  # name -> (video path, annotations path)
     patches: dict[str, Any]  # the resolved base PatchConfig as a mapping
     threads: int = 1
@@ -142,7 +144,7 @@ def cache_key(spec: RunSpec, env: RunEnv) -> str:
     the digest of the code it runs (:func:`code_digest`)."""
     video, gt = env.videos[spec.video]
     body = {"v": CACHE_VERSION, "spec": spec_json(spec), "patches": env.patches, "threads": env.threads,
-            "bundle": env.manifest.get("checksum", ""), "video": env.digest(video), "gt": env.digest(gt),
+            "bundle": env.manifest.checksum, "video": env.digest(video), "gt": env.digest(gt),
             "code": code_digest()}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -152,23 +154,20 @@ def make_detector(env: RunEnv, model: str, size: int) -> Any:
     from runtime.infer import Detector
 
     manifest = env.manifest
-    if int(manifest["models"][model]["input_size"]) != size:
-        manifest = {**manifest, "models": {**manifest["models"],
-                                           model: {**manifest["models"][model], "input_size": size}}}
+    if manifest.model(model).input_size != size:
+        manifest = manifest.resized(model, size)
     return Detector(env.bundle_dir, model, manifest, env.threads)
 
 
 def make_generator(env: RunEnv, name: str | None, config: Any) -> Any:
     """The patch generator of a run (None = the whole frame); objectness M from the bundle when present."""
-    from runtime.patches import ObjectnessModel
     from runtime.patches import make_generator as make
 
     if name is None:
         return None
-    if name in (LASTDET_BOOT, "lastdet"):  # runtime lastDet bootstraps by default; plain = without
-        return make("lastdet", dataclasses.replace(config, bootstrap=name == LASTDET_BOOT))
-    section = env.manifest.get("objectness")
-    model = ObjectnessModel.from_dict(section) if section else None  # None: the prior (said in the report)
+    if name in (LASTDET_BOOT, Mode.LASTDET):  # runtime lastDet bootstraps by default; plain = without
+        return make(Mode.LASTDET, dataclasses.replace(config, bootstrap=name == LASTDET_BOOT))
+    model = env.manifest.objectness_model()  # None: the prior (said in the report)
     return make(name, config, model)
 
 

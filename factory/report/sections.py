@@ -86,7 +86,8 @@ def world_sections(res: Mapping[str, Any], p: Any, out: Path, m: Mapping[str, st
             tables.generators(res["generators"], "generators", "Fig. 17/28 — generators (world test videos)")]))
     items: list[Any] = []
     if res["per_frame"]:
-        items += [pt.fig18(res["per_frame"], out, "fig18", m["per_frame"]), tables.per_frame(res["per_frame"], "per-frame")]
+        items += [pt.fig18(res["per_frame"], out, "fig18", m["per_frame"]),
+                  tables.per_frame(res["per_frame"], "per-frame")]
     if res["max_patches"]:
         d = SHORT.get(p.single_device, p.single_device)
         items += [pc.fig19(res["max_patches"], out, "fig19", d, m["max_patches"]),

@@ -11,6 +11,7 @@ from typing import Any
 from factory.report import Table
 from factory.report.metrics import shortfall
 from factory.report.paper import GAIN_AT_BUDGET, GEN_MS, GENERATORS, MAX_PATCHES, ROIS, SHORT, SOURCES, SPEEDUP
+from factory.report.runs import LASTDET_BOOT
 
 BASIS_NAMES = {"per_patch": "per patch", "per_frame": "per frame"}
 
@@ -23,13 +24,15 @@ def headline(tr: Mapping[str, Any], key: str, target_speedup: float, target_gain
     """Speedup at comparable F1 and F1 gain at the budget, per device and basis, against the paper/targets."""
     t = Table(key, "Headline: speedup at comparable accuracy and F1 gain at the same latency budget",
               ["device", "latency", "basis", "speedup (pair: baseline → ours)", "F1 drop", "paper speedup",
-               f"target ≥ {target_speedup:g}×", "F1 gain at budget (pair)", "paper gain", f"target ≥ {target_gain:.0%}"])
+               f"target ≥ {target_speedup:g}×", "F1 gain at budget (pair)", "paper gain",
+               f"target ≥ {target_gain:.0%}"])
     for d, e in tr.items():
         for basis, name in BASIS_NAMES.items():
             c = e["comparisons"][basis]
             s, g = c["speedup"], c.get("gain")
             sp = (f"{s['speedup']:.2f}× ({s['base']['label']} {s['base']['latency_ms']:.1f} ms → "
-                  f"{s['ours']['label']} {s['ours']['latency_ms']:.1f} ms)" if s["speedup"] is not None else s["reason"])
+                  f"{s['ours']['label']} {s['ours']['latency_ms']:.1f} ms)" if s["speedup"] is not None
+                  else s["reason"])
             gain = "—"
             if g is not None:
                 gain = (f"{g['gain'] * 100:+.1f}% (F1 {g['base']['f1']:.3f} → {g['ours']['f1']:.3f} within "
@@ -83,7 +86,7 @@ def generators(rows: Sequence[Mapping[str, Any]], key: str, caption: str) -> Tab
     for r in rows:
         p = GENERATORS.get(r["generator"], (None, None))
         g = GEN_MS.get(r["generator"])
-        t.rows.append([r["generator"] + (" (+bootstrap tiles)" if r["run_generator"] == "lastdet+boot" else ""),
+        t.rows.append([r["generator"] + (" (+bootstrap tiles)" if r["run_generator"] == LASTDET_BOOT else ""),
                        _f(r["patches_per_frame"], ".2f"), _f(r["f1"]), _f(r["precision"]), _f(r["recall"]),
                        _f(r["gen_ms"]["mean"], ".2f"), _f(r["gen_ms"]["p90"], ".2f"), _f(p[0], ".1f"),
                        _f(p[1], ".1f"), f"{g[0]} / {g[1]}" if g else "—"])

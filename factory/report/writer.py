@@ -9,13 +9,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 from factory.report import Figure, Table
 from runtime.atomic import atomic_open
 from runtime.errors import UserError
 
-Item = Union[Figure, Table, str]
+Item = Figure | Table | str
 
 
 @dataclass

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from factory import paths
 from factory.pipeline import load_section, params_path, resolve_path
 from factory.tracking import stage_run
 from runtime.bundle import file_sha256, load_manifest, write_manifest
@@ -32,10 +33,10 @@ log = logging.getLogger("paraloupe")
 class BundleParams:
     """The ``bundle`` section of params.yaml."""
 
-    export_dir: str = "models/export"
-    profile_dir: str = "models/profile"
-    objectness: str | None = "models/objectness/weights.json"  # null: a bundle without the patch generator's M
-    out_dir: str = "models/bundle"
+    export_dir: str = paths.EXPORT_DIR
+    profile_dir: str = paths.PROFILE_DIR
+    objectness: str | None = paths.OBJECTNESS_WEIGHTS  # null: a bundle without the patch generator's M
+    out_dir: str = paths.BUNDLE_DIR
 
 
 def git_commit() -> str:
@@ -101,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     with stage_run("bundle", params, out) as tracker:
         build_bundle(params)
         manifest = load_manifest(out)
-        size = sum((out / f).stat().st_size for m in manifest["models"].values() for f in m["files"].values())
-        tracker.metrics({"models": len(manifest["models"]), "bytes": size})
+        size = sum((out / f).stat().st_size for m in manifest.models.values() for _, f in m.files.items())
+        tracker.metrics({"models": len(manifest.models), "bytes": size})
         tracker.artifact(out / "manifest.json")
-        log.info("bundle %s: %d models, %.1f MB of model files, devices %s", out, len(manifest["models"]),
-                 size / 1e6, ", ".join(manifest["profiles"]))
+        log.info("bundle %s: %d models, %.1f MB of model files, devices %s", out, len(manifest.models),
+                 size / 1e6, ", ".join(manifest.profiles))
     return 0
 
 

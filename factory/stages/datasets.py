@@ -20,7 +20,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from factory.data.builder import Source, build_split
+from factory import paths
+from factory.data.builder import Source, build_split, real_train_source, world_source
 from factory.data.imagenet import ImageFolder, ImagenetParams
 from factory.data.patchset import PatchParams
 from factory.pipeline import load_section, resolve_path
@@ -29,23 +30,18 @@ from runtime.config import bounded
 from runtime.errors import UserError, cli_entry, run_cli
 
 
-def _world(name: str) -> Source:
-    return Source(f"models/world/{name}/video.mp4", f"models/world/{name}/annotations.json")
-
-
 @dataclass
 class DatasetsParams:
     """The ``datasets`` section of params.yaml."""
 
-    out_dir: str = "models/datasets"
+    out_dir: str = paths.DATASETS_DIR
     seed: int = bounded(0, "sampling seed (frames, objects, r)", ge=0)
     max_patch_complexity: float = bounded(0.9, "the build fails when the object-centred patches' mean O(I) "
                                                "reaches this or the source frames' mean (low complexity, "
                                                "paper III-B3)", gt=0.0, le=1.0)
     train: list[Source] = field(default_factory=lambda: [
-        _world("train-static"), _world("train-moving"),
-        Source("../shared/data/vtest/vtest.avi", "models/label/vtest/annotations.json", "0:500", optional=True)])
-    val: list[Source] = field(default_factory=lambda: [_world("val-static"), _world("val-moving")])
+        world_source("train-static"), world_source("train-moving"), real_train_source()])
+    val: list[Source] = field(default_factory=lambda: [world_source("val-static"), world_source("val-moving")])
     patches: PatchParams = field(default_factory=PatchParams)
     imagenet: ImagenetParams = field(default_factory=ImagenetParams)
     imagenet_root: str | None = None  # a user's ImageNet-style tree for pretraining (null = the built set)

@@ -6,8 +6,9 @@ Run: ``python -m factory.stages.export`` (reads ``params.yaml: export``). For ea
 1. pnnx export (graph passes at ``optlevel``) at the model's input size — the baseline at ``baseline_size``
    — with float32 weights (``<name>-fp32``) and float16 weights (``<name>-fp16``);
 2. int8 (``<name>-int8``) from the fp32 files: per-channel weight scales, activation scales calibrated on
-   ``int8.images`` training patches (the baseline: every ``baseline_calibration_step``-th training frame) (``int8.method``: kl | percentile | maxabs), ncnn's int8 format — or
-   ncnn's own ``ncnn2table``/``ncnn2int8`` when they are on PATH and ``int8.use_ncnn_tools`` is set;
+   ``int8.images`` training patches (the baseline: every ``baseline_calibration_step``-th training frame)
+   (``int8.method``: kl | percentile | maxabs), ncnn's int8 format — or ncnn's own ``ncnn2table``/``ncnn2int8``
+   when they are on PATH and ``int8.use_ncnn_tools`` is set;
 3. parity on real held-out patches: torch vs ncnn fp32 max |diff| (the stage fails above ``max_abs_diff``),
    and the cosine of every precision's outputs to torch's;
 4. F1 (accuracy α) of every exported file through the runtime's inference: the mini detectors on the
@@ -31,7 +32,8 @@ from typing import Any, Literal
 
 import torch
 
-from factory.data.builder import Source
+from factory import paths
+from factory.data.builder import Source, world_source
 from factory.export.checks import frames_f1, output_cosine, parity, patch_f1, read_frames, read_images
 from factory.export.ncnn_export import NcnnFiles, blob_names, export_ncnn, manifest_entry
 from factory.models.complexity import count_macs, count_params
@@ -44,6 +46,7 @@ from runtime.atomic import write_json
 from runtime.config import bounded, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.infer import Detector
+from runtime.manifest import Manifest, parse_manifest
 
 log = logging.getLogger("paraloupe")
 
@@ -54,7 +57,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 class Int8Params:
     """Post-training int8 quantization (``export.int8``)."""
 
-    calibration: str = "models/datasets/patches/train"  # COCO patch set the activations are calibrated on
+    calibration: str = paths.patches("train")  # COCO patch set the activations are calibrated on
     images: int = bounded(200, "calibration patches, evenly spread over the set", ge=1)
     method: Literal["kl", "percentile", "maxabs"] = "percentile"  # activation threshold (see factory.quant.calibrate)
     percentile: float = bounded(99.99, "quantile of |x| for method percentile (%)", gt=50, le=100)
@@ -69,20 +72,18 @@ class Int8Params:
 class ExportParams:
     """The ``export`` section of params.yaml."""
 
-    detectors_dir: str = "models/detectors"
-    out_dir: str = "models/export"
+    detectors_dir: str = paths.DETECTORS_DIR
+    out_dir: str = paths.EXPORT_DIR
     models: list[str] | None = None  # checkpoint folders of detectors_dir; null = every one with a model.pt
     baseline_size: int = bounded(640, "square input side of the whole-frame baseline (px), multiple of 32", ge=32)
     precisions: list[str] = bounded(["fp32", "fp16", "int8"], "variants written (fp32 is always written)")
     optlevel: int = bounded(2, "pnnx graph optimisation level (2 = all passes)", ge=0, le=2)
-    eval: str = "models/datasets/patches/val"  # held-out patch set (COCO) for the minis' F1
-    baseline_eval: list[Source] = field(default_factory=lambda: [
-        Source("models/world/val-static/video.mp4", "models/world/val-static/annotations.json"),
-        Source("models/world/val-moving/video.mp4", "models/world/val-moving/annotations.json")])
+    eval: str = paths.patches("val")  # held-out patch set (COCO) for the minis' F1
+    baseline_eval: list[Source] = field(default_factory=lambda: [world_source("val-static"),
+                                                                 world_source("val-moving")])
     baseline_frame_step: int = bounded(10, "every n-th frame of baseline_eval", ge=1)
-    baseline_calibration: list[Source] = field(default_factory=lambda: [
-        Source("models/world/train-static/video.mp4", "models/world/train-static/annotations.json"),
-        Source("models/world/train-moving/video.mp4", "models/world/train-moving/annotations.json")])
+    baseline_calibration: list[Source] = field(default_factory=lambda: [world_source("train-static"),
+                                                                        world_source("train-moving")])
     baseline_calibration_step: int = bounded(20, "every n-th frame of baseline_calibration (its int8 calibration)",
                                              ge=1)
     parity_images: int = bounded(16, "held-out patches for torch vs ncnn parity", ge=1)
@@ -136,11 +137,17 @@ def identity(ckpt: str, spec: dict[str, Any], baseline_size: int) -> tuple[str, 
     return (base if tail == str(size) and base else ckpt), size
 
 
+def typed(bundle: dict[str, Any], out: Path) -> Manifest:
+    """The models exported so far (``models.json`` in the making), typed as :class:`runtime.infer.Detector`
+    reads them."""
+    return parse_manifest(bundle, f"{out / 'models.json'}:")
+
+
 def int8_variant(params: ExportParams, fp32: NcnnFiles, out: Path, name: str, bundle: dict[str, Any],
                  fp32_name: str, calibration: list[Any]) -> tuple[NcnnFiles, dict[str, Any]]:
     """The int8 files of one model from its fp32 files; returns them and a summary."""
     q = params.int8
-    det = Detector(out, fp32_name, bundle)
+    det = Detector(out, fp32_name, typed(bundle, out))
     inputs = [det.preprocess(image)[0] for _, image in calibration]
     param, weights = out / f"{name}.param", out / f"{name}.bin"
     tools = ncnn_tools() if q.use_ncnn_tools else None
@@ -151,9 +158,8 @@ def int8_variant(params: ExportParams, fp32: NcnnFiles, out: Path, name: str, bu
         for _, image in calibration:
             lb = Letterbox.fit(image.shape[1], image.shape[0], det.size)
             canvases.append(lb.apply(image, det.pad_value))
-        spec = bundle["models"][fp32_name]
         report = quantize_with_ncnn_tools(tools, fp32.param, fp32.bin, param, weights, canvases, det.size,
-                                          spec["mean"], spec["std"], spec["colour"], q.method)
+                                          det.spec.mean, det.spec.std, det.spec.colour, q.method)
     else:
         report = quantize_ncnn(fp32.param, fp32.bin, param, weights, fp32.input_blob, inputs, method=q.method,
                                percentile=q.percentile, kl_step=q.kl_step, skip_depthwise=q.skip_depthwise,
@@ -185,15 +191,16 @@ def export_one(params: ExportParams, ckpt: str, out: Path, bundle: dict[str, Any
             files[precision] = export_ncnn(model, size, out, name, fp16=precision == "fp16", optlevel=params.optlevel)
         bundle["models"][name] = manifest_entry(spec, backbone, size, precision, files[precision], out, macs,
                                                 n_params, PAD_VALUE)
-        det = Detector(out, name, bundle, params.threads)
+        catalog = typed(bundle, out)
+        det = Detector(out, name, catalog, params.threads)
         check = parity(model, det, [im for _, im in parity_set])
         if precision == "fp32" and not check["max_abs_diff"] < params.max_abs_diff:
             raise UserError(f"{files['fp32'].param}: torch vs ncnn fp32 max |diff| {check['max_abs_diff']:.3g} "
                             f">= export.max_abs_diff {params.max_abs_diff:g}")
         if spec["kind"] == "baseline":
-            f1 = frames_f1(out, bundle, name, frames()[0], frames()[1], params.threads)
+            f1 = frames_f1(out, catalog, name, frames()[0], frames()[1], params.threads)
         else:
-            f1 = patch_f1(out, bundle, name, resolve_path(params.eval), eval_set, params.threads)
+            f1 = patch_f1(out, catalog, name, resolve_path(params.eval), eval_set, params.threads)
         rows.append({"model": name, "checkpoint": ckpt, "kind": spec["kind"], "backbone": backbone,
                      "input_size": size, "precision": precision, "f1": round(f1["f1"], 4),
                      "evaluation": ("held-out whole frames" if spec["kind"] == "baseline" else "held-out patches"),
@@ -206,10 +213,11 @@ def export_one(params: ExportParams, ckpt: str, out: Path, bundle: dict[str, Any
     fp32 = next(r for r in rows if r["precision"] == "fp32")
     for r in rows:
         r["f1_drop_points_vs_fp32"] = round(100 * (fp32["f1"] - r["f1"]), 2)
-    ref = Detector(out, fp32["model"], bundle)
+    catalog = typed(bundle, out)
+    ref = Detector(out, fp32["model"], catalog)
     for r in rows:
         if r["precision"] != "fp32":
-            r["cosine_min_vs_fp32"] = round(output_cosine(ref, Detector(out, r["model"], bundle),
+            r["cosine_min_vs_fp32"] = round(output_cosine(ref, Detector(out, r["model"], catalog),
                                                           [im for _, im in parity_set]), 6)
     return rows
 
@@ -237,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def frames() -> Any:  # read only when a baseline is exported
             if not cache:
-                cache.append(read_frames(video_sources(params.baseline_eval, "baseline_eval"), params.baseline_frame_step))
+                cache.append(read_frames(video_sources(params.baseline_eval, "baseline_eval"),
+                                         params.baseline_frame_step))
             return cache[0]
 
         for ckpt in names:

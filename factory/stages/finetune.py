@@ -7,7 +7,8 @@ one family, ``--eval-only`` re-evaluates the checkpoints already written). Write
     <out_dir>/<model>/model.pt       weights + spec (architecture, classes, strides, mean/std, decoding)
     <out_dir>/<model>/metrics.json   training history and evaluation of that model
     <out_dir>/metrics.json           the table: model, input size, MACs, params, torch CPU latency
-                                     (1 thread), F1 — and the comparison the issue asks for
+                                     (1 thread), F1 — and a summary: the baseline's best full-frame
+                                     F1 and each mini detector's gap to it (points)
 
 Mini detectors: one per backbone × input size, named ``<alias>-<size>`` (e.g. ``rpi4b-240``): the
 pretrained backbone (``pretrain`` stage) + single-scale neck + light anchor-free head at stride 16, trained
@@ -35,7 +36,8 @@ from typing import Any
 
 import torch
 
-from factory.data.builder import Source
+from factory import paths
+from factory.data.builder import Source, real_train_source, world_source
 from factory.data.patchset import PatchSet
 from factory.models.backbones import SEARCHED
 from factory.models.complexity import count_macs, count_params, cpu_latency_ms
@@ -63,19 +65,15 @@ log = logging.getLogger("paraloupe")
 MINI_STRIDE = 16
 
 
-def _world(name: str) -> Source:
-    return Source(f"models/world/{name}/video.mp4", f"models/world/{name}/annotations.json")
-
-
 @dataclass
 class MiniParams:
     """Training of the mini detectors (``finetune.mini``)."""
 
-    train: list[str] = field(default_factory=lambda: ["models/datasets/patches/train"])  # COCO patch sets
-    val: list[str] = field(default_factory=lambda: ["models/datasets/patches/val"])
-    epochs: int = bounded(4, "epochs at the smallest size", ge=1)
-    resize_epochs: int = bounded(1, "epochs at each larger size (starting from the previous size)", ge=1)
-    samples_per_epoch: int | None = bounded(1600, "patches drawn per epoch (null: the whole set)", ge=1)
+    train: list[str] = field(default_factory=lambda: [paths.patches("train")])  # COCO patch sets
+    val: list[str] = field(default_factory=lambda: [paths.patches("val")])
+    epochs: int = bounded(8, "epochs at the smallest size", ge=1)
+    resize_epochs: int = bounded(2, "epochs at each larger size (starting from the previous size)", ge=1)
+    samples_per_epoch: int | None = bounded(3200, "patches drawn per epoch (null: the whole set)", ge=1)
     batch_size: int = bounded(32, "patches per batch", ge=1)
     lr: float = bounded(4e-3, "peak AdamW learning rate", gt=0)
     resize_lr: float = bounded(1.5e-3, "peak learning rate at the larger sizes", gt=0)
@@ -83,8 +81,8 @@ class MiniParams:
     neck_width: int = bounded(64, "neck channels", ge=8)
     head_width: int = bounded(64, "head channels", ge=8)
     head_depth: int = bounded(2, "depthwise-separable layers in the head", ge=0)
-    top_k: int = bounded(10, "proposals kept before NMS (a patch holds one object, maybe a neighbour)", ge=1)
-    max_detections: int = bounded(5, "detections kept after NMS", ge=1)
+    top_k: int = bounded(30, "proposals kept before NMS (a patch holds one object, maybe a neighbour)", ge=1)
+    max_detections: int = bounded(15, "detections kept after NMS", ge=1)
     val_limit: int | None = bounded(400, "val patches used per epoch (null: all)", ge=1)
 
 
@@ -93,8 +91,10 @@ class BaselineParams:
     """Training of the full-frame baseline (``finetune.baseline``)."""
 
     enabled: bool = True
-    train: list[Source] = field(default_factory=lambda: [_world("train-static"), _world("train-moving")])
-    val: list[Source] = field(default_factory=lambda: [_world("val-static"), _world("val-moving")])
+    # the real video's training split too, as the mini models' patch set has it (a fair comparison)
+    train: list[Source] = field(default_factory=lambda: [world_source("train-static"), world_source("train-moving"),
+                                                         real_train_source()])
+    val: list[Source] = field(default_factory=lambda: [world_source("val-static"), world_source("val-moving")])
     frame_step: int = bounded(1, "use every n-th training frame", ge=1)
     epochs: int = bounded(16, "training epochs", ge=1)
     samples_per_epoch: int | None = bounded(None, "crops per epoch (null: one per training frame)", ge=1)
@@ -116,8 +116,8 @@ class BaselineParams:
 class EvalParams:
     """Evaluation on the held-out test videos (``finetune.eval``)."""
 
-    test: list[Source] = field(default_factory=lambda: [_world("test-static"), _world("test-moving"),
-                                                        _world("test-switch")])
+    test: list[Source] = field(default_factory=lambda: [world_source("test-static"), world_source("test-moving"),
+                                                        world_source("test-switch")])
     frame_step: int = bounded(10, "evaluate every n-th test frame (baseline, GT patches)", ge=1)
     mini_frame_step: int = bounded(20, "every n-th test frame for the minis on whole frames", ge=1)
     widths: list[int] = bounded([320, 480, 640, 960], "full-frame input widths (px)")
@@ -130,9 +130,9 @@ class EvalParams:
 class FinetuneParams:
     """The ``finetune`` section of params.yaml."""
 
-    out_dir: str = "models/detectors"
-    pretrain_dir: str = "models/pretrain"  # pretrained backbones (pretrain stage); null-like "" = from scratch
-    search_dir: str = "models/search"
+    out_dir: str = paths.DETECTORS_DIR
+    pretrain_dir: str = paths.PRETRAIN_DIR  # pretrained backbones (pretrain stage); null-like "" = from scratch
+    search_dir: str = paths.SEARCH_DIR
     backbones: list[str] = field(default_factory=lambda: ["searched:raspberry-pi-4b"])
     aliases: dict[str, str] = field(default_factory=lambda: {
         "jetson-xavier-nx": "nx", "raspberry-pi-4b": "rpi4b", "snapdragon-732g": "sd732g", "host": "host"})

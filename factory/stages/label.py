@@ -3,8 +3,8 @@
 Run: ``python -m factory.stages.label`` (reads the ``label`` section of params.yaml). Writes
 ``<out_dir>/<name>/annotations.json`` (ground truth, CONVENTIONS.md), ``<out_dir>/<name>/raw.json``
 (every detection ≥ ``raw_score``), ``<out_dir>/metrics.json`` and ``<out_dir>/status.json``. When the video
-or the model is absent (no ../shared on this machine) the stage succeeds without labelling: status.json
-says ``skipped`` and why, and stale labels of an earlier run are removed.
+or the model is absent (the shared data of :data:`factory.paths.SHARED_DIR` is not on this machine) the stage
+succeeds without labelling: status.json says ``skipped`` and why, and stale labels of an earlier run are removed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
+from factory import paths
 from factory.pipeline import load_section, resolve_path
 from factory.teacher.detector import DEFAULT_CLASSES, Detector, DetectorSpec
 from factory.teacher.labels import agreement, label_video, to_ground_truth
@@ -27,16 +28,16 @@ from runtime.video import parse_frames
 class LabelParams:
     """The ``label`` section of params.yaml."""
 
-    video: str = "../shared/data/vtest/vtest.avi"  # real video to label
-    model: str = "../shared/models/teacher/centernet.onnx"  # ONNX COCO detector (the teacher)
-    name: str = "vtest"  # output sub-folder of out_dir
-    out_dir: str = "models/label"
+    video: str = paths.REAL_VIDEO  # real video to label
+    model: str = paths.TEACHER_MODEL  # ONNX COCO detector (the teacher)
+    name: str = paths.REAL_NAME  # output sub-folder of out_dir
+    out_dir: str = paths.LABEL_DIR
     frames: str | None = None  # half-open A:B (or A:B:S) of frames to label; null = all
     score: float = bounded(0.40, "ground-truth score cut (CONVENTIONS.md)", ge=0.0, le=1.0)
     raw_score: float = bounded(0.20, "score cut of the raw reference file", ge=0.0, le=1.0)
     classes: dict[str, list[str]] = bounded(DEFAULT_CLASSES, "ParaLoupe class -> detector class names")
     detector: DetectorSpec = field(default_factory=DetectorSpec)  # how to run the model (teacher default)
-    reference: str | None = "../shared/data/vtest/vtest.teacher.json"  # optional labels to compare with
+    reference: str | None = paths.TEACHER_REFERENCE  # optional labels to compare with (agreement figure)
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the config loader)."""

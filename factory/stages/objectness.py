@@ -12,7 +12,8 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from factory.data.builder import Source
+from factory import paths
+from factory.data.builder import Source, real_train_source, world_source
 from factory.objectness.fit import fit_objectness
 from factory.pipeline import load_section, resolve_path
 from factory.tracking import stage_run
@@ -26,16 +27,14 @@ log = logging.getLogger("paraloupe")
 
 
 def _default_sources() -> list[Source]:
-    return [Source("models/world/train-static/video.mp4", "models/world/train-static/annotations.json"),
-            Source("models/world/train-moving/video.mp4", "models/world/train-moving/annotations.json"),
-            Source("../shared/data/vtest/vtest.avi", "models/label/vtest/annotations.json", "0:500", True)]
+    return [world_source("train-static"), world_source("train-moving"), real_train_source()]
 
 
 @dataclass
 class ObjectnessParams:
     """The ``objectness`` section: training sources and the feature grid (must match the runtime's)."""
 
-    out_dir: str = "models/objectness"
+    out_dir: str = paths.OBJECTNESS_DIR
     sources: list[Source] = field(default_factory=_default_sources)
     cell: int = bounded(16, "grid cell side, frame pixels (runtime patches.cell)", ge=4, le=256)
     sub: int = bounded(4, "pixels per cell side of the downsampled image (runtime patches.sub)", ge=1, le=16)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from factory import paths
 from factory.models.backbones import SEARCHED, create_backbone
 from factory.models.detector import MEAN, STD, save_backbone
 from factory.models.lightning import ClassifierTask
@@ -44,11 +45,11 @@ log = logging.getLogger("paraloupe")
 class PretrainParams:
     """The ``pretrain`` section of params.yaml."""
 
-    out_dir: str = "models/pretrain"
+    out_dir: str = paths.PRETRAIN_DIR
     backbones: list[str] = field(default_factory=lambda: ["searched:raspberry-pi-4b"])  # registry names
-    search_dir: str = "models/search"  # where searched:<device> architectures are read
-    train_dir: str = "models/datasets/imagenet/train"  # class folders (a real ImageNet tree works too)
-    val_dir: str = "models/datasets/imagenet/val"
+    search_dir: str = paths.SEARCH_DIR  # where searched:<device> architectures are read
+    train_dir: str = paths.imagenet("train")  # class folders (a real ImageNet tree works too)
+    val_dir: str = paths.imagenet("val")
     image_size: int = bounded(64, "classifier input side (px), a multiple of 32", ge=32)
     epochs: int = bounded(5, "training epochs", ge=1)
     batch_size: int = bounded(64, "images per batch", ge=1)

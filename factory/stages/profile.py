@@ -19,15 +19,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from factory import paths
 from factory.pipeline import load_section, resolve_path
 from factory.tracking import stage_run
 from runtime.atomic import write_json
 from runtime.config import bounded, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.manifest import ModelSpec, parse_manifest
 from runtime.profiling import MIN_RUNS, estimate_rows, measure_models
 
 log = logging.getLogger("paraloupe")
@@ -56,9 +59,9 @@ def _default_devices() -> list[DeviceProfileParams]:
 class ProfileParams:
     """The ``profile`` section of params.yaml."""
 
-    export_dir: str = "models/export"
-    search_metrics: str = "models/search/metrics.json"  # device FLOPS (host's measured by the search stage)
-    out_dir: str = "models/profile"
+    export_dir: str = paths.EXPORT_DIR
+    search_metrics: str = paths.SEARCH_METRICS  # device FLOPS (host's measured by the search stage)
+    out_dir: str = paths.PROFILE_DIR
     runs: int = bounded(30, "timed runs per model (median)", ge=MIN_RUNS)
     warmup: int = bounded(5, "untimed runs first", ge=0)
     devices: list[DeviceProfileParams] = field(default_factory=_default_devices)
@@ -87,12 +90,12 @@ def read_flops(path: Path, devices: list[str]) -> dict[str, float]:
     return flops
 
 
-def serves(models: dict[str, Any], device: DeviceProfileParams) -> tuple[list[str], str]:
+def serves(models: Mapping[str, ModelSpec], device: DeviceProfileParams) -> tuple[list[str], str]:
     """The models ``device`` serves by default and a note when it falls back (see the module docstring)."""
     def pick(kind: str, backbone: str | None) -> list[str]:
-        return sorted((n for n, m in models.items() if m["kind"] == kind and m["precision"] == device.precision
-                       and (backbone is None or m["backbone"] == backbone)),
-                      key=lambda n: models[n]["input_size"])
+        return sorted((n for n, m in models.items() if m.kind == kind and m.precision == device.precision
+                       and (backbone is None or m.backbone == backbone)),
+                      key=lambda n: models[n].input_size)
 
     minis, note = pick("mini", device.backbone), ""
     if not minis:
@@ -113,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         quality = {r["model"]: r for r in json.loads((export_dir / "metrics.json").read_text())["rows"]}
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename}: not found (run the export stage first)") from None
-    models = exported["models"]
+    catalog = parse_manifest(exported, f"{export_dir / 'models.json'}:")
+    models = catalog.models
     flops = read_flops(resolve_path(params.search_metrics), [d.name for d in params.devices])
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     with stage_run("profile", params, out) as tracker:
         host = next(d for d in params.devices if d.name == "host")
-        measured = measure_models(export_dir, exported, list(models), host.threads, params.runs, params.warmup,
+        measured = measure_models(export_dir, catalog, list(models), host.threads, params.runs, params.warmup,
                                   log=lambda msg: log.info("profile host: %s", msg))
         for name, row in measured.items():
             row["accuracy"] = round(float(quality[name]["f1"]), 4)

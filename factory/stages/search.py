@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from factory import paths
 from factory.nas.backbone import Classifier
 from factory.nas.cost import count_macs
 from factory.nas.data import MEAN, STD, Dataset, load_dataset
@@ -73,8 +74,8 @@ def _default_devices() -> list[DeviceParams]:
 class SearchParams:
     """The ``search`` section of params.yaml."""
 
-    out_dir: str = "models/search"
-    dataset: str = "models/datasets/imagenet"  # ImageNet-style <dataset>/{train,val}/<class>/*.jpg
+    out_dir: str = paths.SEARCH_DIR
+    dataset: str = paths.imagenet()  # ImageNet-style <dataset>/{train,val}/<class>/*.jpg
     max_images_per_class: int = bounded(700, "seeded sample per class and split (keeps ImageNet affordable)", ge=1)
     image_size: int = bounded(32, "search/training input side (px), a multiple of 32", ge=32)
     devices: list[DeviceParams] = field(default_factory=_default_devices)

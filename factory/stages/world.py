@@ -13,6 +13,7 @@ from typing import Literal
 
 import cv2
 
+from factory import paths
 from factory.pipeline import load_section, resolve_path
 from factory.tracking import stage_run
 from factory.world.config import SceneConfig, VideoSpec
@@ -37,14 +38,27 @@ class VideoParams:
     switch_layout_at: int | None = None
 
 
+def _default_videos() -> dict[str, VideoParams]:
+    """The benchmark's videos: train and val to fit and tune on, test only to report (distinct seeds)."""
+    return {
+        "train-static": VideoParams(seed=101, frames=600, camera="static"),
+        "train-moving": VideoParams(seed=102, frames=600, camera="moving"),
+        "val-static": VideoParams(seed=201, frames=200, camera="static"),
+        "val-moving": VideoParams(seed=202, frames=200, camera="moving"),
+        "test-static": VideoParams(seed=301, frames=400, camera="static"),
+        "test-moving": VideoParams(seed=302, frames=400, camera="moving"),
+        "test-switch": VideoParams(seed=303, frames=400, camera="static", switch_layout_at=200),
+    }
+
+
 @dataclass
 class WorldParams:
     """The ``world`` section: where to write, the scene knobs and the videos by name."""
 
-    out_dir: str = "models/world"
-    preview: bool = True
-    scene: SceneConfig = field(default_factory=SceneConfig)
-    videos: dict[str, VideoParams] = field(default_factory=dict)
+    out_dir: str = paths.WORLD_DIR
+    preview: bool = True  # also write preview.png, a contact sheet of 12 frames with their boxes
+    scene: SceneConfig = field(default_factory=SceneConfig)  # difficulty knobs; the defaults are the benchmark
+    videos: dict[str, VideoParams] = field(default_factory=_default_videos)
 
     def validate(self, where: str) -> None:
         if not self.videos:

@@ -4,7 +4,8 @@ The spec says how to feed the model (input name and size, RGB/BGR, value range, 
 stretch or letterbox resize) and how to read its output:
 
 - ``xyxy_score_class``: [1, N, 6] rows ``x1, y1, x2, y2, score, class`` in input pixels (or 0–1 with
-  ``boxes_normalized``), e.g. the teacher in ../shared/models/teacher or a YOLO export with built-in NMS;
+  ``boxes_normalized``), e.g. the teacher (:data:`factory.paths.TEACHER_MODEL`) or a YOLO export with
+  built-in NMS;
 - ``yolo``: raw YOLO heads, [1, N, 4+1+C] (v5/v7: cx, cy, w, h, objectness, C class scores) or
   [1, 4+C, N] (v8 and later: no objectness), boxes in input pixels.
 
@@ -63,7 +64,8 @@ class DetectorSpec:
     boxes_normalized: bool = False  # xyxy_score_class boxes in 0-1 of the input instead of pixels
     class_names: list[str] | None = None  # the model's class names in index order (None = COCO-80)
     nms_iou: float = bounded(0.5, "class-wise NMS IoU threshold", gt=0.0, le=1.0)
-    threads: int = bounded(0, "onnxruntime intra-op threads (0 = onnxruntime's default)", ge=0)
+    threads: int = bounded(1, "onnxruntime intra-op threads (0 = onnxruntime's default; 1 suits a shared CPU)",
+                           ge=0)
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the config loader)."""
@@ -129,7 +131,8 @@ def nms_classwise(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, io
     return keep_arr[np.argsort(-scores[keep_arr], kind="stable")] if keep_arr.size else keep_arr
 
 
-def decode_output(out: np.ndarray, spec: DetectorSpec, where: str = "output") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode_output(out: np.ndarray, spec: DetectorSpec, where: str = "output"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw model output in ``spec.output`` layout → (boxes ``x1, y1, x2, y2`` in input pixels, scores, class
     indices), uncut and before NMS. A shape the layout cannot read is a UserError naming ``where``."""
     out = np.asarray(out, dtype=np.float32)

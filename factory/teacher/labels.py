@@ -45,9 +45,10 @@ def to_ground_truth(raw: VideoAnnotations, classes: Mapping[str, list[str]] = DE
     by_name = {src: dst for dst, srcs in classes.items() for src in srcs}
     frames: dict[int, FrameAnnotations] = {}
     for fid, fa in raw.frames.items():
-        keep = np.array([(l in by_name) and s >= min_score for l, s in zip(fa.labels, fa.scores, strict=False)], dtype=bool)
+        keep = np.array([(name in by_name) and s >= min_score
+                         for name, s in zip(fa.labels, fa.scores, strict=False)], dtype=bool)
         sub = fa.select(keep) if len(fa) else FrameAnnotations()
-        sub.labels = [by_name[l] for l in sub.labels]
+        sub.labels = [by_name[name] for name in sub.labels]
         frames[fid] = sub
     info = dict(raw.info)
     info.update({"ground_truth": f"score >= {min_score:.2f}, mapped "
@@ -107,7 +108,7 @@ def agreement(ours: VideoAnnotations, ref: VideoAnnotations, tol_px: float = 2.0
             ea = np.concatenate([a.boxes[:, :2], a.boxes[:, :2] + a.boxes[:, 2:]], axis=1)
             eb = np.concatenate([b.boxes[j, :2], b.boxes[j, :2] + b.boxes[j, 2:]])
             err = np.abs(ea - eb).max(axis=1)
-            ok = (err <= tol_px) & ~used & np.array([l == b.labels[j] for l in a.labels])
+            ok = (err <= tol_px) & ~used & np.array([label == b.labels[j] for label in a.labels])
             if ok.any():
                 used[int(np.argmin(np.where(ok, err, np.inf)))] = True
                 matched += 1

@@ -43,7 +43,7 @@ def make_targets(boxes_xywh: np.ndarray, labels: Sequence[str], crowd: np.ndarra
     below ``min_side`` become ignore regions."""
     boxes = np.asarray(boxes_xywh, dtype=np.float32).reshape(-1, 4)
     index = {c: i for i, c in enumerate(classes)}
-    lab = np.array([index.get(l, -1) for l in labels], dtype=np.int64)
+    lab = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
     ign = np.asarray(crowd, dtype=bool).reshape(-1) | (lab < 0) | (np.maximum(boxes[:, 2], boxes[:, 3]) < min_side)
     xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
     return Targets(torch.from_numpy(xyxy), torch.from_numpy(np.maximum(lab, 0)), torch.from_numpy(ign))
@@ -178,7 +178,7 @@ class FrameCropSet(Dataset):
         visible = np.where(area > 0, inside[:, 2] * inside[:, 3] / np.maximum(area, 1e-9), 0.0)
         keep = visible > 0
         crowd = fr.ann.iscrowd | (visible < 0.5)
-        labels = [l for l, k in zip(fr.ann.labels, keep, strict=False) if k]
+        labels = [label for label, k in zip(fr.ann.labels, keep, strict=False) if k]
         t = make_targets(inside[keep], labels, crowd[keep], self.classes, self.min_side)
         return to_tensor(canvas, self.mean, self.std), t
 

@@ -83,7 +83,9 @@ class Population:
         lay = self.layout
         if initial:
             return float(self.rng.uniform(lay.min_depth, lay.max_depth))
-        return lay.max_depth * float(self.rng.uniform(0.85, 1.0)) if toward else lay.min_depth * float(self.rng.uniform(0.8, 1.0))
+        if toward:
+            return lay.max_depth * float(self.rng.uniform(0.85, 1.0))
+        return lay.min_depth * float(self.rng.uniform(0.8, 1.0))
 
     def _spawn_parked(self) -> None:
         kind = "car" if self.rng.random() < 0.75 else "van"
@@ -138,7 +140,7 @@ class Population:
 
     def step(self, dt: float) -> None:
         """Advance every actor by ``dt`` seconds, retire those gone, spawn replacements."""
-        lay, cfg, r = self.layout, self.cfg, self.rng
+        cfg, r = self.cfg, self.rng
         keep = []
         for a in self.actors:
             if a.parked:

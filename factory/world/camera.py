@@ -27,7 +27,8 @@ class Projection:
     width: int
     height: int
 
-    def project(self, x: np.ndarray | float, y: np.ndarray | float, z: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def project(self, x: np.ndarray | float, y: np.ndarray | float, z: np.ndarray | float
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Canvas pixel coordinates (u, v) of world points (x, y, z) in metres."""
         z = np.maximum(np.asarray(z, dtype=np.float64), MIN_DEPTH_M)
         u = self.vp_x + self.f * np.asarray(x, dtype=np.float64) / z

@@ -152,7 +152,8 @@ def write_world(out_dir: str | Path, spec: VideoSpec, scene: SceneConfig, previe
     render_s = 0.0
     start = time.perf_counter()
     with atomic_path(out_dir / "video.mp4") as tmp_video:
-        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*scene.codec), spec.fps, (spec.width, spec.height))
+        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*scene.codec), spec.fps,
+                                 (spec.width, spec.height))
         if not writer.isOpened():
             raise UserError(f"{out_dir / 'video.mp4'}: OpenCV cannot write codec {scene.codec!r}")
         try:

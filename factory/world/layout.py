@@ -173,6 +173,23 @@ def _draw_buildings(img: np.ndarray, layout: Layout, rng: np.random.Generator) -
 def _draw_scenery(img: np.ndarray, layout: Layout, rng: np.random.Generator) -> None:
     """Trees, street lights, signs, cones, bins and shadows: distractors, never annotated."""
     p = layout.proj
+    for z, kind, x in sorted(_scenery_items(layout, rng), key=lambda it: -it[0]):
+        s = p.scale(z)
+        u, v = p.project(x, 0.0, z)
+        draw = _SCENERY.get(kind)
+        if draw is not None:
+            draw(img, float(u), float(v), s, x, z, layout, rng)
+        if kind in ("shadow", "tree", "lamp"):
+            poly = _quad(p, x - 1.5, x + 2.5, z - 1.0, z + 2.0)
+            shadow = img.copy()
+            cv2.fillPoly(shadow, [poly], (0, 0, 0))
+            cv2.addWeighted(img, 0.75, shadow, 0.25, 0, dst=img)
+
+
+def _scenery_items(layout: Layout, rng: np.random.Generator) -> list[tuple[float, str, float]]:
+    """Where the distractors stand: ``(depth Z m, kind, X m)`` — lamps and street furniture on the
+    sidewalks, cones on the right lane, manholes on the road."""
+    p = layout.proj
     items = []
     for side, (x0, x1) in zip((-1, 1), layout.sidewalks, strict=False):
         x_edge = x1 - 0.4 if side < 0 else x0 + 0.4
@@ -180,52 +197,85 @@ def _draw_scenery(img: np.ndarray, layout: Layout, rng: np.random.Generator) -> 
             items.append((z, "lamp", x_edge))
         for z in rng.uniform(0.6 * p.near_depth, layout.max_depth, int(rng.integers(3, 8))):
             kind = ["tree", "tree", "sign", "bin", "shadow", "bench"][rng.integers(6)]
-            x = x0 - 1.2 if side < 0 and kind == "tree" else (x1 + 1.2 if kind == "tree" else rng.uniform(x0 + 0.3, x1 - 0.3))
+            # trees stand beyond the sidewalk, the rest anywhere on it
+            x = (x0 - 1.2 if side < 0 else x1 + 1.2) if kind == "tree" else rng.uniform(x0 + 0.3, x1 - 0.3)
             items.append((z, kind, x))
     for z in rng.uniform(p.near_depth, 0.6 * layout.max_depth, int(rng.integers(2, 6))):
         items.append((z, "cone", layout.road_right - LANE_WIDTH_M + rng.uniform(-0.5, 0.5)))
     for z in rng.uniform(p.near_depth, layout.max_depth * 0.5, int(rng.integers(2, 5))):
         items.append((z, "manhole", rng.uniform(layout.road_left + 1, layout.road_right - 1)))
-    for z, kind, x in sorted(items, key=lambda it: -it[0]):
-        s = p.scale(z)
-        u, v = p.project(x, 0.0, z)
-        u, v = float(u), float(v)
-        if kind == "lamp":
-            top = v - 7.0 * s
-            cv2.line(img, (int(u), int(v)), (int(u), int(top)), (70, 72, 75), max(1, int(0.15 * s)))
-            arm = 1.5 * s * (1 if x < layout.road_left + 1 else -1)
-            cv2.line(img, (int(u), int(top)), (int(u + arm), int(top)), (70, 72, 75), max(1, int(0.1 * s)))
-            cv2.ellipse(img, (int(u + arm), int(top + 0.1 * s)), (max(1, int(0.3 * s)), max(1, int(0.1 * s))), 0, 0, 360,
-                        (200, 230, 240), -1)
-        elif kind == "tree":
-            cv2.line(img, (int(u), int(v)), (int(u), int(v - 3.0 * s)), (40, 60, 90), max(1, int(0.3 * s)))
-            for _ in range(5):
-                du, dv = rng.normal(0, 0.8 * s), rng.normal(-4.2 * s, 0.6 * s)
-                cv2.circle(img, (int(u + du), int(v + dv)), max(1, int(rng.uniform(1.0, 1.8) * s)),
-                           _colour(rng, (50, 120, 60), 25), -1)
-        elif kind == "sign":
-            cv2.line(img, (int(u), int(v)), (int(u), int(v - 2.6 * s)), (120, 120, 120), max(1, int(0.07 * s)))
-            r = max(1, int(0.35 * s))
-            if rng.random() < 0.5:
-                cv2.circle(img, (int(u), int(v - 2.6 * s)), r, (40, 40, 210), -1)
-                cv2.circle(img, (int(u), int(v - 2.6 * s)), max(1, r // 2), (240, 240, 240), -1)
-            else:
-                cv2.rectangle(img, (int(u - r), int(v - 2.6 * s - r)), (int(u + r), int(v - 2.6 * s + r)), (160, 90, 20), -1)
-        elif kind == "bin":
-            cv2.rectangle(img, (int(u - 0.3 * s), int(v - 0.9 * s)), (int(u + 0.3 * s), int(v)), _colour(rng, (50, 80, 50), 20), -1)
-        elif kind == "bench":
-            cv2.rectangle(img, (int(u - 0.8 * s), int(v - 0.5 * s)), (int(u + 0.8 * s), int(v - 0.4 * s)), (40, 70, 110), -1)
-            cv2.rectangle(img, (int(u - 0.8 * s), int(v - 0.9 * s)), (int(u + 0.8 * s), int(v - 0.75 * s)), (40, 70, 110), -1)
-        elif kind == "cone":
-            pts = np.array([[u - 0.2 * s, v], [u + 0.2 * s, v], [u, v - 0.7 * s]]).round().astype(np.int32)
-            cv2.fillPoly(img, [pts], (20, 110, 240))
-            cv2.line(img, (int(u - 0.1 * s), int(v - 0.35 * s)), (int(u + 0.1 * s), int(v - 0.35 * s)), (240, 240, 240),
-                     max(1, int(0.06 * s)))
-        elif kind == "manhole":
-            cv2.ellipse(img, (int(u), int(v)), (max(1, int(0.35 * s)), max(1, int(0.35 * s * p.cam_h / max(z, 1)))),
-                        0, 0, 360, (55, 55, 58), -1)
-        if kind in ("shadow", "tree", "lamp"):
-            poly = _quad(p, x - 1.5, x + 2.5, z - 1.0, z + 2.0)
-            shadow = img.copy()
-            cv2.fillPoly(shadow, [poly], (0, 0, 0))
-            cv2.addWeighted(img, 0.75, shadow, 0.25, 0, dst=img)
+    return items
+
+
+# Each drawer gets the item's foot point (u, v) in canvas px, the scale s (px per metre at its depth), its
+# X and Z (m), the layout and the generator (for the random parts).
+
+def _draw_lamp(img: np.ndarray, u: float, v: float, s: float, x: float, z: float, layout: Layout,
+               rng: np.random.Generator) -> None:
+    """A street light: pole, arm over the road, lit lamp."""
+    top = v - 7.0 * s
+    cv2.line(img, (int(u), int(v)), (int(u), int(top)), (70, 72, 75), max(1, int(0.15 * s)))
+    arm = 1.5 * s * (1 if x < layout.road_left + 1 else -1)
+    cv2.line(img, (int(u), int(top)), (int(u + arm), int(top)), (70, 72, 75), max(1, int(0.1 * s)))
+    cv2.ellipse(img, (int(u + arm), int(top + 0.1 * s)), (max(1, int(0.3 * s)), max(1, int(0.1 * s))), 0, 0, 360,
+                (200, 230, 240), -1)
+
+
+def _draw_tree(img: np.ndarray, u: float, v: float, s: float, x: float, z: float, layout: Layout,
+               rng: np.random.Generator) -> None:
+    """A trunk and a crown of five random discs."""
+    cv2.line(img, (int(u), int(v)), (int(u), int(v - 3.0 * s)), (40, 60, 90), max(1, int(0.3 * s)))
+    for _ in range(5):
+        du, dv = rng.normal(0, 0.8 * s), rng.normal(-4.2 * s, 0.6 * s)
+        cv2.circle(img, (int(u + du), int(v + dv)), max(1, int(rng.uniform(1.0, 1.8) * s)),
+                   _colour(rng, (50, 120, 60), 25), -1)
+
+
+def _draw_sign(img: np.ndarray, u: float, v: float, s: float, x: float, z: float, layout: Layout,
+               rng: np.random.Generator) -> None:
+    """A post with a round (no entry) or square (information) sign."""
+    cv2.line(img, (int(u), int(v)), (int(u), int(v - 2.6 * s)), (120, 120, 120), max(1, int(0.07 * s)))
+    r = max(1, int(0.35 * s))
+    if rng.random() < 0.5:
+        cv2.circle(img, (int(u), int(v - 2.6 * s)), r, (40, 40, 210), -1)
+        cv2.circle(img, (int(u), int(v - 2.6 * s)), max(1, r // 2), (240, 240, 240), -1)
+    else:
+        cv2.rectangle(img, (int(u - r), int(v - 2.6 * s - r)), (int(u + r), int(v - 2.6 * s + r)), (160, 90, 20),
+                      -1)
+
+
+def _draw_bin(img: np.ndarray, u: float, v: float, s: float, x: float, z: float, layout: Layout,
+              rng: np.random.Generator) -> None:
+    """A litter bin."""
+    cv2.rectangle(img, (int(u - 0.3 * s), int(v - 0.9 * s)), (int(u + 0.3 * s), int(v)),
+                  _colour(rng, (50, 80, 50), 20), -1)
+
+
+def _draw_bench(img: np.ndarray, u: float, v: float, s: float, x: float, z: float, layout: Layout,
+                rng: np.random.Generator) -> None:
+    """A bench: seat and backrest."""
+    cv2.rectangle(img, (int(u - 0.8 * s), int(v - 0.5 * s)), (int(u + 0.8 * s), int(v - 0.4 * s)), (40, 70, 110),
+                  -1)
+    cv2.rectangle(img, (int(u - 0.8 * s), int(v - 0.9 * s)), (int(u + 0.8 * s), int(v - 0.75 * s)), (40, 70, 110),
+                  -1)
+
+
+def _draw_cone(img: np.ndarray, u: float, v: float, s: float, x: float, z: float, layout: Layout,
+               rng: np.random.Generator) -> None:
+    """A traffic cone with a white band."""
+    pts = np.array([[u - 0.2 * s, v], [u + 0.2 * s, v], [u, v - 0.7 * s]]).round().astype(np.int32)
+    cv2.fillPoly(img, [pts], (20, 110, 240))
+    cv2.line(img, (int(u - 0.1 * s), int(v - 0.35 * s)), (int(u + 0.1 * s), int(v - 0.35 * s)), (240, 240, 240),
+             max(1, int(0.06 * s)))
+
+
+def _draw_manhole(img: np.ndarray, u: float, v: float, s: float, x: float, z: float, layout: Layout,
+                  rng: np.random.Generator) -> None:
+    """A manhole cover, foreshortened by the camera height."""
+    cv2.ellipse(img, (int(u), int(v)), (max(1, int(0.35 * s)), max(1, int(0.35 * s * layout.proj.cam_h / max(z, 1)))),
+                0, 0, 360, (55, 55, 58), -1)
+
+
+_SCENERY = {"lamp": _draw_lamp, "tree": _draw_tree, "sign": _draw_sign, "bin": _draw_bin, "bench": _draw_bench,
+            "cone": _draw_cone, "manhole": _draw_manhole}
+"""Scenery kind → drawer; ``shadow`` draws only the ground shadow that trees and lamps also cast."""

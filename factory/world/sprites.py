@@ -56,7 +56,8 @@ class _Buffer:
         dx, dy = u1 - u0, v1 - v0
         n = math.hypot(dx, dy) or 1.0
         ox, oy = -dy / n * width / 2, dx / n * width / 2
-        self.poly(np.array([u0 + ox, u1 + ox, u1 - ox, u0 - ox]), np.array([v0 + oy, v1 + oy, v1 - oy, v0 - oy]), colour)
+        self.poly(np.array([u0 + ox, u1 + ox, u1 - ox, u0 - ox]), np.array([v0 + oy, v1 + oy, v1 - oy, v0 - oy]),
+                  colour)
 
     def circle(self, u: float, v: float, r: float, colour: tuple[int, int, int]) -> None:
         self.poly(u + r * _UNIT_COS, v + r * _UNIT_SIN, colour)
@@ -96,13 +97,14 @@ def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int, palette
     for sgn, shade in ((1, 0.8), (-1, 1.0)):
         fx = u + sgn * (swing * leg if side else 0.18 * W + swing * 0.3 * W)
         lift = max(0.0, sgn * math.cos(a.phase)) * 0.05 * H
-        buf.line(u + (0 if side else sgn * 0.15 * W), hip_v, fx, v_foot - lift - limb / 2, _shade(c["legs"], shade), limb * 1.15)
+        buf.line(u + (0 if side else sgn * 0.15 * W), hip_v, fx, v_foot - lift - limb / 2, _shade(c["legs"], shade),
+                 limb * 1.15)
         if H > 24:  # shoes
-            buf.line(fx, v_foot - lift - limb / 2, fx + (0.08 * H * a.direction if side else 0), v_foot - lift - limb / 4,
-                     (30, 30, 30), limb)
+            buf.line(fx, v_foot - lift - limb / 2, fx + (0.08 * H * a.direction if side else 0),
+                     v_foot - lift - limb / 4, (30, 30, 30), limb)
     tw, hw = 0.95 * W, 0.8 * W
-    buf.poly(np.array([u - tw / 2, u + tw / 2, u + hw / 2, u - hw / 2]), np.array([shoulder_v, shoulder_v, hip_v + 0.03 * H, hip_v + 0.03 * H]),
-             c["shirt"])
+    buf.poly(np.array([u - tw / 2, u + tw / 2, u + hw / 2, u - hw / 2]),
+             np.array([shoulder_v, shoulder_v, hip_v + 0.03 * H, hip_v + 0.03 * H]), c["shirt"])
     for sgn in (1, -1):
         sx = u + sgn * (0.1 * W if side else 0.47 * W)
         hand_dx = -swing * 0.3 * H * sgn if side else sgn * 0.12 * W
@@ -112,8 +114,8 @@ def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int, palette
     r = max(0.065 * H, 0.7)
     hv = v_top + r * 1.05
     buf.circle(u, hv, r, c["skin"])
-    buf.poly(np.array([u - r, u + r, u + r * 0.9, u - r * 0.9]), np.array([hv - r * 0.2, hv - r * 0.2, hv - r * 1.05, hv - r * 1.05]),
-             c["hair"])
+    buf.poly(np.array([u - r, u + r, u + r * 0.9, u - r * 0.9]),
+             np.array([hv - r * 0.2, hv - r * 0.2, hv - r * 1.05, hv - r * 1.05]), c["hair"])
     return Sprite(a, buf.x0, buf.y0, buf.img)
 
 
@@ -170,13 +172,15 @@ def _end_details(a: Actor, face: Callable, x0: float, x1: float, z: float, h: fl
     top = 0.9 if a.kind in ("car", "van") else 0.92
     bottom = 0.55 if a.kind in ("car", "van") else (0.5 if a.kind == "bus" else 0.7)
     if not (a.kind == "truck" and not front):
-        face(np.array([x0 + 0.1 * w, x1 - 0.1 * w, x1 - 0.1 * w, x0 + 0.1 * w]), np.array([bottom, bottom, top, top]) * h, zz, glass)
+        face(np.array([x0 + 0.1 * w, x1 - 0.1 * w, x1 - 0.1 * w, x0 + 0.1 * w]),
+             np.array([bottom, bottom, top, top]) * h, zz, glass)
     light = (200, 240, 250) if front else (40, 40, 210)
     for lx in (x0 + 0.05 * w, x1 - 0.2 * w):
         face(np.array([lx, lx + 0.15 * w, lx + 0.15 * w, lx]), np.array([0.3, 0.3, 0.4, 0.4]) * h, zz, light)
     face(np.array([-0.2, 0.2, 0.2, -0.2]) + (x0 + x1) / 2, np.array([0.2, 0.2, 0.28, 0.28]) * h, zz, (230, 230, 230))
     for wx in (x0 + 0.04 * w, x1 - 0.22 * w):
-        face(np.array([wx, wx + 0.18 * w, wx + 0.18 * w, wx]), np.array([-0.02, -0.02, 0.12, 0.12]) * h, zz, (25, 25, 25))
+        face(np.array([wx, wx + 0.18 * w, wx + 0.18 * w, wx]), np.array([-0.02, -0.02, 0.12, 0.12]) * h, zz,
+             (25, 25, 25))
 
 
 def _side_details(a: Actor, face: Callable, plane: float, s0: float, s1: float, h: float, along_z: bool) -> None:

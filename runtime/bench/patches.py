@@ -32,7 +32,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,17 @@ import cv2
 import numpy as np
 
 from runtime.atomic import write_json
-from runtime.coco import load_coco
+from runtime.coco import VideoAnnotations, load_coco
 from runtime.config import from_mapping, read_yaml, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.evaluate import parse_frame_range
 from runtime.geometry import iou_matrix
+from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.coverage import CoverageCount, coverage_flags
-from runtime.patches.generators import EP_LAYOUTS, FramePatches, make_generator
+from runtime.patches.generators import FramePatches, PatchGenerator, generator_names, make_generator
 from runtime.patches.objectness import ObjectnessModel
+from runtime.patches.queue import build_entries
 from runtime.video import open_video, parse_size
 
 MODES = ("oracle", "imperfect", "closed")
@@ -63,7 +65,7 @@ class Row:
 
     name: str
     mode: str
-    gen: Any
+    gen: PatchGenerator
     times_ms: list[float] = dataclasses.field(default_factory=list)
     patches: int = 0
     frames: int = 0
@@ -92,16 +94,18 @@ class Row:
 
 def _make_rows(cfg: PatchConfig, model: ObjectnessModel, modes: Sequence[str], names: Sequence[str]) -> list[Row]:
     noskip = dataclasses.replace(cfg, skip_threshold=0.0)
+    partitions = [n for n in names if n in Mode.equal_partitions().values()]  # no detections: one row each
     rows = []
     for mode in modes:
         for name in names:
-            if name.startswith("ep-"):
+            if name in partitions:
                 continue
-            m = ObjectnessModel(model.w0.copy()) if name == "paraloupe" else None
+            m = ObjectnessModel(model.w0.copy()) if name == Mode.PARALOUPE else None
             rows.append(Row(name, mode, make_generator(name, noskip, m)))
-    if "paraloupe" in names and "oracle" in modes and cfg.skip_threshold > 0:
-        rows.append(Row("paraloupe+skip", "oracle", make_generator("paraloupe", cfg, ObjectnessModel(model.w0.copy()))))
-    rows += [Row(n, "-", make_generator(n, cfg)) for n in names if n.startswith("ep-")]
+    if Mode.PARALOUPE in names and "oracle" in modes and cfg.skip_threshold > 0:
+        rows.append(Row(f"{Mode.PARALOUPE}+skip", "oracle",
+                        make_generator(Mode.PARALOUPE, cfg, ObjectnessModel(model.w0.copy()))))
+    rows += [Row(n, "-", make_generator(n, cfg)) for n in partitions]
     return rows
 
 
@@ -115,6 +119,72 @@ def _detections(row: Row, gt_prev: np.ndarray, gt_prev2: np.ndarray, keep2: np.n
     return gt_prev
 
 
+def _read_frames(cap: Any, start: int, stop: int | None,
+                 resize: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray, float, float]]:
+    """``(index, frame, sx, sy)`` for the frames in ``[start, stop)``, resized to ``resize`` (scale sx, sy)."""
+    index = 0
+    while stop is None or index < stop:
+        ok, frame = cap.read()
+        if not ok:
+            return
+        if index >= start:
+            sx = sy = 1.0
+            if resize is not None:
+                sx, sy = resize[0] / frame.shape[1], resize[1] / frame.shape[0]
+                frame = cv2.resize(frame, resize, interpolation=cv2.INTER_AREA)
+            yield index, frame, sx, sy
+        index += 1
+
+
+def _boxes_of(gt: VideoAnnotations, fid: int, sx: float, sy: float) -> np.ndarray:
+    """The non-crowd ground-truth boxes of frame ``fid``, scaled by (sx, sy)."""
+    ann = gt.frames.get(fid)
+    if ann is None or len(ann) == 0:
+        return np.zeros((0, 4))
+    b = ann.boxes[~ann.iscrowd].astype(np.float64).copy()
+    b[:, [0, 2]] *= sx
+    b[:, [1, 3]] *= sy
+    return b
+
+
+def _generate(row: Row, frame: np.ndarray, index: int, dets: np.ndarray, cfg: PatchConfig,
+              encode: bool) -> tuple[FramePatches, float]:
+    """Run ``row``'s generator on one frame; the patches shown for coverage and the generation time (ms)."""
+    det_fid = index - 2 if row.mode == "imperfect" else index - 1
+    t0 = time.perf_counter()
+    out = row.gen(frame, index, dets, None, det_fid)
+    dt = (time.perf_counter() - t0) * 1000.0
+    row.times_ms.append(dt)
+    row.frames += 1
+    if out.skipped:
+        return (row.carried if row.carried is not None else out), dt
+    row.processed += 1
+    row.patches += len(out)
+    row.carried = out
+    if encode:
+        t0 = time.perf_counter()
+        build_entries(frame, out, cfg.jpeg_quality, cfg.max_side)
+        row.encode_ms.append((time.perf_counter() - t0) * 1000.0)
+    return out, dt
+
+
+def _count(row: Row, gt_now: np.ndarray, dets: np.ndarray, shown: FramePatches, w: int, h: int, window: int,
+           n_done: int) -> None:
+    """Add one frame's coverage (overall, of new objects, of the current window) to ``row``."""
+    counted, covered, well = coverage_flags(gt_now, shown.rects, w, h)
+    row.cov.add(counted, covered, well)
+    row.covered_prev = covered
+    if len(dets) and len(gt_now):
+        is_new = iou_matrix(gt_now, dets).max(axis=1) < NEW_IOU
+    else:
+        is_new = np.ones(len(gt_now), dtype=bool)
+    row.new.add(counted & is_new, covered, well)
+    if window > 0:
+        if n_done % window == 0:
+            row.windows.append(CoverageCount())
+        row.windows[-1].add(counted, covered, well)
+
+
 def run_benchmark(video: str | Path, gt_path: str | Path, frames: tuple[int, int | None], cfg: PatchConfig,
                   model: ObjectnessModel, modes: Sequence[str], names: Sequence[str],
                   resize: tuple[int, int] | None = None, window: int = 0, encode: bool = False,
@@ -125,74 +195,25 @@ def run_benchmark(video: str | Path, gt_path: str | Path, frames: tuple[int, int
     rows = _make_rows(cfg, model, modes, names)
     rng = np.random.default_rng(seed)
     start, stop = frames
-    index, n_done, warmup_ms = 0, 0, None
-    hist: list[np.ndarray] = []  # ground truth of the frames before, newest last
-
-    def boxes_of(fid: int, sx: float, sy: float) -> np.ndarray:
-        ann = gt.frames.get(fid)
-        if ann is None or len(ann) == 0:
-            return np.zeros((0, 4))
-        b = ann.boxes[~ann.iscrowd].astype(np.float64).copy()
-        b[:, [0, 2]] *= sx
-        b[:, [1, 3]] *= sy
-        return b
-
-    from runtime.patches.queue import build_entries
-
-    while stop is None or index < stop:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if index < start:
-            index += 1
-            continue
-        sx = sy = 1.0
-        if resize is not None:
-            sx, sy = resize[0] / frame.shape[1], resize[1] / frame.shape[0]
-            frame = cv2.resize(frame, resize, interpolation=cv2.INTER_AREA)
+    end, n_done, warmup_ms, w, h = start, 0, None, 0, 0
+    for index, frame, sx, sy in _read_frames(cap, start, stop, resize):
         h, w = frame.shape[:2]
-        gt_now, gt_prev, gt_prev2 = boxes_of(index, sx, sy), boxes_of(index - 1, sx, sy), boxes_of(index - 2, sx, sy)
+        gt_now, gt_prev, gt_prev2 = (_boxes_of(gt, index - d, sx, sy) for d in (0, 1, 2))
         keep2 = rng.random(len(gt_prev2)) >= DROP_FRACTION
         for row in rows:
             dets = _detections(row, gt_prev, gt_prev2, keep2)
-            det_fid = index - 2 if row.mode == "imperfect" else index - 1
-            t0 = time.perf_counter()
-            out = row.gen(frame, index, dets, None, det_fid)
-            dt = (time.perf_counter() - t0) * 1000.0
-            if warmup_ms is None and row.name.startswith("paraloupe"):
+            shown, dt = _generate(row, frame, index, dets, cfg, encode)
+            if warmup_ms is None and row.name.startswith(Mode.PARALOUPE):
                 warmup_ms = dt
-            row.times_ms.append(dt)
-            row.frames += 1
-            if out.skipped:
-                shown = row.carried if row.carried is not None else out
-            else:
-                row.processed += 1
-                row.patches += len(out)
-                row.carried = shown = out
-                if encode:
-                    t0 = time.perf_counter()
-                    build_entries(frame, out, cfg.jpeg_quality, cfg.max_side)
-                    row.encode_ms.append((time.perf_counter() - t0) * 1000.0)
-            counted, covered, well = coverage_flags(gt_now, shown.rects, w, h)
-            row.cov.add(counted, covered, well)
-            row.covered_prev = covered
-            if len(dets) and len(gt_now):
-                is_new = iou_matrix(gt_now, dets).max(axis=1) < NEW_IOU
-            else:
-                is_new = np.ones(len(gt_now), dtype=bool)
-            row.new.add(counted & is_new, covered, well)
-            if window > 0:
-                if n_done % window == 0:
-                    row.windows.append(CoverageCount())
-                row.windows[-1].add(counted, covered, well)
+            _count(row, gt_now, dets, shown, w, h, window, n_done)
         n_done += 1
-        index += 1
+        end = index + 1
         if progress and n_done % 100 == 0:
             progress(f"{n_done} frames")
     cap.release()
     if n_done == 0:
         raise UserError(f"{video}: no frames in range {start}:{'' if stop is None else stop}")
-    return {"video": str(video), "gt": str(gt_path), "frames": [start, index], "frame_size": [w, h],
+    return {"video": str(video), "gt": str(gt_path), "frames": [start, end], "frame_size": [w, h],
             "warmup_ms": warmup_ms, "window": window, "config": to_mapping(cfg),
             "objectness": model.to_dict(), "rows": [r.summary() for r in rows]}
 
@@ -221,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="YAML with a 'patches' section (or the section itself)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one patches config field (YAML value), repeatable")
-    parser.add_argument("--generators", default=",".join(["paraloupe", "lastdet"] + [f"ep-{k}" for k in EP_LAYOUTS]))
+    parser.add_argument("--generators", default=",".join(generator_names()))
     parser.add_argument("--modes", default="oracle,imperfect,closed", help=f"subset of {','.join(MODES)}")
     parser.add_argument("--resize", default=None, help="resize frames (and boxes) to WxH")
     parser.add_argument("--window", type=int, default=0, help="also report coverage per window of N frames")
@@ -261,9 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"--generators: {exc}") from None
     if not Path(args.video).exists():
         raise UserError(f"{args.video}: file not found")
+    resize = parse_size(args.resize, "--resize") if args.resize else None
     result = run_benchmark(args.video, args.gt, (parse_frame_range(args.frames) or (0, None)), cfg, model, modes, names,
-                           (parse_size(args.resize, "--resize") if args.resize else None), args.window, args.encode, args.seed,
-                           progress=lambda s: print(s, file=sys.stderr))
+                           resize, args.window, args.encode, args.seed, progress=lambda s: print(s, file=sys.stderr))
     print(format_table(result))
     if args.json:
         write_json(args.json, result)

@@ -24,6 +24,7 @@ import numpy as np
 
 from runtime.atomic import write_json
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.modes import Solver
 from runtime.scheduler import (
     Device,
     Instance,
@@ -45,13 +46,14 @@ DEVICE_KINDS = (("jetson", 8.0), ("rpi", 45.0), ("rpi", 45.0), ("phone", 20.0))
 COSTS = (0.0, 0.1, 0.3, 0.6)
 
 Policy = Callable[[Instance, int], Schedule]
+#: The policies timed here (the MILP optimum is the reference, run apart), and Markov as the paper runs it.
 POLICIES: dict[str, Policy] = {
-    "markov": lambda inst, seed: markov(compile_problem(inst), seed),
+    Solver.MARKOV: lambda inst, seed: markov(compile_problem(inst), seed),
     "markov-paper": lambda inst, seed: markov(compile_problem(inst), seed, MarkovConfig(init="random", pairs=False,
                                                                                        chains=1)),
-    "greedy": lambda inst, seed: greedy(compile_problem(inst)),
-    "proportional": lambda inst, seed: proportional(compile_problem(inst)),
-    "uniform": lambda inst, seed: uniform(compile_problem(inst)),
+    Solver.GREEDY: lambda inst, seed: greedy(compile_problem(inst)),
+    Solver.PROPORTIONAL: lambda inst, seed: proportional(compile_problem(inst)),
+    Solver.UNIFORM: lambda inst, seed: uniform(compile_problem(inst)),
 }
 
 
@@ -95,17 +97,17 @@ def run_small(n: int, seed: int) -> dict[str, Any]:
     from runtime.scheduler.milp import milp
 
     rng = np.random.default_rng(seed)
-    names = [*POLICIES, "milp"]
+    names = [*POLICIES, Solver.MILP]
     rows: dict[str, dict[str, list]] = {p: {"ratio": [], "feasible": [], "ms": []} for p in names}
     drawn = 0
-    while len(rows["milp"]["ratio"]) < n:
+    while len(rows[Solver.MILP]["ratio"]) < n:
         inst = random_instance(rng)
         drawn += 1
         best, best_ms = _timed(lambda i, s: milp(compile_problem(i)), inst, 0)
         if not best.feasible:
             continue
         for name in names:
-            result, ms = (best, best_ms) if name == "milp" else _timed(POLICIES[name], inst, drawn)
+            result, ms = (best, best_ms) if name == Solver.MILP else _timed(POLICIES[name], inst, drawn)
             rows[name]["ratio"].append(result.utility / best.utility if result.feasible else 0.0)
             rows[name]["feasible"].append(result.feasible)
             rows[name]["ms"].append(ms)
@@ -118,8 +120,9 @@ def run_large(n: int, seed: int) -> dict[str, Any]:
     from runtime.scheduler.milp import lp_bound
 
     rng = np.random.default_rng(seed + 1)
-    rows: dict[str, dict[str, list]] = {p: {"ratio": [], "feasible": [], "ms": []} for p in ("markov", "greedy")}
-    while len(rows["markov"]["ms"]) < n:
+    rows: dict[str, dict[str, list]] = {p: {"ratio": [], "feasible": [], "ms": []}
+                                        for p in (Solver.MARKOV, Solver.GREEDY)}
+    while len(rows[Solver.MARKOV]["ms"]) < n:
         inst = random_instance(rng, n_patches=50, n_devices=20)
         bound = lp_bound(compile_problem(inst))
         if not np.isfinite(bound):

@@ -1,6 +1,6 @@
 """``paraloupe-bench soak`` — overload soak of the local cluster: bounded queues, flat RSS, drops accounted.
 
-Run (the issue's 10-minute benchmark; emulated devices, labelled so)::
+Run (10 minutes by default; emulated devices, labelled so)::
 
     paraloupe-bench soak --bundle models/bundle --video models/world/test-static/video.mp4
         [--seconds 600] [--servers 4] [--devices raspberry-pi-4b] [--mode paraloupe] [--scheduler markov]
@@ -38,6 +38,7 @@ import numpy as np
 
 from runtime.atomic import write_json
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.modes import Mode, Solver
 
 WARMUP_FRAMES = 5
 
@@ -147,25 +148,25 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     def sink(dets: Any, frame: Any, extra: dict[str, Any]) -> None:
         emitted[0] += 1
 
-    with tempfile.TemporaryDirectory(prefix="paraloupe-soak-") as tmp:
-        with LocalCluster(args.bundle, manifest, args.servers, base, args.workdir or tmp, devices) as cluster:
-            client = Client(args.bundle, manifest, cluster.config, cluster.endpoints["master"],
-                            log=lambda s: print(f"[soak] {s}", file=sys.stderr))
-            pids = {"client": os.getpid(), **{n: p.pid for n, p in cluster.procs.items()}}
-            sampler = Sampler(pids, client, args.sample_s)
-            sampler.start()
-            t0 = time.monotonic()
-            try:
-                stats = client.run(looped_frames(args.video, args.seconds, offered), sink)
-            finally:
-                sampler.stop()
-            wall_s = time.monotonic() - t0
-            emulation = cluster.emulation()
-            queue_max = cluster.config.servers[0].queue_max if cluster.config.servers else None
+    with (tempfile.TemporaryDirectory(prefix="paraloupe-soak-") as tmp,
+          LocalCluster(args.bundle, manifest, args.servers, base, args.workdir or tmp, devices) as cluster):
+        client = Client(args.bundle, manifest, cluster.config, cluster.endpoints["master"],
+                        log=lambda s: print(f"[soak] {s}", file=sys.stderr))
+        pids = {"client": os.getpid(), **{n: p.pid for n, p in cluster.procs.items()}}
+        sampler = Sampler(pids, client, args.sample_s)
+        sampler.start()
+        t0 = time.monotonic()
+        try:
+            stats = client.run(looped_frames(args.video, args.seconds, offered), sink)
+        finally:
+            sampler.stop()
+        wall_s = time.monotonic() - t0
+        emulation = cluster.emulation()
+        queue_max = cluster.config.servers[0].queue_max if cluster.config.servers else None
     summary = summarize(stats, args.slo_ms, warmup=WARMUP_FRAMES)
     counters = summary["counters"]
     drops = {k[len("frames_dropped_"):]: v for k, v in counters.items() if k.startswith("frames_dropped_")}
-    pipeline = client_cfg.pipeline or (max(1, args.servers) if args.mode == "baseline" else 1)
+    pipeline = client_cfg.pipeline or (max(1, args.servers) if client_cfg.mode is Mode.BASELINE else 1)
     return {
         "seconds": args.seconds, "wall_s": round(wall_s, 1), "video": str(args.video), "frame_size": [width, height],
         "servers": args.servers, "devices": emulation["servers"], "mode": args.mode, "scheduler": args.scheduler,
@@ -212,9 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--servers", type=int, default=4, help="local servers (default 4)")
     p.add_argument("--devices", default="raspberry-pi-4b", help="device profiles cycled over the servers "
                    "(default raspberry-pi-4b; '' = the bundle's)")
-    p.add_argument("--mode", default="paraloupe", help="client mode (default paraloupe)")
-    p.add_argument("--scheduler", default="markov", choices=["markov", "uniform", "proportional", "greedy", "milp"],
-                   help="scheduling policy (default markov)")
+    p.add_argument("--mode", default=Mode.PARALOUPE.value, choices=Mode.values(), metavar="MODE",
+                   help=f"client mode: {Mode.help_text()} (default {Mode.PARALOUPE})")
+    p.add_argument("--scheduler", default=Solver.MARKOV.value, choices=Solver.values(),
+                   help=f"scheduling policy (default {Solver.MARKOV})")
     p.add_argument("--offer-fps", type=float, default=50.0, help="frames offered per second (default 50)")
     p.add_argument("--slo-ms", type=float, default=500.0, help="T_SLO per frame, ms (default 500)")
     p.add_argument("--queue-frames", type=int, default=4, help="client frame queue bound (default 4)")

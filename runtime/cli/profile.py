@@ -21,18 +21,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.manifest import DeviceProfile, Manifest
 
 DEVICES = ("jetson-xavier-nx", "raspberry-pi-4b", "snapdragon-732g", "host")
 
 
-def _models(manifest: dict, device: str, choice: str) -> list[str]:
-    models = manifest["models"]
+def _models(manifest: Manifest, device: str, choice: str) -> list[str]:
+    models = manifest.models
     if choice == "all":
         return list(models)
     if choice == "profiled":
-        listed = list(((manifest.get("profiles") or {}).get(device) or {}).get("models", {}))
-        listed = listed or list(((manifest.get("devices") or {}).get(device) or {}).get("serves", []))
-        return [m for m in listed if m in models] or list(models)
+        return manifest.listed_models(device) or list(models)
     names = [n for n in choice.split(",") if n]
     for n in names:
         if n not in models:
@@ -41,32 +40,30 @@ def _models(manifest: dict, device: str, choice: str) -> list[str]:
 
 
 def profile_bundle(bundle: str | Path, device: str, threads: int | None = None, models: str = "profiled",
-                   runs: int = 30, warmup: int = 5, isolate: bool = True, quiet: bool = False) -> dict:
+                   runs: int = 30, warmup: int = 5, isolate: bool = True, quiet: bool = False) -> DeviceProfile:
     """Measure and write ``device``'s profile into ``bundle``; returns the new profile."""
-    from runtime.bundle import load_manifest, write_manifest
-    from runtime.profiling import MIN_RUNS, measure_models, model_accuracy
+    from runtime.bundle import load_manifest, write_profile
+    from runtime.profiling import MIN_RUNS, measure_models
 
     if runs < MIN_RUNS:
         raise UserError(f"--runs: {runs} is below {MIN_RUNS} (the median needs at least {MIN_RUNS} runs)")
     manifest = load_manifest(bundle)
-    known = set(DEVICES) | set(manifest.get("devices") or {}) | set(manifest.get("profiles") or {})
+    known = set(DEVICES) | manifest.known_devices()
     if device not in known:
         raise UserError(f"--device: {device!r} is not a known device (known: {', '.join(sorted(known))})")
-    old = (manifest.get("profiles") or {}).get(device) or {}
-    threads = int(threads or old.get("threads") or 1)
+    old = manifest.profile(device)
+    threads = int(threads or (old.threads if old else None) or 1)
     if threads < 1:
         raise UserError(f"--threads: {threads} must be >= 1")
     names = _models(manifest, device, models)
     log = None if quiet else (lambda msg: print(f"[paraloupe-profile] {msg}", file=sys.stderr))
     rows = measure_models(bundle, manifest, names, threads, runs, warmup, isolate, log)
     for name, row in rows.items():
-        row["accuracy"] = model_accuracy(manifest, name)
+        row["accuracy"] = manifest.model_accuracy(name)
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     profile = {"estimated": False, "threads": threads, "models": rows,
                "source": f"paraloupe-profile on {platform.node() or 'unknown'} ({platform.machine()}), {stamp}"}
-    manifest.setdefault("profiles", {})[device] = profile
-    write_manifest(bundle, manifest)
-    return profile
+    return write_profile(bundle, device, profile).profiles[device]
 
 
 @cli_entry
@@ -84,10 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     profile = profile_bundle(args.bundle, args.device, args.threads, args.models, args.runs, args.warmup,
                              quiet=args.quiet)
-    print(f"{args.bundle}: profile of {args.device} written ({len(profile['models'])} models, "
-          f"{profile['threads']} thread(s), measured)")
-    for name, row in profile["models"].items():
-        print(f"  {name:<24} {row['latency_ms']:9.2f} ms  {row['memory_mb']:7.1f} MB  α {row['accuracy']:.3f}")
+    print(f"{args.bundle}: profile of {args.device} written ({len(profile.models)} models, "
+          f"{profile.threads} thread(s), measured)")
+    for name, row in profile.models.items():
+        print(f"  {name:<24} {row.latency_ms:9.2f} ms  {row.memory_mb:7.1f} MB  α {row.accuracy:.3f}")
     return 0
 
 

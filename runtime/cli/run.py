@@ -23,16 +23,19 @@ The summary is printed on stderr at the end (JSON with ``--summary``); a progres
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.modes import Mode, Solver
 
-SCHEDULERS = ["markov", "uniform", "proportional", "greedy", "milp"]
+if TYPE_CHECKING:
+    from runtime.manifest import Manifest
 
 
 def _keys_main(argv: Sequence[str]) -> int:
@@ -58,24 +61,23 @@ def validate_bundle(bundle: str) -> int:
     from runtime.infer import Detector
 
     manifest = load_manifest(bundle)
-    print(f"{bundle}: manifest schema {manifest['schema_version']}, checksum and {len(manifest['models'])} "
-          f"models' files OK; classes {manifest['classes']}")
-    for name in manifest["models"]:
+    print(f"{bundle}: manifest schema {manifest.schema_version}, checksum and {len(manifest.models)} "
+          f"models' files OK; classes {manifest.classes}")
+    for name in manifest.models:
         det = Detector(bundle, name, manifest)
         out = det(np.full((det.size, det.size, 3), 127, dtype=np.uint8))
         raw = det.raw(det.preprocess(np.zeros((det.size, det.size, 3), dtype=np.uint8))[0])
         print(f"  {name}: ncnn OK, input {det.size}, outputs {[tuple(r.shape) for r in raw]}, "
               f"{len(out.scores)} boxes on a grey image, {out.infer_ms:.1f} ms")
-    profiles = manifest.get("profiles") or {}
-    devices = sorted(profiles)
-    width = max([len(m) for m in manifest["models"]] + [5])
+    devices = sorted(manifest.profiles)
+    width = max([len(m) for m in manifest.models] + [5])
     print(f"\n{'model':<{width}}  " + "  ".join(f"{d:>26}" for d in devices))
-    for name in manifest["models"]:
+    for name in manifest.models:
         cells = []
         for d in devices:
-            row = profiles[d]["models"].get(name)
-            est = "est" if profiles[d].get("estimated") else "meas"
-            cells.append(f"{row['latency_ms']:9.1f} ms α {row['accuracy']:.3f} {est:>4}" if row else f"{'-':>26}")
+            row = manifest.row(d, name)
+            est = "est" if manifest.profiles[d].estimated else "meas"
+            cells.append(f"{row.latency_ms:9.1f} ms α {row.accuracy:.3f} {est:>4}" if row else f"{'-':>26}")
         print(f"{name:<{width}}  " + "  ".join(f"{c:>26}" for c in cells))
     if not devices:
         print("(no device profiles in this bundle)")
@@ -97,19 +99,17 @@ def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
     return dataclasses.replace(cluster, client=dataclasses.replace(client, **changes), master=master)
 
 
-def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_endpoint: str, args: argparse.Namespace,
+def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: str, args: argparse.Namespace,
                extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
                on_frame: Any = None, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run the video through the cluster; writes --out/--save-video/--summary; returns the summary.
     ``extra``: keys added to the summary (a callable is called after the run); ``on_start()``: called when the
     client takes its first frame (the clock of the kill schedule)."""
-    import cv2
-
     from runtime.atomic import atomic_open
     from runtime.cluster.client import Client
     from runtime.cluster.summary import format_summary, summarize
     from runtime.predictions import FrameDetections
-    from runtime.video import iter_frames, parse_frames, video_info
+    from runtime.video import parse_frames, video_info
 
     if not args.video:
         raise UserError("--video is required for a client")
@@ -117,48 +117,22 @@ def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_en
     width, height, fps = video_info(args.video)
     client = Client(bundle, manifest, cluster, master_endpoint)
     preds: dict[int, FrameDetections] = {}
-    writer = None
-    if args.save_video:
-        writer = cv2.VideoWriter(str(args.save_video), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, (width, height))
-        if not writer.isOpened():
-            raise UserError(f"--save-video: cannot write {args.save_video}")
-    out_ctx = atomic_open(args.out) if args.out else None
-    handle = out_ctx.__enter__() if out_ctx else None
-
-    def sink(dets: FrameDetections, frame: Any, extra_keys: dict[str, Any]) -> None:
-        if args.gt:  # kept only for the final F1: a live stream without --gt holds nothing per frame
-            preds[dets.frame] = dets
-        if handle is not None:
-            handle.write(dets.to_line(**extra_keys) + "\n")
+    writer = _video_writer(args.save_video, fps, width, height) if args.save_video else None
+    with contextlib.ExitStack() as outputs:  # --out is replaced only when the run ends cleanly
         if writer is not None:
-            img = frame.copy()
-            for (x, y, w, h), lab, s in zip(dets.boxes, dets.labels, dets.scores, strict=False):
-                cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2)
-                cv2.putText(img, f"{lab} {s:.2f}", (int(x), max(12, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                            (0, 255, 0), 1)
-            if extra_keys.get("dropped"):
-                cv2.putText(img, "dropped", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2)
-            writer.write(img)
+            outputs.callback(writer.release)
+        handle = outputs.enter_context(atomic_open(args.out)) if args.out else None
 
-    def progress(p: dict[str, Any]) -> None:
-        print(f"\r[paraloupe-run] frames {p['frames']}  servers live {p['live']}  in flight {p['in_flight']}  "
-              f"dropped {p['dropped']}", end="", file=sys.stderr, flush=True)
+        def sink(dets: FrameDetections, frame: Any, extra_keys: dict[str, Any]) -> None:
+            if args.gt:  # kept only for the final F1: a live stream without --gt holds nothing per frame
+                preds[dets.frame] = dets
+            if handle is not None:
+                handle.write(dets.to_line(**extra_keys) + "\n")
+            if writer is not None:
+                writer.write(_annotated(frame, dets, bool(extra_keys.get("dropped"))))
 
-    ok = False
-    try:
-        def source() -> Any:
-            for i, item in enumerate(iter_frames(args.video, frames)):
-                if i == 0 and on_start is not None:
-                    on_start()
-                yield item
-
-        stats = client.run(source(), sink, progress if not args.quiet else None, on_frame)
-        ok = True
-    finally:
-        if out_ctx is not None:
-            out_ctx.__exit__(*((None, None, None) if ok else sys.exc_info()))
-        if writer is not None:
-            writer.release()
+        stats = client.run(_frames_from(args.video, frames, on_start), sink,
+                           None if args.quiet else _print_progress, on_frame)
     print("", file=sys.stderr)
     info = {"mode": cluster.client.mode, "scheduler": cluster.master.scheduler, "video": str(args.video),
             "frame_size": [width, height], "servers_seen": sorted(client.links)}
@@ -166,14 +140,7 @@ def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_en
         extra = extra()
     summary = summarize(stats, cluster.client.slo_ms, warmup=args.warmup, extra={**info, **(extra or {})})
     if args.gt:
-        from runtime.coco import load_coco
-        from runtime.evaluate import evaluate
-
-        gt = load_coco(args.gt)
-        ids = sorted(preds)
-        result = evaluate(gt, {i: preds[i] for i in ids if i in gt.frames}, frames=(ids[0], ids[-1] + 1))
-        o = result.overall
-        summary.update(f1=o.f1, precision=o.precision, recall=o.recall, eval=result.as_dict())
+        summary.update(_f1(args.gt, preds))
     print(format_summary(summary), file=sys.stderr)
     if args.summary:
         from runtime.atomic import write_json
@@ -182,9 +149,62 @@ def run_client(bundle: str, manifest: Mapping[str, Any], cluster: Any, master_en
     return summary
 
 
+def _video_writer(path: str, fps: float, width: int, height: int) -> Any:
+    """An MP4 writer for ``--save-video`` at the video's rate (25 fps when unknown); a UserError if it cannot write."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, (width, height))
+    if not writer.isOpened():
+        raise UserError(f"--save-video: cannot write {path}")
+    return writer
+
+
+def _annotated(frame: Any, dets: Any, dropped: bool) -> Any:
+    """A copy of ``frame`` with the detections drawn (green boxes, label and score) and, if ``dropped``, a mark."""
+    import cv2
+
+    img = frame.copy()
+    for (x, y, w, h), lab, s in zip(dets.boxes, dets.labels, dets.scores, strict=False):
+        cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2)
+        cv2.putText(img, f"{lab} {s:.2f}", (int(x), max(12, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 255, 0), 1)
+    if dropped:
+        cv2.putText(img, "dropped", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2)
+    return img
+
+
+def _print_progress(p: dict[str, Any]) -> None:
+    print(f"\r[paraloupe-run] frames {p['frames']}  servers live {p['live']}  in flight {p['in_flight']}  "
+          f"dropped {p['dropped']}", end="", file=sys.stderr, flush=True)
+
+
+def _frames_from(video: str, frames: range | None, on_start: Callable[[], None] | None) -> Iterator[Any]:
+    """The video's ``(id, frame)`` pairs in the ``frames`` range; ``on_start()`` just before the first."""
+    from runtime.video import iter_frames
+
+    for i, item in enumerate(iter_frames(video, frames)):
+        if i == 0 and on_start is not None:
+            on_start()
+        yield item
+
+
+def _f1(gt_path: str, preds: Mapping[int, Any]) -> dict[str, Any]:
+    """F1, precision, recall and the full evaluation of ``preds`` against the COCO ground truth at ``gt_path``,
+    over the frames from the first to the last predicted."""
+    from runtime.coco import load_coco
+    from runtime.evaluate import evaluate
+
+    gt = load_coco(gt_path)
+    ids = sorted(preds)
+    result = evaluate(gt, {i: preds[i] for i in ids if i in gt.frames}, frames=(ids[0], ids[-1] + 1))
+    o = result.overall
+    return {"f1": o.f1, "precision": o.precision, "recall": o.recall, "eval": result.as_dict()}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="paraloupe-run", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--bundle", required=True, help="bundle folder (manifest.json + model files)")
     p.add_argument("--validate", action="store_true", help="check the bundle and print models × devices")
     p.add_argument("--video", help="input video (client)")
@@ -203,8 +223,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="local:N: slow every emulated device by F (>= 1) instead of the factor measured at start")
     p.add_argument("--schedule-log", metavar="L.jsonl",
                    help="local:N or master: one JSON line per scheduling decision (frame, patches per device, costs)")
-    p.add_argument("--mode", help="paraloupe | baseline | mini | ep-K | lastdet")
-    p.add_argument("--scheduler", choices=SCHEDULERS)
+    p.add_argument("--mode", choices=Mode.values(), metavar="MODE", help=Mode.help_text())
+    p.add_argument("--scheduler", choices=Solver.values())
     p.add_argument("--slo-ms", type=float)
     p.add_argument("--max-patches", type=int)
     p.add_argument("--offer-fps", type=float, help="frames arrive at this rate (camera-like); 0 = as served")

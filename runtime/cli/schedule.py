@@ -1,4 +1,4 @@
-"""``paraloupe-schedule --instance I.json [--solver markov|greedy|uniform|proportional|milp] [--seed N]``
+"""``paraloupe-schedule --instance I.json [--solver markov|uniform|proportional|greedy|milp] [--seed N]``
 
 Assigns every patch of a scheduler instance (CONVENTIONS.md's format) to a (device, model) and prints
 ``{"assignment": [[patch, device, model], ...], "utility": U, "feasible": true|false, "max_latency_ms": T,
@@ -16,18 +16,20 @@ import time
 from collections.abc import Sequence
 
 from runtime.errors import cli_entry, run_cli
-from runtime.scheduler import SOLVERS, compile_problem, load_instance, solve, warm_up
+from runtime.modes import Solver
+from runtime.scheduler import compile_problem, load_instance, solve, warm_up
 
 
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paraloupe-schedule", description=__doc__.split("\n\n")[1])
     parser.add_argument("--instance", required=True, help="scheduler instance JSON (CONVENTIONS.md)")
-    parser.add_argument("--solver", default="markov", choices=list(SOLVERS), help="policy (default markov)")
+    parser.add_argument("--solver", default=Solver.MARKOV.value, choices=Solver.values(),
+                        help=f"policy (default {Solver.MARKOV})")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the markov solver (default 0)")
     args = parser.parse_args(argv)
     instance = load_instance(args.instance)
-    if args.solver == "milp":
+    if args.solver == Solver.MILP:
         from runtime.scheduler.milp import require_scipy
 
         require_scipy()  # import scipy before the clock starts (or fail with a one-line error)

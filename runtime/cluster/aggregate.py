@@ -78,7 +78,8 @@ def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_id
     for a in np.flatnonzero(cut):
         ba = boxes[keep[a]]
         for b in range(len(keep)):
-            if b == a or drop[b] or class_ids[keep[b]] != class_ids[keep[a]] or patch_ids[keep[b]] == patch_ids[keep[a]]:
+            same_patch = patch_ids[keep[b]] == patch_ids[keep[a]]
+            if b == a or drop[b] or class_ids[keep[b]] != class_ids[keep[a]] or same_patch:
                 continue
             if area[b] <= area[a]:
                 continue

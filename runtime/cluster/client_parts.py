@@ -1,6 +1,7 @@
 """The client's records and helpers: the mode → model-kind rule, one server's link, one frame's job, one
 outstanding patch request, and the bandwidth thread (the network profiler on sockets of its own).
-Used by :mod:`runtime.cluster.client`; times are ``time.monotonic()`` seconds, latencies ms."""
+Used by :mod:`runtime.cluster.client` and its ``client_*`` modules; times are ``time.monotonic()`` seconds,
+latencies ms."""
 
 from __future__ import annotations
 
@@ -14,19 +15,14 @@ import zmq
 from runtime.cluster.aggregate import PatchResult
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.transport import Transport
-from runtime.errors import UserError
+from runtime.loop import FramePlan
+from runtime.modes import Mode, ModelKind
 from runtime.profilers.network import NetworkProfiler, ZmqProbe
 
-PATCH_MODES = ("paraloupe", "lastdet")
 
-
-def mode_kind(mode: str) -> str:
+def mode_kind(mode: Mode | str) -> ModelKind:
     """The model kind a mode uses (``baseline`` or ``mini``); an unknown mode is a UserError."""
-    if mode == "baseline":
-        return "baseline"
-    if mode in PATCH_MODES or mode == "mini" or (mode.startswith("ep-") and mode[3:].isdigit()):
-        return "mini"
-    raise UserError(f"--mode: unknown {mode!r} (choose from paraloupe, baseline, mini, ep-K, lastdet)")
+    return Mode.parse(mode, "--mode").model_kind
 
 
 @dataclass
@@ -61,6 +57,7 @@ class Job:
     sched_sent: float = 0.0
     sched_ms: float | None = None
     reqs: list[str] = field(default_factory=list)  # every patch request sent for this frame
+    plan: FramePlan | None = None  # what the closed loop planned for this frame
 
     @property
     def remaining(self) -> int:

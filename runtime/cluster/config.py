@@ -18,15 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from runtime.cluster.transport import Curve, SocketOptions
 from runtime.config import bounded, from_mapping, read_yaml
 from runtime.errors import UserError
+from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig
 from runtime.profilers.network import NetworkProfilerConfig
-
-Scheduler = Literal["markov", "uniform", "proportional", "greedy", "milp"]
 
 
 @dataclass
@@ -35,10 +33,13 @@ class MasterSection:
 
     bind: str = bounded("", "ZeroMQ endpoint the master binds (tcp://*:PORT; port * = any free one)")
     endpoint: str = bounded("", "endpoint servers and clients connect to")
-    scheduler: Scheduler = bounded("markov", "scheduling policy")
+    scheduler: Solver = bounded(Solver.MARKOV, "scheduling policy")
     gamma: float = bounded(0.1, "γ: weight of the computational cost in the utility", ge=0.0)
     seed: int = bounded(0, "seed of the markov policy", ge=0)
     default_bandwidth_Bps: float = bounded(12.5e6, "b_i used before the client has measured one, B/s", gt=0)
+
+    def __post_init__(self) -> None:
+        self.scheduler = Solver.parse(self.scheduler, "master.scheduler")  # a plain string given in code
 
 
 @dataclass
@@ -62,7 +63,7 @@ class ClientSection:
     """The client: what it runs and how it copes with failures and overload."""
 
     name: str = bounded("client", "this client's name (its CURVE key name by default)")
-    mode: str = bounded("paraloupe", "paraloupe | baseline | mini | ep-K | lastdet")
+    mode: Mode = bounded(Mode.PARALOUPE, Mode.help_text())
     slo_ms: float = bounded(500.0, "T_SLO per frame, ms", gt=0)
     pipeline: int = bounded(0, "frames in flight at once (0 = 1 for patch modes, one per server for baseline)",
                             ge=0, le=64)
@@ -83,6 +84,9 @@ class ClientSection:
                                    gt=0, le=1)
     patches: PatchConfig = field(default_factory=PatchConfig)
     network_profiler: NetworkProfilerConfig = field(default_factory=NetworkProfilerConfig)
+
+    def __post_init__(self) -> None:
+        self.mode = Mode.parse(self.mode, "client.mode")  # a plain string given in code (--mode, tests)
 
 
 @dataclass

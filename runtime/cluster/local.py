@@ -32,26 +32,26 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from runtime.cluster.config import ClusterConfig, SecuritySection, ServerSection
-from runtime.cluster.server import common_pace_factor, parse_cost_schedule, parse_seconds, served_models
+from runtime.cluster.server import common_pace_factor, parse_cost_schedule, parse_seconds
 from runtime.cluster.transport import make_keys
 from runtime.config import to_mapping
 from runtime.errors import UserError
 from runtime.infer import Detector, time_model
+from runtime.manifest import Manifest
 
 
-def default_devices(manifest: Mapping[str, Any]) -> list[str]:
+def default_devices(manifest: Manifest) -> list[str]:
     """The bundle's profiled devices (sorted), or ``host`` when it has none."""
-    return sorted(manifest.get("profiles") or {}) or ["host"]
+    return sorted(manifest.profiles) or ["host"]
 
 
-def host_latencies(bundle_dir: str | Path, manifest: Mapping[str, Any], models: list[str]) -> dict[str, float]:
+def host_latencies(bundle_dir: str | Path, manifest: Manifest, models: list[str]) -> dict[str, float]:
     """Median ncnn latency (ms) of each model on this host (1 thread)."""
     return {m: time_model(Detector(bundle_dir, m, manifest), runs=5, warmup=2) for m in models}
 
@@ -78,7 +78,7 @@ def parse_kill_schedule(spec: str, flag: str = "--kill-schedule") -> list[tuple[
 class LocalCluster:
     """Master + N servers on loopback. Use as a context manager; :attr:`config` is the client's config."""
 
-    def __init__(self, bundle_dir: str | Path, manifest: Mapping[str, Any], n: int, base: ClusterConfig,
+    def __init__(self, bundle_dir: str | Path, manifest: Manifest, n: int, base: ClusterConfig,
                  workdir: str | Path, devices: list[str] | None = None, curve: bool = False,
                  ready_timeout_s: float = 60.0, cost_schedule: str | None = None,
                  kill_schedule: str | None = None, schedule_log: str | Path | None = None,
@@ -89,9 +89,9 @@ class LocalCluster:
         self.workdir = Path(workdir)
         self.devices = list(devices or default_devices(manifest))
         for d in self.devices:
-            if d != "host" and d not in (manifest.get("profiles") or {}):
+            if d != "host" and d not in manifest.profiles:
                 raise UserError(f"--devices: {d!r} has no profile in the bundle "
-                                f"(have: {', '.join(manifest.get('profiles') or {}) or 'none'}, or host)")
+                                f"(have: {', '.join(manifest.profiles) or 'none'}, or host)")
         self.base = base
         self.curve = curve
         self.ready_timeout_s = ready_timeout_s
@@ -144,7 +144,7 @@ class LocalCluster:
         """Measure the host, write configs, start the master, then the servers; wait for their ready lines."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         emulated = sorted({self.device_of(s) for s in self.server_names()} - {"host"})
-        models = sorted({m for d in emulated for m in served_models(self.manifest, d)})
+        models = sorted({m for d in emulated for m in self.manifest.models_served_by(d)})
         self.host_ms = host_latencies(self.bundle_dir, self.manifest, models) if models else {}
         self.measured_pace_factor = common_pace_factor(self.manifest, emulated, self.host_ms)
         self.pace_factor = self.fixed_pace_factor or self.measured_pace_factor
@@ -199,14 +199,11 @@ class LocalCluster:
         (self.workdir / name).write_text(yaml.safe_dump(to_mapping(self.config), sort_keys=False))
 
     def _spawn(self, role: list[str], config: str, name: str) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "ab")
         cmd = [sys.executable, "-m", "runtime.cli.run", "--bundle", self.bundle_dir, *role,
                "--config", str(self.workdir / config)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        try:
+        with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own handle
             return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
-        finally:
-            log.close()
 
     def _ready(self, name: str) -> dict[str, Any]:
         proc = self.procs[name]

@@ -15,6 +15,7 @@ with ``assign``: one (device, model) per patch plus every live device's endpoint
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import signal
 import sys
@@ -29,12 +30,14 @@ from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
+from runtime.manifest import Manifest
+from runtime.modes import Solver
 from runtime.profilers import DeviceState, ModelProfiler, build_instance
 from runtime.scheduler import Patch, compile_problem, solve, warm_up
 
 
 def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], kinds: Mapping[str, str],
-         scheduler: str, gamma: float, default_bandwidth: float, seed: int = 0) -> dict[str, Any]:
+         scheduler: Solver | str, gamma: float, default_bandwidth: float, seed: int = 0) -> dict[str, Any]:
     """The ``assign`` fields for one ``schedule`` request (pure: no sockets).
 
     ``devices``: live device name → its last ``state`` header; ``kinds``: model name → kind (bundle).
@@ -70,22 +73,25 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
 class Master:
     """The master's state; :meth:`run` binds, serves until ``stop()``, then closes everything."""
 
-    def __init__(self, manifest: Mapping[str, Any], cluster: ClusterConfig, name: str = "master",
+    def __init__(self, manifest: Manifest, cluster: ClusterConfig, name: str = "master",
                  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
                  schedule_log: str | Path | None = None) -> None:
         self.cluster = cluster
         self.name = name
-        self.kinds = {m: spec.get("kind", "mini") for m, spec in manifest["models"].items()}
+        self.kinds = manifest.kinds()
         self.devices: dict[str, tuple[float, dict[str, Any]]] = {}  # name → (last seen, state header)
         self.malformed = Malformed()
         self.counters = {"schedules": 0, "joins": 0, "removals": 0}
         self.log = log
+        #: message type → handler(message, now) → the ``assign`` fields to reply with, if any
+        self._handlers: dict[str, Callable[[Message, float], dict[str, Any] | None]] = {
+            "state": self._on_state, "schedule": self._on_schedule}
         self._stop = False
         self.t0 = time.monotonic()
         self._schedule_log: IO[str] | None = None
         if schedule_log:
             try:
-                self._schedule_log = open(schedule_log, "w", buffering=1)
+                self._schedule_log = open(schedule_log, "w", buffering=1)  # noqa: SIM115 (closed by close())
             except OSError as exc:
                 raise UserError(f"--schedule-log: cannot write {schedule_log} ({exc.strerror})") from None
 
@@ -118,31 +124,38 @@ class Master:
         return {n: st for n, (_, st) in self.devices.items()}
 
     def handle(self, msg: Message, now: float) -> dict[str, Any] | None:
-        """Process one message; returns the ``assign`` fields to reply with, if any."""
-        if msg.type == "state":
-            if msg["device"] not in self.devices:
-                self.counters["joins"] += 1
-                self.log(f"master: {msg['device']} joined at {msg['endpoint']}")
-            self.devices[msg["device"]] = (now, msg.header)
+        """Process one message (``now``: monotonic s) with the handler of its type; returns the ``assign``
+        fields to reply with, if any. Other types are counted as malformed."""
+        handler = self._handlers.get(msg.type)
+        if handler is None:
+            self.malformed.add(f"unexpected:{msg.type}")
             return None
-        if msg.type == "schedule":
-            self.counters["schedules"] += 1
-            m = self.cluster.master
-            live = self.live(now)
-            try:
-                fields = plan(msg.header, live, self.kinds, m.scheduler, m.gamma, m.default_bandwidth_Bps, m.seed)
-            except UserError as exc:
-                fields = {"assignment": [], "devices": {}, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0,
-                          "error": str(exc)}
-            self._log_decision(msg.header, live, fields, now)
-            return {"req": msg["req"], **fields}
-        self.malformed.add(f"unexpected:{msg.type}")
-        return None
+        return handler(msg, now)
+
+    def _on_state(self, msg: Message, now: float) -> None:
+        """A server's ``state``: its row of the device table refreshed (a new name joins)."""
+        if msg["device"] not in self.devices:
+            self.counters["joins"] += 1
+            self.log(f"master: {msg['device']} joined at {msg['endpoint']}")
+        self.devices[msg["device"]] = (now, msg.header)
+
+    def _on_schedule(self, msg: Message, now: float) -> dict[str, Any]:
+        """A client's ``schedule``: planned over the live devices; a UserError becomes the reply's ``error``."""
+        self.counters["schedules"] += 1
+        m = self.cluster.master
+        live = self.live(now)
+        try:
+            fields = plan(msg.header, live, self.kinds, m.scheduler, m.gamma, m.default_bandwidth_Bps, m.seed)
+        except UserError as exc:
+            fields = {"assignment": [], "devices": {}, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0,
+                      "error": str(exc)}
+        self._log_decision(msg.header, live, fields, now)
+        return {"req": msg["req"], **fields}
 
     def run(self, stop: Callable[[], bool] | None = None, on_ready: Callable[[str], None] | None = None) -> None:
         """Serve until ``stop()`` or SIGTERM/SIGINT."""
         stop = stop or (lambda: self._stop)
-        if self.cluster.master.scheduler != "milp":
+        if self.cluster.master.scheduler != Solver.MILP:
             warm_up()
         transport = Transport(self.cluster.transport, self.cluster.curve(self.name))
         try:
@@ -158,10 +171,8 @@ class Master:
                         continue
                     reply = self.handle(msg, time.monotonic())
                     if reply is not None:
-                        try:
+                        with contextlib.suppress(zmq.ZMQError):  # client gone: it falls back after its timeout
                             router.send_multipart([identity, *encode("assign", **reply)], flags=zmq.NOBLOCK)
-                        except zmq.ZMQError:
-                            pass  # client gone: it falls back after its timeout
         finally:
             transport.close()
             self.close()
@@ -170,7 +181,7 @@ class Master:
         self._stop = True
 
 
-def serve(manifest: Mapping[str, Any], cluster: ClusterConfig, schedule_log: str | None = None) -> int:
+def serve(manifest: Manifest, cluster: ClusterConfig, schedule_log: str | None = None) -> int:
     """``--role master``: serve until SIGTERM/SIGINT; prints one JSON ready line on stdout."""
     if not cluster.master.bind:
         raise UserError("cluster config: master.bind is required for the master")

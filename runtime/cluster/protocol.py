@@ -151,7 +151,8 @@ def encode(type: str, payload: bytes = b"", **fields: Any) -> list[bytes]:
 
 
 def decode(frames: Sequence[bytes]) -> Message:
-    """Validate ``[header, payload]`` frames; raises :class:`ProtocolError` naming what is wrong."""
+    """Validate ``[header, payload]`` frames; raises :class:`ProtocolError` naming what is wrong (checked in
+    this order: frames, sizes, JSON, version, type, size field, the type's fields)."""
     if len(frames) != 2:
         raise ProtocolError("frames")
     raw, payload = bytes(frames[0]), bytes(frames[1])
@@ -159,12 +160,25 @@ def decode(frames: Sequence[bytes]) -> Message:
         raise ProtocolError("header_size")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError("payload_size")
+    header = _json_object(raw)
+    kind = _envelope(header, len(payload))
+    _check_fields(kind, header, payload)
+    return Message(kind, header, payload)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """The header bytes as a JSON object."""
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ProtocolError("json") from None
     if not isinstance(header, dict):
         raise ProtocolError("json")
+    return header
+
+
+def _envelope(header: dict[str, Any], payload_size: int) -> str:
+    """Check ``v``, ``type`` and ``size`` (bytes, against the payload's); returns the type."""
     if header.get("v") != VERSION or isinstance(header.get("v"), bool):
         raise ProtocolError("version")
     kind = header.get("type")
@@ -173,8 +187,14 @@ def decode(frames: Sequence[bytes]) -> Message:
     size = header.get("size")
     if not _int(size) or size < 0:
         raise ProtocolError("field:size")
-    if size != len(payload):
+    if size != payload_size:
         raise ProtocolError("size_mismatch")
+    return kind
+
+
+def _check_fields(kind: str, header: dict[str, Any], payload: bytes) -> None:
+    """Check the fields :data:`SCHEMA` requires of ``kind``, a non-empty payload where one is needed, and that a
+    result's boxes, labels and scores have one entry each per detection."""
     for name, check in SCHEMA[kind].items():
         if name not in header or not check(header[name]):
             raise ProtocolError(f"field:{name}")
@@ -182,7 +202,6 @@ def decode(frames: Sequence[bytes]) -> Message:
         raise ProtocolError("size_mismatch")
     if kind == "result" and not len(header["boxes"]) == len(header["labels"]) == len(header["scores"]):
         raise ProtocolError("field:boxes")
-    return Message(kind, header, payload)
 
 
 class Malformed(collections.Counter):

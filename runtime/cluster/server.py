@@ -1,6 +1,7 @@
 """Inference server: loads the bundle's models with ncnn and infers patches from any client.
 
-One thread, one bound ROUTER. Per message (after validation, :mod:`runtime.cluster.protocol`):
+One thread, one bound ROUTER. Per message (after validation, :mod:`runtime.cluster.protocol`; one handler
+per type, looked up in a table):
 
 - ``patch`` → JPEG decoded, the named model run (real ncnn inference, :mod:`runtime.infer`), a ``result``
   with boxes in the decoded JPEG's pixels; an unknown model, an undecodable JPEG or a full queue → ``error``;
@@ -26,6 +27,7 @@ its emulated device is busy. Figures from emulated servers are labelled so in th
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -42,55 +44,22 @@ import numpy as np
 import zmq
 
 from runtime.cluster.config import ClusterConfig, ServerSection
-from runtime.cluster.protocol import Malformed, encode, try_decode
+from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
 from runtime.infer import Detector, time_model
+from runtime.manifest import Manifest
 from runtime.profilers.device import DeviceProfiler, ModelTiming
 from runtime.profilers.network import is_probe, probe_reply
 
 
-def served_models(manifest: Mapping[str, Any], device: str, override: list[str] | None = None) -> list[str]:
-    """Models a server on ``device`` serves: ``override`` if given, else the bundle's ``devices.serves`` plus
-    the baseline models profiled on that device, else every model profiled there, else every model."""
-    models = manifest["models"]
-    if override:
-        for name in override:
-            if name not in models:
-                raise UserError(f"server models: {name!r} is not in the bundle (have: {', '.join(models)})")
-        return list(override)
-    profile = (manifest.get("profiles") or {}).get(device, {}).get("models", {})
-    serves = list((manifest.get("devices") or {}).get(device, {}).get("serves", []))
-    if serves:
-        serves += [m for m in profile if models.get(m, {}).get("kind") == "baseline" and m not in serves]
-        return [m for m in serves if m in models]
-    return [m for m in profile if m in models] or list(models)
-
-
-def model_accuracy(manifest: Mapping[str, Any], device: str, model: str) -> float:
-    """α of ``model`` on ``device`` from the bundle; for an unprofiled device the mean over the devices that
-    profile it (accuracy belongs to the model, not the host), else 0."""
-    profiles = manifest.get("profiles") or {}
-    row = profiles.get(device, {}).get("models", {}).get(model)
-    if row is not None:
-        return float(row["accuracy"])
-    values = [float(p["models"][model]["accuracy"]) for p in profiles.values() if model in p.get("models", {})]
-    return float(np.mean(values)) if values else 0.0
-
-
-def profiled_latency(manifest: Mapping[str, Any], device: str, model: str) -> float | None:
-    """t (ms) of ``model`` on ``device`` from the bundle, or None."""
-    row = (manifest.get("profiles") or {}).get(device, {}).get("models", {}).get(model)
-    return None if row is None else float(row["latency_ms"])
-
-
-def common_pace_factor(manifest: Mapping[str, Any], devices: list[str], host_ms: Mapping[str, float]) -> float:
+def common_pace_factor(manifest: Manifest, devices: list[str], host_ms: Mapping[str, float]) -> float:
     """The one slow-down applied to every emulated device (CONVENTIONS): the largest ratio host latency /
     profiled latency over the emulated devices' models, at least 1, so no profile is faster than this host."""
     factor = 1.0
     for device in devices:
-        for model in served_models(manifest, device):
-            t = profiled_latency(manifest, device, model)
+        for model in manifest.models_served_by(device):
+            t = manifest.latency_ms(device, model)
             if t is not None and t > 0 and model in host_ms:
                 factor = max(factor, host_ms[model] / t)
     return factor
@@ -163,7 +132,7 @@ def scheduled_cost(steps: Sequence[CostStep], t: float | None) -> float | None:
 class Server:
     """One server process's state; :meth:`run` binds, serves until ``stop()``, then closes everything."""
 
-    def __init__(self, bundle_dir: str, manifest: Mapping[str, Any], section: ServerSection, cluster: ClusterConfig,
+    def __init__(self, bundle_dir: str, manifest: Manifest, section: ServerSection, cluster: ClusterConfig,
                  master_endpoint: str, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
                  cost_schedule: Sequence[CostStep] = ()) -> None:
         self.manifest = manifest
@@ -171,17 +140,17 @@ class Server:
         self.cluster = cluster
         self.master_endpoint = master_endpoint
         self.log = log
-        names = served_models(manifest, section.device, section.models)
+        names = manifest.models_served_by(section.device, section.models)
         self.detectors = {n: Detector(bundle_dir, n, manifest, section.threads) for n in names}
         self.emulated = section.emulate and section.device != "host" and all(
-            profiled_latency(manifest, section.device, n) is not None for n in names)
+            manifest.latency_ms(section.device, n) is not None for n in names)
         if section.emulate and section.device != "host" and not self.emulated:
             raise UserError(f"server {section.name}: device {section.device!r} has no profiled latency for every "
                             f"served model ({', '.join(names)}); set emulate: false or pick models")
         self.service_ms: dict[str, float] = {}
         for n, det in self.detectors.items():
             if self.emulated:
-                self.service_ms[n] = section.pace_factor * float(profiled_latency(manifest, section.device, n))
+                self.service_ms[n] = section.pace_factor * float(manifest.latency_ms(section.device, n) or 0.0)
             else:
                 self.service_ms[n] = time_model(det, runs=3, warmup=1)
         self.profiler = DeviceProfiler(section.name, {n: ModelTiming(t) for n, t in self.service_ms.items()})
@@ -189,6 +158,14 @@ class Server:
         self.counters = {"served": 0, "errors": 0, "overruns": 0, "reply_failed": 0, "probes": 0}
         self.cost_schedule = [c for c in cost_schedule if c.target in (section.name, section.device)]
         self.epoch: float | None = None  # first message from a client (the cost schedule's t = 0)
+        self.pending: list[tuple[float, int, bytes, list[bytes]]] = []  # heap of (release s, seq, identity, frames)
+        self._seq = itertools.count()  # ties in ``pending`` keep arrival order
+        self.busy_until = 0.0  # the emulated device's timeline (monotonic s)
+        self._next_report = 0.0  # monotonic s
+        self._cost_before: tuple[float, bool] | None = None  # the cost last reported under a cost schedule
+        #: message type → handler(identity, message, receipt time) → the reply to send at once, if any
+        self._handlers: dict[str, Callable[[bytes, Message, float], list[bytes] | None]] = {
+            "ping": self._on_ping, "patch": self._on_patch}
         self._stop = False
 
     def current_cost(self, now: float | None = None) -> tuple[float, bool]:
@@ -204,7 +181,7 @@ class Server:
         st = self.profiler.state()
         cost, scheduled = self.current_cost()
         return {"device": self.section.name, "endpoint": endpoint,
-                "models": {n: {"latency_ms": t, "accuracy": model_accuracy(self.manifest, self.section.device, n)}
+                "models": {n: {"latency_ms": t, "accuracy": self.manifest.accuracy(self.section.device, n)}
                            for n, t in st.latency_ms.items()},
                 "cost": cost, "cost_scheduled": scheduled,
                 "pace_factor": self.section.pace_factor if self.emulated else 1.0,
@@ -244,79 +221,98 @@ class Server:
             transport.close()
 
     def _loop(self, router: zmq.Socket, master: zmq.Socket, endpoint: str, stop: Callable[[], bool]) -> None:
-        report_s = self.cluster.timing.report_ms / 1000.0
-        pending: list[tuple[float, int, bytes, list[bytes]]] = []  # (release time, seq, identity, frames)
-        seq = itertools.count()
-        busy_until = 0.0  # the emulated device's timeline (monotonic s)
-        next_report = 0.0
-        cost_before: tuple[float, bool] | None = None
+        """One pass: report the state when due, release the replies due, wait for messages (or the next of
+        those times) and handle them."""
         while not (stop() or self._stop):
             now = time.monotonic()
-            if self.cost_schedule:  # report a scheduled cost change at once
-                cost_now = self.current_cost(now)
-                if cost_now != cost_before:
-                    cost_before, next_report = cost_now, now
-            if now >= next_report:
-                try:
-                    master.send_multipart(encode("state", **self.state_fields(endpoint)), flags=zmq.NOBLOCK)
-                except zmq.Again:
-                    pass  # master not connected (yet): the next report retries
-                next_report = now + report_s
-            while pending and pending[0][0] <= now:
-                _, _, identity, frames = heapq.heappop(pending)
+            self._report(master, endpoint, now)
+            while self.pending and self.pending[0][0] <= now:
+                _, _, identity, frames = heapq.heappop(self.pending)
                 self._send(router, [identity, *frames])
-            wake = min(next_report, pending[0][0] if pending else next_report)
-            if self.cost_schedule and self.epoch is not None:
-                wake = min(wake, now + 0.05)  # notice a scheduled cost change within 50 ms
-            if not router.poll(max(0, math.ceil((wake - time.monotonic()) * 1000)), zmq.POLLIN):
+            if not router.poll(self._wait_ms(now), zmq.POLLIN):
                 continue
             for identity, frames in drain(router):
-                received = time.monotonic()
-                if self.epoch is None:
-                    self.epoch = received
-                if is_probe(frames):
-                    self.counters["probes"] += 1
-                    self._send(router, [identity, *probe_reply(frames)])
-                    continue
-                msg = try_decode(frames, self.malformed)
-                if msg is None:
-                    continue
-                if msg.type == "ping":
-                    self._send(router, [identity, *encode("pong", seq=msg["seq"], device=self.section.name,
-                                                          queued=len(pending))])
-                    continue
-                if msg.type != "patch":
-                    self.malformed.add(f"unexpected:{msg.type}")
-                    continue
-                if len(pending) >= self.section.queue_max:
-                    self.counters["errors"] += 1
-                    self._send(router, [identity, *encode("error", req=msg["req"], reason="queue full")])
-                    continue
-                fields, reason = self._infer(msg["model"], msg.payload)
-                if fields is None:
-                    self.counters["errors"] += 1
-                    self._send(router, [identity, *encode("error", req=msg["req"], reason=reason)])
-                    continue
-                done = time.monotonic()
-                if self.emulated:
-                    start = max(received, busy_until)
-                    release = start + self.service_ms[msg["model"]] / 1000.0
-                    if release < done:
-                        self.counters["overruns"] += 1
-                        release = done
-                    busy_until = release
-                else:
-                    release = done
-                self.counters["served"] += 1
-                reply = encode("result", req=msg["req"], model=msg["model"], device=self.section.name,
-                               server_ms=(release - received) * 1000.0, paced=self.emulated, **fields)
-                heapq.heappush(pending, (release, next(seq), identity, reply))
+                self._receive(router, identity, frames)
+
+    def _report(self, master: zmq.Socket, endpoint: str, now: float) -> None:
+        """Send ``state`` to the master every ``report_ms``, and at once when the scheduled cost changes."""
+        if self.cost_schedule:
+            cost_now = self.current_cost(now)
+            if cost_now != self._cost_before:
+                self._cost_before, self._next_report = cost_now, now
+        if now >= self._next_report:
+            with contextlib.suppress(zmq.Again):  # master not connected (yet): the next report retries
+                master.send_multipart(encode("state", **self.state_fields(endpoint)), flags=zmq.NOBLOCK)
+            self._next_report = now + self.cluster.timing.report_ms / 1000.0
+
+    def _wait_ms(self, now: float) -> int:
+        """How long to wait for messages (ms): until the next report or reply release, at most 50 ms while a
+        cost schedule runs (a scheduled change is noticed within 50 ms)."""
+        wake = min(self._next_report, self.pending[0][0] if self.pending else self._next_report)
+        if self.cost_schedule and self.epoch is not None:
+            wake = min(wake, now + 0.05)
+        return max(0, math.ceil((wake - time.monotonic()) * 1000))
+
+    def _receive(self, router: zmq.Socket, identity: bytes, frames: list[bytes]) -> None:
+        """One message from ``identity``: a bandwidth probe is acked; anything else is validated and handed to
+        the handler of its type, whose reply (if any) is sent at once; other types are counted as malformed."""
+        received = time.monotonic()
+        if self.epoch is None:
+            self.epoch = received
+        if is_probe(frames):
+            self.counters["probes"] += 1
+            self._send(router, [identity, *probe_reply(frames)])
+            return
+        msg = try_decode(frames, self.malformed)
+        if msg is None:
+            return
+        handler = self._handlers.get(msg.type)
+        if handler is None:
+            self.malformed.add(f"unexpected:{msg.type}")
+            return
+        reply = handler(identity, msg, received)
+        if reply is not None:
+            self._send(router, [identity, *reply])
+
+    def _on_ping(self, identity: bytes, msg: Message, received: float) -> list[bytes]:
+        """``ping`` → ``pong`` at once, with the number of replies waiting for release."""
+        return encode("pong", seq=msg["seq"], device=self.section.name, queued=len(self.pending))
+
+    def _on_patch(self, identity: bytes, msg: Message, received: float) -> list[bytes] | None:
+        """``patch`` → inferred now; its ``result`` queued for release (emulated: when the device would be
+        done). A full queue, an unknown model or an undecodable JPEG → an ``error`` at once."""
+        if len(self.pending) >= self.section.queue_max:
+            self.counters["errors"] += 1
+            return encode("error", req=msg["req"], reason="queue full")
+        fields, reason = self._infer(msg["model"], msg.payload)
+        if fields is None:
+            self.counters["errors"] += 1
+            return encode("error", req=msg["req"], reason=reason)
+        release = self._release_time(msg["model"], received, time.monotonic())
+        self.counters["served"] += 1
+        reply = encode("result", req=msg["req"], model=msg["model"], device=self.section.name,
+                       server_ms=(release - received) * 1000.0, paced=self.emulated, **fields)
+        heapq.heappush(self.pending, (release, next(self._seq), identity, reply))
+        return None
+
+    def _release_time(self, model: str, received: float, done: float) -> float:
+        """When the reply may go (monotonic s): at once (``done``) on a real device; on an emulated one when
+        the device, busy until ``busy_until``, would finish ``model`` started at ``received`` or later — never
+        before ``done`` (an overrun, counted)."""
+        if not self.emulated:
+            return done
+        release = max(received, self.busy_until) + self.service_ms[model] / 1000.0
+        if release < done:
+            self.counters["overruns"] += 1
+            release = done
+        self.busy_until = release
+        return release
 
     def request_stop(self, *_: Any) -> None:
         self._stop = True
 
 
-def serve(bundle_dir: str, manifest: Mapping[str, Any], cluster: ClusterConfig, name: str,
+def serve(bundle_dir: str, manifest: Manifest, cluster: ClusterConfig, name: str,
           cost_schedule: Sequence[CostStep] = ()) -> int:
     """``--role server``: serve until SIGTERM/SIGINT; prints one JSON ready line on stdout."""
     section = cluster.server(name)

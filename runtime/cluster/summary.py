@@ -241,10 +241,7 @@ def summarize(stats: Stats, slo_ms: float, warmup: int = 0, extra: dict[str, Any
     """The summary dict; latency percentiles skip the first ``warmup`` frames that ran."""
     ft = stats.frame_timings(warmup)
     pt = stats.timings
-    if stats.slo_ms == slo_ms:
-        misses = stats.slo_misses
-    else:
-        misses = stats.timings["e2e"].count_above(slo_ms)
+    misses = stats.slo_misses if stats.slo_ms == slo_ms else stats.timings["e2e"].count_above(slo_ms)
     out = {
         "frames": stats.frames_total, "frames_ran": stats.frames_ran,
         "frames_dropped": stats.frames_dropped,

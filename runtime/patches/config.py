@@ -32,7 +32,8 @@ class PatchConfig:
                                          "box fed back grows into a false track)", ge=0.0, le=1.0)
     track_memory: int = bounded(2, "a seeding detection keeps its HighConf patch this many detection "
                                    "updates after it was last seen (0 = only the last detections)", ge=0)
-    bootstrap: bool = bounded(True, "on the first frame, and when the last tracked object is lost, send every refresh tile once")
+    bootstrap: bool = bounded(True, "on the first frame, and when the last tracked object is lost, send every "
+                                    "refresh tile once")
     max_high: int = bounded(5, "HighConf patches are grouped until at most this many remain (if they can)",
                             ge=1)
     merge_max_area: float = bounded(0.125, "largest grouped HighConf patch, fraction of the frame area",

@@ -1,4 +1,4 @@
-"""Coverage of ground-truth objects by a frame's patches (issue 6 defines it; everyone measures the same).
+"""Coverage of ground-truth objects by a frame's patches (one definition that every benchmark and report uses).
 
 A ground-truth object (not ``iscrowd``) is **covered** when one patch contains ≥ 90 % of its box (box clipped
 to the frame; boxes with no area inside the frame are not counted), and **well covered** when, in addition,

@@ -1,8 +1,8 @@
 """Patch generators behind one interface: ParaLoupe (object-centric), EP-k (equal partition), lastDet.
 
-Every generator is called once per frame::
+Every generator is a :class:`PatchGenerator`, called once per frame::
 
-    gen = make_generator("paraloupe", PatchConfig(), ObjectnessModel.from_dict(manifest["objectness"]))
+    gen = make_generator(Mode.PARALOUPE, PatchConfig(), manifest.objectness_model())
     out = gen(frame, frame_id, detections=boxes_xywh, scores=None, det_frame_id=frame_id - 1)
 
 ``frame`` is (H, W) grey or (H, W, 3) BGR uint8; its size may change between calls (state is reset).
@@ -10,14 +10,16 @@ Every generator is called once per frame::
 boxes partly or fully outside the frame are clipped or dropped); ``det_frame_id`` is the frame they belong
 to, so that the online update pairs them with that frame's features (None = the previous call's frame).
 The result :class:`FramePatches` holds rectangles ``[x0, y0, x1, y1]`` in pixels, confidence levels and
-kinds; ``skipped`` frames (ParaLoupe's frame skipping) have no patches and carry the last results over.
+kinds (:class:`runtime.patches.refiner.PatchKind`); ``skipped`` frames (ParaLoupe's frame skipping) have no
+patches and carry the last results over.
 
 - ``paraloupe``: features → M → HighConf + LowConf → refiner (+ refresh tile, predefined RoIs), with frame
   skipping, the decayed f_hist and the bounded online update of M (see the modules of this package). Only
   detections scoring at least ``feedback_score`` seed HighConf patches; when none does (the first frame, or
   every track just lost) all refresh tiles are sent once (``bootstrap``).
-- ``ep-k`` (k in 1, 2, 4, 6, 8): the CONVENTIONS layouts 1×1, 2×1, 2×2, 3×2, 4×2 (columns × rows); every
-  tile has confidence 1.0 (nothing is speculative about covering the whole frame).
+- ``ep-k``: the CONVENTIONS layouts (columns × rows, :attr:`runtime.modes.Mode.ep_layout`: ep-1 1×1, ep-2 2×1,
+  ep-4 2×2, ep-6 3×2, ep-8 4×2); every tile has confidence 1.0 (nothing is speculative about covering the
+  whole frame).
 - ``lastdet``: HighConf patches only, through the same grouping and refiner (λ1, λ2, cap), no LowConf,
   refresh or skipping — except the same ``bootstrap`` sweep, without which it could never start.
 """
@@ -25,20 +27,17 @@ kinds; ``skipped`` frames (ParaLoupe's frame skipping) have no patches and carry
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
+from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.features import FeatureExtractor, box_occupancy, grid_shape
 from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.proposer import TrackMemory, high_conf_rois, low_conf_rois, sanitize_boxes
 from runtime.patches.refiner import (
-    KIND_HIGH,
-    KIND_LOW,
-    KIND_NAMES,
-    KIND_PARTITION,
-    KIND_PREDEFINED,
-    KIND_REFRESH,
+    PatchKind,
     grid_tiles,
     merge_high,
     predefined_rects,
@@ -47,13 +46,13 @@ from runtime.patches.refiner import (
 )
 from runtime.patches.skipping import FrameSkipper
 
-EP_LAYOUTS = {1: (1, 1), 2: (2, 1), 4: (2, 2), 6: (3, 2), 8: (4, 2)}  # k: (columns, rows), CONVENTIONS.md
+EP_LAYOUTS = Mode.ep_layouts()  # k: (columns, rows), CONVENTIONS.md (declared by runtime.modes.Mode)
 
 
 @dataclass
 class FramePatches:
     """The patches of one frame: ``rects`` (k, 4) int64 ``[x0, y0, x1, y1]`` px, ``confidence`` (k,),
-    ``kinds`` (k,) int codes (:data:`runtime.patches.refiner.KIND_NAMES`)."""
+    ``kinds`` (k,) int8 :class:`runtime.patches.refiner.PatchKind` values."""
 
     frame_id: int
     frame_w: int
@@ -68,7 +67,19 @@ class FramePatches:
 
     def kind_names(self) -> list[str]:
         """The kind of each patch as a word (high, low, refresh, predefined, partition)."""
-        return [KIND_NAMES[int(k)] for k in self.kinds]
+        return [PatchKind(int(k)).word for k in self.kinds]
+
+
+class PatchGenerator(Protocol):
+    """What every patch generator is (see the module docstring for the arguments): called once per frame of
+    one stream, ``reset()`` starts a new stream; ``name`` is its :class:`runtime.modes.Mode` value."""
+
+    name: str
+
+    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+                 scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches: ...
+
+    def reset(self) -> None: ...
 
 
 def _frame_size(frame: np.ndarray) -> tuple[int, int]:
@@ -102,7 +113,7 @@ class EqualPartition:
     def __init__(self, k: int) -> None:
         if k not in EP_LAYOUTS:
             raise ValueError(f"EP-k needs k in {sorted(EP_LAYOUTS)}, got {k}")
-        self.k, self.name = k, f"ep-{k}"
+        self.k, self.name = k, Mode.equal_partitions()[k].value
 
     def reset(self) -> None:
         """Nothing to forget."""
@@ -112,13 +123,13 @@ class EqualPartition:
         w, h = _frame_size(frame)
         rects = grid_tiles(*EP_LAYOUTS[self.k], w, h)
         return FramePatches(frame_id, w, h, rects, np.ones(len(rects)),
-                            np.full(len(rects), KIND_PARTITION, dtype=np.int8))
+                            PatchKind.PARTITION.fill(len(rects)))
 
 
 class LastDet:
     """lastDet: HighConf patches from the last detections only."""
 
-    name = "lastdet"
+    name: str = Mode.LASTDET.value
 
     def __init__(self, config: PatchConfig) -> None:
         self.cfg = config
@@ -140,15 +151,15 @@ class LastDet:
         if self.bootstrap(bool(seed.any())) and c.bootstrap:  # every refresh tile once, as ParaLoupe
             tiles = grid_tiles(c.refresh_cols, c.refresh_rows, w, h)
             return FramePatches(frame_id, w, h, tiles, np.full(len(tiles), c.low_confidence),
-                                np.full(len(tiles), KIND_REFRESH, dtype=np.int8))
+                                PatchKind.REFRESH.fill(len(tiles)))
         return FramePatches(frame_id, w, h, rects[keep], np.full(len(keep), c.high_confidence),
-                            np.full(len(keep), KIND_HIGH, dtype=np.int8))
+                            PatchKind.HIGH.fill(len(keep)))
 
 
 class ParaLoupeGenerator:
     """The object-centric patch generator (paper §III-C), stateful across frames of one stream."""
 
-    name = "paraloupe"
+    name: str = Mode.PARALOUPE.value
 
     def __init__(self, config: PatchConfig, model: ObjectnessModel | None = None) -> None:
         self.cfg = config
@@ -222,38 +233,42 @@ class ParaLoupeGenerator:
         lo_rects, lo_vals = low_conf_rois(prob, hi_rects, c.low_threshold, c.min_component_cells, c.r_low, w, h,
                                           c.min_patch_side)
         rects = np.concatenate([hi_rects, lo_rects])
-        kinds = np.concatenate([np.full(len(hi_rects), KIND_HIGH), np.full(len(lo_rects), KIND_LOW)]).astype(np.int8)
+        kinds = np.concatenate([PatchKind.HIGH.fill(len(hi_rects)), PatchKind.LOW.fill(len(lo_rects))])
         keep = refine(rects, np.concatenate([hi_vals, lo_vals]), kinds, w, h, c.lambda1, c.lambda2, c.max_patches)
         rects, kinds = rects[keep], kinds[keep]
 
         extra = [predefined_rects(c.predefined_rois, w, h)]
-        extra_kinds = [np.full(len(extra[0]), KIND_PREDEFINED, dtype=np.int8)]
+        extra_kinds = [PatchKind.PREDEFINED.fill(len(extra[0]))]
         if self.bootstrap(len(seed_boxes) > 0) and c.bootstrap:  # nothing tracked: look everywhere
             tiles = grid_tiles(c.refresh_cols, c.refresh_rows, w, h)
         else:
             tile = refresh_tile(self.processed, c.refresh_every, c.refresh_cols, c.refresh_rows, w, h)
             tiles = np.zeros((0, 4), dtype=np.int64) if tile is None else tile.reshape(1, 4)
         extra.append(tiles)
-        extra_kinds.append(np.full(len(tiles), KIND_REFRESH, dtype=np.int8))
+        extra_kinds.append(PatchKind.REFRESH.fill(len(tiles)))
         self.processed += 1
         rects = np.concatenate([rects] + extra)
         kinds = np.concatenate([kinds] + extra_kinds)
-        conf = np.where(kinds == KIND_HIGH, c.high_confidence, c.low_confidence)
+        conf = np.where(kinds == PatchKind.HIGH, c.high_confidence, c.low_confidence)
         return FramePatches(frame_id, w, h, rects, conf, kinds)
 
 
 def generator_names() -> list[str]:
-    """All generator names :func:`make_generator` accepts."""
-    return ["paraloupe", "lastdet"] + [f"ep-{k}" for k in EP_LAYOUTS]
+    """All generator names :func:`make_generator` accepts (the patch-generator :class:`Mode` values)."""
+    return [m.value for m in Mode.generators()]
 
 
-def make_generator(name: str, config: PatchConfig | None = None, model: ObjectnessModel | None = None):
-    """A fresh generator by name (see :func:`generator_names`)."""
+def make_generator(mode: Mode | str, config: PatchConfig | None = None,
+                   model: ObjectnessModel | None = None) -> PatchGenerator:
+    """A fresh generator for a patch-generator ``mode`` (see :func:`generator_names`); any other name, a
+    whole-frame mode included, is a ValueError. ``model`` is ParaLoupe's objectness M (None: the prior)."""
+    names = generator_names()
+    if mode not in names:
+        raise ValueError(f"unknown patch generator {str(mode)!r} (choose from {', '.join(names)})")
+    mode = Mode(mode)
     config = config or PatchConfig()
-    if name == "paraloupe":
+    if mode is Mode.PARALOUPE:
         return ParaLoupeGenerator(config, model)
-    if name == "lastdet":
+    if mode is Mode.LASTDET:
         return LastDet(config)
-    if name.startswith("ep-") and name[3:].isdigit() and int(name[3:]) in EP_LAYOUTS:
-        return EqualPartition(int(name[3:]))
-    raise ValueError(f"unknown patch generator {name!r} (choose from {', '.join(generator_names())})")
+    return EqualPartition(mode.ep_k or 0)  # every other generator mode is an EP-k one

@@ -22,15 +22,33 @@ looked at once every ``refresh_every · cols · rows`` processed frames (default
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 import numpy as np
 from numba import njit
 
 from runtime.geometry import iou_matrix
 from runtime.patches.proposer import rects_to_boxes
 
-KIND_HIGH, KIND_LOW, KIND_REFRESH, KIND_PREDEFINED, KIND_PARTITION = 0, 1, 2, 3, 4
-KIND_NAMES = {KIND_HIGH: "high", KIND_LOW: "low", KIND_REFRESH: "refresh", KIND_PREDEFINED: "predefined",
-              KIND_PARTITION: "partition"}
+
+class PatchKind(IntEnum):
+    """Where a patch came from. ``FramePatches.kinds`` holds the values as int8 (the refiner sorts on them:
+    HighConf before LowConf); :attr:`word` is the name used in patch metadata and reports."""
+
+    HIGH = 0  # HighConf: around a tracked object (from the last detections)
+    LOW = 1  # LowConf: a component of the objectness map M
+    REFRESH = 2  # a periodic refresh tile (or the bootstrap sweep)
+    PREDEFINED = 3  # a predefined RoI (config)
+    PARTITION = 4  # an EP-k tile
+
+    @property
+    def word(self) -> str:
+        """``high``, ``low``, ``refresh``, ``predefined`` or ``partition``."""
+        return self.name.lower()
+
+    def fill(self, n: int) -> np.ndarray:
+        """``n`` copies of this kind, as the int8 array ``FramePatches.kinds`` holds."""
+        return np.full(n, self.value, dtype=np.int8)
 
 
 def grid_tiles(cols: int, rows: int, frame_w: int, frame_h: int) -> np.ndarray:

@@ -32,8 +32,9 @@ def _score(load: np.ndarray) -> tuple[float, float]:
     return peak, sq
 
 
+# A numba kernel, kept as one flat loop nest: helpers would add calls in the hot loop.
 @njit(cache=True)
-def _min_max_step(choice: np.ndarray, load: np.ndarray, w: np.ndarray, dev: np.ndarray, n_dev: int,
+def _min_max_step(choice: np.ndarray, load: np.ndarray, w: np.ndarray, dev: np.ndarray, n_dev: int,  # noqa: C901
                   pairs: bool) -> bool:
     """Apply the change of one patch on a most-loaded device — alone, or (``pairs``) together with a change
     of one patch on the device it moves to — that lowers (max T_i, Σ T_i²) the most; False when none does."""
@@ -231,8 +232,9 @@ def markov_chain(choice: np.ndarray, u: np.ndarray, w: np.ndarray, dev: np.ndarr
     return best, t_max
 
 
+# A numba kernel, kept as one flat loop nest: helpers would add calls in the hot loop.
 @njit(cache=True)
-def best_pair_move(choice: np.ndarray, load: np.ndarray, u: np.ndarray, w: np.ndarray, dev: np.ndarray,
+def best_pair_move(choice: np.ndarray, load: np.ndarray, u: np.ndarray, w: np.ndarray, dev: np.ndarray,  # noqa: C901
                    slo: float, order: np.ndarray, n_dev: int) -> tuple[int, int, int, int]:
     """At a single-move local optimum: the feasible two-patch change with the largest utility gain (> 0), as
     (k1, o1, k2, o2); k1 = −1 when none gains.

@@ -11,9 +11,9 @@
 - :func:`greedy_pairs` — greedy, plus the best two-patch change whenever no single change gains (one patch
   makes room on a device, the other takes it; or two patches swap). Markov's default warm start.
 - :func:`min_max_start` — the min-max-latency assignment: LPT; if that misses T_SLO, LPT + improving one-
-  and two-patch changes, and, when that heuristic
-  misses T_SLO, scipy is installed and K·O ≤ 1000, the exact MILP min-max (so a feasible instance of that
-  size is never reported infeasible; larger ones rely on the heuristic). It is the answer of greedy and Markov on instances where no assignment meets T_SLO.
+  and two-patch changes, and, when that heuristic misses T_SLO, scipy is installed and K·O ≤ 1000, the exact
+  MILP min-max (so a feasible instance of that size is never reported infeasible; larger ones rely on the
+  heuristic). It is the answer of greedy and Markov on instances where no assignment meets T_SLO.
 
 All take a compiled :class:`Problem` and return a :class:`Schedule`; none drops a patch.
 """

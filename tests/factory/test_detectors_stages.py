@@ -67,7 +67,7 @@ def write_params(root: Path, src: dict[str, str], **finetune: object) -> Path:
                      "backbones": ["standin"], "sizes": [64, 48], "accelerator": "cpu",
                      "mini": {"train": [str(root / "patches" / "train")], "val": [str(root / "patches" / "val")],
                               "epochs": 1, "resize_epochs": 1, "samples_per_epoch": 16, "batch_size": 8,
-                              "neck_width": 16, "head_width": 16, "head_depth": 1},
+                              "neck_width": 16, "head_width": 16, "head_depth": 1, "top_k": 10, "max_detections": 5},
                      "baseline": {"train": [src], "val": [src], "epochs": 1, "samples_per_epoch": 8, "batch_size": 4,
                                   "crop": 96, "train_widths": [200, 300], "width": 8, "fpn_width": 16,
                                   "head_depth": 1, "val_width": 128, "val_frame_step": 8},

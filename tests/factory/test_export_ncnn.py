@@ -13,6 +13,7 @@ from factory.quant.calibrate import ActivationStats, kl_threshold_bin
 from factory.quant.int8 import quantize_ncnn
 from factory.quant.ncnnfile import TAG_INT8, read_ncnn, write_ncnn
 from runtime.infer import Detector
+from runtime.manifest import parse_manifest
 
 CLASSES = ["person", "vehicle"]
 SIZE = 80  # a multiple of the stride (16) but not of the backbone's 32: the padded path
@@ -46,14 +47,15 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
     files = {p: export_ncnn(model, SIZE, out, f"tiny-{SIZE}-{p}", fp16=p == "fp16") for p in ("fp32", "fp16")}
     for p, f in files.items():
         bundle["models"][f"tiny-{SIZE}-{p}"] = manifest_entry(model.spec, "tiny", SIZE, p, f, out, 0, 0, 114)
-    det = Detector(out, f"tiny-{SIZE}-fp32", bundle)
+    det = Detector(out, f"tiny-{SIZE}-fp32", parse_manifest(bundle, "models.json:"))
     calib = [det.preprocess(im)[0] for im in _images(24, seed=1)]
     report = quantize_ncnn(files["fp32"].param, files["fp32"].bin, out / "tiny-int8.param", out / "tiny-int8.bin",
                            files["fp32"].input_blob, calib, method="percentile", min_weights=0, requantize=True)
     entry = dict(bundle["models"][f"tiny-{SIZE}-fp32"], precision="int8",
                  files={"param": "tiny-int8.param", "bin": "tiny-int8.bin"})
     bundle["models"][f"tiny-{SIZE}-int8"] = entry
-    return {"model": model, "out": out, "bundle": bundle, "files": files, "report": report}
+    return {"model": model, "out": out, "bundle": parse_manifest(bundle, "models.json:"), "files": files,
+            "report": report}
 
 
 def _centred_cosine(a: list[np.ndarray], b: list[np.ndarray]) -> float:
@@ -79,7 +81,7 @@ def test_fp16_is_half_the_size_and_close(exported: dict) -> None:
 def test_int8_format_and_cosine(exported: dict) -> None:
     out, report = exported["out"], exported["report"]
     model = read_ncnn(out / "tiny-int8.param", out / "tiny-int8.bin")
-    int8 = [l for l in model.layers if l.params.get(8)]
+    int8 = [layer for layer in model.layers if layer.params.get(8)]
     assert int8 and len(int8) == len(report.quantized)
     for layer in int8:
         assert layer.weights["weight"][1] == TAG_INT8

@@ -95,7 +95,7 @@ def test_export_profile_bundle(workspace: Path, capsys: pytest.CaptureFixture[st
     metrics = json.loads((workspace / "out/export/metrics.json").read_text())
     rows = {r["model"]: r for r in metrics["rows"]}
     assert set(rows) == {f"{m}-64-{p}" for m in ("tiny", "baseline") for p in ("fp32", "fp16", "int8")}
-    for name, r in rows.items():
+    for r in rows.values():
         if r["precision"] == "fp32":
             assert r["torch_max_abs_diff"] < 1e-3
         assert 0.0 <= r["f1"] <= 1.0 and r["bin_bytes"] > 0
@@ -118,10 +118,10 @@ def test_export_profile_bundle(workspace: Path, capsys: pytest.CaptureFixture[st
 
     assert bundle.main([]) == 0
     manifest = load_manifest(workspace / "out/bundle")
-    assert manifest["classes"] == CLASSES and manifest["objectness"]["version"] == 1
-    assert len(manifest["factory"]["params_sha256"]) == 64
-    entry = manifest["models"]["tiny-64-int8"]
-    assert entry["colour"] == "rgb" and entry["decode"]["strides"] == [16] and entry["macs"] > 0
+    assert manifest.classes == CLASSES and manifest.objectness is not None and manifest.objectness.version == 1
+    assert manifest.factory is not None and len(manifest.factory.params_sha256) == 64
+    entry = manifest.models["tiny-64-int8"]
+    assert entry.colour == "rgb" and entry.decode.strides == [16] and entry.macs > 0
     capsys.readouterr()
     assert run.main(["--bundle", str(workspace / "out/bundle"), "--validate"]) == 0
     table = capsys.readouterr().out

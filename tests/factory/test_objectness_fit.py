@@ -19,7 +19,7 @@ def _video(tmp_path: Path, n: int = 16) -> tuple[Path, VideoAnnotations]:
     for i in range(n):
         f = np.full((128, 192, 3), 100, np.uint8)
         boxes = []
-        for k, (x, y) in enumerate(((8 + 6 * i, 20), (150 - 5 * i, 80))):
+        for x, y in ((8 + 6 * i, 20), (150 - 5 * i, 80)):
             f[y:y + 32, x:x + 16] = rng.integers(0, 255, (32, 16, 3), dtype=np.uint8)  # textured, moving
             boxes.append([x, y, 16, 32])
         writer.write(f)

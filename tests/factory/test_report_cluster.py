@@ -20,6 +20,7 @@ from runtime.cluster.master import Master
 from runtime.cluster.protocol import decode, encode
 from runtime.cluster.server import CostStep, parse_cost_schedule, scheduled_cost
 from runtime.errors import UserError
+from tests.runtime.cluster.tiny_bundle import fake_manifest
 
 # ------------------------------------------------------------------------------------------------ hooks
 
@@ -67,7 +68,7 @@ def test_cli_rejects_bad_hooks_before_starting_anything(argv: list[str], flag: s
     assert code == 2 and err.startswith(f"error: {flag}:") and "\n" not in err
 
 
-MANIFEST = {"models": {}, "profiles": {d: {"models": {}} for d in set(CLUSTER_DEVICES)}}
+MANIFEST = fake_manifest({}, profiles={d: {} for d in set(CLUSTER_DEVICES)})
 
 
 def test_local_cluster_checks_hook_names_against_its_servers(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_local_cluster_checks_hook_names_against_its_servers(tmp_path: Path) -> 
 
 
 def test_master_logs_each_decision_with_the_reported_costs(tmp_path: Path) -> None:
-    manifest = {"models": {"m": {"kind": "mini"}}}
+    manifest = fake_manifest({"m": "mini"})
     log = tmp_path / "schedule.jsonl"
     cluster = ClusterConfig(master=MasterSection(scheduler="uniform"))
     master = Master(manifest, cluster, log=lambda s: None, schedule_log=log)
@@ -129,13 +130,11 @@ def test_cache_key_follows_arguments_and_bundle() -> None:
 
 
 def test_pace_factor_comes_from_the_bundle_host_profile() -> None:
-    manifest = {"models": {"a": {}, "b": {}},
-                "devices": {"fast": {"serves": ["a"]}, "slow": {"serves": ["b"]}},
-                "profiles": {"fast": {"models": {"a": {"latency_ms": 0.5}}},
-                             "slow": {"models": {"b": {"latency_ms": 20.0}}},
-                             "host": {"models": {"a": {"latency_ms": 2.0}, "b": {"latency_ms": 4.0}}}}}
+    manifest = fake_manifest({"a": "mini", "b": "mini"},
+                             profiles={"fast": {"a": 0.5}, "slow": {"b": 20.0}, "host": {"a": 2.0, "b": 4.0}},
+                             serves={"fast": ["a"], "slow": ["b"]})
     assert pace_factor_for(manifest, ["fast", "slow"], margin=1.5) == 6.0  # 2.0 / 0.5 × 1.5
-    assert pace_factor_for({"models": {}, "profiles": {}}, ["fast"]) is None
+    assert pace_factor_for(fake_manifest({}), ["fast"]) is None
 
 
 def test_read_frames_marks_dropped(tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ def empty_world(**scene: object) -> World:
 
 
 def person(world: World, x: float, z: float, track_id: int = 1) -> Actor:
-    return Actor(track_id, "person", x, z, "x", 1, 1.2, 1.2, (0.5, 1.8, 0.3),
-                 {"skin": (90, 130, 190), "shirt": (20, 200, 20), "legs": (200, 30, 30), "hair": (20, 20, 20)}, phase=1.0)
+    colours = {"skin": (90, 130, 190), "shirt": (20, 200, 20), "legs": (200, 30, 30), "hair": (20, 20, 20)}
+    return Actor(track_id, "person", x, z, "x", 1, 1.2, 1.2, (0.5, 1.8, 0.3), colours, phase=1.0)
 
 
 def bus(world: World, x: float, z: float, track_id: int = 2) -> Actor:

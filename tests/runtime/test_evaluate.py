@@ -18,7 +18,8 @@ from runtime.predictions import FrameDetections
 def gt_frame(boxes: list[list[float]], labels: list[str], crowd: list[bool] | None = None) -> FrameAnnotations:
     n = len(labels)
     return FrameAnnotations(np.array(boxes, dtype=float).reshape(-1, 4), labels,
-                            np.array(crowd or [False] * n, dtype=bool), -np.ones(n, dtype=np.int64), np.zeros(n), np.ones(n))
+                            np.array(crowd or [False] * n, dtype=bool), -np.ones(n, dtype=np.int64), np.zeros(n),
+                            np.ones(n))
 
 
 def counts(gt: FrameAnnotations, boxes: list[list[float]], labels: list[str], scores: list[float], iou: float = 0.5):

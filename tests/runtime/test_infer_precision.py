@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from runtime.bundle import load_manifest
+from runtime.bundle import load_manifest, manifest_checksum
 from runtime.errors import UserError
 from runtime.infer import Detector, precision_options
-
-sys.path.insert(0, str(Path(__file__).parent / "cluster"))
-from tiny_bundle import build_precision_bundle  # noqa: E402
+from tests.runtime.cluster.tiny_bundle import build_precision_bundle
 
 FP16 = ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic")
 
@@ -54,8 +52,10 @@ def test_detector_sets_options_and_infers(precision_bundle: Path, precision: str
         assert np.abs(a - b).max() > 0
 
 
-def test_unknown_precision_is_a_user_error(precision_bundle: Path) -> None:
-    manifest = load_manifest(precision_bundle)
-    manifest["models"]["tiny-64-fp32"] = dict(manifest["models"]["tiny-64-fp32"], precision="fp8")
-    with pytest.raises(UserError, match="precision"):
-        Detector(precision_bundle, "tiny-64-fp32", manifest)
+def test_unknown_precision_is_a_user_error(precision_bundle: Path, tmp_path: Path) -> None:
+    data = json.loads((precision_bundle / "manifest.json").read_text())
+    data["models"]["tiny-64-fp32"]["precision"] = "fp8"
+    data["checksum"] = manifest_checksum(data)
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(UserError, match=r"models\.tiny-64-fp32\.precision: 'fp8' is not one of"):
+        load_manifest(tmp_path, check_files=False)

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "cluster"))
-from tiny_bundle import build_tiny_bundle  # noqa: E402
-
-from runtime.bundle import load_manifest, manifest_checksum  # noqa: E402
-from runtime.cli import profile as profile_cli  # noqa: E402
-from runtime.cli import run as run_cli  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.profiling import estimate_rows, measure_isolated, measure_model  # noqa: E402
+from runtime.bundle import load_manifest, manifest_checksum
+from runtime.cli import profile as profile_cli
+from runtime.cli import run as run_cli
+from runtime.errors import UserError
+from runtime.profiling import estimate_rows, measure_isolated, measure_model
+from tests.runtime.cluster.tiny_bundle import build_tiny_bundle
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +31,7 @@ def bundle(tiny: Path, tmp_path: Path) -> Path:
 
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip().splitlines()
-    lines = [l for l in err if l.startswith("error:")]
+    lines = [line for line in err if line.startswith("error:")]
     assert len(lines) == 1, err
     return lines[0]
 
@@ -69,13 +66,13 @@ def test_profile_cli_writes_measured_rows_and_rehashes(bundle: Path, capsys: pyt
     assert profile_cli.main(["--bundle", str(bundle), "--device", "raspberry-pi-4b", "--threads", "1",
                              "--warmup", "1", "--quiet"]) == 0
     after = load_manifest(bundle)  # checksum and file hashes still valid
-    prof = after["profiles"]["raspberry-pi-4b"]
-    assert prof["estimated"] is False and prof["threads"] == 1
-    assert set(prof["models"]) == set(before["profiles"]["raspberry-pi-4b"]["models"])
-    for name, row in prof["models"].items():
-        assert row["estimated"] is False and row["latency_ms"] > 0
-        assert row["accuracy"] == before["profiles"]["raspberry-pi-4b"]["models"][name]["accuracy"]
-    assert after["profiles"]["jetson-xavier-nx"] == before["profiles"]["jetson-xavier-nx"]
+    prof = after.profiles["raspberry-pi-4b"]
+    assert prof.estimated is False and prof.threads == 1
+    assert set(prof.models) == set(before.profiles["raspberry-pi-4b"].models)
+    for name, row in prof.models.items():
+        assert row.estimated is False and row.latency_ms > 0 and row.runs == 30
+        assert row.accuracy == before.profiles["raspberry-pi-4b"].models[name].accuracy
+    assert after.profiles["jetson-xavier-nx"] == before.profiles["jetson-xavier-nx"]
     assert "raspberry-pi-4b" in capsys.readouterr().out
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.manifest import Manifest
 
 CLASSES = ["person", "vehicle"]
 DECODE = {"strides": [16], "score_threshold": 0.5, "top_k": 20, "nms_iou": 0.5, "max_detections": 5}
@@ -74,7 +79,8 @@ def build_tiny_bundle(bundle: Path) -> Path:
     for name, (kind, size) in MODELS.items():
         models[name] = {"backbone": "tiny" if kind == "mini" else "baseline", "input_size": size,
                         "precision": "fp32", "kind": kind, "files": {"param": "tiny.param", "bin": "tiny.bin"},
-                        "sha256": {"param": file_sha256(bundle / "tiny.param"), "bin": file_sha256(bundle / "tiny.bin")},
+                        "sha256": {"param": file_sha256(bundle / "tiny.param"),
+                                   "bin": file_sha256(bundle / "tiny.bin")},
                         "input_blob": in_blob, "output_blobs": [out_blob], "mean": MEAN, "std": STD,
                         "colour": "rgb", "pad_value": 114, "decode": dict(DECODE), "macs": 0, "params": 0}
     profiles = {dev: {"estimated": True, "threads": 1, "source": "tests/runtime/cluster/tiny_bundle.py (invented)",
@@ -116,6 +122,24 @@ def build_precision_bundle(bundle: Path, size: int = 64) -> Path:
     write_manifest(bundle, {"classes": CLASSES, "factory": {"git_commit": "test", "params_sha256": "", "created": ""},
                             "models": models, "profiles": {}, "devices": {}})
     return bundle
+
+
+def fake_manifest(models: Mapping[str, str], profiles: Mapping[str, Mapping[str, float]] | None = None,
+                  serves: Mapping[str, list[str]] | None = None) -> Manifest:
+    """A typed manifest whose files do not exist (master, local-cluster and pace-factor tests): ``models`` name →
+    kind (input 64 px, fp32), ``profiles`` device → model → latency (ms; accuracy 0.8), ``serves`` device → the
+    models its ``devices`` entry serves."""
+    from runtime.manifest import parse_manifest
+
+    entries = {name: {"backbone": "tiny", "input_size": 64, "precision": "fp32", "kind": kind,
+                      "files": {"param": "none.param", "bin": "none.bin"}, "sha256": {"param": "", "bin": ""},
+                      "input_blob": "in0", "output_blobs": ["out0"], "mean": MEAN, "std": STD, "colour": "rgb",
+                      "pad_value": 114, "decode": dict(DECODE), "macs": 0, "params": 0}
+               for name, kind in models.items()}
+    rows = {dev: {"estimated": True, "models": {m: {"latency_ms": t, "accuracy": 0.8} for m, t in lat.items()}}
+            for dev, lat in (profiles or {}).items()}
+    devices = {dev: {"flops": 0.0, "serves": list(names), "cost": 0.0} for dev, names in (serves or {}).items()}
+    return parse_manifest({"classes": CLASSES, "models": entries, "profiles": rows, "devices": devices}, "fake:")
 
 
 if __name__ == "__main__":

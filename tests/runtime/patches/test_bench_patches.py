@@ -64,9 +64,9 @@ def test_bench_on_vtest_slice(tmp_path):
     frames = {}
     for fid in range(0, 40):
         fa = teacher.frames[fid]
-        keep = np.array([l in mapping for l in fa.labels], bool) & (fa.scores >= 0.40)
+        keep = np.array([label in mapping for label in fa.labels], bool) & (fa.scores >= 0.40)
         sel = fa.select(keep)
-        sel.labels = [mapping[l] for l in sel.labels]
+        sel.labels = [mapping[label] for label in sel.labels]
         frames[fid] = sel
     gt = tmp_path / "gt.json"
     write_coco(gt, VideoAnnotations(["person", "vehicle"], frames, teacher.width, teacher.height))

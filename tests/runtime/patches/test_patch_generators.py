@@ -10,7 +10,7 @@ from runtime.patches import PatchConfig, generator_names, make_generator
 from runtime.patches.generators import EP_LAYOUTS
 from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.proposer import TrackMemory
-from runtime.patches.refiner import KIND_HIGH, KIND_LOW, KIND_REFRESH, grid_tiles, refine, refresh_tile
+from runtime.patches.refiner import PatchKind, grid_tiles, refine, refresh_tile
 
 
 def _frame(w=320, h=240, seed=0, color=True):
@@ -46,7 +46,7 @@ def test_lastdet_uses_conventions_geometry():
 def test_refiner_lambda_rules_and_cap():
     rects = np.array([[0, 0, 100, 100], [10, 10, 110, 110], [0, 0, 300, 240], [200, 0, 250, 50],
                       [200, 100, 250, 150], [0, 150, 50, 200]])
-    kinds = np.array([KIND_HIGH, KIND_HIGH, KIND_LOW, KIND_LOW, KIND_LOW, KIND_LOW])
+    kinds = np.array([PatchKind.HIGH, PatchKind.HIGH, PatchKind.LOW, PatchKind.LOW, PatchKind.LOW, PatchKind.LOW])
     values = np.array([0.9, 0.8, 0.9, 0.6, 0.7, 0.5])
     keep = refine(rects, values, kinds, 320, 240, lambda1=0.5, lambda2=0.3, max_patches=3)
     # 1 overlaps 0 (IoU 0.68 > 0.3), 2 is 94% of the frame (> 0.5); LowConf by value; cap 3
@@ -75,7 +75,7 @@ def test_paraloupe_bad_inputs_do_not_crash():
     outside = np.array([[-500, -500, 50, 50], [1000, 1000, 20, 20], [300, 200, 100, 100], [np.nan, 0, 5, 5]])
     out = gen(_frame(seed=2), 2, outside, det_frame_id=1)  # boxes outside / straddling / not finite
     assert (out.rects[:, 0] >= 0).all() and (out.rects[:, 2] <= 320).all() and (out.rects[:, 3] <= 240).all()
-    assert (out.kinds == KIND_HIGH).sum() == 1
+    assert (out.kinds == PatchKind.HIGH).sum() == 1
     out = gen(_frame(200, 150, seed=3, color=False), 3, np.array([[10, 10, 30, 30]]))  # grey + new size
     assert (out.frame_w, out.frame_h) == (200, 150)
     assert (out.rects[:, 2] <= 200).all() and (out.rects[:, 3] <= 150).all()
@@ -92,14 +92,14 @@ def test_paraloupe_finds_a_new_moving_object_with_lowconf():
     f = base.copy()
     f[100:160, 200:230] = 250  # an object appears: texture + change
     out = gen(f, 1, None)
-    low = out.rects[out.kinds == KIND_LOW]
+    low = out.rects[out.kinds == PatchKind.LOW]
     assert any(r[0] <= 200 and r[1] <= 100 and r[2] >= 230 and r[3] >= 160 for r in low)
 
 
 def test_paraloupe_refresh_and_predefined_are_added():
     gen = _paraloupe(refresh_every=2, bootstrap=False, predefined_rois=[[0, 0, 40, 40], [-20, -20, 10, 10]])
     kinds = [gen(_frame(), i, None).kinds for i in range(4)]
-    assert [int((k == KIND_REFRESH).sum()) for k in kinds] == [0, 1, 0, 1]
+    assert [int((k == PatchKind.REFRESH).sum()) for k in kinds] == [0, 1, 0, 1]
     assert all(int((k == 3).sum()) == 1 for k in kinds)  # the RoI fully outside the frame is dropped
 
 
@@ -107,22 +107,23 @@ def test_paraloupe_feedback_score_and_bootstrap():
     gen = _paraloupe(refresh_every=0, refresh_cols=2, refresh_rows=2, feedback_score=0.5, track_memory=0)
     box = np.array([[100, 100, 30, 30]])
     first = gen(_frame(), 0, None)
-    assert int((first.kinds == KIND_REFRESH).sum()) == 4  # nothing tracked yet: every tile once
-    assert int((gen(_frame(seed=1), 1, None).kinds == KIND_REFRESH).sum()) == 0  # not again while empty
+    assert int((first.kinds == PatchKind.REFRESH).sum()) == 4  # nothing tracked yet: every tile once
+    assert int((gen(_frame(seed=1), 1, None).kinds == PatchKind.REFRESH).sum()) == 0  # not again while empty
     low = gen(_frame(seed=2), 2, box, scores=np.array([0.3]), det_frame_id=1)
-    assert int((low.kinds == KIND_HIGH).sum()) == 0  # a low-score box seeds nothing
+    assert int((low.kinds == PatchKind.HIGH).sum()) == 0  # a low-score box seeds nothing
     high = gen(_frame(seed=3), 3, box, scores=np.array([0.8]), det_frame_id=2)
-    assert int((high.kinds == KIND_HIGH).sum()) == 1 and int((high.kinds == KIND_REFRESH).sum()) == 0
+    assert int((high.kinds == PatchKind.HIGH).sum()) == 1 and int((high.kinds == PatchKind.REFRESH).sum()) == 0
     lost = gen(_frame(seed=4), 4, np.zeros((0, 4)), det_frame_id=3)
-    assert int((lost.kinds == KIND_REFRESH).sum()) == 4  # the last track lost: sweep once
+    assert int((lost.kinds == PatchKind.REFRESH).sum()) == 4  # the last track lost: sweep once
 
 
 def test_track_memory_keeps_a_missed_object_for_n_updates():
     gen = _paraloupe(refresh_every=0, bootstrap=False, track_memory=2)
     box = np.array([[100, 100, 30, 30]])
     gen(_frame(), 0, None)
-    counts = [int((gen(_frame(seed=i), i, box if i == 1 else np.zeros((0, 4)), scores=np.array([0.9])[:1 if i == 1 else 0],
-                       det_frame_id=i - 1).kinds == KIND_HIGH).sum()) for i in range(1, 6)]
+    counts = [int((gen(_frame(seed=i), i, box if i == 1 else np.zeros((0, 4)),
+                       scores=np.array([0.9])[:1 if i == 1 else 0],
+                       det_frame_id=i - 1).kinds == PatchKind.HIGH).sum()) for i in range(1, 6)]
     assert counts == [1, 1, 1, 0, 0]  # seen once, then remembered for two more updates
     mem = TrackMemory(1)
     mem.update(np.array([[0, 0, 10, 10]]), np.array([0.9]))
@@ -179,6 +180,6 @@ def test_lastdet_bootstraps_once_then_tracks() -> None:
     assert len(gen(_frame(), 0, None)) == 4  # nothing tracked: every refresh tile once
     assert len(gen(_frame(), 1, None)) == 0
     out = gen(_frame(), 2, np.array([[100, 100, 30, 30]]), scores=np.array([0.9]))
-    assert list(out.kinds) == [KIND_HIGH]
+    assert list(out.kinds) == [PatchKind.HIGH]
     off = make_generator("lastdet", dataclasses.replace(PatchConfig(), bootstrap=False))
     assert len(off(_frame(), 0, None)) == 0

@@ -1,0 +1,188 @@
+"""Motion boxes per frame, independent of the detector: where new objects may be.
+
+:class:`MotionDetector` works on a grey copy of each frame downscaled to ``cfg.width`` px wide (320 by default:
+1/9 of the pixels of 960×540, which keeps a frame near 1 ms on one core where full-scale MOG2 alone costs
+~8 ms). Each call picks its mode from the camera motion the caller passes (``warp``: the 2×3 affine from the
+previous frame to this one in full-frame px, e.g. from :class:`runtime.tracker.CameraMotion`):
+
+- **subtractor** — the camera is still (the warp moves no frame corner by more than ``cfg.moving_px``):
+  OpenCV's MOG2 background subtractor (shadows off) gives a per-pixel foreground mask; moving objects come
+  out as whole silhouettes, so their boxes are tight.
+- **difference** — the camera moves: the previous reduced frame is warped onto this one by the caller's
+  affine (rescaled to the reduced frame), and a pixel moved when it lies more than ``cfg.diff_threshold``
+  grey levels outside the range of the aligned previous frame's 3×3 neighbourhood (tolerant to the sub-pixel
+  misalignment of interpolation and estimation). The border band that the warp brought in from outside the
+  previous frame is ignored. An object yields the union of its last and present positions (a box that is a
+  little too large), the static background nothing.
+
+A background model is only valid for the viewpoint it was learnt at, so after the camera moved (or a reset,
+or a frame where more than ``cfg.max_fraction`` moved: lighting, a bump, a wrong warp) the subtractor is
+recreated and relearns; for its first ``cfg.relearn_frames`` frames motion comes from differencing with the
+identity warp. The first frame after a reset has no reference and gives no boxes.
+
+The mask is cleaned by a 3×3 median (isolated pixels), fragments less than ``cfg.merge_px`` apart are joined
+by a dilation, connected components give the boxes (shrunk back by the dilation), boxes smaller than
+``cfg.min_area`` px² are dropped and the ``cfg.max_boxes`` largest kept, largest first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from runtime.discovery.config import DiscoveryConfig
+
+VALID_MARGIN_PX = 2  #: the warp-invalidated border is widened by this much, reduced px (interpolation, 3×3 range)
+_K3 = np.ones((3, 3), np.uint8)
+
+
+def camera_shift_px(warp: np.ndarray | None, frame_w: int, frame_h: int) -> float:
+    """Largest displacement of a frame corner under ``warp`` (2×3, full-frame px), px; 0 for None."""
+    if warp is None:
+        return 0.0
+    a = np.asarray(warp, dtype=np.float64).reshape(2, 3)
+    corners = np.array([[0.0, 0.0, 1.0], [frame_w, 0.0, 1.0], [0.0, frame_h, 1.0], [frame_w, frame_h, 1.0]])
+    moved = corners @ a.T
+    return float(np.hypot(*(moved - corners[:, :2]).T).max())
+
+
+def scale_warp(warp: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """The affine ``warp`` (full-frame px) expressed in the px of a frame resized by ``sx``, ``sy``.
+
+    OpenCV pixel coordinates put pixel centres on integers, so a resize maps ``x`` to ``u = s·x + (s − 1)/2``;
+    with ``S = diag(sx, sy)`` and that offset ``c``: ``A' = S·A·S⁻¹``, ``t' = S·t + c − A'·c``.
+    """
+    a = np.asarray(warp, dtype=np.float64).reshape(2, 3)
+    s = np.array([sx, sy])
+    lin = a[:, :2] * s[:, None] / s[None, :]
+    c = (s - 1.0) / 2.0
+    out = np.empty((2, 3))
+    out[:, :2] = lin
+    out[:, 2] = s * a[:, 2] + c - lin @ c
+    return out
+
+
+class MotionDetector:
+    """Stateful per-camera motion detector: feed every frame in order, get motion boxes (see module docstring).
+
+    After a call, ``mode`` is ``"none"`` (no reference frame yet, or a global change), ``"subtractor"`` or
+    ``"difference"``, and ``mask`` the cleaned foreground mask (uint8 0/255, reduced size) it used.
+    """
+
+    def __init__(self, cfg: DiscoveryConfig | None = None) -> None:
+        self.cfg = cfg if cfg is not None else DiscoveryConfig()
+        self.mode = "none"
+        self.mask: np.ndarray | None = None
+        self._prev: np.ndarray | None = None
+        self._size: tuple[int, int] = (0, 0)
+        self._subtractor: cv2.BackgroundSubtractorMOG2 | None = None
+        self._learned = 0
+        self._ones: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the reference frame and the background model (after a cut or a seek)."""
+        self._prev = None
+        self._subtractor = None
+        self._learned = 0
+        self.mode = "none"
+        self.mask = None
+
+    def detect(self, frame: np.ndarray, warp: np.ndarray | None = None) -> np.ndarray:
+        """Motion boxes ``(n, 4)`` float64 ``[x, y, w, h]`` in full-frame px, largest first.
+
+        ``frame``: BGR or grey uint8, any size (a size change resets the detector). ``warp``: the 2×3 affine
+        (full-frame px) mapping a point of the previous frame onto the same scene point in ``frame``; None for
+        a camera known to be still.
+        """
+        h, w = int(frame.shape[0]), int(frame.shape[1])
+        grey, sx, sy = self._downscale(frame)
+        if (w, h) != self._size:
+            self.reset()
+            self._size = (w, h)
+        prev, self._prev = self._prev, grey
+        moving = camera_shift_px(warp, w, h) > self.cfg.moving_px
+        mask: np.ndarray | None = None
+        if moving:
+            self._subtractor, self._learned = None, 0
+            if prev is not None:
+                mask, self.mode = self._difference(prev, grey, scale_warp(np.asarray(warp), sx, sy)), "difference"
+        else:
+            fg = self._learn(grey)
+            if self._learned > self.cfg.relearn_frames:
+                mask, self.mode = fg, "subtractor"
+            elif prev is not None:
+                mask, self.mode = self._difference(prev, grey, None), "difference"
+        if mask is None:
+            self.mode, self.mask = "none", None
+            return np.zeros((0, 4))
+        mask = cv2.medianBlur(mask, 3)
+        if cv2.countNonZero(mask) > self.cfg.max_fraction * mask.size:
+            self._subtractor, self._learned = None, 0
+            self.mode, self.mask = "none", mask
+            return np.zeros((0, 4))
+        self.mask = mask
+        return self._boxes(mask, sx, sy, w, h)
+
+    def _downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """Grey frame at ``cfg.width`` px wide (never upscaled) and the x, y scale factors (reduced / full)."""
+        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        h, w = grey.shape
+        rw = min(self.cfg.width, w)
+        rh = max(1, int(round(h * rw / w)))
+        if (rw, rh) != (w, h):
+            grey = cv2.resize(grey, (rw, rh), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(grey), rw / w, rh / h
+
+    def _learn(self, grey: np.ndarray) -> np.ndarray:
+        """Feed the background subtractor (created on demand, relearning from scratch); its foreground mask."""
+        if self._subtractor is None:
+            self._subtractor = cv2.createBackgroundSubtractorMOG2(self.cfg.history, self.cfg.var_threshold, False)
+            self._learned = 0
+        self._learned += 1
+        return self._subtractor.apply(grey)
+
+    def _difference(self, prev: np.ndarray, grey: np.ndarray, warp: np.ndarray | None) -> np.ndarray:
+        """Pixels of ``grey`` outside the 3×3 range of ``prev`` aligned by ``warp`` (reduced px), 0/255."""
+        rh, rw = grey.shape
+        valid = None
+        if warp is None:
+            ref = prev
+        else:
+            ref = cv2.warpAffine(prev, warp, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            if self._ones is None or self._ones.shape != grey.shape:
+                self._ones = np.full(grey.shape, 255, np.uint8)
+            valid = cv2.warpAffine(self._ones, warp, (rw, rh), flags=cv2.INTER_NEAREST,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            valid = cv2.erode(valid, _K3, iterations=VALID_MARGIN_PX, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        above = cv2.subtract(grey, cv2.dilate(ref, _K3))
+        below = cv2.subtract(cv2.erode(ref, _K3), grey)
+        _, mask = cv2.threshold(cv2.max(above, below), self.cfg.diff_threshold, 255, cv2.THRESH_BINARY)
+        return mask if valid is None else cv2.bitwise_and(mask, valid)
+
+    def _boxes(self, mask: np.ndarray, sx: float, sy: float, w: int, h: int) -> np.ndarray:
+        """Connected components of ``mask`` after the merge dilation → full-frame boxes, filtered and sorted."""
+        rh, rw = mask.shape
+        r = int(math.ceil(self.cfg.merge_px * max(sx, sy) / 2.0))
+        joined = cv2.dilate(mask, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) if r > 0 else mask
+        n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8, ltype=cv2.CV_32S)
+        if n <= 1:
+            return np.zeros((0, 4))
+        st = stats[1:, :4].astype(np.float64)
+        x0, y0 = st[:, 0], st[:, 1]
+        x1, y1 = x0 + st[:, 2], y0 + st[:, 3]
+        # The dilation grew each component by r on every side the frame edge did not cut: take it back.
+        x0 = np.where(x0 > 0, x0 + r, 0.0)
+        y0 = np.where(y0 > 0, y0 + r, 0.0)
+        x1 = np.where(x1 < rw, x1 - r, float(rw))
+        y1 = np.where(y1 < rh, y1 - r, float(rh))
+        x1, y1 = np.maximum(x1, x0 + 1), np.maximum(y1, y0 + 1)
+        boxes = np.stack([x0 / sx, y0 / sy, x1 / sx, y1 / sy], axis=1)
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0.0, w)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0.0, h)
+        boxes[:, 2:] -= boxes[:, :2]
+        area = boxes[:, 2] * boxes[:, 3]
+        keep = np.flatnonzero(area >= self.cfg.min_area)
+        keep = keep[np.argsort(-area[keep], kind="stable")][: self.cfg.max_boxes]
+        return boxes[keep]

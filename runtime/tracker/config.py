@@ -1,0 +1,61 @@
+"""The ``tracker`` config section: the multi-object tracker's and camera-motion estimator's knobs, typed, bounded.
+
+Load with ``runtime.config.from_mapping(TrackerConfig, yaml_section, "config.yaml: tracker")``; an unknown key
+or an out-of-range value is a one-line error naming it. Units are in each field's help: detector scores (0–1),
+IoU (0–1), seconds of video time, pixels of the original frame (px), box sides (a box's w for x and w, its h for
+y and h).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime.config import bounded
+from runtime.errors import UserError
+
+
+@dataclass
+class TrackerConfig:
+    """Two-stage (ByteTrack) IoU tracker with a constant-velocity Kalman filter and camera-motion compensation."""
+
+    high_score: float = bounded(0.5, "detections with score >= this are associated first, to every track "
+                                     "(stage 1)", ge=0.0, le=1.0)
+    low_score: float = bounded(0.1, "detections with low_score <= score < high_score are associated only to the "
+                                    "tracks left after stage 1 (stage 2); lower scores are dropped",
+                               ge=0.0, le=1.0)
+    new_track_score: float = bounded(0.6, "an unmatched, unclipped detection needs score >= this to start a "
+                                          "track (>= high_score)", ge=0.0, le=1.0)
+    match_iou: float = bounded(0.2, "stage 1: least IoU between a track's predicted box and a detection",
+                               gt=0.0, le=1.0)
+    low_match_iou: float = bounded(0.5, "stage 2: least IoU for a low-score detection", gt=0.0, le=1.0)
+    min_hits: int = bounded(2, "strong hits (score >= high_score, unclipped, on distinct frames) a tentative "
+                               "track needs before it is confirmed and reported (1 = at once)", ge=1, le=100)
+    max_lost_s: float = bounded(1.0, "a confirmed track without a hit for longer than this is deleted, seconds "
+                                     "of video time", ge=0.0)
+    std_measurement: float = bounded(0.05, "detection noise: std of centre and size, fraction of the box side",
+                                     gt=0.0, le=1.0)
+    std_init_velocity: float = bounded(1.0, "a new track's velocity std, box sides per second", gt=0.0)
+    q_position: float = bounded(0.25, "process noise of centre and size, box sides per sqrt(second)", ge=0.0)
+    q_velocity: float = bounded(1.0, "process noise of the velocities, box sides per second per sqrt(second)",
+                                ge=0.0)
+    margin_speed: float = bounded(0.5, "prediction margin: px per (px/s of speed x s since the last hit)",
+                                  ge=0.0)
+    margin_sigmas: float = bounded(2.0, "prediction margin: this many std of the predicted centre, px", ge=0.0)
+    camera_motion: bool = bounded(True, "estimate the global camera motion between frames and warp the tracks "
+                                        "by it (BoT-SORT camera-motion compensation)")
+    cmc_width: int = bounded(320, "camera motion: frames are downscaled to this width, px (never upscaled)",
+                             ge=32, le=4096)
+    cmc_max_points: int = bounded(200, "camera motion: most corners tracked between frames", ge=8, le=5000)
+    cmc_min_points: int = bounded(12, "camera motion: fewest RANSAC inliers for an estimate; fewer -> identity",
+                                  ge=3)
+
+    def validate(self, where: str) -> None:
+        """Check what single-field bounds cannot (called by ``from_mapping``)."""
+        if self.low_score > self.high_score:
+            raise UserError(f"{where}.low_score: {self.low_score} must be <= high_score ({self.high_score})")
+        if self.new_track_score < self.high_score:
+            raise UserError(f"{where}.new_track_score: {self.new_track_score} must be >= high_score "
+                            f"({self.high_score}): low-score boxes never start tracks")
+        if self.cmc_min_points > self.cmc_max_points:
+            raise UserError(f"{where}.cmc_min_points: {self.cmc_min_points} must be <= cmc_max_points "
+                            f"({self.cmc_max_points})")
