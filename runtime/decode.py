@@ -8,36 +8,21 @@ Raw output layout (what ``factory.models`` detectors emit, one array per feature
 
 The cell at row i, column j of a level with stride s has its centre at ((j + 0.5)·s, (i + 0.5)·s) input pixels.
 Every number that tunes the decoding — strides, score threshold, top-k, NMS IoU, the cap on detections —
-is an argument (from the bundle manifest at the edge); the class count is read from the arrays, and class
-names are the caller's business. Boxes come out as ``[x, y, w, h]`` in model-input pixels: map them back
-to the frame with :meth:`runtime.geometry.Letterbox.boxes_to_source`.
+is an argument (from the bundle manifest at the edge); the class count is read from the arrays, and the
+caller's class names (the bundle's, in class-index order) label the boxes. Detections come out as a
+:class:`runtime.detections.Detections` with boxes ``[x, y, w, h]`` in model-input pixels: map them back to
+the frame with :meth:`runtime.geometry.Letterbox.boxes_to_source`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.detections import Detections
 from runtime.errors import UserError
-
-
-@dataclass
-class Detections:
-    """Decoded detections of one image: ``boxes`` (n, 4) xywh input pixels, ``class_ids`` (n,), ``scores`` (n,),
-    sorted by descending score."""
-
-    boxes: np.ndarray
-    class_ids: np.ndarray
-    scores: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    @classmethod
-    def empty(cls) -> Detections:
-        return cls(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0))
+from runtime.geometry import boxes_to_rects, rects_to_boxes
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -48,8 +33,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     order = np.argsort(-scores, kind="stable")
-    x1, y1 = boxes[:, 0], boxes[:, 1]
-    x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
+    x1, y1, x2, y2 = boxes_to_rects(boxes).T
     area = np.clip(boxes[:, 2], 0, None) * np.clip(boxes[:, 3], 0, None)
     keep: list[int] = []
     while order.size:
@@ -87,9 +71,11 @@ def _level(output: np.ndarray, index: int) -> np.ndarray:
     return arr
 
 
-def decode(outputs: Sequence[np.ndarray], strides: Sequence[int], score_threshold: float = 0.3,
-           top_k: int = 100, nms_iou: float = 0.6, max_detections: int = 100) -> Detections:
-    """Boxes of one image from the raw outputs of its feature levels (see the module docstring).
+def decode(outputs: Sequence[np.ndarray], strides: Sequence[int], classes: Sequence[str],
+           score_threshold: float = 0.3, top_k: int = 100, nms_iou: float = 0.6,
+           max_detections: int = 100) -> Detections:
+    """Detections of one image from the raw outputs of its feature levels (see the module docstring), boxes
+    in model-input pixels, sorted by descending score, labelled ``classes[i]`` for class index i.
 
     Per level, the ``top_k`` (cell, class) pairs scoring at least ``score_threshold`` are kept; all levels
     are pooled, class-wise NMS at IoU ``nms_iou`` is applied, and at most ``max_detections`` are returned.
@@ -118,11 +104,11 @@ def decode(outputs: Sequence[np.ndarray], strides: Sequence[int], score_threshol
         cx, cy = (col + 0.5) * stride, (row + 0.5) * stride
         x1, y1 = cx - dist[0], cy - dist[1]
         x2, y2 = cx + dist[2], cy + dist[3]
-        all_boxes.append(np.stack([x1, y1, x2 - x1, y2 - y1], axis=1))
+        all_boxes.append(rects_to_boxes(np.stack([x1, y1, x2, y2], axis=1)))
         all_cls.append(cls)
         all_scores.append(scores[cand].astype(np.float64))
     if not all_boxes:
         return Detections.empty()
     boxes, cls, scores = np.concatenate(all_boxes), np.concatenate(all_cls), np.concatenate(all_scores)
     keep = batched_nms(boxes, scores, cls, nms_iou)[:max_detections]
-    return Detections(boxes[keep], cls[keep].astype(np.int64), scores[keep])
+    return Detections(boxes[keep], [classes[int(c)] for c in cls[keep]], scores[keep])

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from runtime.coco import FrameAnnotations, VideoAnnotations
+from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.geometry import iou_matrix
-from runtime.predictions import FrameDetections
 
 IOU_EPS = 1e-9  # IoU exactly at the threshold counts as a match despite float rounding
 
@@ -106,7 +106,7 @@ def match_frame(gt: FrameAnnotations, pred_boxes: np.ndarray, pred_labels: list[
     return counts
 
 
-def evaluate(gt: VideoAnnotations, preds: Mapping[int, FrameDetections], iou: float = 0.5,
+def evaluate(gt: VideoAnnotations, preds: Mapping[int, Detections], iou: float = 0.5,
              frames: tuple[int, int] | None = None, min_score: float = 0.0) -> EvalResult:
     """Evaluate predictions on the ground-truth frames in the half-open range ``frames`` (all if None).
 
@@ -129,12 +129,9 @@ def evaluate(gt: VideoAnnotations, preds: Mapping[int, FrameDetections], iou: fl
         det = preds.get(fid)
         if det is None:
             missing += 1
-            boxes, labels, scores = np.zeros((0, 4)), [], np.zeros(0)
-        else:
-            keep = det.scores >= min_score
-            boxes, scores = det.boxes[keep], det.scores[keep]
-            labels = [lab for lab, k in zip(det.labels, keep, strict=False) if k]
-        for cls, c in match_frame(gt.frames[fid], boxes, labels, scores, iou).items():
+            det = Detections.empty(fid)
+        det = det.select(det.scores >= min_score)
+        for cls, c in match_frame(gt.frames[fid], det.boxes, det.labels, det.scores, iou).items():
             per_class.setdefault(cls, Counts()).add(c)
             overall.add(c)
     if n_frames == 0:

@@ -1,7 +1,8 @@
 """Box and patch geometry shared by the dataset builder, the patch proposer, the runtime and decoding.
 
 Boxes are ``[x, y, w, h]`` in pixels of the original frame, x/y = top-left (CONVENTIONS.md). Patches are
-``[x0, y0, x1, y1]`` integer pixel rectangles (half-open) in the frame.
+``[x0, y0, x1, y1]`` integer pixel rectangles (half-open) in the frame. :func:`boxes_to_rects` and
+:func:`rects_to_boxes` convert between the two layouts — the one place that does.
 
 Patch geometry (CONVENTIONS.md): with r = object box area / patch area, a patch is the object box scaled
 about its centre by 1/sqrt(r) in both dimensions (aspect kept), shifted (not cut) to stay inside the frame
@@ -17,14 +18,37 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def _as_float(boxes: np.ndarray) -> np.ndarray:
+    """``boxes`` as an (n, 4) array of a floating dtype: float input keeps its dtype, other input is float64."""
+    boxes = np.asarray(boxes)
+    if not np.issubdtype(boxes.dtype, np.floating):
+        boxes = boxes.astype(np.float64)
+    return boxes.reshape(-1, 4)
+
+
+def boxes_to_rects(boxes: np.ndarray) -> np.ndarray:
+    """``[x, y, w, h]`` boxes (n, 4) px → ``[x0, y0, x1, y1]`` rectangles (n, 4) px (x1 = x + w, y1 = y + h).
+
+    Float input keeps its dtype (float32 stays float32), any other input becomes float64."""
+    boxes = _as_float(boxes)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+
+
+def rects_to_boxes(rects: np.ndarray) -> np.ndarray:
+    """``[x0, y0, x1, y1]`` rectangles (n, 4) px → ``[x, y, w, h]`` boxes (n, 4) px (w = x1 − x0, h = y1 − y0).
+
+    Float input keeps its dtype (float32 stays float32), any other input (integer patch rects) becomes float64."""
+    rects = _as_float(rects)
+    return np.concatenate([rects[:, :2], rects[:, 2:] - rects[:, :2]], axis=1)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU between every box of ``a`` (n, 4) and ``b`` (m, 4), both ``[x, y, w, h]``; returns (n, m)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    ax1, ay1 = a[:, 0:1], a[:, 1:2]
-    ax2, ay2 = ax1 + a[:, 2:3], ay1 + a[:, 3:4]
-    bx1, by1 = b[:, 0], b[:, 1]
-    bx2, by2 = bx1 + b[:, 2], by1 + b[:, 3]
+    ra, rb = boxes_to_rects(a), boxes_to_rects(b)
+    ax1, ay1, ax2, ay2 = ra[:, 0:1], ra[:, 1:2], ra[:, 2:3], ra[:, 3:4]
+    bx1, by1, bx2, by2 = rb[:, 0], rb[:, 1], rb[:, 2], rb[:, 3]
     iw = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None)
     ih = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
     inter = iw * ih
@@ -60,12 +84,8 @@ def _place(x0: float, y0: float, pw: float, ph: float, frame_w: int, frame_h: in
 
 def clip_boxes(boxes: np.ndarray, frame_w: int, frame_h: int) -> np.ndarray:
     """Clip ``[x, y, w, h]`` boxes (n, 4) to the frame; boxes fully outside get zero size."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x1 = np.clip(boxes[:, 0], 0, frame_w)
-    y1 = np.clip(boxes[:, 1], 0, frame_h)
-    x2 = np.clip(boxes[:, 0] + boxes[:, 2], 0, frame_w)
-    y2 = np.clip(boxes[:, 1] + boxes[:, 3], 0, frame_h)
-    return np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
+    rects = boxes_to_rects(np.asarray(boxes, dtype=np.float64))
+    return rects_to_boxes(np.clip(rects, 0, [frame_w, frame_h, frame_w, frame_h]))
 
 
 @dataclass(frozen=True)

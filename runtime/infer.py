@@ -4,8 +4,8 @@ Pipeline for a BGR uint8 image (a patch or a whole frame) of any size::
 
     colour (manifest "colour": rgb|bgr) → Letterbox.fit(w, h, input_size).apply(pad_value)
     → (pixel − mean) / std (0–255 scale, manifest) → CHW float32 → ncnn (input_blob → output_blobs)
-    → runtime.decode.decode(outputs, **manifest "decode") → boxes in input pixels
-    → Letterbox.boxes_to_source → clipped to the image → (boxes xywh px, class names, scores)
+    → runtime.decode.decode(outputs, **manifest "decode", manifest "classes") → boxes in input pixels
+    → Letterbox.boxes_to_source → clipped to the image → :class:`Inference` (detections in image px, infer_ms)
 
 ncnn's options follow the model's manifest ``precision`` (:func:`precision_options`), not ncnn's defaults
 (which, on ARM, store and compute an fp32 model in fp16): ``fp32`` runs in fp32; ``fp16`` turns fp16
@@ -18,16 +18,17 @@ loader has already refused unknown keys.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from runtime.decode import decode
+from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.geometry import Letterbox, clip_boxes
 from runtime.manifest import PRECISIONS, Manifest
+from runtime.timing import Stopwatch
 
 _FP16 = ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic")
 _INT8 = ("use_int8_inference", "use_int8_storage", "use_int8_packed", "use_int8_arithmetic")
@@ -46,12 +47,11 @@ def precision_options(precision: str) -> dict[str, bool]:
 
 
 @dataclass
-class ImageDetections:
-    """Detections of one image in its own pixels: ``boxes`` (n, 4) xywh, ``labels`` names, ``scores`` (n,)."""
+class Inference:
+    """One image through a detector: its ``detections`` in the image's own pixels and ``infer_ms``, the wall
+    time of preprocessing, network and decoding (ms, this host)."""
 
-    boxes: np.ndarray
-    labels: list[str]
-    scores: np.ndarray
+    detections: Detections
     infer_ms: float = 0.0
 
 
@@ -111,20 +111,19 @@ class Detector:
             outs.append(np.array(mat))
         return outs
 
-    def __call__(self, image: np.ndarray) -> ImageDetections:
-        """Detections of a BGR uint8 image (H, W, 3) in its own pixels."""
-        t0 = time.perf_counter()
+    def __call__(self, image: np.ndarray) -> Inference:
+        """Detections of a BGR uint8 image (H, W, 3) in its own pixels, timed."""
+        watch = Stopwatch()
         x, box = self.preprocess(image)
         outs = self.raw(x)
         for i, out in enumerate(outs):
             if out.ndim != 3 or out.shape[0] != len(self.classes) + 4:
                 raise UserError(f"model {self.name}: output {i} has shape {out.shape}, expected "
                                 f"({len(self.classes) + 4}, H, W) for {len(self.classes)} classes")
-        dets = decode(outs, self.strides, **self.decode_params)
+        dets = decode(outs, self.strides, self.classes, **self.decode_params)
         boxes = clip_boxes(box.boxes_to_source(dets.boxes), image.shape[1], image.shape[0])
         keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-        return ImageDetections(boxes[keep], [self.classes[int(c)] for c in dets.class_ids[keep]],
-                               dets.scores[keep], (time.perf_counter() - t0) * 1000.0)
+        return Inference(Detections(boxes, dets.labels, dets.scores).select(keep), watch.ms)
 
 
 def time_model(detector: Detector, runs: int = 5, warmup: int = 2) -> float:
@@ -132,10 +131,10 @@ def time_model(detector: Detector, runs: int = 5, warmup: int = 2) -> float:
     image = np.full((detector.size, detector.size, 3), 127, dtype=np.uint8)
     times = []
     for i in range(warmup + runs):
-        t0 = time.perf_counter()
-        detector(image)
+        with Stopwatch() as watch:
+            detector(image)
         if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1000.0)
+            times.append(watch.ms)
     return float(np.median(times))
 
 

@@ -84,7 +84,7 @@ class DecodeParams:
     max_detections: int = bounded(_DECODE_DEFAULTS["max_detections"], "boxes kept per image", ge=1)
 
     def options(self) -> dict[str, Any]:
-        """The keywords of :func:`runtime.decode.decode` other than ``strides``."""
+        """The keywords of :func:`runtime.decode.decode` other than ``strides`` (and ``classes``, the manifest's)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "strides"}
 
 
@@ -236,7 +236,8 @@ class Manifest:
         return {name: spec.kind for name, spec in self.models.items()}
 
     def models_of_kind(self, kind: str) -> list[str]:
-        """The models of ``kind``, by ascending input side (px)."""
+        """The models of ``kind``, by ascending input side (px), models of one side in manifest order (the
+        baseline is exported at several sides, each in every precision: ``baseline-320-fp32``, ...)."""
         return sorted((n for n, s in self.models.items() if s.kind == kind), key=lambda n: self.models[n].input_size)
 
     def variant(self, name: str, precision: str) -> str | None:

@@ -1,40 +1,26 @@
 """The prediction format — the runtime's output and the evaluator's input (CONVENTIONS.md).
 
 One JSON line per frame: ``{"frame": i, "detections": [[x, y, w, h, "person", score], ...], ...}``;
-boxes in pixels of the original frame, more keys allowed (latency, patches, ...).
+boxes in pixels of the original frame, more keys allowed (latency, patches, ...). In memory a frame is a
+:class:`runtime.detections.Detections` with its ``frame`` set; :meth:`~runtime.detections.Detections.to_line`
+writes its line, :func:`parse_line` reads one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from runtime.atomic import atomic_open
+from runtime.detections import Detections
 from runtime.errors import UserError
 
 
-@dataclass
-class FrameDetections:
-    """Detections of one frame: ``boxes`` (n, 4) xywh pixels, ``labels`` class names, ``scores`` (n,)."""
-
-    frame: int
-    boxes: np.ndarray
-    labels: list[str]
-    scores: np.ndarray
-
-    def to_line(self, **extra: Any) -> str:
-        """The JSONL line of this frame, with ``extra`` keys added."""
-        dets = [[round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2]), 2), round(float(b[3]), 2),
-                 lab, round(float(s), 4)] for b, lab, s in zip(self.boxes, self.labels, self.scores, strict=False)]
-        return json.dumps({"frame": int(self.frame), "detections": dets, **extra})
-
-
-def parse_line(line: str, where: str) -> FrameDetections:
+def parse_line(line: str, where: str) -> Detections:
     """Parse one prediction line; ``where`` (``file:line``) prefixes any error."""
     try:
         obj = json.loads(line)
@@ -53,11 +39,11 @@ def parse_line(line: str, where: str) -> FrameDetections:
         boxes.append(det[:4])
         labels.append(det[4])
         scores.append(det[5])
-    return FrameDetections(obj["frame"], np.array(boxes, dtype=np.float64).reshape(-1, 4), labels,
-                           np.array(scores, dtype=np.float64))
+    return Detections(np.array(boxes, dtype=np.float64).reshape(-1, 4), labels, np.array(scores, dtype=np.float64),
+                      obj["frame"])
 
 
-def iter_predictions(path: str | Path) -> Iterator[FrameDetections]:
+def iter_predictions(path: str | Path) -> Iterator[Detections]:
     """Yield the frames of a prediction JSONL file; blank lines are skipped."""
     path = Path(path)
     try:
@@ -70,9 +56,9 @@ def iter_predictions(path: str | Path) -> Iterator[FrameDetections]:
                 yield parse_line(line, f"{path}:{number}")
 
 
-def read_predictions(path: str | Path) -> dict[int, FrameDetections]:
+def read_predictions(path: str | Path) -> dict[int, Detections]:
     """All frames of a prediction file by frame index; a frame given twice is an error."""
-    frames: dict[int, FrameDetections] = {}
+    frames: dict[int, Detections] = {}
     for det in iter_predictions(path):
         if det.frame in frames:
             raise UserError(f"{path}: frame {det.frame} appears twice")
@@ -80,13 +66,13 @@ def read_predictions(path: str | Path) -> dict[int, FrameDetections]:
     return frames
 
 
-def write_predictions(path: str | Path, frames: Iterable[FrameDetections]) -> None:
+def write_predictions(path: str | Path, frames: Iterable[Detections]) -> None:
     """Write frames as JSONL, atomically."""
     with atomic_open(path) as handle:
         for det in frames:
             handle.write(det.to_line() + "\n")
 
 
-def write_line(handle: TextIO, det: FrameDetections, **extra: Any) -> None:
+def write_line(handle: TextIO, det: Detections, **extra: Any) -> None:
     """Append one frame's line to an open stream (for streaming output)."""
     handle.write(det.to_line(**extra) + "\n")

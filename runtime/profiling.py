@@ -23,7 +23,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import numpy as np
 from runtime.config import to_mapping
 from runtime.errors import UserError
 from runtime.manifest import Manifest, parse_manifest
+from runtime.timing import Stopwatch
 
 MIN_RUNS = 30
 
@@ -92,12 +92,12 @@ def measure_model(bundle_dir: str | Path, manifest: Manifest, name: str, threads
         det(image)
     total, net = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
-        det(image)
-        total.append((time.perf_counter() - t0) * 1000.0)
-        t0 = time.perf_counter()
-        det.raw(x)
-        net.append((time.perf_counter() - t0) * 1000.0)
+        with Stopwatch() as watch:
+            det(image)
+        total.append(watch.ms)
+        with Stopwatch() as watch:
+            det.raw(x)
+        net.append(watch.ms)
     return {"latency_ms": round(float(np.median(total)), 3),
             "latency_p90_ms": round(float(np.percentile(total, 90)), 3),
             "net_ms": round(float(np.median(net)), 3),

@@ -6,7 +6,7 @@ aggregate. Used to tune the generator on training videos, and by the report for 
 which device infers a patch does not change its detections). Latency figures come from real cluster runs.
 
     for step in replay(iter_frames(video), detector, make_generator(Mode.PARALOUPE, cfg, model), cfg):
-        ...  # step.detections (FrameDetections), step.rects, step.infer_ms
+        ...  # step.detections (Detections), step.rects, step.infer_ms
 
 ``generator=None`` runs the detector on the whole frame (the modes whose ``Mode.is_whole_frame``: ``mini`` and
 ``baseline``).
@@ -14,19 +14,19 @@ which device infers a patch does not change its detections). Latency figures com
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from runtime.cluster.aggregate import PatchResult
-from runtime.infer import ImageDetections
+from runtime.cluster.aggregate import PatchDetections
+from runtime.detections import Detections
+from runtime.infer import Inference
 from runtime.loop import ClosedLoop, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import PatchGenerator
-from runtime.predictions import FrameDetections
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ReplayStep:
     """One frame's outcome: aggregated detections, the patch rectangles ``[x0, y0, x1, y1]`` px, per-patch
     inference time (ms, this host), patch-generation time (ms) and whether the generator skipped the frame."""
 
-    detections: FrameDetections
+    detections: Detections
     rects: list[tuple[int, int, int, int]] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     infer_ms: list[float] = field(default_factory=list)
@@ -46,15 +46,22 @@ def _decode(jpeg: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
 
 
-def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndarray], ImageDetections],
+def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndarray], Inference],
            generator: PatchGenerator | None, config: PatchConfig, merge_iou: float = 0.5, merge_contain: float = 0.8,
            whole_frame_side: int = 960, min_score: float = 0.5) -> Iterator[ReplayStep]:
     """Yield one :class:`ReplayStep` per frame of ``frames`` ((id, BGR uint8) pairs, in order) through the
-    client's own frame loop (:class:`runtime.loop.ClosedLoop`). The merge and ``min_score`` arguments are the
-    client's aggregator settings (``runtime.cluster.config``)."""
+    client's own frame loop (:class:`runtime.loop.ClosedLoop`) with one detector for every entry. The merge and
+    ``min_score`` arguments are the client's aggregator settings (``runtime.cluster.config``)."""
     mode = Mode.PARALOUPE if generator is not None else Mode.BASELINE
     loop = ClosedLoop(LoopSettings(mode, config, whole_frame_side, merge_iou, merge_contain, min_score),
                       generator=generator)
+    return run_loop(loop, frames, {"mini": detector, "baseline": detector})
+
+
+def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
+             detectors: Mapping[str, Callable[[np.ndarray], Inference]]) -> Iterator[ReplayStep]:
+    """Yield one :class:`ReplayStep` per frame of ``frames`` through ``loop``; each entry is inferred by the
+    detector of its model kind (``detectors["mini"]``, ``detectors["baseline"]``)."""
     for frame_id, frame in frames:
         plan = loop.plan(frame, frame_id)
         if plan.skipped:
@@ -63,10 +70,9 @@ def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndar
         results, infer_ms = [], []
         for entry in plan.entries:
             image = _decode(entry.jpeg)
-            out = detector(image)
+            out = detectors[entry.model_kind](image)
             infer_ms.append(out.infer_ms)
-            results.append(PatchResult(entry.rect, (image.shape[1], image.shape[0]), out.boxes, out.labels,
-                                       out.scores))
+            results.append(PatchDetections(entry.rect, (image.shape[1], image.shape[0]), out.detections))
         detections = loop.finish(plan, results)
         yield ReplayStep(detections, [tuple(int(v) for v in e.rect) for e in plan.entries],
                          [e.kind for e in plan.entries], infer_ms, plan.gen_ms)

@@ -23,7 +23,7 @@ import numpy as np
 from runtime.coco import FrameAnnotations
 from runtime.config import bounded
 from runtime.errors import UserError
-from runtime.geometry import Letterbox, clip_boxes, patch_around_box
+from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes, patch_around_box
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 BACKGROUND = "background"
@@ -63,9 +63,10 @@ def others_visible(frame: FrameAnnotations, skip: int, crop: tuple[int, int, int
     if len(frame) <= 1:
         return 0.0
     boxes = clip_boxes(frame.boxes, width, height)
+    rects = boxes_to_rects(boxes)
     x0, y0, x1, y1 = crop
-    iw = np.clip(np.minimum(boxes[:, 0] + boxes[:, 2], x1) - np.maximum(boxes[:, 0], x0), 0, None)
-    ih = np.clip(np.minimum(boxes[:, 1] + boxes[:, 3], y1) - np.maximum(boxes[:, 1], y0), 0, None)
+    iw = np.clip(np.minimum(rects[:, 2], x1) - np.maximum(rects[:, 0], x0), 0, None)
+    ih = np.clip(np.minimum(rects[:, 3], y1) - np.maximum(rects[:, 1], y0), 0, None)
     frac = iw * ih / np.maximum(boxes[:, 2] * boxes[:, 3], 1e-12)
     frac[skip] = 0.0
     frac[frame.iscrowd] = 0.0
@@ -91,7 +92,7 @@ def plan_object_crops(frame: FrameAnnotations, width: int, height: int, params: 
 def plan_background_crops(frame: FrameAnnotations, width: int, height: int, count: int, min_side: float,
                           rng: np.random.Generator, tries: int = 20) -> list[tuple[int, int, int, int]]:
     """Up to ``count`` square crops (side log-uniform in [2·min_side, min(W, H)/2]) touching no box."""
-    boxes = clip_boxes(frame.boxes, width, height) if len(frame) else np.zeros((0, 4))
+    rects = boxes_to_rects(clip_boxes(frame.boxes, width, height) if len(frame) else np.zeros((0, 4)))
     hi_side = max(min(width, height) / 2.0, 2.0 * min_side + 1)
     out: list[tuple[int, int, int, int]] = []
     for _ in range(count * tries):
@@ -101,8 +102,8 @@ def plan_background_crops(frame: FrameAnnotations, width: int, height: int, coun
         side = min(side, width, height)
         x0 = int(rng.integers(0, width - side + 1))
         y0 = int(rng.integers(0, height - side + 1))
-        iw = np.minimum(boxes[:, 0] + boxes[:, 2], x0 + side) - np.maximum(boxes[:, 0], x0)
-        ih = np.minimum(boxes[:, 1] + boxes[:, 3], y0 + side) - np.maximum(boxes[:, 1], y0)
+        iw = np.minimum(rects[:, 2], x0 + side) - np.maximum(rects[:, 0], x0)
+        ih = np.minimum(rects[:, 3], y0 + side) - np.maximum(rects[:, 1], y0)
         if not np.any((iw > 0) & (ih > 0)):
             out.append((x0, y0, x0 + side, y0 + side))
     return out

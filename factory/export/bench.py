@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from runtime.errors import cli_entry, run_cli
 from runtime.infer import Detector
 from runtime.manifest import parse_manifest
 from runtime.profiling import timing_image
+from runtime.timing import Stopwatch
 
 
 def bench(export_dir: str | Path, runs: int = 200, threads: int = 1, warmup: int = 10) -> dict[str, dict[str, float]]:
@@ -39,9 +39,9 @@ def bench(export_dir: str | Path, runs: int = 200, threads: int = 1, warmup: int
         times: dict[str, list[float]] = {n: [] for n in names}
         for _ in range(runs):
             for n, det in dets.items():
-                t0 = time.perf_counter()
-                det.raw(x)
-                times[n].append((time.perf_counter() - t0) * 1000.0)
+                with Stopwatch() as watch:
+                    det.raw(x)
+                times[n].append(watch.ms)
         out[group] = {n.rsplit("-", 1)[1]: float(np.median(t)) for n, t in times.items()}
     return out
 

@@ -20,7 +20,6 @@ from runtime.coco import FrameAnnotations, VideoAnnotations, load_coco
 from runtime.evaluate import evaluate
 from runtime.infer import Detector
 from runtime.manifest import Manifest
-from runtime.predictions import FrameDetections
 from runtime.video import iter_frames, parse_frames
 
 
@@ -84,8 +83,7 @@ def patch_f1(bundle_dir: str | Path, manifest: Manifest, name: str, annotations:
     det = Detector(bundle_dir, name, manifest, threads)
     preds = {}
     for image_id, image in images if images is not None else read_images(path):
-        out = det(image)
-        preds[image_id] = FrameDetections(image_id, out.boxes, out.labels, out.scores)
+        preds[image_id] = det(image).detections.with_frame(image_id)
     result = evaluate(gt, preds, 0.5)
     o = result.overall
     return {"f1": o.f1, "precision": o.precision, "recall": o.recall, "images": len(preds)}
@@ -115,7 +113,6 @@ def frames_f1(bundle_dir: str | Path, manifest: Manifest, name: str, gt: VideoAn
     det = Detector(bundle_dir, name, manifest, threads)
     preds = {}
     for key, image in images:
-        out = det(image)
-        preds[key] = FrameDetections(key, out.boxes, out.labels, out.scores)
+        preds[key] = det(image).detections.with_frame(key)
     o = evaluate(gt, preds, 0.5).overall
     return {"f1": o.f1, "precision": o.precision, "recall": o.recall, "images": len(preds)}

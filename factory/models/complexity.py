@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 from torch import nn
+
+from runtime.timing import Stopwatch
 
 
 def count_macs(model: nn.Module, height: int, width: int) -> int:
@@ -58,10 +59,10 @@ def cpu_latency_ms(model: nn.Module, height: int, width: int, runs: int = 20, wa
     try:
         with torch.inference_mode():
             for i in range(warmup + runs):
-                t0 = time.perf_counter()
-                model(x)
+                with Stopwatch() as watch:
+                    model(x)
                 if i >= warmup:
-                    times.append((time.perf_counter() - t0) * 1000.0)
+                    times.append(watch.ms)
     finally:
         torch.set_num_threads(previous)
         model.train(was_training)

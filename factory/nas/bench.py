@@ -15,7 +15,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 from factory.nas.cost import count_macs
 from factory.nas.derive import build_backbone, load_arch
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.timing import Stopwatch
 
 
 def export_ncnn(model: torch.nn.Module, size: int, folder: Path) -> tuple[Path, Path]:
@@ -54,13 +54,13 @@ def time_ncnn(param: Path, weights: Path, size: int, runs: int, threads: int) ->
     data = ncnn.Mat(np.random.rand(3, size, size).astype(np.float32))
     times = []
     for i in range(runs + 5):
-        start = time.perf_counter()
-        ex = net.create_extractor()
-        ex.input(net.input_names()[0], data)
-        for name in outputs:
-            ex.extract(name)
+        with Stopwatch() as watch:
+            ex = net.create_extractor()
+            ex.input(net.input_names()[0], data)
+            for name in outputs:
+                ex.extract(name)
         if i >= 5:
-            times.append((time.perf_counter() - start) * 1000.0)
+            times.append(watch.ms)
     return times
 
 

@@ -88,7 +88,7 @@ def measured_lines(ctx: Context) -> dict[str, str]:
                        + ("with" if p.lastdet_bootstrap else "without") + " ParaLoupe's bootstrap tiles.",
          "per_frame": f"{world}; per-patch times measured on this host during the replay × the device/host "
                       f"profile latency ratio (emulated devices) — mini side {p.reference_size}, baseline at its "
-                      f"exported side.",
+                      f"largest exported side.",
          "max_patches": f"{world}; per frame = patch generation measured on this host + patches × the "
                         f"{p.single_device} per-patch profile row ({ctx.devices[p.single_device].basis}); no network "
                         f"(end-to-end cluster latency: see the cluster section).",

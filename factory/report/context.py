@@ -111,8 +111,9 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
                  str(out_dir / "cache"))
     native = LatencyTable(manifest, {}).native
     host_rows = manifest.latencies("host")
-    items = sorted({(dm.baseline, s) for dm in devices.values() if dm.baseline
-                    for s in {*params.baseline_sizes, SOURCE_BASE_SIDE, native(dm.baseline)}}
+    sides = {*params.baseline_sizes, SOURCE_BASE_SIDE}
+    items = sorted({(m, x) for dm in devices.values() if dm.baseline for s in sides
+                    for m in [dm.baseline_at(s)[0]] for x in (s, native(m))}
                    | {(m, native(m)) for dm in devices.values() for m in dm.mini.values() if m not in host_rows})
     host_ms = measure_host(lambda m, s: make_detector(env, m, s), items, params.latency_runs, out_dir / "cache",
                            manifest.checksum, log.info)

@@ -31,8 +31,9 @@ GEN_WARMUP_FRAMES = 5  # Fig. 28: first frames of a run left out (numba cache lo
 def _tradeoff_defs(ctx: Context, videos: Sequence[str], device: str) -> list[tuple[str, int, str, list[RunSpec]]]:
     dm, p = ctx.devices[device], ctx.params
     defs = []
-    if dm.run_baseline:
-        defs += [("Baseline", s, dm.baseline, series(ctx, videos, dm.run_baseline, s)) for s in p.baseline_sizes]
+    if dm.run_baseline:  # each side on the model exported at it where the bundle has one
+        defs += [("Baseline", s, dm.baseline_at(s)[0], series(ctx, videos, dm.baseline_at(s)[1], s))
+                 for s in p.baseline_sizes]
     for s in p.mini_sizes:
         if s in dm.run_mini:
             defs.append(("ParaLoupe_mini", s, dm.mini[s], series(ctx, videos, dm.run_mini[s], s)))
@@ -75,10 +76,10 @@ def _source_defs(ctx: Context) -> list[tuple[str, str, int, list[RunSpec]]]:
     dm, w = ctx.devices[ctx.params.headline_device], ctx.world
     defs = []
     if dm.run_baseline:
-        defs += [(f"Baseline-{SOURCE_BASE_SIDE}-S1", dm.baseline, SOURCE_BASE_SIDE,
-                  series(ctx, w, dm.run_baseline, SOURCE_BASE_SIDE)),
-                 (f"Baseline-{SOURCE_BASE_SIDE}-S4", dm.baseline, SOURCE_BASE_SIDE,
-                  series(ctx, w, dm.run_baseline, SOURCE_BASE_SIDE, Mode.EP4))]
+        base, run = dm.baseline_at(SOURCE_BASE_SIDE)
+        defs += [(f"Baseline-{SOURCE_BASE_SIDE}-S1", base, SOURCE_BASE_SIDE, series(ctx, w, run, SOURCE_BASE_SIDE)),
+                 (f"Baseline-{SOURCE_BASE_SIDE}-S4", base, SOURCE_BASE_SIDE,
+                  series(ctx, w, run, SOURCE_BASE_SIDE, Mode.EP4))]
     small = sorted(dm.run_mini)[:2]
     if small:
         defs.append((f"mini-{small[0]}-S4", dm.mini[small[0]], small[0],
@@ -133,7 +134,7 @@ def per_frame_specs(ctx: Context) -> list[RunSpec]:
 
 
 def per_frame(ctx: Context) -> dict[str, Any]:
-    """Fig. 18 per device: per-frame latency (ms) of the baseline (its exported side), ParaLoupe mean and sum
+    """Fig. 18 per device: per-frame latency (ms) of the baseline (its largest exported side), ParaLoupe mean and sum
     over a frame's patches — host-measured per-patch time in the replay × the device/host profile ratio."""
     side, out = ctx.params.reference_size, {}
     for d, dm in ctx.devices.items():
@@ -186,7 +187,7 @@ def iou_specs(ctx: Context) -> list[RunSpec]:
 
 
 def iou_sweep(ctx: Context) -> dict[str, list[float]]:
-    """Fig. 20: F1 at each IoU threshold for ParaLoupe per side and the baseline at its exported side."""
+    """Fig. 20: F1 at each IoU threshold for ParaLoupe per side and the baseline at its largest exported side."""
     dm, out = ctx.devices[ctx.params.single_device], {}
     ious = ctx.params.iou_thresholds
     if dm.run_baseline:

@@ -2,13 +2,14 @@
 
 Per patch, a model costs its device profile row's ``latency_ms`` (the paper's "averaged inference latency on
 the patch basis"): the ``host`` row is measured by the profile stage; the others are estimates (host × FLOPS
-ratio) and are labelled "emulated (estimated from host)". A baseline run at an input side other than its
-exported one (the network is fully convolutional) costs the profile row scaled by the ratio of this host's
-measured latencies at the two sides (:func:`measure_host`, median of ``runs``, same process and threads).
+ratio) and are labelled "emulated (estimated from host)". The baseline is exported at several input sides,
+each a model with its own profile row; a side the bundle has no baseline model for runs the largest one
+letterboxed to it (the network is fully convolutional) and costs its profile row scaled by the ratio of this
+host's measured latencies at the two sides (:func:`measure_host`, median of ``runs``, same process and threads).
 
 A device serves the models its profile lists (``profiles[device].models``): one mini detector per input side
-and the baseline. ``precision`` other than ``device`` runs another precision variant of the same model for
-the accuracy (latency still from the served row).
+and the baseline at each exported side. ``precision`` other than ``device`` runs another precision variant of
+the same model for the accuracy (latency still from the served row).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ MEASURED = "measured"
 @dataclass
 class DeviceModels:
     """What one device serves: ``mini`` side → model (latency rows), ``run_mini`` side → model run for the
-    accuracy, the same for the baseline; ``basis`` is :data:`MEASURED` or :data:`EMULATED`."""
+    accuracy, the same for the baseline (``baselines``, ``run_baselines``; ``baseline`` / ``run_baseline`` = the
+    largest side's); ``basis`` is :data:`MEASURED` or :data:`EMULATED`."""
 
     device: str
     basis: str
@@ -39,7 +41,18 @@ class DeviceModels:
     run_mini: dict[int, str] = field(default_factory=dict)
     baseline: str | None = None
     run_baseline: str | None = None
+    baselines: dict[int, str] = field(default_factory=dict)
+    run_baselines: dict[int, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def baseline_at(self, side: int) -> tuple[str, str]:
+        """(latency model, run model) of the baseline at ``side``: the model exported at that side, else the
+        largest one (letterboxed to ``side``)."""
+        if side in self.baselines:
+            return self.baselines[side], self.run_baselines[side]
+        if self.baseline is None or self.run_baseline is None:
+            raise UserError(f"bundle: {self.device} serves no baseline model")
+        return self.baseline, self.run_baseline
 
 
 def device_models(manifest: Manifest, device: str, precision: str = "device") -> DeviceModels | None:
@@ -56,12 +69,14 @@ def device_models(manifest: Manifest, device: str, precision: str = "device") ->
             run = manifest.variant(name, precision) or name
             if run == name and spec.precision != precision:
                 out.notes.append(f"{name}: no {precision} variant in the bundle, ran the served one")
-        if spec.kind == "baseline":
-            out.baseline, out.run_baseline = name, run
+        if spec.kind == "baseline":  # a side listed in several precisions: the last one (profile order)
+            out.baselines[spec.input_size], out.run_baselines[spec.input_size] = name, run
         else:
             size = spec.input_size
             if size not in out.mini:  # the device's own backbone comes first in the profile when it has one
                 out.mini[size], out.run_mini[size] = name, run
+    if out.baselines:
+        out.baseline, out.run_baseline = out.baseline_at(max(out.baselines))
     return out
 
 
@@ -73,9 +88,9 @@ def measure_host(make: Callable[[str, int], Any], items: Sequence[tuple[str, int
     then ``runs`` rounds that time every item once in turn — interleaved, so that load from other jobs on a
     shared machine falls on all sides alike and their ratios hold.
     """
-    import time
-
     import numpy as np
+
+    from runtime.timing import Stopwatch
 
     path = cache / f"host-latency-{checksum[:16]}.json"
     done: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
@@ -85,10 +100,10 @@ def measure_host(make: Callable[[str, int], Any], items: Sequence[tuple[str, int
     times: dict[tuple[str, int], list[float]] = {k: [] for k in missing}
     for i in range(runs + 2):
         for k in missing:
-            t0 = time.perf_counter()
-            dets[k](images[k])
+            with Stopwatch() as watch:
+                dets[k](images[k])
             if i >= 2:
-                times[k].append((time.perf_counter() - t0) * 1000.0)
+                times[k].append(watch.ms)
     for (model, side), ts in times.items():
         done[f"{model}@{side}"] = round(float(np.median(ts)), 3)
         log(f"host latency {model}@{side}: {done[f'{model}@{side}']:.2f} ms")

@@ -30,9 +30,9 @@ import numpy as np
 
 from runtime.atomic import write_json
 from runtime.bundle import file_sha256
+from runtime.detections import Detections
 from runtime.manifest import Manifest
 from runtime.modes import Mode
-from runtime.predictions import FrameDetections
 
 CACHE_VERSION = 1
 LASTDET_BOOT = f"{Mode.LASTDET}+boot"  # lastDet that sends ParaLoupe's bootstrap tiles while it has no detection
@@ -86,13 +86,13 @@ class RunResult:
     skipped: list[bool]
     wall_s: float = 0.0
 
-    def predictions(self) -> dict[int, FrameDetections]:
+    def predictions(self) -> dict[int, Detections]:
         """The run's detections per frame, as the evaluator takes them."""
         out = {}
         for fid, rows in zip(self.frame_ids, self.dets, strict=False):
             boxes = np.array([r[:4] for r in rows], dtype=np.float64).reshape(-1, 4)
-            out[fid] = FrameDetections(fid, boxes, [str(r[4]) for r in rows],
-                                       np.array([r[5] for r in rows], dtype=np.float64))
+            out[fid] = Detections(boxes, [str(r[4]) for r in rows], np.array([r[5] for r in rows], dtype=np.float64),
+                                  fid)
         return out
 
     @property
@@ -123,8 +123,9 @@ def spec_json(spec: RunSpec) -> dict[str, Any]:
 
 
 # The code a run's detections depend on: a change there re-runs every run (as the DVC stage's deps would).
-CODE = ("runtime/replay.py", "runtime/infer.py", "runtime/decode.py", "runtime/geometry.py", "runtime/patches",
-        "runtime/cluster/aggregate.py", "factory/report/runs.py")
+CODE = ("runtime/replay.py", "runtime/infer.py", "runtime/decode.py", "runtime/detections.py", "runtime/geometry.py",
+        "runtime/patches", "runtime/cluster/aggregate.py", "runtime/loop.py", "runtime/feedback.py", "runtime/tracker",
+        "runtime/discovery", "factory/report/runs.py")
 
 
 @functools.lru_cache(maxsize=1)

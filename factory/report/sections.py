@@ -73,9 +73,10 @@ def world_sections(res: Mapping[str, Any], p: Any, out: Path, m: Mapping[str, st
         tables.tradeoff_points(tr, "points", "Curve points (world test videos)"),
         "Paper (Jetson, Fig. 13): " + "; ".join(f"{k} {v}" for k, v in TRADEOFF_JETSON.items()) + ".",
         tables.latency_sources(tr, "latency-sources"),
-        f"Baseline sides {p.baseline_sizes}: the baseline ncnn network is fully convolutional, so it runs letterboxed "
-        f"to each side; sides other than the exported one take the profile row × this host's measured latency "
-        f"ratio (same process, {p.latency_runs} runs)."]))
+        f"Baseline sides {p.baseline_sizes}: each side runs the baseline model exported at it, with its own profile "
+        f"row; a side the bundle has no model for runs the largest one letterboxed to it (the network is fully "
+        f"convolutional) and takes its profile row × this host's measured latency ratio (same process, "
+        f"{p.latency_runs} runs)."]))
     if res["sources"]:
         secs.append(Section("Fig. 16: sources of improvement", [
             pc.fig16(res["sources"], out, "fig16", SHORT.get(h, h), m["sources"]),

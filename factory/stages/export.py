@@ -3,8 +3,9 @@
 Run: ``python -m factory.stages.export`` (reads ``params.yaml: export``). For each checkpoint
 ``<detectors_dir>/<ckpt>/model.pt`` (the mini detectors ``<backbone>-<size>`` and ``baseline``):
 
-1. pnnx export (graph passes at ``optlevel``) at the model's input size — the baseline at ``baseline_size``
-   — with float32 weights (``<name>-fp32``) and float16 weights (``<name>-fp16``);
+1. pnnx export (graph passes at ``optlevel``) at the model's input size — the fully convolutional baseline
+   at every side of ``baseline_sizes`` (``baseline-320``, ``baseline-480``, ...), each a model of its own —
+   with float32 weights (``<name>-fp32``) and float16 weights (``<name>-fp16``);
 2. int8 (``<name>-int8``) from the fp32 files: per-channel weight scales, activation scales calibrated on
    ``int8.images`` training patches (the baseline: every ``baseline_calibration_step``-th training frame)
    (``int8.method``: kl | percentile | maxabs), ncnn's int8 format — or ncnn's own ``ncnn2table``/``ncnn2int8``
@@ -12,9 +13,10 @@ Run: ``python -m factory.stages.export`` (reads ``params.yaml: export``). For ea
 3. parity on real held-out patches: torch vs ncnn fp32 max |diff| (the stage fails above ``max_abs_diff``),
    and the cosine of every precision's outputs to torch's;
 4. F1 (accuracy α) of every exported file through the runtime's inference: the mini detectors on the
-   held-out patch set (``eval``), the whole-frame baseline on every ``baseline_frame_step``-th frame of the
-   held-out videos (``baseline_eval``), each frame letterboxed whole into its square input as the runtime's
-   baseline mode does.
+   held-out patch set (``eval``), the whole-frame baseline (every side) on every ``baseline_frame_step``-th
+   frame of the held-out videos (``baseline_eval``), each frame letterboxed whole into its square input as the
+   runtime's baseline mode does. Steps 3–4 run for every exported file: at the default 40 frames they cost
+   a few seconds even at side 960, far less than the int8 calibration of that side.
 
 Writes ``<out_dir>/<name>.param|.bin``, ``<out_dir>/models.json`` (classes + the manifest's ``models``
 entries) and ``<out_dir>/metrics.json`` (the table: precision, F1, .bin size, parity, MACs).
@@ -37,6 +39,7 @@ from factory.data.builder import Source, world_source
 from factory.export.checks import frames_f1, output_cosine, parity, patch_f1, read_frames, read_images
 from factory.export.ncnn_export import NcnnFiles, blob_names, export_ncnn, manifest_entry
 from factory.models.complexity import count_macs, count_params
+from factory.models.detector import Detector as Network
 from factory.models.detector import load_detector
 from factory.pipeline import load_section, resolve_path
 from factory.quant.int8 import ncnn_tools, quantize_ncnn, quantize_with_ncnn_tools
@@ -75,7 +78,8 @@ class ExportParams:
     detectors_dir: str = paths.DETECTORS_DIR
     out_dir: str = paths.EXPORT_DIR
     models: list[str] | None = None  # checkpoint folders of detectors_dir; null = every one with a model.pt
-    baseline_size: int = bounded(640, "square input side of the whole-frame baseline (px), multiple of 32", ge=32)
+    baseline_sizes: list[int] = bounded([320, 480, 640, 960], "square input sides the whole-frame baseline is "
+                                        "exported at (px, multiples of 32): one model per side")
     precisions: list[str] = bounded(["fp32", "fp16", "int8"], "variants written (fp32 is always written)")
     optlevel: int = bounded(2, "pnnx graph optimisation level (2 = all passes)", ge=0, le=2)
     eval: str = paths.patches("val")  # held-out patch set (COCO) for the minis' F1
@@ -96,8 +100,13 @@ class ExportParams:
         for p in self.precisions:
             if p not in PRECISIONS:
                 raise UserError(f"{where}.precisions: {p!r} is not one of {', '.join(PRECISIONS)}")
-        if self.baseline_size % 32:
-            raise UserError(f"{where}.baseline_size: {self.baseline_size} is not a multiple of 32")
+        if not self.baseline_sizes:
+            raise UserError(f"{where}.baseline_sizes: expected at least one side")
+        for s in self.baseline_sizes:
+            if s < 32 or s % 32:
+                raise UserError(f"{where}.baseline_sizes: {s} is not a positive multiple of 32")
+        if len(set(self.baseline_sizes)) != len(self.baseline_sizes):
+            raise UserError(f"{where}.baseline_sizes: duplicate sides {self.baseline_sizes}")
 
 
 def checkpoints(params: ExportParams) -> list[str]:
@@ -128,13 +137,14 @@ def video_sources(items: list[Source], where: str) -> list[tuple[Path, Path, str
     return out
 
 
-def identity(ckpt: str, spec: dict[str, Any], baseline_size: int) -> tuple[str, int]:
-    """(backbone, input size) of a checkpoint: ``rpi4b-240`` → (rpi4b, 240); the baseline at ``baseline_size``."""
+def identities(ckpt: str, spec: dict[str, Any], baseline_sizes: list[int]) -> list[tuple[str, int]]:
+    """(backbone, input size) of each model exported from a checkpoint: ``rpi4b-240`` → [(rpi4b, 240)]; the
+    baseline at every side of ``baseline_sizes``, ascending."""
     if spec["kind"] == "baseline":
-        return "baseline", baseline_size
+        return [("baseline", s) for s in sorted(baseline_sizes)]
     size = int(spec["input_size"])
     base, _, tail = ckpt.rpartition("-")
-    return (base if tail == str(size) and base else ckpt), size
+    return [((base if tail == str(size) and base else ckpt), size)]
 
 
 def typed(bundle: dict[str, Any], out: Path) -> Manifest:
@@ -172,10 +182,22 @@ def int8_variant(params: ExportParams, fp32: NcnnFiles, out: Path, name: str, bu
 
 def export_one(params: ExportParams, ckpt: str, out: Path, bundle: dict[str, Any], parity_set: list[Any],
                eval_set: list[Any], calibration: list[Any], frames: Any) -> list[dict[str, Any]]:
-    """Export one checkpoint in every precision, check it, add its entries to ``bundle``; its table rows."""
+    """Export one checkpoint (the baseline at each of its sides) in every precision, check each model, add
+    their entries to ``bundle``; their table rows."""
     model = load_detector(resolve_path(params.detectors_dir) / ckpt / "model.pt")
+    rows = []
+    for backbone, size in identities(ckpt, model.spec, params.baseline_sizes):
+        rows += export_at(params, model, ckpt, backbone, size, out, bundle, parity_set, eval_set, calibration,
+                          frames)
+    return rows
+
+
+def export_at(params: ExportParams, model: Network, ckpt: str, backbone: str, size: int, out: Path,
+              bundle: dict[str, Any], parity_set: list[Any], eval_set: list[Any], calibration: list[Any],
+              frames: Any) -> list[dict[str, Any]]:
+    """Export ``model`` at input side ``size`` as ``<backbone>-<size>-<precision>`` in every precision, check
+    each file (parity, F1), add the entries to ``bundle``; their table rows."""
     spec = model.spec
-    backbone, size = identity(ckpt, spec, params.baseline_size)
     model.check_input(size, size)
     macs, n_params = count_macs(model, size, size), count_params(model)
     rows = []

@@ -8,10 +8,13 @@ from the FLOPS ratio to ``host`` (FLOPS from the search stage's metrics; host's 
 ``"estimated": true`` — ``paraloupe-profile`` replaces them once run on the device itself.
 
 A device's profile lists the models it serves: by default the mini detectors built on its own searched
-backbone (``backbone``, the alias in the model names) in its ``precision``, plus the baseline in that
-precision; where no detector was built on its backbone, every mini detector in that precision (said so in
-``serves_note``). ``host`` lists every model. Writes ``<out_dir>/profiles.json`` (the manifest's
-``profiles`` and ``devices`` sections) and ``<out_dir>/metrics.json``.
+backbone (``backbone``, the alias in the model names) in its ``precision``, plus the baseline at every
+exported side in that precision (``baseline-320-int8``, ``baseline-480-int8``, ...; ascending side); where no
+detector was built on its backbone, every mini detector in that precision (said so in ``serves_note``).
+``host`` lists every model. A model of one backbone and precision that is not slower than the same network at
+a smaller side on host is logged as a warning and listed under ``warnings`` in ``metrics.json`` (a noisy
+host: re-run). Writes ``<out_dir>/profiles.json`` (the manifest's ``profiles`` and ``devices`` sections)
+and ``<out_dir>/metrics.json``.
 """
 
 from __future__ import annotations
@@ -106,6 +109,23 @@ def serves(models: Mapping[str, ModelSpec], device: DeviceProfileParams) -> tupl
     return minis + pick("baseline", None), note
 
 
+def side_order_warnings(models: Mapping[str, ModelSpec], rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per model whose measured latency is not above that of the same network (kind, backbone,
+    precision) at the next smaller side — the baseline exported at several sides must get slower with the side."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for name in rows:
+        m = models[name]
+        groups.setdefault((m.kind, m.backbone, m.precision), []).append(name)
+    out = []
+    for names in groups.values():
+        names.sort(key=lambda n: models[n].input_size)
+        for small, big in zip(names, names[1:], strict=False):
+            if rows[big]["latency_ms"] <= rows[small]["latency_ms"]:
+                out.append(f"{big}: {rows[big]['latency_ms']:.2f} ms, not above {small} "
+                           f"({rows[small]['latency_ms']:.2f} ms)")
+    return out
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -127,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                                   log=lambda msg: log.info("profile host: %s", msg))
         for name, row in measured.items():
             row["accuracy"] = round(float(quality[name]["f1"]), 4)
+        warnings = side_order_warnings(models, measured)
+        for w in warnings:
+            log.warning("profile host: %s (latency should grow with the input side)", w)
         profiles: dict[str, Any] = {}
         devices: dict[str, Any] = {}
         for d in params.devices:
@@ -145,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         table = [{"device": dev, "model": name, **row} for dev, p in profiles.items()
                  for name, row in p["models"].items()]
         write_json(out / "metrics.json", {"rows": table, "seconds": round(time.time() - t0, 1),
-                                          "params": to_mapping(params)})
+                                          "warnings": warnings, "params": to_mapping(params)})
         tracker.metrics({f"host/{n}/latency_ms": r["latency_ms"] for n, r in measured.items()})
         log.info("%-18s %-22s %10s %9s %7s %s", "device", "model", "t ms", "mem MB", "α", "")
         for r in table:

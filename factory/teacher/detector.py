@@ -10,7 +10,8 @@ stretch or letterbox resize) and how to read its output:
   [1, 4+C, N] (v8 and later: no objectness), boxes in input pixels.
 
 Detections are cut at ``min_score`` and pass a class-wise greedy NMS (IoU ``nms_iou``), then are mapped
-back to frame pixels as ``[x, y, w, h]``. :data:`PRESETS` holds ready specs (``teacher-centernet``,
+back to frame pixels as ``[x, y, w, h]`` and labelled with the detector's class names
+(:class:`runtime.detections.Detections`). :data:`PRESETS` holds ready specs (``teacher-centernet``,
 ``yolo``). Mapping COCO classes onto ParaLoupe's classes (CONVENTIONS.md) is :func:`class_map`.
 """
 
@@ -25,8 +26,9 @@ from typing import Literal
 import numpy as np
 
 from runtime.config import bounded, from_mapping
+from runtime.detections import Detections
 from runtime.errors import UserError
-from runtime.geometry import Letterbox
+from runtime.geometry import Letterbox, rects_to_boxes
 
 COCO80 = [
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -164,18 +166,9 @@ def decode_output(out: np.ndarray, spec: DetectorSpec, where: str = "output"
     return boxes, scores.astype(np.float64), classes.astype(np.int64)
 
 
-@dataclass
-class Detections:
-    """Detections of one frame: ``boxes`` (n, 4) ``[x, y, w, h]`` frame pixels, ``scores``, ``classes``
-    (detector class indices), sorted by descending score."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
-
-
 class Detector:
-    """An onnxruntime session plus its :class:`DetectorSpec`: ``detector(frame_bgr) -> Detections``."""
+    """An onnxruntime session plus its :class:`DetectorSpec`: ``detector(frame_bgr) -> Detections`` (boxes in
+    frame pixels, labels ``spec.names``, by descending score)."""
 
     def __init__(self, model: str | Path, spec: DetectorSpec, min_score: float = 0.2) -> None:
         import onnxruntime as ort
@@ -242,15 +235,14 @@ class Detector:
         boxes, scores, classes = boxes[ok], scores[ok], classes[ok]
         keep = nms_classwise(boxes, scores, classes, self.spec.nms_iou)
         boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
-        xywh = np.stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1) \
-            if len(boxes) else np.zeros((0, 4))
+        xywh = rects_to_boxes(boxes)
         if box is not None:
             xywh = box.boxes_to_source(xywh)
         else:
             sx = frame.shape[1] / self.spec.input_width
             sy = frame.shape[0] / self.spec.input_height
             xywh = xywh * [sx, sy, sx, sy]
-        return Detections(xywh.reshape(-1, 4), scores, classes)
+        return Detections(xywh, [self.spec.names[int(c)] for c in classes], scores)
 
 
 def with_overrides(spec: DetectorSpec, **changes: object) -> DetectorSpec:

@@ -18,6 +18,7 @@ import numpy as np
 from factory.teacher.detector import DEFAULT_CLASSES, Detector, class_map
 from runtime.coco import FrameAnnotations, VideoAnnotations, frames_from_boxes
 from runtime.errors import UserError
+from runtime.geometry import boxes_to_rects
 from runtime.video import iter_frames
 
 
@@ -75,8 +76,8 @@ def label_video(video: str | Path, detector: Detector, frames: Iterable[int] | N
         t0 = time.perf_counter()
         dets = detector(frame)
         infer += time.perf_counter() - t0
-        per_frame.append((fid, [(list(map(float, b)), names[c], float(s))
-                                for b, s, c in zip(dets.boxes, dets.scores, dets.classes, strict=False)]))
+        per_frame.append((fid, [(list(map(float, b)), lab, float(s))
+                                for b, lab, s in zip(dets.boxes, dets.labels, dets.scores, strict=False)]))
     seconds = time.perf_counter() - start
     if not per_frame:
         raise UserError(f"{video}: no frame was labelled")
@@ -102,12 +103,11 @@ def agreement(ours: VideoAnnotations, ref: VideoAnnotations, tol_px: float = 2.0
         n_ours += len(a)
         n_ref += len(b)
         used = np.zeros(len(a), dtype=bool)
+        ea, eb = boxes_to_rects(a.boxes), boxes_to_rects(b.boxes)
         for j in range(len(b)):
             if not len(a):
                 break
-            ea = np.concatenate([a.boxes[:, :2], a.boxes[:, :2] + a.boxes[:, 2:]], axis=1)
-            eb = np.concatenate([b.boxes[j, :2], b.boxes[j, :2] + b.boxes[j, 2:]])
-            err = np.abs(ea - eb).max(axis=1)
+            err = np.abs(ea - eb[j]).max(axis=1)
             ok = (err <= tol_px) & ~used & np.array([label == b.labels[j] for label in a.labels])
             if ok.any():
                 used[int(np.argmin(np.where(ok, err, np.inf)))] = True

@@ -25,7 +25,7 @@ from factory.data.patchset import PatchSet
 from factory.models.loss import Targets
 from runtime.coco import FrameAnnotations, load_coco
 from runtime.errors import UserError
-from runtime.geometry import Letterbox, clip_boxes
+from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes
 from runtime.video import iter_frames, parse_frames
 
 PAD_VALUE = 114
@@ -45,8 +45,8 @@ def make_targets(boxes_xywh: np.ndarray, labels: Sequence[str], crowd: np.ndarra
     index = {c: i for i, c in enumerate(classes)}
     lab = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
     ign = np.asarray(crowd, dtype=bool).reshape(-1) | (lab < 0) | (np.maximum(boxes[:, 2], boxes[:, 3]) < min_side)
-    xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-    return Targets(torch.from_numpy(xyxy), torch.from_numpy(np.maximum(lab, 0)), torch.from_numpy(ign))
+    return Targets(torch.from_numpy(boxes_to_rects(boxes)), torch.from_numpy(np.maximum(lab, 0)),
+                   torch.from_numpy(ign))
 
 
 def collate(batch: list[tuple[torch.Tensor, Targets]]) -> tuple[torch.Tensor, list[Targets]]:

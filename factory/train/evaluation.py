@@ -21,9 +21,9 @@ from factory.data.patchset import PatchSet, annotate_patch, crop_image, eligible
 from factory.train.data import PAD_VALUE, Frame, letterbox_frame, to_tensor
 from runtime.coco import FrameAnnotations, VideoAnnotations
 from runtime.decode import decode
+from runtime.detections import Detections
 from runtime.evaluate import EvalResult, evaluate
 from runtime.geometry import Letterbox, clip_boxes, patch_around_box
-from runtime.predictions import FrameDetections
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.10, 0.71, 0.05))
 FLOOR = min(THRESHOLDS)
@@ -56,40 +56,39 @@ def _device(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def run_batch(model: nn.Module, images: list[np.ndarray], letterboxes: list[Letterbox], classes: Sequence[str],
-              decode_params: dict[str, Any], mean: Sequence[float], std: Sequence[float]
-              ) -> list[tuple[np.ndarray, list[str], np.ndarray]]:
-    """Run ``model`` on same-sized input canvases; per image ``(boxes xywh in source pixels, labels, scores)``."""
+              decode_params: dict[str, Any], mean: Sequence[float], std: Sequence[float]) -> list[Detections]:
+    """Run ``model`` on same-sized input canvases; per image its detections, boxes in source pixels (unclipped)."""
     x = torch.stack([to_tensor(im, mean, std) for im in images]).to(_device(model))
     outputs = [o.float().cpu().numpy() for o in model(x)]
     strides = model.strides  # type: ignore[attr-defined]
     out = []
     params = {**decode_params, "score_threshold": min(FLOOR, decode_params.get("score_threshold", FLOOR))}
     for i, lb in enumerate(letterboxes):
-        det = decode([o[i:i + 1] for o in outputs], strides, **params)
-        out.append((lb.boxes_to_source(det.boxes), [classes[c] for c in det.class_ids], det.scores))
+        det = decode([o[i:i + 1] for o in outputs], strides, classes, **params)
+        out.append(Detections(lb.boxes_to_source(det.boxes), det.labels, det.scores))
     return out
 
 
-def sweep(gt: VideoAnnotations, preds: dict[int, FrameDetections]) -> Scores:
+def sweep(gt: VideoAnnotations, preds: dict[int, Detections]) -> Scores:
     """Evaluate ``preds`` at every threshold of ``THRESHOLDS``."""
     results = {t: evaluate(gt, preds, 0.5, min_score=t) for t in THRESHOLDS}
     return Scores({t: r.overall.f1 for t, r in results.items()}, results, len(gt.frames))
 
 
 def _predict_pending(model: nn.Module, pending: list[tuple[int, np.ndarray, Letterbox]], classes: Sequence[str],
-                     decode_params: dict[str, Any], preds: dict[int, FrameDetections]) -> None:
+                     decode_params: dict[str, Any], preds: dict[int, Detections]) -> None:
     """Run the queued ``(key, canvas, letterbox)`` items as one batch into ``preds`` and empty the queue."""
     spec = model.spec  # type: ignore[attr-defined]
     res = run_batch(model, [p[1] for p in pending], [p[2] for p in pending], classes, decode_params,
                     spec["mean"], spec["std"])
-    for (key, _, lb), (boxes, labels, scores) in zip(pending, res, strict=False):
-        preds[key] = FrameDetections(key, clip_boxes(boxes, lb.src_w, lb.src_h), labels, scores)
+    for (key, _, lb), det in zip(pending, res, strict=False):
+        preds[key] = Detections(clip_boxes(det.boxes, lb.src_w, lb.src_h), det.labels, det.scores, key)
     pending.clear()
 
 
 def _run_items(model: nn.Module, items: Iterable[tuple[int, np.ndarray, FrameAnnotations]], size: int,
                classes: Sequence[str], decode_params: dict[str, Any], batch: int,
-               gt_frames: dict[int, FrameAnnotations], preds: dict[int, FrameDetections]) -> None:
+               gt_frames: dict[int, FrameAnnotations], preds: dict[int, Detections]) -> None:
     """Letterbox each item's image to ``size`` × ``size`` and collect predictions (batched)."""
     pending: list[tuple[int, np.ndarray, Letterbox]] = []
 
@@ -121,7 +120,7 @@ def evaluate_patch_set(model: nn.Module, splits: Sequence[PatchSet], size: int, 
             yield k, image, ann
 
     gt_frames: dict[int, FrameAnnotations] = {}
-    preds: dict[int, FrameDetections] = {}
+    preds: dict[int, Detections] = {}
     _run_items(model, items(), size, classes, decode_params, batch, gt_frames, preds)
     return sweep(VideoAnnotations(list(classes), gt_frames, size, size), preds)
 
@@ -154,7 +153,7 @@ def evaluate_gt_patches(model: nn.Module, frames: Sequence[Frame], width: int, h
     classes = model.spec["classes"]  # type: ignore[attr-defined]
     items = ((k, crop, ann) for k, (crop, ann) in enumerate(gt_patches(frames, width, height, r_range, seed)))
     gt_frames: dict[int, FrameAnnotations] = {}
-    preds: dict[int, FrameDetections] = {}
+    preds: dict[int, Detections] = {}
     _run_items(model, items, size, classes, decode_params, batch, gt_frames, preds)
     return sweep(VideoAnnotations(list(classes), gt_frames, width, height), preds)
 
@@ -167,7 +166,7 @@ def evaluate_frames(model: nn.Module, frames: Sequence[Frame], width: int, decod
     multiple = model.size_multiple  # type: ignore[attr-defined]
     model.check_input(multiple, width)  # type: ignore[attr-defined]
     gt_frames: dict[int, FrameAnnotations] = {}
-    preds: dict[int, FrameDetections] = {}
+    preds: dict[int, Detections] = {}
     pending: list[tuple[int, np.ndarray, Letterbox]] = []
 
     def flush() -> None:

@@ -31,7 +31,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from runtime.patches.coverage import CoverageCount, coverage_flags
 from runtime.patches.generators import FramePatches, PatchGenerator, generator_names, make_generator
 from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.queue import build_entries
+from runtime.timing import Stopwatch
 from runtime.video import open_video, parse_size
 
 MODES = ("oracle", "imperfect", "closed")
@@ -151,9 +151,9 @@ def _generate(row: Row, frame: np.ndarray, index: int, dets: np.ndarray, cfg: Pa
               encode: bool) -> tuple[FramePatches, float]:
     """Run ``row``'s generator on one frame; the patches shown for coverage and the generation time (ms)."""
     det_fid = index - 2 if row.mode == "imperfect" else index - 1
-    t0 = time.perf_counter()
-    out = row.gen(frame, index, dets, None, det_fid)
-    dt = (time.perf_counter() - t0) * 1000.0
+    with Stopwatch() as watch:
+        out = row.gen(frame, index, dets, None, det_fid)
+    dt = watch.ms
     row.times_ms.append(dt)
     row.frames += 1
     if out.skipped:
@@ -162,9 +162,9 @@ def _generate(row: Row, frame: np.ndarray, index: int, dets: np.ndarray, cfg: Pa
     row.patches += len(out)
     row.carried = out
     if encode:
-        t0 = time.perf_counter()
-        build_entries(frame, out, cfg.jpeg_quality, cfg.max_side)
-        row.encode_ms.append((time.perf_counter() - t0) * 1000.0)
+        with Stopwatch() as watch:
+            build_entries(frame, out, cfg.jpeg_quality, cfg.max_side)
+        row.encode_ms.append(watch.ms)
     return out, dt
 
 

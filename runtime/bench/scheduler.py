@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +39,7 @@ from runtime.scheduler import (
     uniform,
     warm_up,
 )
+from runtime.timing import Stopwatch
 
 #: (kind, fastest model latency ms): Jetson Xavier NX, Raspberry Pi 4B (two), Snapdragon 732G phone.
 DEVICE_KINDS = (("jetson", 8.0), ("rpi", 45.0), ("rpi", 45.0), ("phone", 20.0))
@@ -79,9 +79,9 @@ def random_instance(rng: np.random.Generator, n_patches: int | None = None, n_de
 
 
 def _timed(policy: Policy, inst: Instance, seed: int) -> tuple[Schedule, float]:
-    t0 = time.perf_counter()
-    result = policy(inst, seed)
-    return result, (time.perf_counter() - t0) * 1000.0
+    with Stopwatch() as watch:
+        result = policy(inst, seed)
+    return result, watch.ms
 
 
 def _summary(ratios: list[float], feasible: list[bool], ms: list[float]) -> dict[str, float]:

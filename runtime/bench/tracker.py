@@ -31,7 +31,6 @@ import json
 import math
 import platform
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -42,6 +41,7 @@ from runtime.atomic import write_json
 from runtime.coco import load_coco
 from runtime.config import from_mapping, read_yaml, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.timing import Stopwatch
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 from runtime.video import iter_frames, parse_frames, parse_size, video_info
 
@@ -135,14 +135,13 @@ class Row:
     def step(self, frame: Frame, dt_next: float) -> None:
         """Time one frame (camera motion + update + next-frame prediction) and count ids."""
         t, image, boxes, scores, labels, truth = frame
-        t0 = time.perf_counter()
-        warp = self.motion.estimate(image) if self.motion is not None else None
-        t1 = time.perf_counter()
+        total = Stopwatch()
+        with Stopwatch() as cmc:
+            warp = self.motion.estimate(image) if self.motion is not None else None
         out = self.tracker.update(t, boxes, scores, labels, warp=warp)
         self.tracker.predict(t + dt_next)
-        t2 = time.perf_counter()
-        self.total_ms.append((t2 - t0) * 1000.0)
-        self.cmc_ms.append((t1 - t0) * 1000.0)
+        self.total_ms.append(total.ms)
+        self.cmc_ms.append(cmc.ms)
         self.tracks += len(out)
         self.truth += int((truth >= 0).sum())
         for tid, d in zip(out.ids.tolist(), out.det_index.tolist(), strict=True):

@@ -1,8 +1,10 @@
 """``paraloupe-bench <what> [options]`` — runtime-side benchmarks that print figures (table + JSON).
 
 Subcommands are modules ``runtime.bench.<what>`` with a ``main(argv) -> int``:
-``scheduler`` (policies vs the MILP optimum), ``patches`` (patch generators: speed and coverage) and
-``soak`` (the local cluster under overload for minutes: queues, RSS, drops, latency).
+``scheduler`` (policies vs the MILP optimum), ``patches`` (patch generators: speed and coverage),
+``soak`` (the local cluster under overload for minutes: queues, RSS, drops, latency), ``tracker`` (the
+multi-object tracker: ms/frame incl. camera motion, id switches), ``motion`` (motion boxes: ms/frame) and
+``loop`` (the closed loop in process with the real models: F1, patch recall, patches per frame).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 from runtime.errors import UserError, cli_entry, run_cli
 
-SUBCOMMANDS = ("scheduler", "patches", "soak")
+SUBCOMMANDS = ("scheduler", "patches", "soak", "tracker", "motion", "loop")
 
 
 @cli_entry

@@ -68,7 +68,7 @@ def validate_bundle(bundle: str) -> int:
         out = det(np.full((det.size, det.size, 3), 127, dtype=np.uint8))
         raw = det.raw(det.preprocess(np.zeros((det.size, det.size, 3), dtype=np.uint8))[0])
         print(f"  {name}: ncnn OK, input {det.size}, outputs {[tuple(r.shape) for r in raw]}, "
-              f"{len(out.scores)} boxes on a grey image, {out.infer_ms:.1f} ms")
+              f"{len(out.detections)} boxes on a grey image, {out.infer_ms:.1f} ms")
     devices = sorted(manifest.profiles)
     width = max([len(m) for m in manifest.models] + [5])
     print(f"\n{'model':<{width}}  " + "  ".join(f"{d:>26}" for d in devices))
@@ -108,22 +108,22 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
     from runtime.atomic import atomic_open
     from runtime.cluster.client import Client
     from runtime.cluster.summary import format_summary, summarize
-    from runtime.predictions import FrameDetections
+    from runtime.detections import Detections
     from runtime.video import parse_frames, video_info
 
     if not args.video:
         raise UserError("--video is required for a client")
     frames = parse_frames(args.frames)
     width, height, fps = video_info(args.video)
-    client = Client(bundle, manifest, cluster, master_endpoint)
-    preds: dict[int, FrameDetections] = {}
+    client = Client(bundle, manifest, cluster, master_endpoint, fps=fps or 25.0)
+    preds: dict[int, Detections] = {}
     writer = _video_writer(args.save_video, fps, width, height) if args.save_video else None
     with contextlib.ExitStack() as outputs:  # --out is replaced only when the run ends cleanly
         if writer is not None:
             outputs.callback(writer.release)
         handle = outputs.enter_context(atomic_open(args.out)) if args.out else None
 
-        def sink(dets: FrameDetections, frame: Any, extra_keys: dict[str, Any]) -> None:
+        def sink(dets: Detections, frame: Any, extra_keys: dict[str, Any]) -> None:
             if args.gt:  # kept only for the final F1: a live stream without --gt holds nothing per frame
                 preds[dets.frame] = dets
             if handle is not None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Sequence
 
 from runtime.errors import cli_entry, run_cli
 from runtime.modes import Solver
 from runtime.scheduler import compile_problem, load_instance, solve, warm_up
+from runtime.timing import Stopwatch
 
 
 @cli_entry
@@ -35,11 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_scipy()  # import scipy before the clock starts (or fail with a one-line error)
     else:
         warm_up()
-    t0 = time.perf_counter()
-    problem = compile_problem(instance)
-    result = solve(problem, args.solver, args.seed)
-    ms = (time.perf_counter() - t0) * 1000.0
-    print(json.dumps(result.as_dict(problem, ms)))
+    with Stopwatch() as watch:
+        problem = compile_problem(instance)
+        result = solve(problem, args.solver, args.seed)
+    print(json.dumps(result.as_dict(problem, watch.ms)))
     return 0
 
 

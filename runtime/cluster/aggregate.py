@@ -14,43 +14,37 @@ by overlapping patches, in two passes:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from runtime.decode import batched_nms
-from runtime.predictions import FrameDetections
+from runtime.detections import Detections
+from runtime.geometry import boxes_to_rects, rects_to_boxes
 
 
 @dataclass
-class PatchResult:
-    """Detections of one patch: ``rect`` (x0, y0, x1, y1) frame px, ``src_size`` (w, h) of the decoded
-    image the server saw, ``boxes`` (n, 4) xywh in those pixels, ``labels``, ``scores``."""
+class PatchDetections:
+    """Detections of one patch: ``rect`` (x0, y0, x1, y1) frame px, ``src_size`` (w, h) px of the decoded
+    image the server saw, ``detections`` in that image's pixels."""
 
     rect: tuple[int, int, int, int]
     src_size: tuple[int, int]
-    boxes: np.ndarray
-    labels: list[str]
-    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    detections: Detections
 
 
-def to_frame(result: PatchResult) -> np.ndarray:
-    """``result.boxes`` mapped to frame pixels (n, 4) xywh, clipped to the patch rectangle."""
+def to_frame(result: PatchDetections) -> np.ndarray:
+    """``result.detections.boxes`` mapped to frame pixels (n, 4) xywh, clipped to the patch rectangle."""
     x0, y0, x1, y1 = (float(v) for v in result.rect)
     w, h = result.src_size
-    boxes = np.asarray(result.boxes, dtype=np.float64).reshape(-1, 4)
     sx, sy = (x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1)
-    bx1 = np.clip(x0 + boxes[:, 0] * sx, x0, x1)
-    by1 = np.clip(y0 + boxes[:, 1] * sy, y0, y1)
-    bx2 = np.clip(x0 + (boxes[:, 0] + boxes[:, 2]) * sx, x0, x1)
-    by2 = np.clip(y0 + (boxes[:, 1] + boxes[:, 3]) * sy, y0, y1)
-    return np.stack([bx1, by1, bx2 - bx1, by2 - by1], axis=1)
+    rects = boxes_to_rects(result.detections.boxes) * [sx, sy, sx, sy] + [x0, y0, x0, y0]
+    return rects_to_boxes(np.clip(rects, [x0, y0, x0, y0], [x1, y1, x1, y1]))
 
 
 def _cut_by_border(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, border_px: float) -> np.ndarray:
     """True for boxes touching an edge of their patch that is not an edge of the frame."""
-    x1, y1 = boxes[:, 0], boxes[:, 1]
-    x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
+    x1, y1, x2, y2 = boxes_to_rects(boxes).T
     r = rects.astype(np.float64)
     left = (x1 - r[:, 0] <= border_px) & (r[:, 0] > 0)
     top = (y1 - r[:, 1] <= border_px) & (r[:, 1] > 0)
@@ -74,42 +68,44 @@ def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_id
     patch_ids = np.asarray(patch_ids, dtype=np.int64)
     cut = _cut_by_border(boxes[keep], np.asarray(rects).reshape(-1, 4)[patch_ids[keep]], frame_w, frame_h, border_px)
     area = boxes[keep, 2] * boxes[keep, 3]
+    kept_xyxy = boxes_to_rects(boxes[keep])
     drop = np.zeros(len(keep), dtype=bool)
     for a in np.flatnonzero(cut):
-        ba = boxes[keep[a]]
+        ra = kept_xyxy[a]
         for b in range(len(keep)):
             same_patch = patch_ids[keep[b]] == patch_ids[keep[a]]
             if b == a or drop[b] or class_ids[keep[b]] != class_ids[keep[a]] or same_patch:
                 continue
             if area[b] <= area[a]:
                 continue
-            bb = boxes[keep[b]]
-            iw = min(ba[0] + ba[2], bb[0] + bb[2]) - max(ba[0], bb[0])
-            ih = min(ba[1] + ba[3], bb[1] + bb[3]) - max(ba[1], bb[1])
+            rb = kept_xyxy[b]
+            iw = min(ra[2], rb[2]) - max(ra[0], rb[0])
+            ih = min(ra[3], rb[3]) - max(ra[1], rb[1])
             if iw > 0 and ih > 0 and iw * ih >= contain * max(area[a], 1e-12):
                 drop[a] = True
                 break
     return keep[~drop]
 
 
-def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[PatchResult], iou: float = 0.5,
-              contain: float = 0.8, border_px: float = 2.0, min_score: float = 0.0) -> FrameDetections:
-    """One frame's detections from its patch results (any order); boxes in frame pixels. Boxes scoring
-    below ``min_score`` are dropped first."""
+def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[PatchDetections], iou: float = 0.5,
+              contain: float = 0.8, border_px: float = 2.0, min_score: float = 0.0) -> Detections:
+    """Frame ``frame_id``'s detections from its patch results (any order); boxes in frame pixels. Boxes
+    scoring below ``min_score`` are dropped first."""
     all_boxes, labels, scores, pids, rects = [], [], [], [], []
     for p, res in enumerate(results):
         rects.append(res.rect)
-        if len(res.labels) == 0:
+        dets = res.detections
+        if len(dets.labels) == 0:
             continue
         all_boxes.append(to_frame(res))
-        labels += list(res.labels)
-        scores.append(np.asarray(res.scores, dtype=np.float64).reshape(-1))
-        pids.append(np.full(len(res.labels), p))
+        labels += list(dets.labels)
+        scores.append(dets.scores)
+        pids.append(np.full(len(dets.labels), p))
     if not all_boxes:
-        return FrameDetections(frame_id, np.zeros((0, 4)), [], np.zeros(0))
+        return Detections.empty(frame_id)
     boxes, sc, pid = np.concatenate(all_boxes), np.concatenate(scores), np.concatenate(pids)
     ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (sc >= min_score)
     idx = np.flatnonzero(ok)
     keep = idx[merge(boxes[idx], [labels[i] for i in idx], sc[idx], pid[idx], np.asarray(rects), frame_w, frame_h,
                      iou, contain, border_px)]
-    return FrameDetections(frame_id, boxes[keep], [labels[i] for i in keep], sc[keep])
+    return Detections(boxes[keep], [labels[i] for i in keep], sc[keep], frame_id)

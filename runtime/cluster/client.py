@@ -59,7 +59,9 @@ class Client:
     """One client run over a cluster whose master is at ``master_endpoint``: :meth:`run` once."""
 
     def __init__(self, bundle_dir: str | Path, manifest: Manifest, cluster: ClusterConfig,
-                 master_endpoint: str, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> None:
+                 master_endpoint: str, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                 fps: float = 25.0) -> None:
+        """``fps``: the stream's frame rate (the closed loop's video time is frame id / fps, s)."""
         self.bundle_dir = str(bundle_dir)
         self.manifest = manifest
         self.cluster = cluster
@@ -77,15 +79,18 @@ class Client:
             raise UserError(f"bundle has no {self.kind} model (mode {self.mode})")
         self.whole_frame_side = manifest.models[self.kind_models[-1]].input_size
         settings = LoopSettings(Mode(self.mode), self.cfg.patches, self.whole_frame_side, self.cfg.merge_iou,
-                                self.cfg.merge_contain, self.cfg.min_score)
+                                self.cfg.merge_contain, self.cfg.min_score, self.cfg.loop, fps)
         try:
             self.loop = ClosedLoop(settings, manifest.objectness_model())
         except ValueError as exc:
             raise UserError(f"--mode: {exc}") from None
-        local_model = self.kind_models[-1] if self.kind == "baseline" else self.kind_models[0]  # run when no server can
+        #: every model kind this client's frames use (a patch mode's whole-frame pass adds ``baseline``)
+        self.kinds_used = sorted({self.kind} | ({"baseline"} if self.loop.whole_pass else set()))
+        # run when no server can: the largest baseline, the smallest mini
+        local_models = {k: manifest.models_of_kind(k)[-1 if k == "baseline" else 0] for k in self.kinds_used}
         self.frames = FrameQueue(self.cfg, self.stats)
         self.net = ClientLinks(cluster, master_endpoint, self.stats, self._event, self._drain, self._on_server_lost)
-        self.dispatch = PatchDispatch(self.cfg, self.net, self.jobs, self.stats, bundle_dir, manifest, local_model,
+        self.dispatch = PatchDispatch(self.cfg, self.net, self.jobs, self.stats, bundle_dir, manifest, local_models,
                                       self._finish)
         # message type → handler, one table per sender; a type not in its sender's table is counted as malformed
         self._master_handlers: dict[str, Handler] = {"assign": self._on_assign, "pong": self._on_pong}
@@ -225,7 +230,7 @@ class Client:
     def _hello(self) -> None:
         """An empty schedule request: the master answers with its device table (discovery, rejoin)."""
         hello = encode("schedule", req=f"hello-{next(self._req)}", frame=-1, kind=self.kind, slo_ms=self.cfg.slo_ms,
-                       patches=[], bandwidths={}, exclude=[])
+                       patches=[], bandwidths={}, exclude=[], kinds=self.kinds_used)
         self.net.send_master(hello, counted=False)
 
     def _start(self, job: Job, now: float) -> None:
@@ -259,6 +264,7 @@ class Client:
             job.rects.append(entry.rect)
             job.jpegs.append(entry.jpeg)
             job.confidence.append(entry.confidence)
+            job.model_kinds.append(entry.model_kind)
         return True
 
     def _request_schedule(self, job: Job, now: float) -> None:
@@ -267,8 +273,9 @@ class Client:
         job.sched_sent = now
         ok = self.net.send_master(encode(
             "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self.cfg.slo_ms,
-            patches=[{"bytes": len(j), "confidence": c} for j, c in zip(job.jpegs, job.confidence, strict=False)],
-            bandwidths=self.net.bw.bandwidths(), exclude=self.net.dead()))
+            patches=[{"bytes": len(j), "confidence": c, **({"kind": k} if k != self.kind else {})}
+                     for j, c, k in zip(job.jpegs, job.confidence, job.model_kinds, strict=True)],
+            bandwidths=self.net.bw.bandwidths(), exclude=self.net.dead(), kinds=self.kinds_used))
         if not ok:
             job.sched_req = None
             self.stats.count("master_fallbacks")

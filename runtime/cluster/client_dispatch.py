@@ -26,12 +26,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.cluster.aggregate import PatchResult
+from runtime.cluster.aggregate import PatchDetections
 from runtime.cluster.client_links import ClientLinks
 from runtime.cluster.client_parts import Flight, Job, Link
 from runtime.cluster.config import ClientSection
 from runtime.cluster.protocol import Message, encode
 from runtime.cluster.summary import Stats
+from runtime.detections import Detections
 from runtime.infer import Detector
 from runtime.manifest import Manifest
 
@@ -42,11 +43,12 @@ MAX_FLIGHTS = 4096
 class PatchDispatch:
     """The patch requests in flight (``flights``: request id → :class:`Flight`) of the frames in ``jobs``.
 
-    ``local_model`` is the model the client runs itself from its copy of the bundle (``bundle_dir``,
-    ``manifest``); ``finish(job)`` is called when a frame's last patch has its result."""
+    ``local_models`` (model kind → name) are the models the client runs itself from its copy of the bundle
+    (``bundle_dir``, ``manifest``); ``finish(job)`` is called when a frame's last patch has its result. Every
+    choice of a model for a patch keeps to the patch's model kind (``job.model_kinds``)."""
 
     def __init__(self, cfg: ClientSection, links: ClientLinks, jobs: Mapping[int, Job], stats: Stats,
-                 bundle_dir: str | Path, manifest: Manifest, local_model: str,
+                 bundle_dir: str | Path, manifest: Manifest, local_models: Mapping[str, str],
                  finish: Callable[[Job], None]) -> None:
         self.cfg = cfg
         self.links = links
@@ -54,7 +56,7 @@ class PatchDispatch:
         self.stats = stats
         self.bundle_dir = str(bundle_dir)
         self.manifest = manifest
-        self.local_model = local_model
+        self.local_models = dict(local_models)
         self.finish = finish
         self.flights: dict[str, Flight] = {}
         self._local: dict[str, Detector] = {}
@@ -80,18 +82,34 @@ class PatchDispatch:
         job.reqs.append(req)
         self.stats.peak("patches_in_flight", len(self.flights))
 
-    def _best_other(self, exclude: str) -> tuple[Link, str] | None:
-        live = self.links.live()
+    def of_kind(self, link: Link, kind: str) -> dict[str, float]:
+        """The models of ``kind`` that ``link`` serves: name → latency (ms). The baseline is exported at several
+        input sides: whole frames keep to the side of the client's own baseline model (``local_models``; for
+        ``--mode baseline`` the largest) wherever the link serves that side."""
+        models = self.manifest.models
+        served = {m: t for m, t in link.models.items() if m in models and models[m].kind == kind}
+        local = self.local_models.get(kind)
+        if kind == "baseline" and local in models:
+            at_side = {m: t for m, t in served.items() if models[m].input_size == models[local].input_size}
+            return at_side or served
+        return served
+
+    def _fastest(self, link: Link, kind: str) -> str:
+        served = self.of_kind(link, kind)
+        return min(served, key=served.get)
+
+    def _best_other(self, exclude: str, kind: str) -> tuple[Link, str] | None:
+        live = [link for link in self.links.live() if self.of_kind(link, kind)]
         others = [link for link in live if link.name != exclude] or live
         if not others:
             return None
-        best = min(others, key=lambda link: (len(link.inflight) + 1) * min(link.models.values()))
-        return best, min(best.models, key=best.models.get)
+        best = min(others, key=lambda link: (len(link.inflight) + 1) * min(self.of_kind(link, kind).values()))
+        return best, self._fastest(best, kind)
 
     def dispatch_elsewhere(self, job: Job, index: int, now: float, exclude: str) -> None:
         """Send the patch to the least loaded other live server, or infer it locally when there is none or
         it has been re-sent ``max_resends`` times."""
-        choice = self._best_other(exclude)
+        choice = self._best_other(exclude, job.model_kinds[index])
         if choice is None or job.attempts[index] > self.cfg.max_resends:
             self.infer_locally(job, index, now)
             return
@@ -115,44 +133,44 @@ class PatchDispatch:
                 self.redispatch(fl, now, reason="rescheduled")
 
     def infer_locally(self, job: Job, index: int, now: float) -> None:
-        """Run the patch on the client's own copy of ``local_model``."""
-        if self.local_model not in self._local:
-            self._local[self.local_model] = Detector(self.bundle_dir, self.local_model, self.manifest)
+        """Run the patch on the client's own copy of the local model of its kind."""
+        name = self.local_models[job.model_kinds[index]]
+        if name not in self._local:
+            self._local[name] = Detector(self.bundle_dir, name, self.manifest)
         image = cv2.imdecode(np.frombuffer(job.jpegs[index], dtype=np.uint8), cv2.IMREAD_COLOR)
-        out = self._local[self.local_model](image)
+        out = self._local[name](image)
         self.stats.count("local_patches")
         self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms)
-        self._complete(job, index, PatchResult(job.rects[index], (image.shape[1], image.shape[0]), out.boxes,
-                                               out.labels, out.scores))
+        self._complete(job, index, PatchDetections(job.rects[index], (image.shape[1], image.shape[0]), out.detections))
 
     # ---------------------------------------------------------------- placing a frame's patches
 
     def assign_fallback(self, job: Job, now: float) -> None:
         """Without the master's answer: round robin over the live servers, or every patch locally."""
-        live = self.links.live()
-        if not live:
-            for i in range(len(job.jpegs)):
+        for i in range(len(job.jpegs)):
+            kind = job.model_kinds[i]
+            live = [link for link in self.links.live() if self.of_kind(link, kind)]
+            if not live:
                 if job.results[i] is None:
                     self.infer_locally(job, i, now)
-            return
-        for i in range(len(job.jpegs)):
+                continue
             link = live[i % len(live)]
-            model = min(link.models, key=link.models.get)
+            model = self._fastest(link, kind)
             self.dispatch(job, i, link.name, model, now, link.models[model])
 
     def baseline_assign(self, job: Job, now: float) -> None:
         """The whole frame to the next server of the smooth weighted round robin (weights 1 / latency)."""
-        live = self.links.live()
+        live = [link for link in self.links.live() if self.of_kind(link, "baseline")]
         if not live:
             self.infer_locally(job, 0, now)
             return
-        weights = {link.name: 1.0 / max(min(link.models.values()), 1e-3) for link in live}
+        weights = {link.name: 1.0 / max(min(self.of_kind(link, "baseline").values()), 1e-3) for link in live}
         total = sum(weights.values())
         for link in live:
             link.weight_credit += weights[link.name]
         best = max(live, key=lambda link: link.weight_credit)
         best.weight_credit -= total
-        model = min(best.models, key=best.models.get)
+        model = self._fastest(best, "baseline")
         job.sched_ms = 0.0
         self.dispatch(job, 0, best.name, model, now, (len(best.inflight) + 1) * best.models[model])
 
@@ -198,11 +216,10 @@ class PatchDispatch:
         rtt = (now - fl.sent) * 1000.0
         self.stats.add_patch(fl.device, rtt_ms=rtt, infer_ms=msg["infer_ms"], server_ms=msg["server_ms"],
                              transfer_ms=max(rtt - msg["server_ms"], 0.0))
-        self._complete(job, fl.index, PatchResult(job.rects[fl.index], (msg["w"], msg["h"]),
-                                                  np.asarray(msg["boxes"], dtype=np.float64).reshape(-1, 4),
-                                                  list(msg["labels"]), np.asarray(msg["scores"], dtype=np.float64)))
+        dets = Detections(msg["boxes"], list(msg["labels"]), msg["scores"])  # boxes in the JPEG's pixels
+        self._complete(job, fl.index, PatchDetections(job.rects[fl.index], (msg["w"], msg["h"]), dets))
 
-    def _complete(self, job: Job, index: int, result: PatchResult) -> None:
+    def _complete(self, job: Job, index: int, result: PatchDetections) -> None:
         job.results[index] = result
         if job.remaining == 0:
             self.finish(job)

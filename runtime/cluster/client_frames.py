@@ -24,10 +24,10 @@ import numpy as np
 from runtime.cluster.client_parts import Job
 from runtime.cluster.config import ClientSection
 from runtime.cluster.summary import Stats
-from runtime.predictions import FrameDetections
+from runtime.detections import Detections
 
 #: ``sink(detections, frame, extra)``: receives every frame's prediction, in order.
-Sink = Callable[[FrameDetections, np.ndarray, dict[str, Any]], None]
+Sink = Callable[[Detections, np.ndarray, dict[str, Any]], None]
 
 
 class FrameQueue:
@@ -40,8 +40,8 @@ class FrameQueue:
         self.stats = stats
         self.waiting: collections.deque[tuple[int, np.ndarray, float]] = collections.deque()  # (id, frame, arrival)
         self.order: collections.deque[int] = collections.deque()
-        self.done: dict[int, tuple[FrameDetections, np.ndarray, dict[str, Any]]] = {}
-        self.last = FrameDetections(-1, np.zeros((0, 4)), [], np.zeros(0))
+        self.done: dict[int, tuple[Detections, np.ndarray, dict[str, Any]]] = {}
+        self.last = Detections.empty(-1)
         self.source: Iterator[tuple[int, np.ndarray]] = iter(())
         self.exhausted = False
         self.next_arrival = 0.0  # when the next frame is due with offer_fps > 0 (monotonic s)
@@ -98,10 +98,10 @@ class FrameQueue:
     def drop(self, frame_id: int, frame: np.ndarray, reason: str) -> None:
         """Give up on a frame: its line carries the last result over, marked dropped (counted)."""
         self.stats.add_drop(frame_id, reason)
-        dets = FrameDetections(frame_id, self.last.boxes, list(self.last.labels), self.last.scores)
+        dets = Detections(self.last.boxes, list(self.last.labels), self.last.scores, frame_id)
         self.done[frame_id] = (dets, frame, {"dropped": True, "reason": reason})
 
-    def put(self, frame_id: int, dets: FrameDetections, frame: np.ndarray, extra: dict[str, Any]) -> None:
+    def put(self, frame_id: int, dets: Detections, frame: np.ndarray, extra: dict[str, Any]) -> None:
         """A frame's result, emitted once every frame before it is."""
         self.done[frame_id] = (dets, frame, extra)
 

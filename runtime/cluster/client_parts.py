@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from runtime.cluster.aggregate import PatchResult
+from runtime.cluster.aggregate import PatchDetections
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.transport import Transport
 from runtime.loop import FramePlan
@@ -50,7 +50,8 @@ class Job:
     rects: list[tuple[int, int, int, int]] = field(default_factory=list)
     jpegs: list[bytes] = field(default_factory=list)
     confidence: list[float] = field(default_factory=list)
-    results: list[PatchResult | None] = field(default_factory=list)
+    model_kinds: list[str] = field(default_factory=list)  # per patch: the model kind that infers it
+    results: list[PatchDetections | None] = field(default_factory=list)
     attempts: list[int] = field(default_factory=list)
     gen_ms: float = 0.0
     sched_req: str | None = None

@@ -22,6 +22,7 @@ from pathlib import Path
 from runtime.cluster.transport import Curve, SocketOptions
 from runtime.config import bounded, from_mapping, read_yaml
 from runtime.errors import UserError
+from runtime.loop import LoopConfig
 from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig
 from runtime.profilers.network import NetworkProfilerConfig
@@ -83,6 +84,7 @@ class ClientSection:
     merge_contain: float = bounded(0.8, "aggregator: area share that makes a border-cut box a duplicate",
                                    gt=0, le=1)
     patches: PatchConfig = field(default_factory=PatchConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
     network_profiler: NetworkProfilerConfig = field(default_factory=NetworkProfilerConfig)
 
     def __post_init__(self) -> None:

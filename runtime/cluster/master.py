@@ -34,40 +34,76 @@ from runtime.manifest import Manifest
 from runtime.modes import Solver
 from runtime.profilers import DeviceState, ModelProfiler, build_instance
 from runtime.scheduler import Patch, compile_problem, solve, warm_up
+from runtime.timing import Stopwatch
 
 
 def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], kinds: Mapping[str, str],
          scheduler: Solver | str, gamma: float, default_bandwidth: float, seed: int = 0) -> dict[str, Any]:
     """The ``assign`` fields for one ``schedule`` request (pure: no sockets).
 
-    ``devices``: live device name → its last ``state`` header; ``kinds``: model name → kind (bundle).
+    ``devices``: live device name → its last ``state`` header; ``kinds``: model name → kind (bundle). The
+    patches of the request's kind are scheduled by ``scheduler``; a patch of another kind (a patch mode's
+    whole-frame pass) then goes to the device where it finishes first given that load (greedy, one by one).
+    The device table lists the models of every kind the request names (``kind``, ``kinds``, patch kinds).
     """
     exclude = set(request["exclude"])
     live = {n: s for n, s in devices.items() if n not in exclude}
+    kind = request["kind"]
+    wanted = {kind, *request.get("kinds", ()), *(p.get("kind", kind) for p in request["patches"])}
     states, accuracy, table = {}, {}, {}
     for name, st in live.items():
-        models = {m: row for m, row in st["models"].items() if kinds.get(m) == request["kind"]}
-        if not models:
-            continue
-        states[name] = DeviceState(name, {m: float(r["latency_ms"]) for m, r in models.items()}, float(st["cost"]))
-        accuracy[name] = {m: float(r["accuracy"]) for m, r in models.items()}
-        table[name] = {"endpoint": st["endpoint"], "models": {m: float(r["latency_ms"]) for m, r in models.items()}}
+        listed = {m: float(r["latency_ms"]) for m, r in st["models"].items() if kinds.get(m) in wanted}
+        if listed:
+            table[name] = {"endpoint": st["endpoint"], "models": listed}
+        models = {m: row for m, row in st["models"].items() if kinds.get(m) == kind}
+        if models:
+            states[name] = DeviceState(name, {m: float(r["latency_ms"]) for m, r in models.items()},
+                                       float(st["cost"]))
+            accuracy[name] = {m: float(r["accuracy"]) for m, r in models.items()}
     base = {"assignment": [], "devices": table, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0}
     if not request["patches"]:
         return dict(base, feasible=True)
-    if not states:
-        return dict(base, error=f"no live server serves a {request['kind']} model")
-    t0 = time.perf_counter()
-    bandwidths = {n: float(request["bandwidths"].get(n, default_bandwidth)) for n in states}
-    patches = [Patch(bytes=float(p["bytes"]), confidence=float(p["confidence"])) for p in request["patches"]]
-    instance = build_instance(patches, bandwidths, states, ModelProfiler(accuracy),
-                              float(request.get("slo_ms", 1000.0)), gamma)
-    problem = compile_problem(instance)
-    result = solve(problem, scheduler, seed)
-    assignment = [[instance.devices[d].name, instance.devices[d].models[m].name]
-                  for _, d, m in result.assignment(problem)]
-    return dict(base, assignment=assignment, feasible=bool(result.feasible),
-                max_latency_ms=float(result.max_latency_ms), ms=(time.perf_counter() - t0) * 1000.0)
+    own = [i for i, p in enumerate(request["patches"]) if p.get("kind", kind) == kind]
+    if own and not states:
+        return dict(base, error=f"no live server serves a {kind} model")
+    watch = Stopwatch()
+    assignment: list[list[str] | None] = [None] * len(request["patches"])
+    fields: dict[str, Any] = {"feasible": True, "max_latency_ms": 0.0}
+    if own:
+        bandwidths = {n: float(request["bandwidths"].get(n, default_bandwidth)) for n in states}
+        patches = [Patch(bytes=float(request["patches"][i]["bytes"]),
+                         confidence=float(request["patches"][i]["confidence"])) for i in own]
+        instance = build_instance(patches, bandwidths, states, ModelProfiler(accuracy),
+                                  float(request.get("slo_ms", 1000.0)), gamma)
+        problem = compile_problem(instance)
+        result = solve(problem, scheduler, seed)
+        for i, (_, d, m) in zip(own, result.assignment(problem), strict=True):
+            assignment[i] = [instance.devices[d].name, instance.devices[d].models[m].name]
+        fields = {"feasible": bool(result.feasible), "max_latency_ms": float(result.max_latency_ms)}
+    if not _place_others(request["patches"], kind, kinds, table, assignment):
+        return dict(base, error="no live server serves the model kind of every patch")
+    return dict(base, assignment=assignment, ms=watch.ms, **fields)
+
+
+def _place_others(patches: list[Mapping[str, Any]], kind: str, kinds: Mapping[str, str],
+                  table: Mapping[str, Mapping[str, Any]], assignment: list[list[str] | None]) -> bool:
+    """Fill ``assignment`` for the patches of another kind than ``kind``: each to the (device, fastest model of
+    its kind) that finishes it first given the latency (ms) already assigned there; False if one has none."""
+    load = {name: 0.0 for name in table}
+    for pair in assignment:
+        if pair is not None:
+            load[pair[0]] += table[pair[0]]["models"][pair[1]]
+    for i, p in enumerate(patches):
+        if p.get("kind", kind) == kind:
+            continue
+        options = [(load[n] + lat, n, m) for n, row in table.items() for m, lat in row["models"].items()
+                   if kinds.get(m) == p["kind"]]
+        if not options:
+            return False
+        done, device, model = min(options)
+        load[device] = done
+        assignment[i] = [device, model]
+    return True
 
 
 class Master:

@@ -25,8 +25,11 @@ state      server → master    device str, endpoint str (what clients connect t
                               {latency_ms, accuracy}}, cost float (c_i), pace_factor float, emulated bool,
                               served int, malformed int — the profilers' state, every report period
 schedule   client → master    req str, frame int, kind "mini"|"baseline", slo_ms float, patches [{bytes,
-                              confidence}], bandwidths {device: B/s} (the client's network profiler),
-                              exclude [device] (found dead by the client); no patches = just the device table
+                              confidence[, kind]}] (a patch's own model kind when it is not ``kind``: a
+                              whole-frame pass of a patch mode), bandwidths {device: B/s} (the client's network
+                              profiler), exclude [device] (found dead by the client), optional kinds [kind]
+                              (every kind the client uses: the device table lists their models); no patches =
+                              just the device table
 assign     master → client    req str, assignment [[device, model]] (one per patch, same order), devices
                               {name: {endpoint, models {name: latency_ms}}}, feasible bool,
                               max_latency_ms float, ms float (decision time); error str when none could
@@ -85,7 +88,8 @@ def _num_list(v: Any) -> bool:
 
 def _patches(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(p, dict) and _num(p.get("bytes")) and p["bytes"] > 0
-                                       and _num(p.get("confidence")) and p["confidence"] >= 0 for p in v)
+                                       and _num(p.get("confidence")) and p["confidence"] >= 0
+                                       and p.get("kind", "mini") in ("mini", "baseline") for p in v)
 
 
 def _bandwidths(v: Any) -> bool:

@@ -196,9 +196,10 @@ class Server:
             self.malformed.add("payload_jpeg")
             return None, "undecodable JPEG"
         out = det(image)
+        dets = out.detections
         return {"w": int(image.shape[1]), "h": int(image.shape[0]),
-                "boxes": [[round(float(v), 2) for v in b] for b in out.boxes], "labels": out.labels,
-                "scores": [round(float(s), 4) for s in out.scores], "infer_ms": out.infer_ms}, ""
+                "boxes": [[round(float(v), 2) for v in b] for b in dets.boxes], "labels": dets.labels,
+                "scores": [round(float(s), 4) for s in dets.scores], "infer_ms": out.infer_ms}, ""
 
     def _send(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         try:

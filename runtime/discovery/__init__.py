@@ -11,7 +11,7 @@ pixels). Typical use, once per frame, with the warp the tracker's camera-motion 
 
 from runtime.discovery.config import DiscoveryConfig
 from runtime.discovery.motion import MotionDetector, camera_shift_px, scale_warp
-from runtime.discovery.regions import cluster_regions, motion_regions, square_regions
+from runtime.discovery.regions import cluster_regions, cluster_regions_numpy, motion_regions, square_regions, warm_up
 
-__all__ = ["DiscoveryConfig", "MotionDetector", "camera_shift_px", "cluster_regions", "motion_regions",
-           "scale_warp", "square_regions"]
+__all__ = ["DiscoveryConfig", "MotionDetector", "camera_shift_px", "cluster_regions", "cluster_regions_numpy",
+           "motion_regions", "scale_warp", "square_regions", "warm_up"]

@@ -21,14 +21,18 @@ class DiscoveryConfig:
                               "cost grows with its square", ge=32, le=4096)
     history: int = bounded(100, "background subtractor (MOG2) history, frames: a still object blends into the "
                                 "background after about this many frames", ge=2, le=100000)
-    var_threshold: float = bounded(16.0, "background subtractor: squared Mahalanobis distance (grey levels² / "
-                                         "variance) above which a pixel is foreground", gt=0.0, le=10000.0)
+    var_threshold: float = bounded(16.0, "background subtractor: squared Mahalanobis distance (difference² / the "
+                                         "pixel's variance) above which a pixel is foreground", gt=0.0, le=10000.0)
+    mixtures: int = bounded(3, "background subtractor: Gaussian modes per pixel (MOG2's default is 5; fewer are "
+                                "faster and absorb slow textured objects less)", ge=1, le=8)
     relearn_frames: int = bounded(5, "after a reset (start, camera motion, global change) the subtractor learns "
                                      "for this many frames while motion comes from frame differencing", ge=1,
                                   le=10000)
-    diff_threshold: int = bounded(20, "frame differencing: a pixel moved when it differs from every pixel of the "
-                                      "3x3 neighbourhood of the aligned previous frame by more than this, grey "
-                                      "levels", ge=1, le=254)
+    diff_threshold: int = bounded(25, "frame differencing: a pixel moved when the aligned frames differ there by "
+                                      "more than this, grey levels", ge=1, le=254)
+    diff_gap: int = bounded(2, "frame differencing compares with the frame this many frames back (1 = the "
+                               "previous one), aligned by the warps in between: slow objects move further",
+                            ge=1, le=30)
     moving_px: float = bounded(1.0, "the camera counts as moving when the caller's warp displaces a frame corner "
                                     "by more than this, px; then frame differencing is used and the subtractor "
                                     "relearns once the camera is still", ge=0.0)

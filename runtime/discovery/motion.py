@@ -1,41 +1,49 @@
 """Motion boxes per frame, independent of the detector: where new objects may be.
 
 :class:`MotionDetector` works on a grey copy of each frame downscaled to ``cfg.width`` px wide (320 by default:
-1/9 of the pixels of 960×540, which keeps a frame near 1 ms on one core where full-scale MOG2 alone costs
-~8 ms). Each call picks its mode from the camera motion the caller passes (``warp``: the 2×3 affine from the
-previous frame to this one in full-frame px, e.g. from :class:`runtime.tracker.CameraMotion`):
+1/9 of the pixels of 960×540, which keeps a frame at 1–1.5 ms on one core where MOG2 on the full frame alone
+costs 8 ms or more). Each call picks its mode from the camera motion the caller passes (``warp``: the 2×3
+affine from the previous frame to this one in full-frame px, e.g. from :class:`runtime.tracker.CameraMotion`):
 
 - **subtractor** — the camera is still (the warp moves no frame corner by more than ``cfg.moving_px``):
-  OpenCV's MOG2 background subtractor (shadows off) gives a per-pixel foreground mask; moving objects come
-  out as whole silhouettes, so their boxes are tight.
-- **difference** — the camera moves: the previous reduced frame is warped onto this one by the caller's
-  affine (rescaled to the reduced frame), and a pixel moved when it lies more than ``cfg.diff_threshold``
-  grey levels outside the range of the aligned previous frame's 3×3 neighbourhood (tolerant to the sub-pixel
-  misalignment of interpolation and estimation). The border band that the warp brought in from outside the
-  previous frame is ignored. An object yields the union of its last and present positions (a box that is a
-  little too large), the static background nothing.
+  OpenCV's MOG2 background subtractor (shadows off, ``cfg.mixtures`` modes) gives a per-pixel foreground
+  mask; moving objects come out as whole silhouettes, so their boxes are tight.
+- **difference** — the camera moves: a reduced frame from ``cfg.diff_gap`` frames back (1: the previous frame)
+  is warped onto this one by the caller's affines (composed over the gap, rescaled to the reduced frame), and
+  a pixel moved where the two differ by more than ``cfg.diff_threshold`` grey levels. The border band that the
+  warp brought in from outside the reference frame is ignored. A gap of a few frames makes slow objects move
+  by more than the sub-pixel misalignment that warp estimation and interpolation leave (a walker moves ~1
+  reduced px per frame); an object yields the union of its positions then and now (a box that is a little
+  too large), the static background (almost) nothing.
 
 A background model is only valid for the viewpoint it was learnt at, so after the camera moved (or a reset,
 or a frame where more than ``cfg.max_fraction`` moved: lighting, a bump, a wrong warp) the subtractor is
-recreated and relearns; for its first ``cfg.relearn_frames`` frames motion comes from differencing with the
-identity warp. The first frame after a reset has no reference and gives no boxes.
+recreated and relearns; for its first ``cfg.relearn_frames`` frames motion comes from differencing (with the
+still camera's warps). The first frame after a reset has no reference and gives no boxes.
 
 The mask is cleaned by a 3×3 median (isolated pixels), fragments less than ``cfg.merge_px`` apart are joined
-by a dilation, connected components give the boxes (shrunk back by the dilation), boxes smaller than
-``cfg.min_area`` px² are dropped and the ``cfg.max_boxes`` largest kept, largest first.
+by a dilation, the bounding rectangles of the outer contours give the boxes (shrunk back by the dilation),
+boxes smaller than ``cfg.min_area`` px² are dropped and the ``cfg.max_boxes`` largest kept, largest first.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import cv2
 import numpy as np
 
 from runtime.discovery.config import DiscoveryConfig
 
-VALID_MARGIN_PX = 2  #: the warp-invalidated border is widened by this much, reduced px (interpolation, 3×3 range)
+VALID_MARGIN_PX = 2  #: the warp-invalidated border is widened by this much, reduced px (interpolation, blur)
 _K3 = np.ones((3, 3), np.uint8)
+_EYE = np.eye(3)
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 2×3 affine ``outer ∘ inner`` (apply ``inner`` first)."""
+    return (np.vstack([outer, _EYE[2]]) @ np.vstack([inner, _EYE[2]]))[:2]
 
 
 def camera_shift_px(warp: np.ndarray | None, frame_w: int, frame_h: int) -> float:
@@ -75,15 +83,16 @@ class MotionDetector:
         self.cfg = cfg if cfg is not None else DiscoveryConfig()
         self.mode = "none"
         self.mask: np.ndarray | None = None
-        self._prev: np.ndarray | None = None
+        #: the last ``diff_gap`` reduced frames, each with the affine (reduced px) onto the newest frame
+        self._history: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=self.cfg.diff_gap)
         self._size: tuple[int, int] = (0, 0)
         self._subtractor: cv2.BackgroundSubtractorMOG2 | None = None
         self._learned = 0
         self._ones: np.ndarray | None = None
 
     def reset(self) -> None:
-        """Forget the reference frame and the background model (after a cut or a seek)."""
-        self._prev = None
+        """Forget the reference frames and the background model (after a cut or a seek)."""
+        self._history.clear()
         self._subtractor = None
         self._learned = 0
         self.mode = "none"
@@ -101,19 +110,21 @@ class MotionDetector:
         if (w, h) != self._size:
             self.reset()
             self._size = (w, h)
-        prev, self._prev = self._prev, grey
-        moving = camera_shift_px(warp, w, h) > self.cfg.moving_px
-        mask: np.ndarray | None = None
-        if moving:
-            self._subtractor, self._learned = None, 0
-            if prev is not None:
-                mask, self.mode = self._difference(prev, grey, scale_warp(np.asarray(warp), sx, sy)), "difference"
+        step = np.eye(2, 3) if warp is None else scale_warp(np.asarray(warp), sx, sy)
+        for i, (old, to_now) in enumerate(self._history):
+            self._history[i] = (old, _compose(step, to_now))
+        reference = self._history[0] if self._history else None
+        self._history.append((grey, np.eye(2, 3)))
+        foreground = None
+        if camera_shift_px(warp, w, h) > self.cfg.moving_px:
+            self._subtractor, self._learned = None, 0  # the background model is stale: relearn once still
         else:
-            fg = self._learn(grey)
-            if self._learned > self.cfg.relearn_frames:
-                mask, self.mode = fg, "subtractor"
-            elif prev is not None:
-                mask, self.mode = self._difference(prev, grey, None), "difference"
+            foreground = self._learn(grey)
+        mask = None
+        if foreground is not None and self._learned > self.cfg.relearn_frames:
+            mask, self.mode = foreground, "subtractor"
+        elif reference is not None:
+            mask, self.mode = self._difference(reference[0], grey, reference[1]), "difference"
         if mask is None:
             self.mode, self.mask = "none", None
             return np.zeros((0, 4))
@@ -133,43 +144,42 @@ class MotionDetector:
         rh = max(1, int(round(h * rw / w)))
         if (rw, rh) != (w, h):
             grey = cv2.resize(grey, (rw, rh), interpolation=cv2.INTER_AREA)
+        elif grey is frame:
+            grey = grey.copy()  # kept as a reference frame: the caller may reuse its buffer
         return np.ascontiguousarray(grey), rw / w, rh / h
 
     def _learn(self, grey: np.ndarray) -> np.ndarray:
         """Feed the background subtractor (created on demand, relearning from scratch); its foreground mask."""
         if self._subtractor is None:
             self._subtractor = cv2.createBackgroundSubtractorMOG2(self.cfg.history, self.cfg.var_threshold, False)
+            self._subtractor.setNMixtures(self.cfg.mixtures)
             self._learned = 0
         self._learned += 1
         return self._subtractor.apply(grey)
 
-    def _difference(self, prev: np.ndarray, grey: np.ndarray, warp: np.ndarray | None) -> np.ndarray:
-        """Pixels of ``grey`` outside the 3×3 range of ``prev`` aligned by ``warp`` (reduced px), 0/255."""
+    def _difference(self, ref: np.ndarray, grey: np.ndarray, warp: np.ndarray) -> np.ndarray:
+        """Pixels where ``grey`` and ``ref`` aligned by ``warp`` (reduced px) differ by > the threshold, 0/255."""
         rh, rw = grey.shape
         valid = None
-        if warp is None:
-            ref = prev
-        else:
-            ref = cv2.warpAffine(prev, warp, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if np.abs(warp - _EYE[:2]).max() > 1e-6:
+            ref = cv2.warpAffine(ref, warp, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             if self._ones is None or self._ones.shape != grey.shape:
                 self._ones = np.full(grey.shape, 255, np.uint8)
             valid = cv2.warpAffine(self._ones, warp, (rw, rh), flags=cv2.INTER_NEAREST,
                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             valid = cv2.erode(valid, _K3, iterations=VALID_MARGIN_PX, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        above = cv2.subtract(grey, cv2.dilate(ref, _K3))
-        below = cv2.subtract(cv2.erode(ref, _K3), grey)
-        _, mask = cv2.threshold(cv2.max(above, below), self.cfg.diff_threshold, 255, cv2.THRESH_BINARY)
+        _, mask = cv2.threshold(cv2.absdiff(grey, ref), self.cfg.diff_threshold, 255, cv2.THRESH_BINARY)
         return mask if valid is None else cv2.bitwise_and(mask, valid)
 
     def _boxes(self, mask: np.ndarray, sx: float, sy: float, w: int, h: int) -> np.ndarray:
-        """Connected components of ``mask`` after the merge dilation → full-frame boxes, filtered and sorted."""
+        """Outer contours of ``mask`` after the merge dilation → full-frame boxes, filtered and sorted."""
         rh, rw = mask.shape
         r = int(math.ceil(self.cfg.merge_px * max(sx, sy) / 2.0))
         joined = cv2.dilate(mask, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) if r > 0 else mask
-        n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8, ltype=cv2.CV_32S)
-        if n <= 1:
+        contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
             return np.zeros((0, 4))
-        st = stats[1:, :4].astype(np.float64)
+        st = np.array([cv2.boundingRect(c) for c in contours], dtype=np.float64).reshape(-1, 4)
         x0, y0 = st[:, 0], st[:, 1]
         x1, y1 = x0 + st[:, 2], y0 + st[:, 3]
         # The dilation grew each component by r on every side the frame edge did not cut: take it back.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from runtime.geometry import clip_boxes, patch_around_box
+from runtime.geometry import clip_boxes, patch_around_box, rects_to_boxes
 from runtime.patches.features import box_occupancy
 
 
@@ -42,12 +42,6 @@ def high_conf_rois(boxes: np.ndarray, scores: np.ndarray, r: float, frame_w: int
     rects = np.array([patch_around_box(b, r, frame_w, frame_h, min_side=min_side) for b in boxes],
                      dtype=np.int64).reshape(-1, 4)
     return rects, np.asarray(scores, dtype=np.float64).reshape(-1)
-
-
-def rects_to_boxes(rects: np.ndarray) -> np.ndarray:
-    """``[x0, y0, x1, y1]`` rectangles (n, 4) → ``[x, y, w, h]`` boxes (n, 4) float64."""
-    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([rects[:, :2], rects[:, 2:] - rects[:, :2]], axis=1)
 
 
 def low_conf_rois(prob: np.ndarray, high_rects: np.ndarray, threshold: float, min_cells: int, r: float,

@@ -27,8 +27,7 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
-from runtime.geometry import iou_matrix
-from runtime.patches.proposer import rects_to_boxes
+from runtime.geometry import iou_matrix, rects_to_boxes
 
 
 class PatchKind(IntEnum):

@@ -62,7 +62,7 @@ def test_mini_pads_to_the_backbone_multiple_and_crops_back() -> None:
         out = model(torch.zeros(2, 3, 240, 240))
     assert len(out) == 1 and tuple(out[0].shape) == (2, 6, 15, 15)
     assert float(out[0][:, :2].max()) <= 1.0 and float(out[0][:, 2:].min()) > 0.0
-    det = decode([out[0][:1].numpy()], model.strides, score_threshold=0.0, top_k=5)
+    det = decode([out[0][:1].numpy()], model.strides, CLASSES, score_threshold=0.0, top_k=5)
     assert len(det) >= 1 and det.boxes.shape[1] == 4
 
 

@@ -1,5 +1,5 @@
-"""The export → profile → bundle stages end to end on tiny checkpoints and a tiny patch set; the bundle is
-then valid for the runtime (``paraloupe-run --validate``)."""
+"""The export → profile → bundle stages end to end on tiny checkpoints and a tiny patch set (the baseline exported
+at several sides); the bundle is then valid for the runtime (``paraloupe-run --validate``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from runtime.patches.objectness import ObjectnessModel
 
 CLASSES = ["person", "vehicle"]
 DEVICES = {"jetson-xavier-nx": 8.45e11, "raspberry-pi-4b": 1.35e10, "snapdragon-732g": 1.6e11, "host": 1.3e11}
+BASE_SIDES = [64, 160, 256]  # the baseline's sides (given unsorted in params): 6x and 16x the pixels of the first
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def _patch_set(folder: Path, count: int, seed: int) -> None:
@@ -69,7 +71,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "search.json").write_text(json.dumps({d: {"flops": f} for d, f in DEVICES.items()}))
     (tmp_path / "objectness.json").write_text(json.dumps(ObjectnessModel.prior().to_dict()))
     params = {
-        "export": {"detectors_dir": "models/detectors", "out_dir": "out/export", "baseline_size": 64,
+        "export": {"detectors_dir": "models/detectors", "out_dir": "out/export",
+                   "baseline_sizes": [BASE_SIDES[2], BASE_SIDES[0], BASE_SIDES[1]],
                    "eval": "patches/val", "parity_images": 2, "baseline_frame_step": 2,
                    "baseline_eval": [{"video": "val-video/video.mp4", "annotations": "val-video/annotations.json"}],
                    "baseline_calibration": [{"video": "val-video/video.mp4",
@@ -94,7 +97,12 @@ def test_export_profile_bundle(workspace: Path, capsys: pytest.CaptureFixture[st
     assert export.main([]) == 0
     metrics = json.loads((workspace / "out/export/metrics.json").read_text())
     rows = {r["model"]: r for r in metrics["rows"]}
-    assert set(rows) == {f"{m}-64-{p}" for m in ("tiny", "baseline") for p in ("fp32", "fp16", "int8")}
+    bases = {s: [f"baseline-{s}-{p}" for p in PRECISIONS] for s in BASE_SIDES}
+    assert set(rows) == {f"tiny-64-{p}" for p in PRECISIONS} | {n for names in bases.values() for n in names}
+    for s, names in bases.items():
+        assert all(rows[n]["input_size"] == s and rows[n]["kind"] == "baseline" for n in names)
+    assert [rows[f"baseline-{s}-fp32"]["macs"] for s in BASE_SIDES] == sorted(
+        {rows[f"baseline-{s}-fp32"]["macs"] for s in BASE_SIDES})  # strictly growing with the side
     for r in rows.values():
         if r["precision"] == "fp32":
             assert r["torch_max_abs_diff"] < 1e-3
@@ -108,21 +116,42 @@ def test_export_profile_bundle(workspace: Path, capsys: pytest.CaptureFixture[st
     host = profiles["profiles"]["host"]
     assert host["estimated"] is False and set(host["models"]) == set(rows)
     pi = profiles["profiles"]["raspberry-pi-4b"]
-    assert pi["estimated"] is True and set(pi["models"]) == {"tiny-64-int8", "baseline-64-int8"}
+    pi_bases = [f"baseline-{s}-int8" for s in BASE_SIDES]
+    assert pi["estimated"] is True and set(pi["models"]) == {"tiny-64-int8", *pi_bases}
     ratio = DEVICES["host"] / DEVICES["raspberry-pi-4b"]
     for name, row in pi["models"].items():
         assert row["estimated"] is True
         assert row["latency_ms"] == pytest.approx(host["models"][name]["latency_ms"] * ratio, rel=1e-3)
         assert row["accuracy"] == host["models"][name]["accuracy"]
-    assert profiles["devices"]["raspberry-pi-4b"]["serves"] == ["tiny-64-int8", "baseline-64-int8"]
+    assert profiles["devices"]["raspberry-pi-4b"]["serves"] == ["tiny-64-int8", *pi_bases]
+    for dev, p in profiles["profiles"].items():  # measured on host, FLOPS-scaled elsewhere: slower with the side
+        for prec in PRECISIONS:
+            t = [p["models"][n]["latency_ms"] for n in (f"baseline-{s}-{prec}" for s in BASE_SIDES) if n in p["models"]]
+            assert t == sorted(set(t)) and (len(t) == len(BASE_SIDES) or dev != "host"), (dev, prec, t)
+    assert json.loads((workspace / "out/profile/metrics.json").read_text())["warnings"] == []
 
     assert bundle.main([]) == 0
     manifest = load_manifest(workspace / "out/bundle")
     assert manifest.classes == CLASSES and manifest.objectness is not None and manifest.objectness.version == 1
     assert manifest.factory is not None and len(manifest.factory.params_sha256) == 64
+    assert manifest.models_of_kind("baseline") == [n for s in BASE_SIDES for n in bases[s]]
+    assert [manifest.models[n].input_size for n in manifest.models_of_kind("baseline")[::3]] == BASE_SIDES
+    assert manifest.models_served_by("raspberry-pi-4b") == ["tiny-64-int8", *pi_bases]
     entry = manifest.models["tiny-64-int8"]
     assert entry.colour == "rgb" and entry.decode.strides == [16] and entry.macs > 0
     capsys.readouterr()
     assert run.main(["--bundle", str(workspace / "out/bundle"), "--validate"]) == 0
     table = capsys.readouterr().out
     assert "tiny-64-int8" in table and " meas" in table and " est" in table
+
+
+def test_baseline_sizes_are_checked() -> None:
+    from factory.stages.export import ExportParams, identities
+    from runtime.errors import UserError
+
+    for bad, msg in (([], "at least one side"), ([320, 100], "100 is not a positive multiple of 32"),
+                     ([320, 320], "duplicate sides")):
+        with pytest.raises(UserError, match=msg):
+            ExportParams(baseline_sizes=bad).validate("export")
+    assert identities("baseline", {"kind": "baseline"}, [640, 320]) == [("baseline", 320), ("baseline", 640)]
+    assert identities("rpi4b-240", {"kind": "mini", "input_size": 240}, [640]) == [("rpi4b", 240)]

@@ -15,7 +15,7 @@ from factory.data.imagenet import ImageFolder, ImagenetParams
 from factory.data.patchset import PatchParams, PatchSet
 from runtime.coco import VideoAnnotations, frames_from_boxes, load_coco, write_coco
 from runtime.errors import UserError
-from runtime.geometry import clip_boxes
+from runtime.geometry import boxes_to_rects, clip_boxes
 
 W, H, N = 240, 160, 12
 
@@ -74,8 +74,9 @@ def test_patch_geometry_and_annotations(tmp_path: Path, source: Source) -> None:
         assert entry["r_actual"] >= 0.5 - 0.02 and abs(entry["r_actual"] - entry["r"]) < 0.1
         fa = video.frames[entry["frame"]]
         boxes = clip_boxes(fa.boxes, W, H)
-        inside = ((np.minimum(boxes[:, 0] + boxes[:, 2], x1) - np.maximum(boxes[:, 0], x0)).clip(0)
-                  * (np.minimum(boxes[:, 1] + boxes[:, 3], y1) - np.maximum(boxes[:, 1], y0)).clip(0))
+        rects = boxes_to_rects(boxes)
+        inside = ((np.minimum(rects[:, 2], x1) - np.maximum(rects[:, 0], x0)).clip(0)
+                  * (np.minimum(rects[:, 3], y1) - np.maximum(rects[:, 1], y0)).clip(0))
         visible = inside / (boxes[:, 2] * boxes[:, 3])
         centre = [i for i in range(len(fa)) if visible[i] > 0.97 and not fa.iscrowd[i]]
         assert centre, "the centre object lies inside its patch"

@@ -135,3 +135,22 @@ def test_rois_take_the_densest_windows_without_overlap() -> None:
     assert rois[0][:2] == [240.0, 16.0] and rois[0][2:] == [32.0, 32.0]
     assert rois[1][:2] == [32.0, 96.0]
     assert len(rois) == 2  # nothing left with any density
+
+
+def test_each_baseline_side_uses_the_model_exported_at_it() -> None:
+    from factory.report.latency import LatencyTable, device_models
+    from tests.runtime.cluster.tiny_bundle import fake_manifest
+
+    sides = {"baseline-320-int8": 320, "baseline-640-int8": 640}
+    m = fake_manifest({"mini-64": "mini", **{n: "baseline" for n in sides}},
+                      profiles={"pi": {"mini-64": 20.0, "baseline-320-int8": 90.0, "baseline-640-int8": 350.0}})
+    for name, side in sides.items():
+        m = m.resized(name, side)
+    dm = device_models(m, "pi")
+    assert dm is not None and dm.baselines == {320: "baseline-320-int8", 640: "baseline-640-int8"}
+    assert (dm.baseline, dm.run_baseline) == ("baseline-640-int8", "baseline-640-int8")  # the largest side
+    assert dm.baseline_at(320) == ("baseline-320-int8", "baseline-320-int8")
+    assert dm.baseline_at(480) == ("baseline-640-int8", "baseline-640-int8")  # none at 480: the largest, letterboxed
+    table = LatencyTable(m, {"baseline-640-int8@480": 50.0, "baseline-640-int8@640": 100.0})
+    assert table.per_patch("pi", "baseline-320-int8", 320) == 90.0  # its own profile row, no host ratio
+    assert table.per_patch("pi", "baseline-640-int8", 480) == pytest.approx(175.0)

@@ -8,6 +8,8 @@ import pytest
 from runtime.decode import batched_nms, decode, nms
 from runtime.errors import UserError
 
+NAMES = ["person", "vehicle"]
+
 
 def level(c: int, h: int, w: int) -> np.ndarray:
     return np.zeros((1, c + 4, h, w), dtype=np.float32)
@@ -17,8 +19,9 @@ def test_one_cell_decodes_to_its_box() -> None:
     out = level(2, 4, 5)
     out[0, 1, 2, 3] = 0.9  # class 1 at row 2, col 3 (stride 16: centre (56, 40))
     out[0, 2:, 2, 3] = [1.0, 0.5, 2.0, 1.5]  # l, t, r, b in strides
-    det = decode([out], [16], score_threshold=0.5)
-    assert len(det) == 1 and det.class_ids[0] == 1 and det.scores[0] == pytest.approx(0.9)
+    det = decode([out], [16], NAMES, score_threshold=0.5)
+    assert len(det) == 1 and det.labels == ["vehicle"] and det.scores[0] == pytest.approx(0.9)
+    assert det.frame is None and det.boxes.dtype == np.float64
     np.testing.assert_allclose(det.boxes[0], [56 - 16, 40 - 8, 48, 32])
 
 
@@ -26,9 +29,9 @@ def test_threshold_top_k_and_cap() -> None:
     out = level(1, 8, 8)
     out[0, 1:] = 0.2  # small boxes, far apart: NMS keeps all
     out[0, 0].flat[:10] = np.linspace(0.5, 0.95, 10)
-    assert len(decode([out], [8], score_threshold=0.62)) == 7
-    assert len(decode([out], [8], score_threshold=0.1, top_k=3)) == 3
-    det = decode([out], [8], score_threshold=0.1, max_detections=2)
+    assert len(decode([out], [8], NAMES, score_threshold=0.62)) == 7
+    assert len(decode([out], [8], NAMES, score_threshold=0.1, top_k=3)) == 3
+    det = decode([out], [8], NAMES, score_threshold=0.1, max_detections=2)
     assert len(det) == 2 and det.scores[0] >= det.scores[1]
 
 
@@ -39,8 +42,8 @@ def test_levels_are_pooled_and_duplicates_suppressed_per_class() -> None:
     b[0, 0, 0, 0] = 0.7
     b[0, 2:, 0, 0] = [0.25, 0.25, 0.75, 0.75]  # the same box from the stride-16 cell at (8, 8): suppressed
     b[0, 1, 0, 0] = 0.6  # the same box as the other class: kept
-    det = decode([a, b], [8, 16], score_threshold=0.5, nms_iou=0.5)
-    assert sorted(det.class_ids.tolist()) == [0, 1] and det.scores.tolist() == pytest.approx([0.8, 0.6])
+    det = decode([a, b], [8, 16], NAMES, score_threshold=0.5, nms_iou=0.5)
+    assert det.labels == ["person", "vehicle"] and det.scores.tolist() == pytest.approx([0.8, 0.6])
 
 
 def test_nms_and_batched_nms() -> None:
@@ -53,9 +56,9 @@ def test_nms_and_batched_nms() -> None:
 
 def test_bad_outputs_are_one_line_errors() -> None:
     with pytest.raises(UserError, match="strides"):
-        decode([level(1, 2, 2)], [8, 16])
+        decode([level(1, 2, 2)], [8, 16], NAMES)
     with pytest.raises(UserError, match="expected"):
-        decode([np.zeros((1, 3, 2, 2))], [8])
+        decode([np.zeros((1, 3, 2, 2))], [8], NAMES)
     with pytest.raises(UserError, match="classes"):
-        decode([level(1, 2, 2), level(2, 1, 1)], [8, 16])
-    assert len(decode([level(2, 3, 3)], [8])) == 0
+        decode([level(1, 2, 2), level(2, 1, 1)], [8, 16], NAMES)
+    assert len(decode([level(2, 3, 3)], [8], NAMES)) == 0

@@ -10,9 +10,9 @@ import pytest
 
 from runtime.cli.eval import main as eval_main
 from runtime.coco import FrameAnnotations, VideoAnnotations, write_coco
+from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, match_frame, parse_frame_range
-from runtime.predictions import FrameDetections
 
 
 def gt_frame(boxes: list[list[float]], labels: list[str], crowd: list[bool] | None = None) -> FrameAnnotations:
@@ -67,8 +67,8 @@ def video(frames: dict[int, FrameAnnotations]) -> VideoAnnotations:
 def test_micro_average_and_frame_range() -> None:
     gt = video({0: gt_frame([[0, 0, 10, 10]], ["person"]), 1: gt_frame([[0, 0, 10, 10]], ["vehicle"]),
                 2: gt_frame([[0, 0, 10, 10]], ["person"])})
-    preds = {0: FrameDetections(0, np.array([[0, 0, 10, 10.0]]), ["person"], np.array([0.9])),
-             1: FrameDetections(1, np.array([[30, 30, 10, 10.0]]), ["vehicle"], np.array([0.9]))}
+    preds = {0: Detections(np.array([[0, 0, 10, 10.0]]), ["person"], np.array([0.9]), 0),
+             1: Detections(np.array([[30, 30, 10, 10.0]]), ["vehicle"], np.array([0.9]), 1)}
     res = evaluate(gt, preds)
     assert (res.overall.tp, res.overall.fp, res.overall.fn) == (1, 1, 2)
     assert res.frames == 3 and res.frames_without_predictions == 1
@@ -80,7 +80,7 @@ def test_micro_average_and_frame_range() -> None:
 def test_prediction_for_unknown_frame_is_an_error() -> None:
     gt = video({0: gt_frame([], [])})
     with pytest.raises(UserError, match="frame 7"):
-        evaluate(gt, {7: FrameDetections(7, np.zeros((0, 4)), [], np.zeros(0))})
+        evaluate(gt, {7: Detections.empty(7)})
 
 
 def test_frame_range_parsing() -> None:

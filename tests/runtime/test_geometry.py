@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.geometry import Letterbox, iou_matrix, patch_around_box
+from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes, iou_matrix, patch_around_box, rects_to_boxes
 
 
 @pytest.mark.parametrize("r", [0.5, 0.64, 1.0])
@@ -36,3 +36,18 @@ def test_iou_matrix() -> None:
     a = np.array([[0, 0, 10, 10.0]])
     b = np.array([[0, 0, 10, 10.0], [5, 0, 10, 10], [20, 20, 1, 1]])
     assert np.allclose(iou_matrix(a, b), [[1.0, 50 / 150, 0.0]])
+
+
+def test_boxes_and_rects_convert_both_ways() -> None:
+    boxes = np.array([[10, 20, 30, 40], [0, 0, 1, 1]])
+    rects = boxes_to_rects(boxes)
+    assert rects.dtype == np.float64 and rects.tolist() == [[10, 20, 40, 60], [0, 0, 1, 1]]
+    assert rects_to_boxes(rects).tolist() == boxes.tolist()
+    assert boxes_to_rects(boxes.astype(np.float32)).dtype == np.float32  # float input keeps its dtype
+    assert rects_to_boxes(np.zeros((0, 4), dtype=np.int64)).shape == (0, 4)
+    assert boxes_to_rects([1, 2, 3, 4]).tolist() == [[1, 2, 4, 6]]
+
+
+def test_clip_boxes() -> None:
+    out = clip_boxes(np.array([[-10, 5, 30, 10], [90, 90, 20, 20], [200, 0, 5, 5.0]]), 100, 100)
+    assert out.tolist() == [[0, 5, 20, 10], [90, 90, 10, 10], [100, 0, 0, 5]]

@@ -40,7 +40,7 @@ def test_detector_sets_options_and_infers(precision_bundle: Path, precision: str
         assert getattr(det.net.opt, flag) == value, flag
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
-    out = det(image)
+    out = det(image).detections
     assert out.boxes.shape[1] == 4 and len(out.labels) == len(out.scores)
     ref = Detector(precision_bundle, "tiny-64-fp32", manifest)
     x, _ = ref.preprocess(image)

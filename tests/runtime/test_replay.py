@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.infer import ImageDetections
+from runtime.detections import Detections
+from runtime.infer import Inference
 from runtime.patches import PatchConfig, make_generator
 from runtime.patches.objectness import ObjectnessModel
 from runtime.replay import replay
@@ -28,12 +29,12 @@ def video(n: int):
         yield f, img
 
 
-def bright_blobs(image: np.ndarray) -> ImageDetections:
+def bright_blobs(image: np.ndarray) -> Inference:
     """A deterministic 'detector' for the test video: connected bright regions, score 0.9."""
     mask = (cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) > 140).astype(np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
     boxes = np.array([stats[k, :4] for k in range(1, n) if stats[k, 4] >= 16], dtype=np.float64).reshape(-1, 4)
-    return ImageDetections(boxes, ["person"] * len(boxes), np.full(len(boxes), 0.9), infer_ms=0.1)
+    return Inference(Detections(boxes, ["person"] * len(boxes), np.full(len(boxes), 0.9)), infer_ms=0.1)
 
 
 def _matched(boxes: np.ndarray, truth: np.ndarray, tol: float = 3.0) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 from runtime.cluster.client_frames import FrameQueue
 from runtime.cluster.config import ClientSection
 from runtime.cluster.summary import Stats
-from runtime.predictions import FrameDetections
+from runtime.detections import Detections
 
 
 def _frames(n: int) -> list[tuple[int, np.ndarray]]:
@@ -21,19 +21,20 @@ def test_overflow_drops_the_oldest_waiting_frame_and_output_keeps_arrival_order(
     cfg = ClientSection(mode="ep-4", offer_fps=1000.0, queue_frames=2)
     stats = Stats(slo_ms=cfg.slo_ms)
     q = FrameQueue(cfg, stats)
-    q.last = FrameDetections(-1, np.array([[1.0, 2.0, 3.0, 4.0]]), ["car"], np.array([0.9]))
+    q.last = Detections(np.array([[1.0, 2.0, 3.0, 4.0]]), ["car"], np.array([0.9]), -1)
     t0 = time.monotonic()
     q.open(_frames(4), t0)
     q.admit(t0 + 0.0035, room=True)  # due at 0, 1, 2, 3 ms: all four taken, 0 and 1 overflow
     assert not q.exhausted and [f for f, _, _ in q.waiting] == [2, 3] and set(q.done) == {0, 1}
     assert q.done[0][2] == {"dropped": True, "reason": "overflow"} and q.done[0][0].labels == ["car"]
+    assert q.done[0][0].frame == 0
     job2, job3 = q.next_fresh(), q.next_fresh()
     assert (job2.frame_id, job3.frame_id) == (2, 3) and q.next_fresh() is None
     got: list[int] = []
-    q.put(3, FrameDetections(3, np.zeros((0, 4)), [], np.zeros(0)), job3.frame, {})
+    q.put(3, Detections.empty(3), job3.frame, {})
     q.emit(lambda d, f, e: got.append(d.frame), None)
     assert got == [0, 1]  # frame 2 not done yet: 3 waits for it
-    q.put(2, FrameDetections(2, np.zeros((0, 4)), [], np.zeros(0)), job2.frame, {})
+    q.put(2, Detections.empty(2), job2.frame, {})
     q.admit(t0 + 1.0, room=True)
     q.emit(lambda d, f, e: got.append(d.frame), None)
     assert got == [0, 1, 2, 3] and q.finished and q.emitted == 4

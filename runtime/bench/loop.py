@@ -1,0 +1,183 @@
+"""``paraloupe-bench loop`` — the closed loop in process, with the real models: accuracy, patch recall, cost.
+
+Run::
+
+    paraloupe-bench loop --bundle models/bundle --video V --gt GT.json [--frames A:B]
+        [--mode paraloupe|baseline|...] [--mini NAME] [--baseline NAME] [--side S]
+        [--config loop.yaml] [--set patches.max_patches=20 --set loop.track=true ...] [--json OUT]
+
+Every frame goes through :class:`runtime.loop.ClosedLoop` — the cluster client's own frame loop — with the
+entries inferred locally (``--mini`` for patches, ``--baseline`` for whole frames; ``--side`` runs the baseline
+letterboxed to that side). Printed: F1 / precision / recall (CONVENTIONS evaluation), patches per frame and per
+ground-truth object, *patch recall* (ground-truth objects served by some mini patch — whole inside it and, once
+the patch is letterboxed to the mini's input, its longer side within the servable range ``--servable LO:HI``
+as fractions of that input side) per patch kind, the split of every missed object into "no patch served it"
+and "served but not detected", and the patch-generation time (ms/frame, median and p90, JPEG included).
+``--config`` is a YAML file with ``patches:`` and ``loop:`` sections (the client config's); ``--set`` overrides
+one key. Host inference only: per-frame latency comes from cluster runs (``paraloupe-run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import yaml
+
+from runtime.atomic import write_json
+from runtime.bundle import load_manifest
+from runtime.coco import load_coco
+from runtime.config import from_mapping, read_yaml
+from runtime.errors import UserError
+from runtime.evaluate import evaluate, parse_frame_range
+from runtime.infer import Detector
+from runtime.loop import WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
+from runtime.modes import Mode
+from runtime.patches.config import PatchConfig
+from runtime.replay import run_loop
+from runtime.video import iter_frames, video_info
+
+
+@dataclass
+class Served:
+    """Patch-recall counts: objects, objects served by any mini patch, by kind, and misses split by cause."""
+
+    objects: int = 0
+    served: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    missed_unserved: int = 0
+    missed_served: int = 0
+
+
+def served_mask(boxes: np.ndarray, rects: np.ndarray, input_side: int, lo: float, hi: float) -> np.ndarray:
+    """(n, p) True where object box i ``[x, y, w, h]`` px lies whole in patch j ``[x0, y0, x1, y1]`` and its
+    longer side, scaled by ``input_side / longer patch side`` (the letterbox), is within ``[lo, hi] ×
+    input_side``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0 or len(rects) == 0:
+        return np.zeros((len(boxes), len(rects)), dtype=bool)
+    inside = ((boxes[:, 0:1] >= rects[None, :, 0]) & (boxes[:, 1:2] >= rects[None, :, 1])
+              & (boxes[:, 0:1] + boxes[:, 2:3] <= rects[None, :, 2])
+              & (boxes[:, 1:2] + boxes[:, 3:4] <= rects[None, :, 3]))
+    scale = input_side / np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+    side = boxes[:, 2:4].max(axis=1)[:, None] * scale[None, :]
+    return inside & (side >= lo * input_side) & (side <= hi * input_side)
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in ("patches", "loop"):
+            raise UserError(f"--set {item!r}: expected patches.KEY=VALUE or loop.KEY=VALUE")
+        node = out.setdefault(section, {})
+        *parents, leaf = name.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) else v
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paraloupe-bench loop", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--video", required=True)
+    p.add_argument("--gt", required=True, help="COCO ground truth of the video")
+    p.add_argument("--frames", help="half-open range A:B")
+    p.add_argument("--mode", default=Mode.PARALOUPE.value, choices=Mode.values())
+    p.add_argument("--mini", help="mini model for patches (default: the smallest mini of the bundle)")
+    p.add_argument("--baseline", help="model for whole frames (default: the bundle's baseline)")
+    p.add_argument("--side", type=int, help="input side of whole-frame inference, px (default: the model's)")
+    p.add_argument("--config", help="YAML with patches: and loop: sections")
+    p.add_argument("--set", action="append", default=[], help="patches.KEY=VALUE or loop.KEY=VALUE (repeatable)")
+    p.add_argument("--servable", default="0.1:1.0", help="servable longer-side range, fractions of the input side")
+    p.add_argument("--json", help="write the figures here")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    manifest = load_manifest(args.bundle)
+    data = _merge(read_yaml(args.config) if args.config else {}, _parse_set(args.set))
+    unknown = set(data) - {"patches", "loop"}
+    if unknown:
+        raise UserError(f"{args.config}: {sorted(unknown)[0]}: unknown section (known: loop, patches)")
+    patches = from_mapping(PatchConfig, data.get("patches"), "patches")
+    loop_cfg = from_mapping(LoopConfig, data.get("loop"), "loop")
+    mini = args.mini or manifest.models_of_kind("mini")[0]
+    base = args.baseline or manifest.models_of_kind("baseline")[-1]
+    side = args.side or manifest.model(base).input_size
+    _, _, fps = video_info(args.video)
+    mode = Mode(args.mode)
+    settings = LoopSettings(mode, patches, side, loop=loop_cfg, fps=fps or 25.0)
+    loop = ClosedLoop(settings, manifest.objectness_model())
+    whole_side = loop_cfg.whole_side if mode.is_patch_generator else side
+    detectors = {"mini": Detector(args.bundle, mini, manifest),
+                 "baseline": Detector(args.bundle, base, manifest.resized(base, whole_side))}
+    if mode.is_whole_frame:
+        detectors["mini"] = detectors["baseline"] if mode == Mode.BASELINE else detectors["mini"]
+    gt = load_coco(args.gt)
+    span = parse_frame_range(args.frames)
+    ids = range(*span) if span else range(min(gt.frames), max(gt.frames) + 1)
+    lo, hi = (float(v) for v in args.servable.split(":"))
+    mini_side = manifest.model(mini).input_size
+    preds, gen_ms, n_patches, served = {}, [], [], Served()
+    for step in run_loop(loop, iter_frames(args.video, ids), detectors):
+        d = step.detections
+        preds[d.frame] = d
+        gen_ms.append(step.gen_ms)
+        if step.skipped:
+            continue
+        rects = np.array([r for r, k in zip(step.rects, step.kinds, strict=True) if k != WHOLE_FRAME]).reshape(-1, 4)
+        kinds = [k for k in step.kinds if k != WHOLE_FRAME]
+        n_patches.append(len(rects))
+        _count(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
+    result = evaluate(gt, preds, frames=(ids.start, ids.stop))
+    o = result.overall
+    out = {"mode": mode.value, "mini": mini, "baseline": base, "side": side, "frames": result.frames,
+           "f1": o.f1, "precision": o.precision, "recall": o.recall,
+           "patches_per_frame": float(np.mean(n_patches)) if n_patches else 0.0,
+           "patches_per_object": float(np.sum(n_patches)) / max(served.objects, 1),
+           "patch_recall": served.served / max(served.objects, 1),
+           "patch_recall_by_kind": {k: v / max(served.objects, 1) for k, v in sorted(served.by_kind.items())},
+           "missed_unserved": served.missed_unserved, "missed_served": served.missed_served,
+           "gen_ms_median": float(np.median(gen_ms)), "gen_ms_p90": float(np.percentile(gen_ms, 90))}
+    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()), file=sys.stdout)
+    if args.json:
+        write_json(args.json, out, indent=1)
+    return 0
+
+
+def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[str], side: int, lo: float,
+           hi: float) -> None:
+    """Add one frame's patch-recall counts (non-crowd objects)."""
+    if gt is None:
+        return
+    keep = ~np.asarray(gt.iscrowd, dtype=bool)
+    boxes = gt.boxes[keep]
+    mask = served_mask(boxes, rects, side, lo, hi)
+    hit = mask.any(axis=1)
+    served.objects += len(boxes)
+    served.served += int(hit.sum())
+    for kind in set(kinds):
+        cols = np.array([k == kind for k in kinds])
+        served.by_kind[kind] = served.by_kind.get(kind, 0) + int(mask[:, cols].any(axis=1).sum())
+    from runtime.geometry import iou_matrix
+
+    found = (iou_matrix(boxes, dets.boxes).max(axis=1) >= 0.5) if len(dets.boxes) and len(boxes) else \
+        np.zeros(len(boxes), dtype=bool)
+    served.missed_unserved += int((~found & ~hit).sum())
+    served.missed_served += int((~found & hit).sum())

@@ -1,0 +1,122 @@
+"""What the closed loop carries from one frame to the next when it tracks: tracks, camera motion, motion.
+
+:class:`TrackFeedback` sits between the aggregator and the patch generator of :class:`runtime.loop.ClosedLoop`:
+
+- :meth:`TrackFeedback.seeds` (before a frame is cut): the global camera motion since the last frame
+  (:class:`runtime.tracker.CameraMotion`), every live track's Kalman prediction at the frame's video time moved
+  by that motion and grown by its uncertainty margin (px) — the boxes the generator places HighConf patches on —
+  and the frame's motion boxes (:class:`runtime.discovery.MotionDetector`), which find objects no track knows.
+- :meth:`TrackFeedback.update` (after the frame's results are aggregated): the detections (down to the
+  tracker's low score, each flagged *clipped* when no patch saw it whole) go to the tracker; the frame's output
+  is the confirmed tracks' detections with their track ids.
+
+Time is video time, ``frame_id / fps`` seconds, so replay and cluster agree and skipped frames do not age
+tracks by frame count. Labels cross the tracker as indices of the names seen so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.detections import Detections
+from runtime.discovery import DiscoveryConfig, MotionDetector
+from runtime.tracker import CameraMotion, Tracker, TrackerConfig
+
+
+@dataclass
+class Seeds:
+    """Before a frame: ``boxes`` (n, 4) ``[x, y, w, h]`` px of the live tracks predicted into this frame and
+    grown by their margins, ``confirmed`` (n,) flags, ``motion`` (m, 4) motion boxes px, ``warp`` the (2, 3)
+    affine from the previous frame's pixels to this frame's."""
+
+    boxes: np.ndarray
+    confirmed: np.ndarray
+    motion: np.ndarray
+    warp: np.ndarray
+
+
+def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """Axis-aligned boxes ``[x, y, w, h]`` (n, 4) px moved by the (2, 3) affine ``warp``: the bounding box of
+    the four warped corners."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return boxes
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    corners = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x0, y1], 1),
+                        np.stack([x1, y1], 1)], axis=1)  # (n, 4, 2)
+    moved = corners @ warp[:, :2].T + warp[:, 2]
+    lo, hi = moved.min(axis=1), moved.max(axis=1)
+    return np.concatenate([lo, hi - lo], axis=1)
+
+
+def clipped_flags(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, border_px: float) -> np.ndarray:
+    """True for each box (n, 4) ``[x, y, w, h]`` px that no patch ``rects`` (p, 4) ``[x0, y0, x1, y1]`` holds
+    whole: every patch that contains it has an inner border (not a frame edge) within ``border_px`` of it."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=bool)
+    if len(rects) == 0:
+        return np.ones(len(boxes), dtype=bool)
+    bx0, by0 = boxes[:, 0:1], boxes[:, 1:2]
+    bx1, by1 = bx0 + boxes[:, 2:3], by0 + boxes[:, 3:4]
+    rx0, ry0, rx1, ry1 = (rects[:, i][None, :] for i in range(4))
+    # a patch edge at the frame edge is no border: nothing lies beyond it
+    lo_x = np.where(rx0 <= 0, -np.inf, rx0 + border_px)
+    lo_y = np.where(ry0 <= 0, -np.inf, ry0 + border_px)
+    hi_x = np.where(rx1 >= frame_w, np.inf, rx1 - border_px)
+    hi_y = np.where(ry1 >= frame_h, np.inf, ry1 - border_px)
+    whole = (bx0 >= lo_x) & (by0 >= lo_y) & (bx1 <= hi_x) & (by1 <= hi_y)  # (n, p)
+    return ~whole.any(axis=1)
+
+
+class TrackFeedback:
+    """Tracks + camera motion + motion boxes of one stream (:meth:`reset` for a new one)."""
+
+    def __init__(self, tracker: TrackerConfig, discovery: DiscoveryConfig | None, fps: float) -> None:
+        """``fps``: frames per second of the stream's video time (frame ids are frame indices);
+        ``discovery`` None: no motion boxes."""
+        self.cfg = tracker
+        self.fps = float(fps)
+        self.tracker = Tracker(tracker)
+        self.camera = CameraMotion.from_config(tracker) if tracker.camera_motion else None
+        self.motion = MotionDetector(discovery) if discovery is not None else None
+        self.names: list[str] = []
+        self._warp = np.eye(2, 3)
+
+    def reset(self) -> None:
+        """A new stream."""
+        self.tracker.reset()
+        if self.camera is not None:
+            self.camera.reset()
+        if self.motion is not None:
+            self.motion.reset()
+        self._warp = np.eye(2, 3)
+
+    def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
+        """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
+        warp = self.camera.estimate(frame) if self.camera is not None else np.eye(2, 3)
+        self._warp = warp
+        pred = self.tracker.predict(frame_id / self.fps)
+        boxes = warp_boxes(pred.boxes, warp)
+        m = pred.margins.reshape(-1, 1)
+        boxes = np.concatenate([boxes[:, :2] - m, boxes[:, 2:] + 2 * m], axis=1) if len(boxes) else boxes
+        motion = self.motion.detect(frame, warp) if self.motion is not None else np.zeros((0, 4))
+        return Seeds(boxes, np.asarray(pred.confirmed, dtype=bool), motion, warp)
+
+    def update(self, frame_id: int, detections: Detections, clipped: np.ndarray) -> Detections:
+        """Feed the frame's aggregated detections to the tracker; the confirmed tracks' detections of this frame
+        (their matched boxes and scores, ``ids`` the track ids) are the frame's output."""
+        for name in detections.labels:
+            if name not in self.names:
+                self.names.append(name)
+        labels = np.array([self.names.index(n) for n in detections.labels], dtype=np.int64)
+        out = self.tracker.update(frame_id / self.fps, detections.boxes, detections.scores, labels,
+                                  clipped=clipped, warp=self._warp)
+        self._warp = np.eye(2, 3)
+        idx = np.asarray(out.det_index, dtype=np.int64)
+        return Detections(detections.boxes[idx], [detections.labels[i] for i in idx], detections.scores[idx],
+                          frame_id, np.asarray(out.ids, dtype=np.int64))

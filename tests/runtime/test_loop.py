@@ -1,0 +1,91 @@
+"""The shared closed loop: tracked feedback (confirmed tracks out, ids kept), the whole-frame pass as a
+baseline entry, clipped flags and box warping; and the master placing a mixed-kind frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.cluster.master import plan
+from runtime.feedback import clipped_flags, warp_boxes
+from runtime.loop import WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
+from runtime.modes import Mode
+from runtime.patches import PatchConfig
+from runtime.replay import run_loop
+from tests.runtime.test_replay import _matched, bright_blobs, squares, video
+
+
+def _settings(**loop: object) -> LoopSettings:
+    cfg = PatchConfig(skip_threshold=0.0, refresh_every=0, max_side=640)
+    return LoopSettings(Mode.PARALOUPE, cfg, 640, loop=LoopConfig(**loop), fps=10.0)  # type: ignore[arg-type]
+
+
+def test_tracked_loop_reports_confirmed_tracks_with_stable_ids() -> None:
+    loop = ClosedLoop(_settings(track=True, motion=True))
+    steps = list(run_loop(loop, video(14), {"mini": bright_blobs, "baseline": bright_blobs}))
+    assert len(steps[0].detections.boxes) == 0  # a first hit is tentative: nothing reported yet
+    ids = set()
+    for s in steps[3:]:
+        d = s.detections
+        assert _matched(d.boxes, squares(d.frame)) == 2
+        assert d.ids is not None and len(d.ids) == len(d.boxes)
+        ids |= {int(i) for i in d.ids}
+    assert len(ids) == 2  # one id per square over the whole video
+    assert '"track_ids"' in steps[-1].detections.to_line()
+
+
+def test_whole_frame_pass_goes_to_the_baseline_model_every_k_frames() -> None:
+    calls = {"mini": 0, "baseline": 0}
+
+    def counting(kind: str):
+        def detect(image: np.ndarray):
+            calls[kind] += 1
+            return bright_blobs(image)
+        return detect
+
+    loop = ClosedLoop(_settings(track=True, whole_every=3, whole_side=160))
+    assert loop.whole_pass
+    steps = list(run_loop(loop, video(9), {"mini": counting("mini"), "baseline": counting("baseline")}))
+    wholes = [s.kinds.count(WHOLE_FRAME) for s in steps]
+    assert wholes == [1, 0, 0, 1, 0, 0, 1, 0, 0]
+    assert calls["baseline"] == 3 and calls["mini"] > 0
+
+
+def test_untracked_loop_is_the_plain_aggregate() -> None:
+    loop = ClosedLoop(_settings())
+    assert loop.feedback is None and not loop.whole_pass
+    steps = list(run_loop(loop, video(6), {"mini": bright_blobs, "baseline": bright_blobs}))
+    assert all(s.detections.ids is None for s in steps)
+
+
+def test_clipped_flags_use_inner_borders_only() -> None:
+    rects = np.array([[0, 0, 100, 100], [100, 0, 200, 100]])
+    boxes = np.array([[10, 10, 20, 20],     # whole inside the first patch
+                      [90, 10, 9, 20],      # touches the first patch's inner right border
+                      [0, 0, 10, 10],       # at the frame corner: frame edges are no borders
+                      [95, 10, 10, 10]])    # straddles both patches: no patch holds it whole
+    assert clipped_flags(boxes, rects, 200, 100, border_px=2.0).tolist() == [False, True, False, True]
+    assert clipped_flags(boxes, np.zeros((0, 4)), 200, 100, 2.0).all()
+
+
+def test_warp_boxes_translation_and_scale() -> None:
+    boxes = np.array([[10.0, 20.0, 30.0, 40.0]])
+    shift = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, -3.0]])
+    np.testing.assert_allclose(warp_boxes(boxes, shift), [[15.0, 17.0, 30.0, 40.0]])
+    zoom = np.array([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    np.testing.assert_allclose(warp_boxes(boxes, zoom), [[20.0, 40.0, 60.0, 80.0]])
+
+
+def test_master_places_a_mixed_kind_frame() -> None:
+    kinds = {"m160": "mini", "b480": "baseline"}
+    state = {"endpoint": "tcp://x", "cost": 0.0,
+             "models": {"m160": {"latency_ms": 10.0, "accuracy": 0.8}, "b480": {"latency_ms": 100.0, "accuracy": 0.5}}}
+    devices = {"a": state, "b": dict(state, endpoint="tcp://y")}
+    request = {"req": "r", "frame": 0, "kind": "mini", "slo_ms": 250.0, "exclude": [], "bandwidths": {},
+               "patches": [{"bytes": 1000, "confidence": 1.0}] * 4 + [{"bytes": 9000, "confidence": 1.0,
+                                                                        "kind": "baseline"}]}
+    out = plan(request, devices, kinds, "greedy", 0.0, 1e8)
+    assert "error" not in out
+    assert [m for _, m in out["assignment"]] == ["m160"] * 4 + ["b480"]
+    assert set(out["devices"]["a"]["models"]) == {"m160", "b480"}
+    hello = plan(dict(request, patches=[], kinds=["mini"]), devices, kinds, "greedy", 0.0, 1e8)
+    assert set(hello["devices"]["a"]["models"]) == {"m160"}
