@@ -8,7 +8,8 @@
   and the frame's motion boxes (:class:`runtime.discovery.MotionDetector`), which find objects no track knows.
 - :meth:`TrackFeedback.update` (after the frame's results are aggregated): the detections (down to the
   tracker's low score, each flagged *clipped* when no patch saw it whole) go to the tracker; the frame's output
-  is the confirmed tracks' detections with their track ids.
+  is the confirmed tracks' detections with their track ids. A clipped box no track took (it may not start one)
+  gets a patch centred on it in the next frame, so that it is seen whole.
 
 Time is video time, ``frame_id / fps`` seconds, so replay and cluster agree and skipped frames do not age
 tracks by frame count. Labels cross the tracker as indices of the names seen so far.
@@ -86,6 +87,7 @@ class TrackFeedback:
         self.motion = MotionDetector(discovery) if discovery is not None else None
         self.names: list[str] = []
         self._warp = np.eye(2, 3)
+        self._clipped = np.zeros((0, 4))  # last frame's clipped boxes no track took: next frame's patches
 
     def reset(self) -> None:
         """A new stream."""
@@ -95,6 +97,7 @@ class TrackFeedback:
         if self.motion is not None:
             self.motion.reset()
         self._warp = np.eye(2, 3)
+        self._clipped = np.zeros((0, 4))
 
     def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
         """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
@@ -104,10 +107,16 @@ class TrackFeedback:
         boxes = warp_boxes(pred.boxes, warp)
         m = pred.margins.reshape(-1, 1)
         boxes = np.concatenate([boxes[:, :2] - m, boxes[:, 2:] + 2 * m], axis=1) if len(boxes) else boxes
+        cut = warp_boxes(self._clipped, warp)  # seen cut by a border: look again, grown by its side on every side
+        side = cut[:, 2:].max(axis=1, keepdims=True) if len(cut) else np.zeros((0, 1))
+        boxes = np.concatenate([boxes, np.concatenate([cut[:, :2] - side, cut[:, 2:] + 2 * side], axis=1)])
+        confirmed = np.concatenate([pred.confirmed, np.zeros(len(self._clipped))]).astype(bool)
+        self._clipped = np.zeros((0, 4))
         motion = self.motion.detect(frame, warp) if self.motion is not None else np.zeros((0, 4))
-        return Seeds(boxes, np.asarray(pred.confirmed, dtype=bool), motion, warp)
+        return Seeds(boxes, confirmed, motion, warp)
 
-    def update(self, frame_id: int, detections: Detections, clipped: np.ndarray) -> Detections:
+    def update(self, frame_id: int, detections: Detections, clipped: np.ndarray,
+               may_start: np.ndarray | None = None) -> Detections:
         """Feed the frame's aggregated detections to the tracker; the confirmed tracks' detections of this frame
         (their matched boxes and scores, ``ids`` the track ids) are the frame's output."""
         for name in detections.labels:
@@ -115,8 +124,11 @@ class TrackFeedback:
                 self.names.append(name)
         labels = np.array([self.names.index(n) for n in detections.labels], dtype=np.int64)
         out = self.tracker.update(frame_id / self.fps, detections.boxes, detections.scores, labels,
-                                  clipped=clipped, warp=self._warp)
+                                  clipped=clipped, warp=self._warp, may_start=may_start)
         self._warp = np.eye(2, 3)
         idx = np.asarray(out.det_index, dtype=np.int64)
+        untaken = np.ones(len(detections), dtype=bool)
+        untaken[idx] = False
+        self._clipped = detections.boxes[untaken & np.asarray(clipped, dtype=bool)]
         return Detections(detections.boxes[idx], [detections.labels[i] for i in idx], detections.scores[idx],
                           frame_id, np.asarray(out.ids, dtype=np.int64))

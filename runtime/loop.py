@@ -23,35 +23,54 @@ from runtime.cluster.aggregate import PatchDetections, aggregate
 from runtime.config import bounded
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, motion_regions
+from runtime.errors import UserError
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags
+from runtime.geometry import iou_matrix
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
 from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.queue import build_entries, encode_patch
-from runtime.patches.refiner import PatchKind
+from runtime.patches.refiner import PatchKind, grid_tiles
 from runtime.timing import Stopwatch
 from runtime.tracker import TrackerConfig
 
-#: The kind word of a whole-frame entry (modes ``mini`` and ``baseline``).
+#: The kind word of a whole-frame entry (modes ``mini`` and ``baseline``, a patch mode's 1×1 baseline pass).
 WHOLE_FRAME = "frame"
+#: The kind word of a tile of a patch mode's baseline pass.
+BASELINE_TILE = "keyframe"
 
 
 @dataclass
 class LoopConfig:
     """The ``loop`` section: how a patch mode learns from its detections and finds new objects."""
 
-    track: bool = bounded(False, "feed detections through the tracker: HighConf patches on the tracks' "
+    track: bool = bounded(True, "feed detections through the tracker: HighConf patches on the tracks' "
                                  "predictions (camera motion compensated), output = confirmed tracks")
-    motion: bool = bounded(False, "add a patch around every motion region no other patch holds (discovery)")
-    whole_every: int = bounded(0, "every this many processed frames the whole frame also goes to the baseline "
+    motion: bool = bounded(True, "add a patch around every motion region no other patch holds (discovery)")
+    budget: bool = bounded(True, "cap each frame's patches at what the live servers can infer within the SLO "
+                                 "(their mini latencies; a whole-frame pass reserved first)")
+    whole_every: int = bounded(1, "every this many processed frames part of the frame also goes to the baseline "
                                   "model (discovery that does not depend on feedback; 0 = never)", ge=0)
-    whole_side: int = bounded(480, "input side of that whole-frame pass, px", ge=32)
+    whole_side: int = bounded(320, "input side of that baseline pass, px (the bundle's baseline at this side)",
+                              ge=32)
+    whole_grid: list[int] = bounded([3, 2], "the pass covers the frame in [columns, rows] tiles (SAHI-like: "
+                                            "small objects grow by the grid's factor at the same input side)")
+    whole_tiles: int = bounded(2, "tiles of that grid sent per pass, in rotation (the whole grid is covered "
+                                  "every ceil(columns·rows / this) passes)", ge=1)
     output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
                                            "reported when it scores at least this", ge=0.0, le=1.0)
+    mini_start_score: float = bounded(0.85, "a detection no baseline pass confirmed (IoU >= 0.5) starts a "
+                                            "track only at this score (the minis' false positives must not "
+                                            "seed their own patches)", ge=0.0, le=1.0)
     border_px: float = bounded(2.0, "a box within this of a patch's inner border is clipped there, px", ge=0.0)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+
+    def validate(self, where: str) -> None:
+        """Check what single-field bounds cannot (called by ``from_mapping``)."""
+        if len(self.whole_grid) != 2 or min(self.whole_grid) < 1:
+            raise UserError(f"{where}.whole_grid: expected [columns, rows] >= 1, got {self.whole_grid}")
 
 
 @dataclass
@@ -103,6 +122,31 @@ def empty_detections(frame_id: int = -1) -> Detections:
     return Detections.empty(frame_id)
 
 
+#: Which patches a budget keeps first: tracked objects, then discovery, then the rest.
+KIND_PRIORITY = {PatchKind.HIGH: 0, PatchKind.LOW: 1, PatchKind.PREDEFINED: 2, PatchKind.PARTITION: 2,
+                 PatchKind.REFRESH: 3}
+
+
+def patch_budget(slo_ms: float, latencies_ms: list[float], reserved_ms: float = 0.0) -> int:
+    """How many patches the cluster can infer within ``slo_ms``: per device ``floor(slo_ms / t)`` with ``t`` its
+    fastest mini's latency (ms), summed, less what ``reserved_ms`` of device time (a whole-frame pass) takes on
+    the fastest device; at least 1."""
+    if not latencies_ms:
+        return 1
+    total = sum(int(slo_ms // max(t, 1e-3)) for t in latencies_ms)
+    return max(1, total - int(np.ceil(reserved_ms / max(min(latencies_ms), 1e-3))))
+
+
+def keep_within(patches: FramePatches, budget: int | None) -> FramePatches:
+    """``patches`` cut to ``budget`` by :data:`KIND_PRIORITY` (stable: the generator's order within a kind)."""
+    if budget is None or len(patches) <= budget:
+        return patches
+    rank = np.array([KIND_PRIORITY[PatchKind(int(k))] for k in patches.kinds])
+    keep = np.sort(np.argsort(rank, kind="stable")[:budget])
+    return FramePatches(patches.frame_id, patches.frame_w, patches.frame_h, patches.rects[keep],
+                        patches.confidence[keep], patches.kinds[keep], patches.skipped)
+
+
 class ClosedLoop:
     """The per-frame logic of one stream (stateful; :meth:`reset` starts a new stream)."""
 
@@ -115,8 +159,10 @@ class ClosedLoop:
             generator = make_generator(self.mode, settings.patches, objectness)
         self.generator = generator
         lc = settings.loop
+        #: the tracked loop (tracker, motion, baseline pass) is ParaLoupe's; other generators stay as published
+        self.tracked = generator is not None and self.mode == Mode.PARALOUPE
         self.feedback = None
-        if generator is not None and lc.track:
+        if self.tracked and lc.track:
             self.feedback = TrackFeedback(lc.tracker, lc.discovery if lc.motion else None, settings.fps)
         self.last = empty_detections()
         self.processed = 0
@@ -124,7 +170,7 @@ class ClosedLoop:
     @property
     def whole_pass(self) -> bool:
         """Whether this patch mode also sends whole frames to the baseline model now and then."""
-        return self.generator is not None and self.settings.loop.whole_every > 0
+        return self.tracked and self.settings.loop.whole_every > 0
 
     def reset(self) -> None:
         """A new stream: no feedback, the generator's state forgotten."""
@@ -135,8 +181,10 @@ class ClosedLoop:
         if self.feedback is not None:
             self.feedback.reset()
 
-    def plan(self, frame: np.ndarray, frame_id: int) -> FramePlan:
-        """The entries to infer for ``frame`` ((H, W, 3) BGR uint8, in stream order)."""
+    def plan(self, frame: np.ndarray, frame_id: int, budget: int | None = None) -> FramePlan:
+        """The entries to infer for ``frame`` ((H, W, 3) BGR uint8, in stream order); ``budget``: the most
+        patches the cluster can infer within the SLO (:func:`patch_budget`; None = the generator's own cap) —
+        tracked objects first, then discovery, then refresh."""
         watch = Stopwatch()
         h, w = frame.shape[:2]
         plan = FramePlan(frame_id, w, h)
@@ -145,18 +193,30 @@ class ClosedLoop:
             jpeg = encode_patch(frame, cfg.jpeg_quality, self.settings.whole_frame_side)
             plan.entries.append(Entry((0, 0, w, h), WHOLE_FRAME, 1.0, jpeg, self.mode.model_kind))
         else:
-            patches = self._patches(frame, frame_id)
+            patches = keep_within(self._patches(frame, frame_id), budget)
             plan.skipped = patches.skipped
             plan.entries = [Entry(e.location, e.kind, e.confidence, e.jpeg)
                             for e in build_entries(frame, patches, cfg.jpeg_quality, cfg.max_side)]
-            lc = self.settings.loop
-            if not plan.skipped:
-                if lc.whole_every and self.processed % lc.whole_every == 0:
-                    jpeg = encode_patch(frame, cfg.jpeg_quality, lc.whole_side)
-                    plan.entries.append(Entry((0, 0, w, h), WHOLE_FRAME, 1.0, jpeg, "baseline"))
+            if not plan.skipped and self.whole_pass:
+                plan.entries += self._baseline_pass(frame)
                 self.processed += 1
         plan.gen_ms = watch.ms
         return plan
+
+    def _baseline_pass(self, frame: np.ndarray) -> list[Entry]:
+        """This frame's baseline tiles (the whole frame for a 1×1 grid), when a pass is due."""
+        lc, cfg = self.settings.loop, self.settings.patches
+        if not lc.whole_every or self.processed % lc.whole_every:
+            return []
+        h, w = frame.shape[:2]
+        cols, rows = lc.whole_grid
+        tiles = grid_tiles(cols, rows, w, h)
+        start = (self.processed // lc.whole_every) * lc.whole_tiles
+        chosen = [tiles[(start + i) % len(tiles)] for i in range(min(lc.whole_tiles, len(tiles)))]
+        kind = WHOLE_FRAME if len(tiles) == 1 else BASELINE_TILE
+        return [Entry(tuple(int(v) for v in r), kind, 1.0,
+                      encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side),
+                      "baseline") for r in chosen]
 
     def _patches(self, frame: np.ndarray, frame_id: int) -> FramePatches:
         """The generator's patches, fed with the last detections or (tracking) the tracks' predictions, plus
@@ -187,6 +247,20 @@ class ClosedLoop:
                             np.concatenate([patches.confidence, np.full(len(rects), cfg.low_confidence)]),
                             np.concatenate([patches.kinds, PatchKind.LOW.fill(len(rects))]))
 
+    def _may_start(self, plan: FramePlan, results: list[PatchDetections], merged: Detections) -> np.ndarray:
+        """Which merged detections may start a track: those a baseline entry also found, and the rest at
+        ``loop.mini_start_score``."""
+        lc = self.settings.loop
+        strong = merged.scores >= lc.mini_start_score
+        rects = {e.rect for e in plan.entries if e.model_kind == "baseline"}
+        base = [r for r in results if tuple(r.rect) in rects]
+        if not base or len(merged) == 0:
+            return strong
+        seen = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, base, 1.0, 1.0, min_score=lc.tracker.low_score)
+        if len(seen) == 0:
+            return strong
+        return strong | (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 0.5)
+
     def finish(self, plan: FramePlan, results: list[PatchDetections]) -> Detections:
         """The frame's detections from its entries' results (frame px); kept as the next frame's feedback.
         A skipped frame carries the last detections over (under its own frame id)."""
@@ -204,7 +278,7 @@ class ClosedLoop:
                            min_score=lc.tracker.low_score)
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)
         clipped = clipped_flags(merged.boxes, rects, plan.frame_w, plan.frame_h, lc.border_px)
-        tracked = self.feedback.update(plan.frame_id, merged, clipped)
+        tracked = self.feedback.update(plan.frame_id, merged, clipped, self._may_start(plan, results, merged))
         keep = tracked.scores >= lc.output_min_score
         self.last = tracked.select(keep)
         return self.last

@@ -14,6 +14,7 @@ which device infers a patch does not change its detections). Latency figures com
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ import numpy as np
 from runtime.cluster.aggregate import PatchDetections
 from runtime.detections import Detections
 from runtime.infer import Inference
-from runtime.loop import ClosedLoop, LoopSettings
+from runtime.loop import ClosedLoop, LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import PatchGenerator
@@ -48,14 +49,20 @@ def _decode(jpeg: bytes) -> np.ndarray:
 
 def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndarray], Inference],
            generator: PatchGenerator | None, config: PatchConfig, merge_iou: float = 0.5, merge_contain: float = 0.8,
-           whole_frame_side: int = 960, min_score: float = 0.5) -> Iterator[ReplayStep]:
+           whole_frame_side: int = 960, min_score: float = 0.5, loop: LoopConfig | None = None,
+           baseline: Callable[[np.ndarray], Inference] | None = None, fps: float = 25.0) -> Iterator[ReplayStep]:
     """Yield one :class:`ReplayStep` per frame of ``frames`` ((id, BGR uint8) pairs, in order) through the
-    client's own frame loop (:class:`runtime.loop.ClosedLoop`) with one detector for every entry. The merge and
-    ``min_score`` arguments are the client's aggregator settings (``runtime.cluster.config``)."""
-    mode = Mode.PARALOUPE if generator is not None else Mode.BASELINE
-    loop = ClosedLoop(LoopSettings(mode, config, whole_frame_side, merge_iou, merge_contain, min_score),
-                      generator=generator)
-    return run_loop(loop, frames, {"mini": detector, "baseline": detector})
+    client's own frame loop (:class:`runtime.loop.ClosedLoop`): ``detector`` infers patches (or whole frames
+    when ``generator`` is None), ``baseline`` the loop's baseline pass — without one, the loop runs without that
+    pass (``loop.whole_every`` 0). The merge and ``min_score`` arguments are the client's aggregator settings
+    (``runtime.cluster.config``); ``fps`` the stream's rate (video time = frame id / fps, s)."""
+    mode = Mode(generator.name) if generator is not None else Mode.BASELINE
+    loop = loop or LoopConfig()
+    if baseline is None:
+        loop = dataclasses.replace(loop, whole_every=0)
+    settings = LoopSettings(mode, config, whole_frame_side, merge_iou, merge_contain, min_score, loop, fps)
+    closed = ClosedLoop(settings, generator=generator)
+    return run_loop(closed, frames, {"mini": detector, "baseline": baseline or detector})
 
 
 def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],

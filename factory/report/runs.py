@@ -172,20 +172,35 @@ def make_generator(env: RunEnv, name: str | None, config: Any) -> Any:
     return make(name, config, model)
 
 
+def _baseline_pass_detector(env: RunEnv, spec: RunSpec) -> Any:
+    """The detector of ParaLoupe's baseline pass (the bundle's baseline at ``loop.whole_side``, as the client
+    picks it), or None for other generators and bundles without a baseline."""
+    from runtime.loop import LoopConfig
+
+    side = LoopConfig().whole_side
+    bases = env.manifest.models_of_kind("baseline")
+    if spec.generator != Mode.PARALOUPE or not bases:
+        return None
+    at_side = [m for m in bases if env.manifest.model(m).input_size >= side]
+    return make_detector(env, at_side[0] if at_side else bases[-1], side)
+
+
 def execute(spec: RunSpec, env: RunEnv) -> RunResult:
     """Replay one run (no cache involved)."""
     from runtime.config import from_mapping
     from runtime.patches.config import PatchConfig
     from runtime.replay import replay
-    from runtime.video import iter_frames
+    from runtime.video import iter_frames, video_info
 
     t0 = time.perf_counter()
     cfg = from_mapping(PatchConfig, {**env.patches, **{k: _thaw(v) for k, v in spec.overrides}}, "patches")
     detector = make_detector(env, spec.model, spec.size)
     generator = make_generator(env, spec.generator, cfg)
-    frames = iter_frames(env.videos[spec.video][0], range(*spec.frames))
+    video = env.videos[spec.video][0]
+    frames = iter_frames(video, range(*spec.frames))
     res = RunResult(spec, [], [], [], [], [], [], [])
-    for step in replay(frames, detector, generator, cfg):
+    for step in replay(frames, detector, generator, cfg, baseline=_baseline_pass_detector(env, spec),
+                       fps=video_info(video)[2] or 25.0):
         d = step.detections
         res.frame_ids.append(int(d.frame))
         res.dets.append([[round(float(v), 1) for v in b] + [lab, round(float(s), 4)]

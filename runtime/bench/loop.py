@@ -35,7 +35,7 @@ from runtime.config import from_mapping, read_yaml
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
 from runtime.infer import Detector
-from runtime.loop import WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
+from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.replay import run_loop
@@ -141,8 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         gen_ms.append(step.gen_ms)
         if step.skipped:
             continue
-        rects = np.array([r for r, k in zip(step.rects, step.kinds, strict=True) if k != WHOLE_FRAME]).reshape(-1, 4)
-        kinds = [k for k in step.kinds if k != WHOLE_FRAME]
+        minis = [k not in (WHOLE_FRAME, BASELINE_TILE) for k in step.kinds]
+        rects = np.array([r for r, m in zip(step.rects, minis, strict=True) if m]).reshape(-1, 4)
+        kinds = [k for k, m in zip(step.kinds, minis, strict=True) if m]
         n_patches.append(len(rects))
         _count(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
     result = evaluate(gt, preds, frames=(ids.start, ids.stop))

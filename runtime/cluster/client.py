@@ -45,7 +45,7 @@ from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.summary import Stats
 from runtime.errors import UserError
-from runtime.loop import ClosedLoop, LoopSettings
+from runtime.loop import ClosedLoop, LoopSettings, patch_budget
 from runtime.manifest import Manifest
 from runtime.modes import Mode
 
@@ -84,10 +84,16 @@ class Client:
             self.loop = ClosedLoop(settings, manifest.objectness_model())
         except ValueError as exc:
             raise UserError(f"--mode: {exc}") from None
+        if self.loop.whole_pass and not manifest.models_of_kind("baseline"):
+            raise UserError("client.loop.whole_every: the bundle has no baseline model for the baseline pass (set 0)")
         #: every model kind this client's frames use (a patch mode's whole-frame pass adds ``baseline``)
         self.kinds_used = sorted({self.kind} | ({"baseline"} if self.loop.whole_pass else set()))
         # run when no server can: the largest baseline, the smallest mini
         local_models = {k: manifest.models_of_kind(k)[-1 if k == "baseline" else 0] for k in self.kinds_used}
+        if self.loop.whole_pass:  # a patch mode's whole-frame pass: the baseline at its side (or the next larger)
+            sides = [m for m in manifest.models_of_kind("baseline")
+                     if manifest.models[m].input_size >= self.cfg.loop.whole_side]
+            local_models["baseline"] = sides[0] if sides else local_models["baseline"]
         self.frames = FrameQueue(self.cfg, self.stats)
         self.net = ClientLinks(cluster, master_endpoint, self.stats, self._event, self._drain, self._on_server_lost)
         self.dispatch = PatchDispatch(self.cfg, self.net, self.jobs, self.stats, bundle_dir, manifest, local_models,
@@ -257,7 +263,7 @@ class Client:
     def _cut(self, job: Job) -> bool:
         """The job's patches (rectangles, JPEGs, confidences) from the generator, or the whole frame; False
         when the generator skips the frame."""
-        job.plan = plan = self.loop.plan(job.frame, job.frame_id)
+        job.plan = plan = self.loop.plan(job.frame, job.frame_id, self._budget())
         if plan.skipped:
             return False
         for entry in plan.entries:
@@ -267,13 +273,29 @@ class Client:
             job.model_kinds.append(entry.model_kind)
         return True
 
+    def _budget(self) -> int | None:
+        """The patch budget of a frame from the SLO and the live servers' mini latencies (a whole-frame pass
+        reserved first); None when ``loop.budget`` is off or no server is live (the generator's cap holds)."""
+        if not self.cfg.loop.budget or self.loop.generator is None:
+            return None
+        minis = [self.dispatch.of_kind(link, "mini") for link in self.net.live()]
+        latencies = [min(m.values()) for m in minis if m]
+        if not latencies:
+            return None
+        reserved = 0.0
+        if self.loop.whole_pass:
+            wholes = [self.dispatch.of_kind(link, "baseline") for link in self.net.live()]
+            reserved = min((min(w.values()) for w in wholes if w), default=0.0)
+        return patch_budget(self.cfg.slo_ms, latencies, reserved)
+
     def _request_schedule(self, job: Job, now: float) -> None:
         """Ask the master where the patches go (metadata only); unsendable → round robin (counted)."""
         job.sched_req = f"f{job.frame_id}-{next(self._req)}"
         job.sched_sent = now
         ok = self.net.send_master(encode(
             "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self.cfg.slo_ms,
-            patches=[{"bytes": len(j), "confidence": c, **({"kind": k} if k != self.kind else {})}
+            patches=[{"bytes": len(j), "confidence": c,
+                      **({"kind": k, "model": self.dispatch.local_models[k]} if k != self.kind else {})}
                      for j, c, k in zip(job.jpegs, job.confidence, job.model_kinds, strict=True)],
             bandwidths=self.net.bw.bandwidths(), exclude=self.net.dead(), kinds=self.kinds_used))
         if not ok:

@@ -87,8 +87,9 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
 
 def _place_others(patches: list[Mapping[str, Any]], kind: str, kinds: Mapping[str, str],
                   table: Mapping[str, Mapping[str, Any]], assignment: list[list[str] | None]) -> bool:
-    """Fill ``assignment`` for the patches of another kind than ``kind``: each to the (device, fastest model of
-    its kind) that finishes it first given the latency (ms) already assigned there; False if one has none."""
+    """Fill ``assignment`` for the patches of another kind than ``kind``: each to the (device, model of its kind —
+    the one the patch names where a device serves it) that finishes it first given the latency (ms) already
+    assigned there; False if one has none."""
     load = {name: 0.0 for name in table}
     for pair in assignment:
         if pair is not None:
@@ -98,6 +99,7 @@ def _place_others(patches: list[Mapping[str, Any]], kind: str, kinds: Mapping[st
             continue
         options = [(load[n] + lat, n, m) for n, row in table.items() for m, lat in row["models"].items()
                    if kinds.get(m) == p["kind"]]
+        options = [o for o in options if o[2] == p.get("model")] or options  # the model asked for, where served
         if not options:
             return False
         done, device, model = min(options)

@@ -25,10 +25,11 @@ state      server → master    device str, endpoint str (what clients connect t
                               {latency_ms, accuracy}}, cost float (c_i), pace_factor float, emulated bool,
                               served int, malformed int — the profilers' state, every report period
 schedule   client → master    req str, frame int, kind "mini"|"baseline", slo_ms float, patches [{bytes,
-                              confidence[, kind]}] (a patch's own model kind when it is not ``kind``: a
-                              whole-frame pass of a patch mode), bandwidths {device: B/s} (the client's network
-                              profiler), exclude [device] (found dead by the client), optional kinds [kind]
-                              (every kind the client uses: the device table lists their models); no patches =
+                              confidence[, kind, model]}] (a patch's own model kind when it is not
+                              ``kind`` — a whole-frame pass of a patch mode — and the model it asks for),
+                              bandwidths {device: B/s} (the client's network profiler), exclude [device]
+                              (found dead by the client), optional kinds [kind] (every kind the client uses:
+                              the device table lists their models); no patches =
                               just the device table
 assign     master → client    req str, assignment [[device, model]] (one per patch, same order), devices
                               {name: {endpoint, models {name: latency_ms}}}, feasible bool,

@@ -19,26 +19,26 @@ class PatchConfig:
 
     cell: int = bounded(16, "grid cell side for the features, frame pixels", ge=4, le=256)
     sub: int = bounded(4, "pixels per cell side of the downsampled grey image the features use", ge=1, le=16)
-    r_high: float = bounded(0.5, "HighConf: object box area / patch area (CONVENTIONS geometry)", ge=0.5, le=0.8)
+    r_high: float = bounded(0.6, "HighConf: object box area / patch area (CONVENTIONS geometry)", ge=0.5, le=0.8)
     r_low: float = bounded(0.5, "LowConf: component box area / patch area", gt=0.0, le=1.0)
-    min_patch_side: int = bounded(96, "smallest patch side, pixels", ge=1)
+    min_patch_side: int = bounded(16, "smallest patch side, pixels", ge=1)
     low_threshold: float = bounded(0.7, "objectness probability above which a cell is a LowConf candidate",
                                    gt=0.0, lt=1.0)
     min_component_cells: int = bounded(2, "smallest LowConf connected component, cells", ge=1)
     lambda1: float = bounded(0.5, "refiner: drop a RoI whose area / frame area exceeds this", gt=0.0, le=1.0)
-    lambda2: float = bounded(0.3, "refiner: drop a RoI whose IoU with an accepted patch exceeds this",
+    lambda2: float = bounded(0.7, "refiner: drop a RoI whose IoU with an accepted patch exceeds this",
                              ge=0.0, le=1.0)
     feedback_score: float = bounded(0.5, "last detections below this score seed no HighConf patch (a low-score "
                                          "box fed back grows into a false track)", ge=0.0, le=1.0)
-    track_memory: int = bounded(2, "a seeding detection keeps its HighConf patch this many detection "
+    track_memory: int = bounded(0, "a seeding detection keeps its HighConf patch this many detection "
                                    "updates after it was last seen (0 = only the last detections)", ge=0)
     bootstrap: bool = bounded(True, "on the first frame, and when the last tracked object is lost, send every "
                                     "refresh tile once")
-    max_high: int = bounded(5, "HighConf patches are grouped until at most this many remain (if they can)",
+    max_high: int = bounded(60, "HighConf patches are grouped until at most this many remain (if they can)",
                             ge=1)
-    merge_max_area: float = bounded(0.125, "largest grouped HighConf patch, fraction of the frame area",
+    merge_max_area: float = bounded(0.0, "largest grouped HighConf patch, fraction of the frame area",
                                     ge=0.0, le=1.0)
-    max_patches: int = bounded(6, "cap on HighConf + LowConf patches per frame, highest value first", ge=1)
+    max_patches: int = bounded(60, "cap on HighConf + LowConf patches per frame, highest value first", ge=1)
     refresh_every: int = bounded(10, "every this many processed frames one refresh tile is added (0 = off)",
                                  ge=0)
     refresh_cols: int = bounded(4, "refresh tiles: columns of the frame grid", ge=1, le=16)

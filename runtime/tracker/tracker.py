@@ -99,12 +99,14 @@ class Tracker:
         return len(self._ids)
 
     def update(self, t: float, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-               clipped: np.ndarray | None = None, warp: np.ndarray | None = None) -> TrackerOutput:
+               clipped: np.ndarray | None = None, warp: np.ndarray | None = None,
+               may_start: np.ndarray | None = None) -> TrackerOutput:
         """Advance to video time ``t`` (s) with this frame's detections and return its confirmed tracks.
 
         ``boxes`` (m, 4) ``[x, y, w, h]`` px, ``scores`` (m,) in 0–1, ``labels`` (m,) class indices, ``clipped``
         (m,) true where a box touches a patch's inner border (default none), ``warp`` the 2×3 affine from the
-        previous processed frame's pixels to this frame's (default: still camera).
+        previous processed frame's pixels to this frame's (default: still camera), ``may_start`` (m,) false for
+        detections the caller does not trust to start a track (default: all may).
         """
         boxes, scores, labels, clipped = _detections(boxes, scores, labels, clipped)
         if warp is not None:
@@ -127,6 +129,8 @@ class Tracker:
         det_of_track = det_of_track[~dead]
         spare = np.ones(len(scores), dtype=bool)
         spare[det_idx] = False
+        if may_start is not None:
+            spare &= np.asarray(may_start, dtype=bool).reshape(-1)
         born = np.flatnonzero(spare & valid & (scores >= cfg.new_track_score) & ~clipped)
         if len(born):
             self._start(boxes[born], scores[born], labels[born], t)

@@ -7,9 +7,11 @@ import numpy as np
 
 from runtime.cluster.master import plan
 from runtime.feedback import clipped_flags, warp_boxes
-from runtime.loop import WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
+from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings, keep_within, patch_budget
 from runtime.modes import Mode
 from runtime.patches import PatchConfig
+from runtime.patches.generators import FramePatches
+from runtime.patches.refiner import PatchKind
 from runtime.replay import run_loop
 from tests.runtime.test_replay import _matched, bright_blobs, squares, video
 
@@ -20,7 +22,7 @@ def _settings(**loop: object) -> LoopSettings:
 
 
 def test_tracked_loop_reports_confirmed_tracks_with_stable_ids() -> None:
-    loop = ClosedLoop(_settings(track=True, motion=True))
+    loop = ClosedLoop(_settings(track=True, motion=True, whole_every=0))
     steps = list(run_loop(loop, video(14), {"mini": bright_blobs, "baseline": bright_blobs}))
     assert len(steps[0].detections.boxes) == 0  # a first hit is tentative: nothing reported yet
     ids = set()
@@ -42,7 +44,7 @@ def test_whole_frame_pass_goes_to_the_baseline_model_every_k_frames() -> None:
             return bright_blobs(image)
         return detect
 
-    loop = ClosedLoop(_settings(track=True, whole_every=3, whole_side=160))
+    loop = ClosedLoop(_settings(track=True, whole_every=3, whole_side=160, whole_grid=[1, 1], whole_tiles=1))
     assert loop.whole_pass
     steps = list(run_loop(loop, video(9), {"mini": counting("mini"), "baseline": counting("baseline")}))
     wholes = [s.kinds.count(WHOLE_FRAME) for s in steps]
@@ -51,7 +53,7 @@ def test_whole_frame_pass_goes_to_the_baseline_model_every_k_frames() -> None:
 
 
 def test_untracked_loop_is_the_plain_aggregate() -> None:
-    loop = ClosedLoop(_settings())
+    loop = ClosedLoop(_settings(track=False, motion=False, whole_every=0))
     assert loop.feedback is None and not loop.whole_pass
     steps = list(run_loop(loop, video(6), {"mini": bright_blobs, "baseline": bright_blobs}))
     assert all(s.detections.ids is None for s in steps)
@@ -89,3 +91,23 @@ def test_master_places_a_mixed_kind_frame() -> None:
     assert set(out["devices"]["a"]["models"]) == {"m160", "b480"}
     hello = plan(dict(request, patches=[], kinds=["mini"]), devices, kinds, "greedy", 0.0, 1e8)
     assert set(hello["devices"]["a"]["models"]) == {"m160"}
+
+
+def test_baseline_pass_tiles_rotate_over_the_grid() -> None:
+    loop = ClosedLoop(_settings(track=True, whole_every=1, whole_side=160, whole_grid=[2, 2], whole_tiles=2))
+    steps = list(run_loop(loop, video(4), {"mini": bright_blobs, "baseline": bright_blobs}))
+    tiles = [[r for r, k in zip(s.rects, s.kinds, strict=True) if k == BASELINE_TILE] for s in steps]
+    assert [len(t) for t in tiles] == [2, 2, 2, 2]
+    assert {tuple(r) for t in tiles[:2] for r in t} == {(0, 0, 160, 120), (160, 0, 320, 120), (0, 120, 160, 240),
+                                                        (160, 120, 320, 240)}
+
+
+def test_patch_budget_and_priority() -> None:
+    assert patch_budget(250.0, [12.0, 12.0, 12.0, 12.0]) == 80
+    assert patch_budget(250.0, [12.0, 12.0], reserved_ms=167.0) == 40 - 14
+    assert patch_budget(10.0, []) == 1
+    kinds = np.array([PatchKind.REFRESH, PatchKind.LOW, PatchKind.HIGH, PatchKind.HIGH], dtype=np.int8)
+    fp = FramePatches(0, 100, 100, np.arange(16).reshape(4, 4), np.ones(4), kinds)
+    kept = keep_within(fp, 3)
+    assert kept.kinds.tolist() == [PatchKind.LOW, PatchKind.HIGH, PatchKind.HIGH]
+    assert keep_within(fp, None) is fp
