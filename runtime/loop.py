@@ -107,7 +107,8 @@ class Entry:
 @dataclass
 class FramePlan:
     """One frame's entries to infer; ``skipped``: nothing to infer (the last detections carry over);
-    ``gen_ms``: patch generation + JPEG encoding time (ms, this host)."""
+    ``gen_ms``: patch generation + JPEG encoding time (ms, this host); ``patch_ms``: patch generation alone
+    (camera motion, tracker predictions, motion boxes, generator, budget — no cropping or JPEG), ms."""
 
     frame_id: int
     frame_w: int
@@ -115,6 +116,7 @@ class FramePlan:
     entries: list[Entry] = field(default_factory=list)
     skipped: bool = False
     gen_ms: float = 0.0
+    patch_ms: float = 0.0
 
 
 def empty_detections(frame_id: int = -1) -> Detections:
@@ -193,7 +195,9 @@ class ClosedLoop:
             jpeg = encode_patch(frame, cfg.jpeg_quality, self.settings.whole_frame_side)
             plan.entries.append(Entry((0, 0, w, h), WHOLE_FRAME, 1.0, jpeg, self.mode.model_kind))
         else:
-            patches = keep_within(self._patches(frame, frame_id), budget)
+            with Stopwatch() as gen:
+                patches = keep_within(self._patches(frame, frame_id), budget)
+            plan.patch_ms = gen.ms
             plan.skipped = patches.skipped
             plan.entries = [Entry(e.location, e.kind, e.confidence, e.jpeg)
                             for e in build_entries(frame, patches, cfg.jpeg_quality, cfg.max_side)]

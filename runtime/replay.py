@@ -41,6 +41,7 @@ class ReplayStep:
     infer_ms: list[float] = field(default_factory=list)
     gen_ms: float = 0.0
     skipped: bool = False
+    patch_ms: float = 0.0  # generation without cropping / JPEG
 
 
 def _decode(jpeg: bytes) -> np.ndarray:
@@ -72,7 +73,7 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
     for frame_id, frame in frames:
         plan = loop.plan(frame, frame_id)
         if plan.skipped:
-            yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True)
+            yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True, patch_ms=plan.patch_ms)
             continue
         results, infer_ms = [], []
         for entry in plan.entries:
@@ -82,4 +83,4 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
             results.append(PatchDetections(entry.rect, (image.shape[1], image.shape[0]), out.detections))
         detections = loop.finish(plan, results)
         yield ReplayStep(detections, [tuple(int(v) for v in e.rect) for e in plan.entries],
-                         [e.kind for e in plan.entries], infer_ms, plan.gen_ms)
+                         [e.kind for e in plan.entries], infer_ms, plan.gen_ms, patch_ms=plan.patch_ms)

@@ -87,7 +87,8 @@ def validate_bundle(bundle: str) -> int:
 def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
     client = cluster.client
     changes: dict[str, Any] = {}
-    for opt, key in (("mode", "mode"), ("slo_ms", "slo_ms"), ("offer_fps", "offer_fps"), ("pipeline", "pipeline")):
+    for opt, key in (("mode", "mode"), ("slo_ms", "slo_ms"), ("offer_fps", "offer_fps"), ("pipeline", "pipeline"),
+                     ("baseline_side", "baseline_side")):
         value = getattr(args, opt)
         if value is not None:
             changes[key] = value
@@ -226,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=Mode.values(), metavar="MODE", help=Mode.help_text())
     p.add_argument("--scheduler", choices=Solver.values())
     p.add_argument("--slo-ms", type=float)
+    p.add_argument("--baseline-side", type=int, help="mode baseline: the baseline's input side, px (default: largest)")
     p.add_argument("--max-patches", type=int)
     p.add_argument("--offer-fps", type=float, help="frames arrive at this rate (camera-like); 0 = as served")
     p.add_argument("--pipeline", type=int, help="frames in flight")

@@ -75,6 +75,10 @@ class Client:
         self.jobs: dict[int, Job] = {}  # frames in flight
         self._req = itertools.count()
         self.kind_models = manifest.models_of_kind(self.kind)  # by ascending input side
+        if self.kind == "baseline" and self.cfg.baseline_side:  # whole frames at that side (or the next larger)
+            larger = [m for m in self.kind_models if manifest.models[m].input_size >= self.cfg.baseline_side]
+            self.kind_models = [m for m in self.kind_models if manifest.models[m].input_size <=
+                                manifest.models[(larger or self.kind_models)[0]].input_size]
         if not self.kind_models:
             raise UserError(f"bundle has no {self.kind} model (mode {self.mode})")
         self.whole_frame_side = manifest.models[self.kind_models[-1]].input_size
@@ -90,6 +94,7 @@ class Client:
         self.kinds_used = sorted({self.kind} | ({"baseline"} if self.loop.whole_pass else set()))
         # run when no server can: the largest baseline, the smallest mini
         local_models = {k: manifest.models_of_kind(k)[-1 if k == "baseline" else 0] for k in self.kinds_used}
+        local_models[self.kind] = self.kind_models[-1 if self.kind == "baseline" else 0]
         if self.loop.whole_pass:  # a patch mode's whole-frame pass: the baseline at its side (or the next larger)
             sides = [m for m in manifest.models_of_kind("baseline")
                      if manifest.models[m].input_size >= self.cfg.loop.whole_side]
