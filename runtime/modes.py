@@ -11,6 +11,8 @@ Modes (``--mode``, ``cluster.yaml: client.mode``):
 - ``paraloupe`` — the object-centric patch generator;
 - ``baseline``, ``mini`` — the whole frame on the baseline model, or on the mini model;
 - ``lastdet`` — patches around the last detections only;
+- ``motion-regions`` — Frigate NVR's region choice: square regions around motion boxes, at least the mini model
+  input side, merged by its cluster rule (ignores detections);
 - ``ep-1``, ``ep-2``, ``ep-4``, ``ep-6``, ``ep-8`` — the frame cut into the CONVENTIONS EP-k layouts (columns ×
   rows) 1×1, 2×1, 2×2, 3×2, 4×2.
 
@@ -71,6 +73,7 @@ class Mode(Choice):
     BASELINE = "baseline"
     MINI = "mini"
     LASTDET = "lastdet"
+    MOTION_REGIONS = "motion-regions"
     EP1 = "ep-1", (1, 1)
     EP2 = "ep-2", (2, 1)
     EP4 = "ep-4", (2, 2)
@@ -86,6 +89,12 @@ class Mode(Choice):
     def is_patch_generator(self) -> bool:
         """A patch generator makes this mode's patches (:func:`runtime.patches.make_generator`)."""
         return not self.is_whole_frame
+
+    @property
+    def uses_detections(self) -> bool:
+        """The patch generator places patches from the last detections (``paraloupe``, ``lastdet``); EP-k and
+        ``motion-regions`` ignore them, and whole-frame modes have no generator."""
+        return self in (Mode.PARALOUPE, Mode.LASTDET)
 
     @property
     def ep_layout(self) -> tuple[int, int] | None:

@@ -4,7 +4,7 @@ Run::
 
     paraloupe-bench loop --bundle models/bundle --video V --gt GT.json [--frames A:B]
         [--mode paraloupe|baseline|...] [--mini NAME] [--baseline NAME] [--side S]
-        [--config loop.yaml] [--set patches.max_patches=20 --set loop.track=true ...] [--json OUT]
+        [--config loop.yaml] [--set patches.max_patches=20 --set loop.track=true ...] [--json OUT] [--out P.jsonl]
 
 Every frame goes through :class:`runtime.loop.ClosedLoop` — the cluster client's own frame loop — with the
 entries inferred locally (``--mini`` for patches, ``--baseline`` for whole frames; ``--side`` runs the baseline
@@ -39,6 +39,7 @@ from runtime.infer import Detector
 from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
+from runtime.predictions import write_predictions
 from runtime.replay import run_loop
 from runtime.video import iter_frames, video_info
 
@@ -106,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], help="patches.KEY=VALUE or loop.KEY=VALUE (repeatable)")
     p.add_argument("--servable", default="0.1:1.0", help="servable longer-side range, fractions of the input side")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument("--out", help="write the per-frame predictions here (JSONL, the runtime's format)")
     return p
 
 
@@ -149,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_patches.append(len(rects))
         _count(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
     result = evaluate(gt, preds, frames=(ids.start, ids.stop))
+    if args.out:
+        write_predictions(args.out, [preds[f] for f in sorted(preds)])
     o = result.overall
     out = {"mode": mode.value, "mini": mini, "baseline": base, "side": side, "frames": result.frames,
            "f1": o.f1, "precision": o.precision, "recall": o.recall,

@@ -21,8 +21,8 @@ generator was given (best IoU < 0.3) — those only LowConf, refresh or partitio
 runs without frame skipping in these rows so every frame is comparable; the extra row ``paraloupe+skip``
 (oracle) skips frames as configured, a skipped frame keeps the last processed frame's patches for coverage
 and adds no patches. ``warmup_ms`` is the first ParaLoupe call (numba cache load or compile).
-EP-k ignores detections, so it is listed once (mode ``-``). ``--resize`` scales frames and boxes (timing at
-other resolutions).
+EP-k and motion-regions (Frigate NVR's motion regions) ignore detections, so each is listed once (mode ``-``).
+``--resize`` scales frames and boxes (timing at other resolutions).
 """
 
 from __future__ import annotations
@@ -94,18 +94,18 @@ class Row:
 
 def _make_rows(cfg: PatchConfig, model: ObjectnessModel, modes: Sequence[str], names: Sequence[str]) -> list[Row]:
     noskip = dataclasses.replace(cfg, skip_threshold=0.0)
-    partitions = [n for n in names if n in Mode.equal_partitions().values()]  # no detections: one row each
+    blind = [n for n in names if not Mode(n).uses_detections]  # they ignore detections: one row each
     rows = []
     for mode in modes:
         for name in names:
-            if name in partitions:
+            if name in blind:
                 continue
             m = ObjectnessModel(model.w0.copy()) if name == Mode.PARALOUPE else None
             rows.append(Row(name, mode, make_generator(name, noskip, m)))
     if Mode.PARALOUPE in names and "oracle" in modes and cfg.skip_threshold > 0:
         rows.append(Row(f"{Mode.PARALOUPE}+skip", "oracle",
                         make_generator(Mode.PARALOUPE, cfg, ObjectnessModel(model.w0.copy()))))
-    rows += [Row(n, "-", make_generator(n, cfg)) for n in partitions]
+    rows += [Row(n, "-", make_generator(n, cfg)) for n in blind]
     return rows
 
 

@@ -130,7 +130,8 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
             if handle is not None:
                 handle.write(dets.to_line(**extra_keys) + "\n")
             if writer is not None:
-                writer.write(_annotated(frame, dets, bool(extra_keys.get("dropped"))))
+                patches = extra_keys.get("patch_rects", [])
+                writer.write(_annotated(frame, dets, bool(extra_keys.get("dropped")), patches))
 
         stats = client.run(_frames_from(args.video, frames, on_start), sink,
                            None if args.quiet else _print_progress, on_frame)
@@ -160,15 +161,24 @@ def _video_writer(path: str, fps: float, width: int, height: int) -> Any:
     return writer
 
 
-def _annotated(frame: Any, dets: Any, dropped: bool) -> Any:
-    """A copy of ``frame`` with the detections drawn (green boxes, label and score) and, if ``dropped``, a mark."""
+#: Patch colours (BGR) on ``--save-video`` by kind: tracked, discovery, refresh, baseline pass, others.
+PATCH_COLOURS = {"high": (255, 160, 0), "low": (0, 200, 255), "refresh": (200, 0, 200), "keyframe": (0, 0, 255),
+                 "frame": (0, 0, 255)}
+
+
+def _annotated(frame: Any, dets: Any, dropped: bool, patches: list[list[Any]]) -> Any:
+    """A copy of ``frame`` with its patches (thin, coloured by kind: :data:`PATCH_COLOURS`), the detections
+    (green boxes, label, score and track id when tracked) and, if ``dropped``, a mark."""
     import cv2
 
     img = frame.copy()
-    for (x, y, w, h), lab, s in zip(dets.boxes, dets.labels, dets.scores, strict=False):
+    for x0, y0, x1, y1, kind in patches:
+        cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), PATCH_COLOURS.get(kind, (200, 200, 200)), 1)
+    ids = dets.ids if dets.ids is not None else [None] * len(dets.labels)
+    for (x, y, w, h), lab, s, tid in zip(dets.boxes, dets.labels, dets.scores, ids, strict=True):
         cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2)
-        cv2.putText(img, f"{lab} {s:.2f}", (int(x), max(12, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 255, 0), 1)
+        text = f"{lab} {s:.2f}" + ("" if tid is None else f" #{tid}")
+        cv2.putText(img, text, (int(x), max(12, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 0), 1)
     if dropped:
         cv2.putText(img, "dropped", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2)
     return img

@@ -321,5 +321,6 @@ class Client:
         self.dispatch.forget(job)
         e2e_ms = (done - job.arrival) * 1000.0
         self.stats.add_frame(job.frame_id, e2e_ms, job.gen_ms, job.sched_ms, agg_ms, len(job.jpegs), skipped)
-        extra = {"latency_ms": round(e2e_ms, 2), "patches": len(job.jpegs), **({"skipped": True} if skipped else {})}
+        extra = {"latency_ms": round(e2e_ms, 2), "patches": len(job.jpegs), **({"skipped": True} if skipped else {}),
+                 "patch_rects": [[*(int(v) for v in e.rect), e.kind] for e in job.plan.entries] if job.plan else []}
         self.frames.put(job.frame_id, dets, job.frame, extra)

@@ -50,3 +50,6 @@ class DiscoveryConfig:
     min_member_fraction: float = bounded(0.05, "every box of a merged region larger than the model input keeps at "
                                                "least this fraction of the region's area (Frigate: 5 %)", ge=0.0,
                                          le=1.0)
+    region_min_side: int = bounded(160, "motion-regions generator: smallest region side, px — the smallest mini "
+                                        "model input side the devices serve, so a region is never upscaled into "
+                                        "the model (Frigate: the model input side)", ge=8, le=4096)

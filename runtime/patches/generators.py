@@ -1,4 +1,5 @@
-"""Patch generators behind one interface: ParaLoupe (object-centric), EP-k (equal partition), lastDet.
+"""Patch generators behind one interface: ParaLoupe (object-centric), EP-k (equal partition), lastDet,
+motion regions (Frigate NVR's).
 
 Every generator is a :class:`PatchGenerator`, called once per frame::
 
@@ -22,6 +23,8 @@ patches and carry the last results over.
   whole frame).
 - ``lastdet``: HighConf patches only, through the same grouping and refiner (λ1, λ2, cap), no LowConf,
   refresh or skipping — except the same ``bootstrap`` sweep, without which it could never start.
+- ``motion-regions``: Frigate NVR's regions — motion boxes → squares of at least the smallest mini input side,
+  clustered — as LowConf patches; it ignores detections (:mod:`runtime.patches.motion_regions`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Protocol
 
 import numpy as np
 
+from runtime.discovery.config import DiscoveryConfig
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.features import FeatureExtractor, box_occupancy, grid_shape
@@ -258,10 +262,11 @@ def generator_names() -> list[str]:
     return [m.value for m in Mode.generators()]
 
 
-def make_generator(mode: Mode | str, config: PatchConfig | None = None,
-                   model: ObjectnessModel | None = None) -> PatchGenerator:
+def make_generator(mode: Mode | str, config: PatchConfig | None = None, model: ObjectnessModel | None = None,
+                   discovery: DiscoveryConfig | None = None) -> PatchGenerator:
     """A fresh generator for a patch-generator ``mode`` (see :func:`generator_names`); any other name, a
-    whole-frame mode included, is a ValueError. ``model`` is ParaLoupe's objectness M (None: the prior)."""
+    whole-frame mode included, is a ValueError. ``model`` is ParaLoupe's objectness M (None: the prior);
+    ``discovery`` the motion-regions settings (None: the defaults)."""
     names = generator_names()
     if mode not in names:
         raise ValueError(f"unknown patch generator {str(mode)!r} (choose from {', '.join(names)})")
@@ -271,4 +276,8 @@ def make_generator(mode: Mode | str, config: PatchConfig | None = None,
         return ParaLoupeGenerator(config, model)
     if mode is Mode.LASTDET:
         return LastDet(config)
+    if mode is Mode.MOTION_REGIONS:
+        from runtime.patches.motion_regions import MotionRegions  # it imports FramePatches from this module
+
+        return MotionRegions(config, discovery)
     return EqualPartition(mode.ep_k or 0)  # every other generator mode is an EP-k one
