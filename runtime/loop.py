@@ -158,7 +158,7 @@ class ClosedLoop:
         self.settings = settings
         self.mode = Mode(settings.mode)
         if generator is None and self.mode.is_patch_generator:
-            generator = make_generator(self.mode, settings.patches, objectness)
+            generator = make_generator(self.mode, settings.patches, objectness, discovery=settings.loop.discovery)
         self.generator = generator
         lc = settings.loop
         #: the tracked loop (tracker, motion, baseline pass) is ParaLoupe's; other generators stay as published

@@ -42,6 +42,8 @@ def test_bench_runs_and_writes_json(tmp_path, capsys):
     rows = {(r["generator"], r["mode"]): r for r in result["rows"]}
     assert rows[("ep-1", "-")]["coverage"] == 1.0 and rows[("ep-1", "-")]["patches_per_frame"] == 1.0
     assert rows[("lastdet", "oracle")]["objects"] == 10  # the box outside the frame is not counted
+    assert ("motion-regions", "oracle") not in rows  # it ignores detections: one row, as EP-k
+    assert rows[("motion-regions", "-")]["coverage"] >= 0.8  # the moving square, from the second frame on
     assert len(rows[("paraloupe", "closed")]["window_coverage"]) == 2
     assert result["config"]["max_patches"] == 3
 
