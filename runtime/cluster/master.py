@@ -42,8 +42,9 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
     """The ``assign`` fields for one ``schedule`` request (pure: no sockets).
 
     ``devices``: live device name → its last ``state`` header; ``kinds``: model name → kind (bundle). The
-    patches of the request's kind are scheduled by ``scheduler``; a patch of another kind (a patch mode's
-    whole-frame pass) then goes to the device where it finishes first given that load (greedy, one by one).
+    patches of the request's kind are scheduled by ``scheduler`` within the SLO less the time kept for the
+    patches of another kind (a patch mode's baseline pass), which then go to the device where they finish
+    first given that load (greedy, one by one).
     The device table lists the models of every kind the request names (``kind``, ``kinds``, patch kinds).
     """
     exclude = set(request["exclude"])
@@ -73,8 +74,9 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
         bandwidths = {n: float(request["bandwidths"].get(n, default_bandwidth)) for n in states}
         patches = [Patch(bytes=float(request["patches"][i]["bytes"]),
                          confidence=float(request["patches"][i]["confidence"])) for i in own]
-        instance = build_instance(patches, bandwidths, states, ModelProfiler(accuracy),
-                                  float(request.get("slo_ms", 1000.0)), gamma)
+        slo = float(request.get("slo_ms", 1000.0))
+        slo_own = max(slo - _other_kind_ms(request["patches"], kind, kinds, table), 0.25 * slo)
+        instance = build_instance(patches, bandwidths, states, ModelProfiler(accuracy), slo_own, gamma)
         problem = compile_problem(instance)
         result = solve(problem, scheduler, seed)
         for i, (_, d, m) in zip(own, result.assignment(problem), strict=True):
@@ -83,6 +85,20 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
     if not _place_others(request["patches"], kind, kinds, table, assignment):
         return dict(base, error="no live server serves the model kind of every patch")
     return dict(base, assignment=assignment, ms=watch.ms, **fields)
+
+
+def _other_kind_ms(patches: list[Mapping[str, Any]], kind: str, kinds: Mapping[str, str],
+                   table: Mapping[str, Mapping[str, Any]]) -> float:
+    """The SLO share (ms) kept free for the patches of another kind: the longest of their fastest latencies
+    (one such patch per device at most, as they are placed next). 0 when there are none."""
+    longest = 0.0
+    for p in patches:
+        if p.get("kind", kind) == kind:
+            continue
+        lat = [t for row in table.values() for m, t in row["models"].items()
+               if kinds.get(m) == p["kind"] and (m == p.get("model") or "model" not in p)]
+        longest = max(longest, min(lat, default=0.0))
+    return longest
 
 
 def _place_others(patches: list[Mapping[str, Any]], kind: str, kinds: Mapping[str, str],
