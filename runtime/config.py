@@ -20,7 +20,7 @@ import enum
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -234,3 +234,20 @@ def bounded(default: Any, help: str = "", **bounds: float) -> Any:
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: typing.cast(Any, default).copy(), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def load_section(cls: type[T], path: str | None, name: str, overrides: Sequence[str] = ()) -> T:
+    """Dataclass ``cls`` from section ``name`` of the YAML file ``path`` (or the whole file when it has no such
+    section; no file = defaults), with ``KEY=VALUE`` ``overrides`` (values parsed as YAML) applied on top —
+    the ``--config`` / ``--set`` pair of the benchmarks."""
+    section: dict[str, Any] = {}
+    if path:
+        data = read_yaml(path)
+        inner = data.get(name, data)
+        section = dict(inner) if isinstance(inner, Mapping) else {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set: expected KEY=VALUE, got {item!r}")
+        section[key] = yaml.safe_load(value)
+    return from_mapping(cls, section, f"{path or '--set'}: {name}")

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from runtime.atomic import write_json
-from runtime.config import from_mapping, read_yaml, to_mapping
+from runtime.config import load_section, to_mapping
 from runtime.discovery import DiscoveryConfig, MotionDetector, motion_regions, warm_up
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.geometry import iou_matrix
@@ -227,22 +227,6 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _config(path: str | None, overrides: Sequence[str]) -> DiscoveryConfig:
-    import yaml
-
-    section: dict[str, Any] = {}
-    if path:
-        data = read_yaml(path)
-        inner = data.get("discovery", data)
-        section = dict(inner) if isinstance(inner, dict) else {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set: expected KEY=VALUE, got {item!r}")
-        section[key] = yaml.safe_load(value)
-    return from_mapping(DiscoveryConfig, section, f"{path or '--set'}: discovery")
-
-
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paraloupe-bench motion", description=__doc__.split("\n\n")[0])
@@ -257,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--json", default=None, help="also write the JSON report here")
     args = parser.parse_args(argv)
-    cfg = _config(args.config, args.set)
+    cfg = load_section(DiscoveryConfig, args.config, "discovery", args.set)
     if args.min_side < 1:
         raise UserError(f"--min-side must be >= 1, got {args.min_side}")
     cv2.setNumThreads(1)

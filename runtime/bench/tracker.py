@@ -39,7 +39,7 @@ import numpy as np
 
 from runtime.atomic import write_json
 from runtime.coco import load_coco
-from runtime.config import from_mapping, read_yaml, to_mapping
+from runtime.config import load_section, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.timing import Stopwatch
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
@@ -202,21 +202,6 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _config(path: str | None, overrides: Sequence[str]) -> TrackerConfig:
-    import yaml
-
-    section: dict[str, Any] = {}
-    if path:
-        data = read_yaml(path)
-        section = dict(data.get("tracker", data)) if isinstance(data.get("tracker", data), dict) else {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set: expected KEY=VALUE, got {item!r}")
-        section[key] = yaml.safe_load(value)
-    return from_mapping(TrackerConfig, section, f"{path or '--set'}: tracker")
-
-
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paraloupe-bench tracker", description=__doc__.split("\n\n")[0])
@@ -230,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--json", default=None, help="also write the JSON report here")
     args = parser.parse_args(argv)
-    cfg = _config(args.config, args.set)
+    cfg = load_section(TrackerConfig, args.config, "tracker", args.set)
     if args.video:
         if not args.gt:
             raise UserError("--video needs --gt (the boxes used as detections)")
