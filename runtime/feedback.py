@@ -29,13 +29,10 @@ from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 @dataclass
 class Seeds:
     """Before a frame: ``boxes`` (n, 4) ``[x, y, w, h]`` px of the live tracks predicted into this frame and
-    grown by their margins, ``confirmed`` (n,) flags, ``motion`` (m, 4) motion boxes px, ``warp`` the (2, 3)
-    affine from the previous frame's pixels to this frame's."""
+    grown by their margins (plus last frame's clipped boxes, grown), ``motion`` (m, 4) motion boxes px."""
 
     boxes: np.ndarray
-    confirmed: np.ndarray
     motion: np.ndarray
-    warp: np.ndarray
 
 
 def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
@@ -110,10 +107,9 @@ class TrackFeedback:
         cut = warp_boxes(self._clipped, warp)  # seen cut by a border: look again, grown by its side on every side
         side = cut[:, 2:].max(axis=1, keepdims=True) if len(cut) else np.zeros((0, 1))
         boxes = np.concatenate([boxes, np.concatenate([cut[:, :2] - side, cut[:, 2:] + 2 * side], axis=1)])
-        confirmed = np.concatenate([pred.confirmed, np.zeros(len(self._clipped))]).astype(bool)
         self._clipped = np.zeros((0, 4))
         motion = self.motion.detect(frame, warp) if self.motion is not None else np.zeros((0, 4))
-        return Seeds(boxes, confirmed, motion, warp)
+        return Seeds(boxes, motion)
 
     def update(self, frame_id: int, detections: Detections, clipped: np.ndarray,
                may_start: np.ndarray | None = None) -> Detections:

@@ -119,11 +119,6 @@ class FramePlan:
     patch_ms: float = 0.0
 
 
-def empty_detections(frame_id: int = -1) -> Detections:
-    """No detections (the feedback before the first frame)."""
-    return Detections.empty(frame_id)
-
-
 #: Which patches a budget keeps first: tracked objects, then discovery, then the rest.
 KIND_PRIORITY = {PatchKind.HIGH: 0, PatchKind.LOW: 1, PatchKind.PREDEFINED: 2, PatchKind.PARTITION: 2,
                  PatchKind.REFRESH: 3}
@@ -166,7 +161,7 @@ class ClosedLoop:
         self.feedback = None
         if self.tracked and lc.track:
             self.feedback = TrackFeedback(lc.tracker, lc.discovery if lc.motion else None, settings.fps)
-        self.last = empty_detections()
+        self.last = Detections.empty(-1)
         self.processed = 0
 
     @property
@@ -176,7 +171,7 @@ class ClosedLoop:
 
     def reset(self) -> None:
         """A new stream: no feedback, the generator's state forgotten."""
-        self.last = empty_detections()
+        self.last = Detections.empty(-1)
         self.processed = 0
         if self.generator is not None:
             self.generator.reset()

@@ -35,6 +35,7 @@ from runtime.coco import load_coco
 from runtime.config import from_mapping, read_yaml
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
+from runtime.geometry import iou_matrix
 from runtime.infer import Detector
 from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
 from runtime.modes import Mode
@@ -130,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     whole_side = loop_cfg.whole_side if mode.is_patch_generator else side
     detectors = {"mini": Detector(args.bundle, mini, manifest),
                  "baseline": Detector(args.bundle, base, manifest.resized(base, whole_side))}
-    if mode.is_whole_frame:
-        detectors["mini"] = detectors["baseline"] if mode == Mode.BASELINE else detectors["mini"]
+    if mode == Mode.BASELINE:  # whole frames are entries of the mode's own kind
+        detectors["mini"] = detectors["baseline"]
     gt = load_coco(args.gt)
     span = parse_frame_range(args.frames)
     ids = range(*span) if span else range(min(gt.frames), max(gt.frames) + 1)
@@ -183,8 +184,6 @@ def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[st
     for kind in set(kinds):
         cols = np.array([k == kind for k in kinds])
         served.by_kind[kind] = served.by_kind.get(kind, 0) + int(mask[:, cols].any(axis=1).sum())
-    from runtime.geometry import iou_matrix
-
     found = (iou_matrix(boxes, dets.boxes).max(axis=1) >= 0.5) if len(dets.boxes) and len(boxes) else \
         np.zeros(len(boxes), dtype=bool)
     served.missed_unserved += int((~found & ~hit).sum())
