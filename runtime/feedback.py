@@ -23,6 +23,7 @@ import numpy as np
 
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, MotionDetector
+from runtime.geometry import iou_matrix
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 
 
@@ -50,15 +51,11 @@ def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
     return np.concatenate([lo, hi - lo], axis=1)
 
 
-def clipped_flags(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, border_px: float) -> np.ndarray:
-    """True for each box (n, 4) ``[x, y, w, h]`` px that no patch ``rects`` (p, 4) ``[x0, y0, x1, y1]`` holds
-    whole: every patch that contains it has an inner border (not a frame edge) within ``border_px`` of it."""
+def holds_whole(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, border_px: float) -> np.ndarray:
+    """(n, p) true where patch ``rects[j]`` (``[x0, y0, x1, y1]`` px) holds box ``boxes[i]`` (``[x, y, w, h]``
+    px) whole: no inner border (a patch edge that is not a frame edge) within ``border_px`` of it."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
-    if len(boxes) == 0:
-        return np.zeros(0, dtype=bool)
-    if len(rects) == 0:
-        return np.ones(len(boxes), dtype=bool)
     bx0, by0 = boxes[:, 0:1], boxes[:, 1:2]
     bx1, by1 = bx0 + boxes[:, 2:3], by0 + boxes[:, 3:4]
     rx0, ry0, rx1, ry1 = (rects[:, i][None, :] for i in range(4))
@@ -67,8 +64,16 @@ def clipped_flags(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: i
     lo_y = np.where(ry0 <= 0, -np.inf, ry0 + border_px)
     hi_x = np.where(rx1 >= frame_w, np.inf, rx1 - border_px)
     hi_y = np.where(ry1 >= frame_h, np.inf, ry1 - border_px)
-    whole = (bx0 >= lo_x) & (by0 >= lo_y) & (bx1 <= hi_x) & (by1 <= hi_y)  # (n, p)
-    return ~whole.any(axis=1)
+    return (bx0 >= lo_x) & (by0 >= lo_y) & (bx1 <= hi_x) & (by1 <= hi_y)
+
+
+def clipped_flags(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, border_px: float) -> np.ndarray:
+    """True for each box (n, 4) ``[x, y, w, h]`` px that no patch ``rects`` (p, 4) ``[x0, y0, x1, y1]`` holds
+    whole (:func:`holds_whole`)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=bool)
+    return ~holds_whole(boxes, rects, frame_w, frame_h, border_px).any(axis=1)
 
 
 class TrackFeedback:
@@ -128,3 +133,24 @@ class TrackFeedback:
         self._clipped = detections.boxes[untaken & np.asarray(clipped, dtype=bool)]
         return Detections(detections.boxes[idx], [detections.labels[i] for i in idx], detections.scores[idx],
                           frame_id, np.asarray(out.ids, dtype=np.int64))
+
+    def review(self, output: Detections, rects: np.ndarray, input_side: int, seen: Detections, frame_w: int,
+               frame_h: int, border_px: float) -> Detections:
+        """Let this frame's baseline entries ``rects`` (p, 4) ``[x0, y0, x1, y1]`` px, letterboxed to
+        ``input_side`` px, and what they found (``seen``) veto the tracks they held whole at a size the baseline
+        sees (longer side at its input >= ``veto_min_side``) but found nothing on (:meth:`Tracker.review`);
+        ``output`` less the deleted tracks' detections."""
+        ids, boxes = self.tracker.current()
+        rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        if len(ids) == 0 or len(rects) == 0:
+            return output
+        scale = input_side / np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+        seen_size = boxes[:, 2:].max(axis=1, keepdims=True) * scale[None, :] >= self.cfg.veto_min_side
+        held = (holds_whole(boxes, rects, frame_w, frame_h, border_px) & seen_size).any(axis=1)
+        backed = np.zeros(len(ids), dtype=bool)
+        if len(seen):
+            backed = iou_matrix(boxes, seen.boxes).max(axis=1) >= self.cfg.veto_iou
+        gone = self.tracker.review(held, backed)
+        if len(gone) == 0 or output.ids is None:
+            return output
+        return output.select(~np.isin(output.ids, gone))

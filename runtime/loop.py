@@ -56,6 +56,9 @@ class LoopConfig:
                               ge=32)
     whole_grid: list[int] = bounded([3, 2], "the pass covers the frame in [columns, rows] tiles (SAHI-like: "
                                             "small objects grow by the grid's factor at the same input side)")
+    whole_overlap: float = bounded(0.0, "each tile of that grid grows into its neighbours by this fraction of a "
+                                        "cell, so objects crossing a cell border lie whole in a tile", ge=0.0,
+                                   le=1.0)
     whole_tiles: int = bounded(2, "tiles of that grid sent per pass, in rotation (the whole grid is covered "
                                   "every ceil(columns·rows / this) passes)", ge=1)
     output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
@@ -209,7 +212,7 @@ class ClosedLoop:
             return []
         h, w = frame.shape[:2]
         cols, rows = lc.whole_grid
-        tiles = grid_tiles(cols, rows, w, h)
+        tiles = grid_tiles(cols, rows, w, h, lc.whole_overlap)
         start = (self.processed // lc.whole_every) * lc.whole_tiles
         chosen = [tiles[(start + i) % len(tiles)] for i in range(min(lc.whole_tiles, len(tiles)))]
         kind = WHOLE_FRAME if len(tiles) == 1 else BASELINE_TILE
@@ -246,17 +249,20 @@ class ClosedLoop:
                             np.concatenate([patches.confidence, np.full(len(rects), cfg.low_confidence)]),
                             np.concatenate([patches.kinds, PatchKind.LOW.fill(len(rects))]))
 
-    def _may_start(self, plan: FramePlan, results: list[PatchDetections], merged: Detections) -> np.ndarray:
-        """Which merged detections may start a track: those a baseline entry also found, and the rest at
-        ``loop.mini_start_score``."""
-        lc = self.settings.loop
-        strong = merged.scores >= lc.mini_start_score
+    def _baseline_seen(self, plan: FramePlan, results: list[PatchDetections]) -> tuple[np.ndarray, Detections]:
+        """This frame's baseline entries (p, 4) ``[x0, y0, x1, y1]`` px and what they found, merged."""
         rects = {e.rect for e in plan.entries if e.model_kind == "baseline"}
         base = [r for r in results if tuple(r.rect) in rects]
-        if not base or len(merged) == 0:
-            return strong
-        seen = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, base, 1.0, 1.0, min_score=lc.tracker.low_score)
-        if len(seen) == 0:
+        boxes = np.array(sorted(rects), dtype=np.float64).reshape(-1, 4)
+        seen = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, base, 1.0, 1.0,
+                         min_score=self.settings.loop.tracker.low_score)
+        return boxes, seen
+
+    def _may_start(self, merged: Detections, seen: Detections) -> np.ndarray:
+        """Which merged detections may start a track: those a baseline entry also found, and the rest at
+        ``loop.mini_start_score``."""
+        strong = merged.scores >= self.settings.loop.mini_start_score
+        if len(seen) == 0 or len(merged) == 0:
             return strong
         return strong | (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 0.5)
 
@@ -277,7 +283,10 @@ class ClosedLoop:
                            min_score=lc.tracker.low_score)
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)
         clipped = clipped_flags(merged.boxes, rects, plan.frame_w, plan.frame_h, lc.border_px)
-        tracked = self.feedback.update(plan.frame_id, merged, clipped, self._may_start(plan, results, merged))
+        base_rects, seen = self._baseline_seen(plan, results)
+        tracked = self.feedback.update(plan.frame_id, merged, clipped, self._may_start(merged, seen))
+        tracked = self.feedback.review(tracked, base_rects, lc.whole_side, seen, plan.frame_w, plan.frame_h,
+                                       lc.border_px)
         keep = tracked.scores >= lc.output_min_score
         self.last = tracked.select(keep)
         return self.last

@@ -50,12 +50,16 @@ class PatchKind(IntEnum):
         return np.full(n, self.value, dtype=np.int8)
 
 
-def grid_tiles(cols: int, rows: int, frame_w: int, frame_h: int) -> np.ndarray:
-    """The ``cols × rows`` equal partition of the frame, raster order, as rects (cols·rows, 4) int64."""
-    xs = np.round(np.linspace(0, frame_w, cols + 1)).astype(np.int64)
-    ys = np.round(np.linspace(0, frame_h, rows + 1)).astype(np.int64)
-    return np.array([[xs[c], ys[r], xs[c + 1], ys[r + 1]] for r in range(rows) for c in range(cols)],
-                    dtype=np.int64)
+def grid_tiles(cols: int, rows: int, frame_w: int, frame_h: int, overlap: float = 0.0) -> np.ndarray:
+    """The ``cols × rows`` equal partition of the frame, raster order, as rects (cols·rows, 4) int64; with
+    ``overlap`` > 0 every tile grows into its neighbours by that fraction of a cell's width (height), so an
+    object up to that size crossing a cell border lies whole in some tile (SAHI's overlapping slices)."""
+    xs = np.linspace(0, frame_w, cols + 1)
+    ys = np.linspace(0, frame_h, rows + 1)
+    gx, gy = overlap * frame_w / cols, overlap * frame_h / rows
+    tiles = [[max(xs[c] - gx, 0), max(ys[r] - gy, 0), min(xs[c + 1] + gx, frame_w), min(ys[r + 1] + gy, frame_h)]
+             for r in range(rows) for c in range(cols)]
+    return np.round(np.array(tiles, dtype=np.float64)).astype(np.int64)
 
 
 def refine(rects: np.ndarray, values: np.ndarray, kinds: np.ndarray, frame_w: int, frame_h: int,

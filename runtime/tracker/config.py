@@ -32,6 +32,13 @@ class TrackerConfig:
                                "track needs before it is confirmed and reported (1 = at once)", ge=1, le=100)
     max_lost_s: float = bounded(1.0, "a confirmed track without a hit for longer than this is deleted, seconds "
                                      "of video time", ge=0.0)
+    veto_after: int = bounded(2, "a track that this many baseline passes in a row held whole without finding "
+                                 "anything on it (IoU >= veto_iou, score >= the baseline's threshold) is deleted: "
+                                 "the minis' false positives do not live on their own patches (0 = never)", ge=0)
+    veto_iou: float = bounded(0.3, "least IoU between a track's box and a baseline detection that backs it",
+                              gt=0.0, le=1.0)
+    veto_min_side: float = bounded(24.0, "a baseline pass vetoes only tracks whose longer side at its input is at "
+                                         "least this, px (smaller objects it misses too often)", ge=0.0)
     std_measurement: float = bounded(0.05, "detection noise: std of centre and size, fraction of the box side",
                                      gt=0.0, le=1.0)
     std_init_velocity: float = bounded(1.0, "a new track's velocity std, box sides per second", gt=0.0)

@@ -93,6 +93,7 @@ class Tracker:
         self._hits = np.zeros(0, dtype=np.int64)
         self._confirmed = np.zeros(0, dtype=bool)
         self._last_hit = np.zeros(0)
+        self._vetoes = np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
         """Live tracks (tentative and confirmed)."""
@@ -158,6 +159,27 @@ class Tracker:
         return TrackPredictions(self._ids.copy(), states_to_boxes(mean), margins, self._scores.copy(),
                                 self._labels.copy(), self._confirmed.copy(), since)
 
+    def current(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live track's ids (n,) and box (n, 4) ``[x, y, w, h]`` px at the last update (posterior)."""
+        return self._ids.copy(), states_to_boxes(self._mean)
+
+    def review(self, held: np.ndarray, backed: np.ndarray) -> np.ndarray:
+        """A second opinion on the live tracks (in :meth:`current`'s order): ``held`` (n,) true where a stronger
+        detector looked at the track's whole box this frame, ``backed`` (n,) true where it found something there.
+        A held, unbacked track gets a veto, a backed one loses its vetoes; a track with ``veto_after`` vetoes in a
+        row is deleted. Returns the ids deleted."""
+        held = np.asarray(held, dtype=bool).reshape(-1)
+        backed = np.asarray(backed, dtype=bool).reshape(-1)
+        if len(held) != len(self._ids) or len(backed) != len(self._ids):
+            raise ValueError(f"review: {len(held)} held / {len(backed)} backed flags for {len(self._ids)} tracks")
+        self._vetoes = np.where(held & backed, 0, self._vetoes + (held & ~backed))
+        if not self.cfg.veto_after:
+            return np.zeros(0, dtype=np.int64)
+        dead = self._vetoes >= self.cfg.veto_after
+        gone = self._ids[dead].copy()
+        self._keep(~dead)
+        return gone
+
     def _advance(self, t: float) -> float:
         """Check ``t`` and predict every track to it."""
         t = float(t)
@@ -208,11 +230,12 @@ class Tracker:
         self._hits = np.concatenate([self._hits, np.ones(k, dtype=np.int64)])
         self._confirmed = np.concatenate([self._confirmed, np.full(k, self.cfg.min_hits <= 1)])
         self._last_hit = np.concatenate([self._last_hit, np.full(k, t)])
+        self._vetoes = np.concatenate([self._vetoes, np.zeros(k, dtype=np.int64)])
 
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():
             return
-        for name in ("_mean", "_cov", "_ids", "_labels", "_scores", "_hits", "_confirmed", "_last_hit"):
+        for name in ("_mean", "_cov", "_ids", "_labels", "_scores", "_hits", "_confirmed", "_last_hit", "_vetoes"):
             setattr(self, name, getattr(self, name)[keep])
 
 

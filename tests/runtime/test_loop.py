@@ -3,6 +3,8 @@ baseline entry, clipped flags and box warping; and the master placing a mixed-ki
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from runtime.cluster.master import plan
@@ -11,8 +13,9 @@ from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, Loo
 from runtime.modes import Mode
 from runtime.patches import PatchConfig
 from runtime.patches.generators import FramePatches
-from runtime.patches.refiner import PatchKind
+from runtime.patches.refiner import PatchKind, grid_tiles
 from runtime.replay import run_loop
+from runtime.tracker import TrackerConfig
 from tests.runtime.test_replay import _matched, bright_blobs, squares, video
 
 
@@ -111,3 +114,28 @@ def test_patch_budget_and_priority() -> None:
     kept = keep_within(fp, 3)
     assert kept.kinds.tolist() == [PatchKind.LOW, PatchKind.HIGH, PatchKind.HIGH]
     assert keep_within(fp, None) is fp
+
+
+def _blind(image: np.ndarray):
+    """A baseline that finds nothing."""
+    return bright_blobs(np.zeros_like(image))
+
+
+def test_baseline_tiles_veto_tracks_they_hold_but_do_not_see() -> None:
+    def ids_seen(veto_after: int, baseline) -> set[int]:
+        tracker = dataclasses.replace(TrackerConfig(), veto_after=veto_after, veto_min_side=16.0)
+        loop = ClosedLoop(_settings(track=True, whole_every=1, whole_side=160, whole_grid=[2, 2], whole_tiles=4,
+                                    tracker=tracker))
+        steps = list(run_loop(loop, video(10), {"mini": bright_blobs, "baseline": baseline}))
+        return {int(i) for s in steps for i in (s.detections.ids if s.detections.ids is not None else [])}
+
+    assert len(ids_seen(2, bright_blobs)) == 2  # backed by the baseline: one track per square throughout
+    assert len(ids_seen(0, _blind)) == 2  # no veto: the minis' tracks live on
+    assert ids_seen(2, _blind) == set()  # vetoed: tracks the baseline held whole but never saw are never reported
+
+
+def test_grid_tiles_overlap_into_neighbours() -> None:
+    plain = grid_tiles(2, 1, 100, 50)
+    assert plain.tolist() == [[0, 0, 50, 50], [50, 0, 100, 50]]
+    grown = grid_tiles(2, 1, 100, 50, overlap=0.2)
+    assert grown.tolist() == [[0, 0, 60, 50], [40, 0, 100, 50]]  # 20 % of a 50-px cell into the neighbour

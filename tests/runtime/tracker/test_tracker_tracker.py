@@ -275,3 +275,23 @@ def test_shaky_video_with_estimated_camera_motion() -> None:
     with_cmc = _shaky_video(True)
     assert sorted(with_cmc) == [0, 1] and all(len(v) == 1 for v in with_cmc.values()), with_cmc
     assert sum(len(v) for v in _shaky_video(False).values()) > 2 * 2
+
+
+def test_review_deletes_a_track_after_consecutive_vetoes() -> None:
+    tr = Tracker(dataclasses.replace(TrackerConfig(), veto_after=2, min_hits=1))
+    step(tr, 0.0, (A, 0.9), (B, 0.9))
+    ids, boxes = tr.current()
+    assert ids.tolist() == [1, 2] and np.allclose(boxes[0], A, atol=1e-6)
+    assert tr.review(np.array([True, True]), np.array([False, True])).tolist() == []  # one veto for track 1
+    assert tr.review(np.array([False, True]), np.array([False, True])).tolist() == []  # not held: no change
+    assert tr.review(np.array([True, True]), np.array([False, True])).tolist() == [1]  # second in a row
+    assert tr.current()[0].tolist() == [2]
+    tr.review(np.array([True]), np.array([False]))
+    tr.review(np.array([True]), np.array([True]))  # backed: the count starts again
+    assert tr.review(np.array([True]), np.array([False])).tolist() == [] and len(tr) == 1
+    with pytest.raises(ValueError, match="review"):
+        tr.review(np.array([True, False]), np.array([True, False]))
+    never = Tracker(dataclasses.replace(TrackerConfig(), veto_after=0, min_hits=1))
+    step(never, 0.0, (A, 0.9))
+    for _ in range(5):
+        assert never.review(np.array([True]), np.array([False])).tolist() == []
