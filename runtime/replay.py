@@ -1,9 +1,11 @@
-"""In-process replay of one video through a patch generator and one detector — no sockets, no scheduler.
+"""In-process replay of one video through the closed loop and its detectors — no sockets.
 
 What the cluster does per frame, minus the network: generate patches (with the last aggregated detections fed
 back), encode each as the client would (JPEG, capped side), decode it as a server would, run the detector,
-aggregate. Used to tune the generator on training videos, and by the report for accuracy figures (where
-which device infers a patch does not change its detections). Latency figures come from real cluster runs.
+aggregate. Used to tune the generator on training videos, and by the report for accuracy figures. Which device
+infers a patch does not change its detections, but which model does: :func:`run_loop` takes a ``route`` that
+picks each entry's model as the cluster's scheduler would (``paraloupe-bench loop --devices``). Latency figures
+come from real cluster runs.
 
     for step in replay(iter_frames(video), detector, make_generator(Mode.PARALOUPE, cfg, model), cfg):
         ...  # step.detections (Detections), step.rects, step.infer_ms
@@ -15,7 +17,7 @@ which device infers a patch does not change its detections). Latency figures com
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -24,7 +26,7 @@ import numpy as np
 from runtime.cluster.aggregate import PatchDetections
 from runtime.detections import Detections
 from runtime.infer import Inference
-from runtime.loop import ClosedLoop, LoopConfig, LoopSettings
+from runtime.loop import ClosedLoop, FramePlan, LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import PatchGenerator
@@ -67,18 +69,23 @@ def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndar
 
 
 def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
-             detectors: Mapping[str, Callable[[np.ndarray], Inference]]) -> Iterator[ReplayStep]:
+             detectors: Mapping[str, Callable[[np.ndarray], Inference]],
+             route: Callable[[FramePlan], Sequence[Callable[[np.ndarray], Inference]]] | None = None,
+             budget: int | None = None) -> Iterator[ReplayStep]:
     """Yield one :class:`ReplayStep` per frame of ``frames`` through ``loop``; each entry is inferred by the
-    detector of its model kind (``detectors["mini"]``, ``detectors["baseline"]``)."""
+    detector of its model kind (``detectors["mini"]``, ``detectors["baseline"]``), or by the one ``route`` picks
+    per entry (the cluster's per-patch model choice, :class:`runtime.bench.placement.Placement`); ``budget``:
+    the most patches a frame gets (None: the generator's own cap)."""
     for frame_id, frame in frames:
-        plan = loop.plan(frame, frame_id)
+        plan = loop.plan(frame, frame_id, budget)
         if plan.skipped:
             yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True, patch_ms=plan.patch_ms)
             continue
+        chosen = route(plan) if route is not None else [detectors[e.model_kind] for e in plan.entries]
         results, infer_ms = [], []
-        for entry in plan.entries:
+        for entry, detect in zip(plan.entries, chosen, strict=True):
             image = _decode(entry.jpeg)
-            out = detectors[entry.model_kind](image)
+            out = detect(image)
             infer_ms.append(out.infer_ms)
             results.append(PatchDetections(entry.rect, (image.shape[1], image.shape[0]), out.detections))
         detections = loop.finish(plan, results)

@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 
 from runtime.atomic import write_json
+from runtime.bench.placement import Placement
 from runtime.bundle import load_manifest
 from runtime.coco import load_coco
 from runtime.config import from_mapping, read_yaml
@@ -38,7 +39,7 @@ from runtime.evaluate import evaluate, parse_frame_range
 from runtime.geometry import iou_matrix
 from runtime.infer import Detector
 from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
-from runtime.modes import Mode
+from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig
 from runtime.predictions import write_predictions
 from runtime.replay import run_loop
@@ -107,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML with patches: and loop: sections")
     p.add_argument("--set", action="append", default=[], help="patches.KEY=VALUE or loop.KEY=VALUE (repeatable)")
     p.add_argument("--servable", default="0.1:1.0", help="servable longer-side range, fractions of the input side")
+    p.add_argument("--devices", help="comma-separated device profiles of an emulated cluster (e.g. raspberry-pi-4b "
+                                     "four times): each entry's model is chosen by the master's scheduler and each "
+                                     "frame's patch budget follows from the SLO, as in a cluster run (default: "
+                                     "--mini for every patch, no budget)")
+    p.add_argument("--slo", type=float, default=250.0, help="SLO with --devices, ms of device time")
+    p.add_argument("--scheduler", default=Solver.MARKOV.value, choices=Solver.values(), help="with --devices")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--out", help="write the per-frame predictions here (JSONL, the runtime's format)")
     return p
@@ -139,7 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     lo, hi = (float(v) for v in args.servable.split(":"))
     mini_side = manifest.model(mini).input_size
     preds, gen_ms, patch_ms, n_patches, served = {}, [], [], [], Served()
-    for step in run_loop(loop, iter_frames(args.video, ids), detectors):
+    route, budget, placement = None, None, None
+    if args.devices:
+        placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
+                              whole_tiles=loop_cfg.whole_tiles)
+        budget = placement.budget(loop.whole_pass) if loop_cfg.budget else None
+        route = _router(args.bundle, manifest, placement, whole_side)
+    for step in run_loop(loop, iter_frames(args.video, ids), detectors, route, budget):
         d = step.detections
         preds[d.frame] = d
         gen_ms.append(step.gen_ms)
@@ -163,11 +176,28 @@ def main(argv: Sequence[str] | None = None) -> int:
            "patch_recall_by_kind": {k: v / max(served.objects, 1) for k, v in sorted(served.by_kind.items())},
            "missed_unserved": served.missed_unserved, "missed_served": served.missed_served,
            "gen_ms_median": float(np.median(gen_ms)), "gen_ms_p90": float(np.percentile(gen_ms, 90)),
-           "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90))}
+           "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
+           **({"devices": args.devices, "slo_ms": args.slo, "budget": budget,
+               "entries_per_model": dict(sorted(placement.chosen.items()))} if placement else {})}
     print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()), file=sys.stdout)
     if args.json:
         write_json(args.json, out, indent=1)
     return 0
+
+
+def _router(bundle: str, manifest: Any, placement: Placement, whole_side: int) -> Any:
+    """``run_loop``'s route: each entry to a host detector of the model the placement chose (loaded once each;
+    baseline models at the loop's whole-pass side)."""
+    cache: dict[str, Detector] = {}
+
+    def detector(name: str) -> Detector:
+        if name not in cache:
+            spec = manifest.model(name)
+            m = manifest.resized(name, whole_side) if spec.kind == "baseline" else manifest
+            cache[name] = Detector(bundle, name, m)
+        return cache[name]
+
+    return lambda frame_plan: [detector(n) for n in placement.models(frame_plan)]
 
 
 def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[str], side: int, lo: float,

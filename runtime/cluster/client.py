@@ -279,8 +279,8 @@ class Client:
         return True
 
     def _budget(self) -> int | None:
-        """The patch budget of a frame from the SLO and the live servers' mini latencies (a whole-frame pass
-        reserved first); None when ``loop.budget`` is off or no server is live (the generator's cap holds)."""
+        """The patch budget of a frame from the SLO and the live servers' mini latencies (the baseline tiles'
+        time reserved first); None when ``loop.budget`` is off or no server is live (the generator's cap holds)."""
         if not self.cfg.loop.budget or self.loop.generator is None:
             return None
         minis = [self.dispatch.of_kind(link, "mini") for link in self.net.live()]
@@ -290,7 +290,7 @@ class Client:
         reserved = 0.0
         if self.loop.whole_pass:
             wholes = [self.dispatch.of_kind(link, "baseline") for link in self.net.live()]
-            reserved = min((min(w.values()) for w in wholes if w), default=0.0)
+            reserved = min((min(w.values()) for w in wholes if w), default=0.0) * self.cfg.loop.whole_tiles
         return patch_budget(self.cfg.slo_ms, latencies, reserved)
 
     def _request_schedule(self, job: Job, now: float) -> None:

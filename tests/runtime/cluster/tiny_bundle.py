@@ -124,11 +124,12 @@ def build_precision_bundle(bundle: Path, size: int = 64) -> Path:
     return bundle
 
 
-def fake_manifest(models: Mapping[str, str], profiles: Mapping[str, Mapping[str, float]] | None = None,
+def fake_manifest(models: Mapping[str, str],
+                  profiles: Mapping[str, Mapping[str, float | tuple[float, float]]] | None = None,
                   serves: Mapping[str, list[str]] | None = None) -> Manifest:
     """A typed manifest whose files do not exist (master, local-cluster and pace-factor tests): ``models`` name →
-    kind (input 64 px, fp32), ``profiles`` device → model → latency (ms; accuracy 0.8), ``serves`` device → the
-    models its ``devices`` entry serves."""
+    kind (input 64 px, fp32), ``profiles`` device → model → latency (ms; accuracy 0.8) or (latency, accuracy),
+    ``serves`` device → the models its ``devices`` entry serves."""
     from runtime.manifest import parse_manifest
 
     entries = {name: {"backbone": "tiny", "input_size": 64, "precision": "fp32", "kind": kind,
@@ -136,7 +137,11 @@ def fake_manifest(models: Mapping[str, str], profiles: Mapping[str, Mapping[str,
                       "input_blob": "in0", "output_blobs": ["out0"], "mean": MEAN, "std": STD, "colour": "rgb",
                       "pad_value": 114, "decode": dict(DECODE), "macs": 0, "params": 0}
                for name, kind in models.items()}
-    rows = {dev: {"estimated": True, "models": {m: {"latency_ms": t, "accuracy": 0.8} for m, t in lat.items()}}
+    def row(value: float | tuple[float, float]) -> dict[str, float]:
+        t, a = value if isinstance(value, tuple) else (value, 0.8)
+        return {"latency_ms": t, "accuracy": a}
+
+    rows = {dev: {"estimated": True, "models": {m: row(v) for m, v in lat.items()}}
             for dev, lat in (profiles or {}).items()}
     devices = {dev: {"flops": 0.0, "serves": list(names), "cost": 0.0} for dev, names in (serves or {}).items()}
     return parse_manifest({"classes": CLASSES, "models": entries, "profiles": rows, "devices": devices}, "fake:")
