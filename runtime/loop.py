@@ -91,6 +91,7 @@ class LoopSettings:
     min_score: float = 0.5
     loop: LoopConfig = field(default_factory=LoopConfig)
     fps: float = 25.0  # the stream's frame rate: video time = frame id / fps (s)
+    track_whole: bool = False  # a whole-frame mode's detections through the same tracker ("baseline + tracker")
 
 
 @dataclass
@@ -164,6 +165,8 @@ class ClosedLoop:
         self.feedback = None
         if self.tracked and lc.track:
             self.feedback = TrackFeedback(lc.tracker, lc.discovery if lc.motion else None, settings.fps)
+        elif generator is None and settings.track_whole:
+            self.feedback = TrackFeedback(lc.tracker, None, settings.fps)
         self.last = Detections.empty(-1)
         self.processed = 0
 
@@ -190,6 +193,8 @@ class ClosedLoop:
         plan = FramePlan(frame_id, w, h)
         cfg = self.settings.patches
         if self.generator is None:
+            if self.feedback is not None:
+                self.feedback.seeds(frame, frame_id)  # the camera motion the tracker's update needs
             jpeg = encode_patch(frame, cfg.jpeg_quality, self.settings.whole_frame_side)
             plan.entries.append(Entry((0, 0, w, h), WHOLE_FRAME, 1.0, jpeg, self.mode.model_kind))
         else:
@@ -284,7 +289,8 @@ class ClosedLoop:
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)
         clipped = clipped_flags(merged.boxes, rects, plan.frame_w, plan.frame_h, lc.border_px)
         base_rects, seen = self._baseline_seen(plan, results)
-        tracked = self.feedback.update(plan.frame_id, merged, clipped, self._may_start(merged, seen))
+        may_start = self._may_start(merged, seen) if self.generator is not None else None  # whole frames: all may
+        tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start)
         tracked = self.feedback.review(tracked, base_rects, lc.whole_side, seen, plan.frame_w, plan.frame_h,
                                        lc.border_px)
         keep = tracked.scores >= lc.output_min_score

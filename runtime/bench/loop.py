@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mini", help="mini model for patches (default: the smallest mini of the bundle)")
     p.add_argument("--baseline", help="model for whole frames (default: the bundle's baseline)")
     p.add_argument("--side", type=int, help="input side of whole-frame inference, px (default: the model's)")
+    p.add_argument("--tracked", action="store_true", help="whole-frame modes: their detections through the loop's "
+                                                           "tracker (output = confirmed tracks), to show the "
+                                                           "tracker's own gain")
     p.add_argument("--config", help="YAML with patches: and loop: sections")
     p.add_argument("--set", action="append", default=[], help="patches.KEY=VALUE or loop.KEY=VALUE (repeatable)")
     p.add_argument("--servable", default="0.1:1.0", help="servable longer-side range, fractions of the input side")
@@ -133,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     side = args.side or manifest.model(base).input_size
     _, _, fps = video_info(args.video)
     mode = Mode(args.mode)
-    settings = LoopSettings(mode, patches, side, loop=loop_cfg, fps=fps or 25.0)
+    if args.tracked and mode.is_patch_generator:
+        raise UserError("--tracked: only for the whole-frame modes (baseline, mini); patch modes track by loop.track")
+    settings = LoopSettings(mode, patches, side, loop=loop_cfg, fps=fps or 25.0, track_whole=args.tracked)
     loop = ClosedLoop(settings, manifest.objectness_model())
     whole_side = loop_cfg.whole_side if mode.is_patch_generator else side
     detectors = {"mini": Detector(args.bundle, mini, manifest),

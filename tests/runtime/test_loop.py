@@ -139,3 +139,14 @@ def test_grid_tiles_overlap_into_neighbours() -> None:
     assert plain.tolist() == [[0, 0, 50, 50], [50, 0, 100, 50]]
     grown = grid_tiles(2, 1, 100, 50, overlap=0.2)
     assert grown.tolist() == [[0, 0, 60, 50], [40, 0, 100, 50]]  # 20 % of a 50-px cell into the neighbour
+
+
+def test_whole_frame_mode_through_the_tracker() -> None:
+    raw = ClosedLoop(LoopSettings(Mode.BASELINE, PatchConfig(), 320, fps=10.0))
+    tracked = ClosedLoop(LoopSettings(Mode.BASELINE, PatchConfig(), 320, fps=10.0, track_whole=True))
+    assert raw.feedback is None and tracked.feedback is not None and not tracked.whole_pass
+    plain = list(run_loop(raw, video(5), {"baseline": bright_blobs}))
+    steps = list(run_loop(tracked, video(5), {"baseline": bright_blobs}))
+    assert len(plain[0].detections) == 2 and plain[0].detections.ids is None  # raw per-frame detections
+    assert len(steps[0].detections) == 0  # tentative on its first frame
+    assert all(len(s.detections) == 2 and set(s.detections.ids.tolist()) == {1, 2} for s in steps[1:])
