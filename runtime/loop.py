@@ -59,6 +59,9 @@ class LoopConfig:
     whole_overlap: float = bounded(0.0, "each tile of that grid grows into its neighbours by this fraction of a "
                                         "cell, so objects crossing a cell border lie whole in a tile", ge=0.0,
                                    le=1.0)
+    whole_frame_too: bool = bounded(False, "the whole frame joins that grid's tiles in the rotation (at the same "
+                                          "input side), so objects larger than a tile or standing across tile "
+                                          "borders are seen too")
     whole_tiles: int = bounded(2, "tiles of that grid sent per pass, in rotation (the whole grid is covered "
                                   "every ceil(columns·rows / this) passes)", ge=1)
     output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
@@ -218,12 +221,14 @@ class ClosedLoop:
         h, w = frame.shape[:2]
         cols, rows = lc.whole_grid
         tiles = grid_tiles(cols, rows, w, h, lc.whole_overlap)
+        if lc.whole_frame_too and len(tiles) > 1:
+            tiles = np.concatenate([np.array([[0, 0, w, h]], dtype=np.int64), tiles])
         start = (self.processed // lc.whole_every) * lc.whole_tiles
         chosen = [tiles[(start + i) % len(tiles)] for i in range(min(lc.whole_tiles, len(tiles)))]
-        kind = WHOLE_FRAME if len(tiles) == 1 else BASELINE_TILE
+        kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
         return [Entry(tuple(int(v) for v in r), kind, 1.0,
                       encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side),
-                      "baseline") for r in chosen]
+                      "baseline") for r, kind in zip(chosen, kinds, strict=True)]
 
     def _patches(self, frame: np.ndarray, frame_id: int) -> FramePatches:
         """The generator's patches, fed with the last detections or (tracking) the tracks' predictions, plus
@@ -271,6 +276,15 @@ class ClosedLoop:
             return strong
         return strong | (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 0.5)
 
+    def _large_only(self, result: PatchDetections, plan: FramePlan) -> PatchDetections:
+        """A whole-frame result of a tiled baseline pass keeps only the objects the tiles cannot hold: longer side
+        at its input >= the tracker's ``veto_min_side`` (smaller ones the tiles see at a finer scale)."""
+        if tuple(result.rect) != (0, 0, plan.frame_w, plan.frame_h) or len(result.detections) == 0:
+            return result
+        scale = self.settings.loop.whole_side / max(result.src_size)
+        big = result.detections.boxes[:, 2:].max(axis=1) * scale >= self.settings.loop.tracker.veto_min_side
+        return PatchDetections(result.rect, result.src_size, result.detections.select(big))
+
     def finish(self, plan: FramePlan, results: list[PatchDetections]) -> Detections:
         """The frame's detections from its entries' results (frame px); kept as the next frame's feedback.
         A skipped frame carries the last detections over (under its own frame id)."""
@@ -284,6 +298,8 @@ class ClosedLoop:
                                   min_score=floor)
             return self.last
         lc = s.loop
+        if lc.whole_frame_too and self.generator is not None:
+            results = [self._large_only(r, plan) for r in results]
         merged = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, results, s.merge_iou, s.merge_contain,
                            min_score=lc.tracker.low_score)
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)

@@ -64,9 +64,11 @@ def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_id
         return np.zeros(0, dtype=np.int64)
     names = sorted(set(labels))
     class_ids = np.array([names.index(lab) for lab in labels], dtype=np.int64)
-    keep = batched_nms(boxes, scores, class_ids, iou)
     patch_ids = np.asarray(patch_ids, dtype=np.int64)
-    cut = _cut_by_border(boxes[keep], np.asarray(rects).reshape(-1, 4)[patch_ids[keep]], frame_w, frame_h, border_px)
+    cut_all = _cut_by_border(boxes, np.asarray(rects).reshape(-1, 4)[patch_ids], frame_w, frame_h, border_px)
+    # a whole view of an object outranks a view cut by a patch border, whatever their scores (scores are in 0-1)
+    keep = batched_nms(boxes, scores - 2.0 * cut_all, class_ids, iou)
+    cut = cut_all[keep]
     area = boxes[keep, 2] * boxes[keep, 3]
     kept_xyxy = boxes_to_rects(boxes[keep])
     drop = np.zeros(len(keep), dtype=bool)

@@ -150,3 +150,13 @@ def test_whole_frame_mode_through_the_tracker() -> None:
     assert len(plain[0].detections) == 2 and plain[0].detections.ids is None  # raw per-frame detections
     assert len(steps[0].detections) == 0  # tentative on its first frame
     assert all(len(s.detections) == 2 and set(s.detections.ids.tolist()) == {1, 2} for s in steps[1:])
+
+
+def test_whole_frame_joins_the_tile_rotation() -> None:
+    loop = ClosedLoop(_settings(track=True, whole_every=1, whole_side=160, whole_grid=[2, 1], whole_tiles=2,
+                                whole_frame_too=True))
+    steps = list(run_loop(loop, video(3), {"mini": bright_blobs, "baseline": bright_blobs}))
+    passes = [[(r, k) for r, k in zip(s.rects, s.kinds, strict=True) if k in (WHOLE_FRAME, BASELINE_TILE)]
+              for s in steps]
+    assert passes[0] == [((0, 0, 320, 240), WHOLE_FRAME), ((0, 0, 160, 240), BASELINE_TILE)]
+    assert passes[1] == [((160, 0, 320, 240), BASELINE_TILE), ((0, 0, 320, 240), WHOLE_FRAME)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.cluster.aggregate import PatchDetections, aggregate, to_frame
+from runtime.cluster.aggregate import PatchDetections, aggregate, merge, to_frame
 from runtime.detections import Detections
 
 
@@ -59,3 +59,11 @@ def test_empty_frame() -> None:
     assert out.frame == 7 and len(out.scores) == 0
 
 
+
+
+def test_a_whole_view_outranks_a_cut_one_in_nms() -> None:
+    # patch 0 cuts the object at its right border (x = 50) with the higher score; patch 1 holds it whole
+    rects = np.array([[0, 0, 50, 100], [20, 0, 120, 100]])
+    boxes = np.array([[30.0, 20.0, 20.0, 40.0], [30.0, 20.0, 28.0, 40.0]])
+    keep = merge(boxes, ["person", "person"], np.array([0.9, 0.6]), np.array([0, 1]), rects, 200, 100)
+    assert keep.tolist() == [1]
