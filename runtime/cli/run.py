@@ -117,6 +117,7 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
     frames = parse_frames(args.frames)
     width, height, fps = video_info(args.video)
     client = Client(bundle, manifest, cluster, master_endpoint, fps=fps or 25.0)
+    warm_ms = client.warm_up(width, height)
     preds: dict[int, Detections] = {}
     writer = _video_writer(args.save_video, fps, width, height) if args.save_video else None
     with contextlib.ExitStack() as outputs:  # --out is replaced only when the run ends cleanly
@@ -137,7 +138,7 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
                            None if args.quiet else _print_progress, on_frame)
     print("", file=sys.stderr)
     info = {"mode": cluster.client.mode, "scheduler": cluster.master.scheduler, "video": str(args.video),
-            "frame_size": [width, height], "servers_seen": sorted(client.links)}
+            "frame_size": [width, height], "servers_seen": sorted(client.links), "client_warm_ms": round(warm_ms, 1)}
     if callable(extra):
         extra = extra()
     summary = summarize(stats, cluster.client.slo_ms, warmup=args.warmup, extra={**info, **(extra or {})})

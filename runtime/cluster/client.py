@@ -48,6 +48,7 @@ from runtime.errors import UserError
 from runtime.loop import ClosedLoop, LoopSettings, patch_budget
 from runtime.manifest import Manifest
 from runtime.modes import Mode
+from runtime.timing import Stopwatch
 
 #: A message handler: ``(message, sender, now)``; the sender is None for the master.
 Handler = Callable[[Message, Link | None, float], None]
@@ -136,6 +137,18 @@ class Client:
             self.net.close()
         self.stats.malformed.update(self.malformed)
         return self.stats
+
+    def warm_up(self, width: int, height: int) -> float:
+        """Run the closed loop on two noise frames of the stream's size (``width`` × ``height`` px) and reset it:
+        its numba kernels are compiled (or loaded) before the first camera frame is due, not while frames
+        queue behind it. Returns the time it took, ms."""
+        rng = np.random.default_rng(0)
+        with Stopwatch() as watch:
+            for i in range(2):
+                frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                self.loop.finish(self.loop.plan(frame, i), [])
+            self.loop.reset()
+        return watch.ms
 
     def _wait_for_servers(self) -> None:
         """Ask the master for its device table until ``min_servers`` are live or ``startup_timeout_s`` passed."""

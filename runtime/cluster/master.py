@@ -1,7 +1,9 @@
 """Master scheduler: one per cluster; runs the scheduler on the profilers' state that every server reports.
 
 One thread, one bound ROUTER. ``state`` messages (every ``report_ms`` from each server) refresh the table of
-devices; a device silent for ``liveness × report_ms`` is left out until it reports again (rejoin). A
+devices; a device silent for ``liveness × report_ms`` is left out until it reports again (rejoin). A server
+reports only once it is ready (models loaded and warmed), and of the messages waiting after a stall of the
+master the states are handled first, so neither a warming server nor a stalled master counts as a miss. A
 ``schedule`` request (a client's patch metadata, its measured bandwidths and the devices it has found dead)
 becomes a scheduler instance (:func:`runtime.profilers.build_instance`) over the live devices' models of
 the requested kind, is solved with the configured policy (:func:`runtime.scheduler.solve`), and is answered
@@ -124,6 +126,12 @@ def _place_others(patches: list[Mapping[str, Any]], kind: str, kinds: Mapping[st
     return True
 
 
+def states_first(batch: list[tuple[bytes, Message]]) -> list[tuple[bytes, Message]]:
+    """The waiting ``(identity, message)`` pairs with every ``state`` first (otherwise in arrival order): after a
+    stall of the master, a server whose report waits behind a client's request is not counted missing."""
+    return sorted(batch, key=lambda item: item[1].type != "state")
+
+
 class Master:
     """The master's state; :meth:`run` binds, serves until ``stop()``, then closes everything."""
 
@@ -219,10 +227,9 @@ class Master:
             while not (stop() or self._stop):
                 if not router.poll(100, zmq.POLLIN):
                     continue
-                for identity, frames in drain(router):
-                    msg = try_decode(frames, self.malformed)
-                    if msg is None:
-                        continue
+                batch = [(identity, msg) for identity, frames in drain(router)
+                         if (msg := try_decode(frames, self.malformed)) is not None]
+                for identity, msg in states_first(batch):
                     reply = self.handle(msg, time.monotonic())
                     if reply is not None:
                         with contextlib.suppress(zmq.ZMQError):  # client gone: it falls back after its timeout
