@@ -2,7 +2,7 @@
 kept under watch by heartbeats (the ZeroMQ guide's Paranoid Pirate, client side).
 
 - heartbeats: a ``ping`` to every server each ``heartbeat_ms`` (≤ 300); any message from a server proves it
-  alive; ``liveness`` periods of silence with as many pings unanswered → the server is removed, its socket
+  alive; a ping unanswered for ``liveness`` periods (and as long a silence) → the server is removed, its socket
   closed (queued messages gone), its in-flight patches re-sent elsewhere (``on_lost``), and it is named in
   ``exclude`` in schedule requests. A client loop that stalled (numba JIT of its first frame, a busy host)
   sent no pings meanwhile, so its stall alone never removes a server; servers are known only once the master
@@ -168,8 +168,8 @@ class ClientLinks:
     # ---------------------------------------------------------------- liveness
 
     def heartbeat(self, now: float) -> None:
-        """When due: read what arrived first (a stalled loop is not a dead server), remove the servers silent
-        for ``liveness`` heartbeat periods with at least ``liveness`` pings unanswered, ping every server."""
+        """When due: read what arrived first (a stalled loop is not a dead server), remove the servers that
+        left a ping unanswered for ``liveness`` heartbeat periods, ping every server."""
         if now < self.next_heartbeat:
             return
         hb = self.cluster.timing.heartbeat_ms / 1000.0
@@ -177,16 +177,19 @@ class ClientLinks:
         for link in list(self.links.values()):
             self.receive(link.sock, link, now)
         for link in self.links.values():
-            if link.alive and link.unanswered >= self.cluster.timing.liveness and now - link.last_seen > limit:
+            unanswered = link.first_unanswered
+            if link.alive and unanswered is not None and min(now - unanswered, now - link.last_seen) >= limit:
                 self.remove(link, now, "missed heartbeats")
             self.send(link.sock, encode("ping", seq=int(now * 1000)), counted=False)
-            link.unanswered += 1  # also when unsendable (no connection, queue full): the client did try
+            if link.first_unanswered is None:  # also when unsendable (no connection, queue full): it was due
+                link.first_unanswered = now
         self.next_heartbeat = now + hb
 
     def remove(self, link: Link, now: float, why: str) -> None:
         """Take a server out: its socket replaced by a fresh one (pinged until it answers), its in-flight
         patches sent elsewhere."""
         link.alive = False
+        link.first_unanswered = None
         self.stats.count("servers_removed")
         self.event(f"server removed ({why})", link.name)
         self._disconnect(link)
@@ -204,7 +207,7 @@ class ClientLinks:
     def seen(self, link: Link, now: float) -> None:
         """A message from ``link``'s server: alive now; back if it had been removed (rejoin)."""
         link.last_seen = now
-        link.unanswered = 0
+        link.first_unanswered = None
         if not link.alive:
             link.alive = True
             self.stats.count("servers_rejoined")

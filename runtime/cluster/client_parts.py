@@ -35,7 +35,7 @@ class Link:
     models: dict[str, float]  # model → latency (ms), of the kind this client uses
     alive: bool = True
     last_seen: float = 0.0
-    unanswered: int = 0  # pings sent since the server was last heard from
+    first_unanswered: float | None = None  # when the oldest ping not answered yet was sent (None: none)
     inflight: set = field(default_factory=set)
     weight_credit: float = 0.0  # smooth weighted round robin (baseline)
     monitor: zmq.Socket | None = None  # reports the TCP connection's loss at once (kill -9, reboot)
