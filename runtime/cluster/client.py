@@ -165,6 +165,7 @@ class Client:
         """The event loop (see the module docstring), until every frame of the source has been emitted."""
         depth = self.cfg.pipeline or (max(1, len(self.net.live())) if self.kind == "baseline" else 1)
         now = time.monotonic()
+        self.t0 = now  # events' t_s: seconds since the stream started (the kill and partition schedules' clock)
         self.frames.open(frames, now)
         self.net.next_heartbeat, self._next_hello, self._next_progress = now, now + 1.0, now + 1.0
         while True:
