@@ -43,8 +43,10 @@ class ClusterKind(str, Enum):
 
 
 def check_netns_flags(args: argparse.Namespace) -> None:
-    """``--link`` and ``--partition-schedule`` only with netns:N, and well-formed (one-line errors)."""
-    netns = bool(args.cluster) and args.cluster.startswith("netns:")
+    """``--cluster`` well-formed (netns:N: namespaces can be made here), ``--link`` and ``--partition-schedule``
+    only with netns:N and well-formed — one-line errors before anything starts."""
+    kind = ClusterKind.parse(args.cluster)[0] if args.cluster else None
+    netns = kind == ClusterKind.NETNS
     for flag, value in (("--link", args.link), ("--partition-schedule", args.partition_schedule)):
         if value is not None and not netns:
             raise UserError(f"{flag}: only with --cluster netns:N")
@@ -57,6 +59,10 @@ def check_netns_flags(args: argparse.Namespace) -> None:
 
         for rate in args.link.split(","):
             parse_rate(rate)
+    if netns:
+        from runtime.cluster.netns import check_available
+
+        check_available()
 
 
 @contextlib.contextmanager
