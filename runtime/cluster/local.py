@@ -22,6 +22,8 @@ Experiment hooks (paper Fig. 23/24), all off by default:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import json
 import math
@@ -44,6 +46,13 @@ from runtime.config import to_mapping
 from runtime.errors import UserError
 from runtime.infer import Detector, time_model
 from runtime.manifest import Manifest
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: SIGTERM it when this process dies (even by kill -9), so no server outlives a run
+    (Linux ``prctl(PR_SET_PDEATHSIG)``; kept across exec; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def default_devices(manifest: Manifest) -> list[str]:
@@ -211,7 +220,8 @@ class LocalCluster:
                "--config", str(self.workdir / config)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own handle
-            return subprocess.Popen(self.command(name, cmd), stdout=subprocess.PIPE, stderr=log, env=env)
+            return subprocess.Popen(self.command(name, cmd), stdout=subprocess.PIPE, stderr=log, env=env,
+                                    preexec_fn=_die_with_parent)
 
     def _ready(self, name: str) -> dict[str, Any]:
         proc = self.procs[name]

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -107,9 +108,13 @@ def _alive(pid: int) -> bool:
 
 
 def clean() -> list[str]:
-    """Delete the namespaces of our runs whose process is gone (never a live run's); returns their names."""
+    """Delete the namespaces of our runs whose process is gone (never a live run's), after ending the processes
+    left inside them (SIGTERM; a master or server orphaned by a kill -9); returns their names."""
     gone = sorted(name for name, pid in our_namespaces().items() if not _alive(pid))
     for name in gone:
+        for pid in _ip("netns", "pids", name, check=False).stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGTERM)
         _ip("netns", "del", name, check=False)
     return gone
 

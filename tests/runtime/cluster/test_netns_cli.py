@@ -4,6 +4,7 @@ the run says so in one line; ``netns-clean`` leaves live runs' namespaces alone 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -48,8 +49,9 @@ def test_clean_deletes_only_dead_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     deleted = []
     ours = {"plp1-hub": 2 ** 22 + 7, f"plp{os.getpid()}-hub": os.getpid()}  # a PID above pid_max, and ours
     monkeypatch.setattr(netns, "our_namespaces", lambda: ours)
-    monkeypatch.setattr(netns, "_ip", lambda *a, check=True: deleted.append(a))
-    assert netns.clean() == ["plp1-hub"] and deleted == [("netns", "del", "plp1-hub")]
+    monkeypatch.setattr(netns, "_ip", lambda *a, check=True: deleted.append(a) or SimpleNamespace(stdout=""))
+    assert netns.clean() == ["plp1-hub"]
+    assert deleted == [("netns", "pids", "plp1-hub"), ("netns", "del", "plp1-hub")]
 
 
 @pytest.mark.parametrize("argv, flag", [
