@@ -11,7 +11,8 @@ with ``assign``: one (device, model) per patch plus every live device's endpoint
 
 ``--schedule-log PATH`` (experiments, paper Fig. 23): one JSON line per scheduled frame — ``frame``, ``t_s``
 (seconds since the master started), ``patches`` K, ``per_device`` {device: patches assigned}, ``costs``
-{device: c_i used}, ``feasible``, ``max_latency_ms``, ``ms`` (decision time).
+{device: c_i used}, ``bandwidths_Bps`` {device: b_i used — the client's network profiler's, or
+``default_bandwidth_Bps`` before it has measured}, ``feasible``, ``max_latency_ms``, ``ms`` (decision time).
 """
 
 from __future__ import annotations
@@ -169,9 +170,11 @@ class Master:
         excluded = set(request.get("exclude", ()))
         live = {n: st for n, st in live.items() if n not in excluded}
         per_device = collections.Counter(d for d, _ in fields["assignment"])
+        default_b = self.cluster.master.default_bandwidth_Bps
         line = {"frame": request["frame"], "t_s": round(now - self.t0, 4), "patches": len(request["patches"]),
                 "per_device": dict(sorted(per_device.items())),
                 "costs": {n: float(st["cost"]) for n, st in sorted(live.items())},
+                "bandwidths_Bps": {n: round(float(request["bandwidths"].get(n, default_b))) for n in sorted(live)},
                 "feasible": fields["feasible"], "max_latency_ms": round(float(fields["max_latency_ms"]), 3),
                 "ms": round(float(fields["ms"]), 3), **({"error": fields["error"]} if fields.get("error") else {})}
         self._schedule_log.write(json.dumps(line, separators=(",", ":")) + "\n")
