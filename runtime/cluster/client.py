@@ -151,11 +151,14 @@ class Client:
         return watch.ms
 
     def _wait_for_servers(self) -> None:
-        """Ask the master for its device table until ``min_servers`` are live or ``startup_timeout_s`` passed."""
+        """Ask the master for its device table until ``min_servers`` are live, then wait for the network
+        profiler's first measurement of them (on idle links), both within ``startup_timeout_s``."""
         deadline = time.monotonic() + self.cfg.startup_timeout_s
         while len(self.net.live()) < self.cfg.min_servers and time.monotonic() < deadline:
             self._hello()
             self.net.poll_master(100)
+        while not self.net.bw.scanned.is_set() and self.net.live() and time.monotonic() < deadline:
+            self.net.poll_master(100)  # the first bandwidths measured on idle links, before any frame
         if len(self.net.live()) < self.cfg.min_servers:
             self._event(f"only {len(self.net.live())} of {self.cfg.min_servers} servers after "
                         f"{self.cfg.startup_timeout_s:.0f} s; missing work is inferred locally")

@@ -90,6 +90,7 @@ class BandwidthThread(threading.Thread):
         self._peers: dict[str, str] = {}
         self._table: dict[str, float] = {}
         self._stop_event = threading.Event()
+        self.scanned = threading.Event()  # set once every peer known has been measured (or found unreachable)
 
     def set_peers(self, peers: Mapping[str, str]) -> None:
         with self._lock:
@@ -129,5 +130,7 @@ class BandwidthThread(threading.Thread):
                 if profiler is not None and profiler.tick():
                     with self._lock:
                         self._table = profiler.bandwidths()
+                        if current == self._peers:
+                            self.scanned.set()
         finally:
             transport.close()
