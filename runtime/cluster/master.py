@@ -253,5 +253,7 @@ def serve(manifest: Manifest, cluster: ClusterConfig, schedule_log: str | None =
     signal.signal(signal.SIGTERM, master.request_stop)
     signal.signal(signal.SIGINT, master.request_stop)
     master.run(on_ready=lambda ep: print(json.dumps({"ready": "master", "endpoint": ep}), flush=True))
-    print(json.dumps({"stopped": "master", **master.counters, "malformed": master.malformed.as_dict()}), flush=True)
+    with contextlib.suppress(BrokenPipeError):  # the run that started it is gone
+        print(json.dumps({"stopped": "master", **master.counters, "malformed": master.malformed.as_dict()}),
+              flush=True)
     return 0

@@ -340,6 +340,7 @@ def serve(bundle_dir: str, manifest: Manifest, cluster: ClusterConfig, name: str
                           "cost_schedule": [c.spec() for c in server.cost_schedule]}), flush=True)
 
     server.run(on_ready=ready)
-    print(json.dumps({"stopped": "server", "name": name, **server.counters,
-                      "malformed": server.malformed.as_dict()}), flush=True)
+    with contextlib.suppress(BrokenPipeError):  # the run that started it is gone (its namespace cleaned)
+        print(json.dumps({"stopped": "server", "name": name, **server.counters,
+                          "malformed": server.malformed.as_dict()}), flush=True)
     return 0

@@ -11,7 +11,7 @@ Wire format (client DEALER → server ROUTER; the server's loop hands probe mess
 One measurement: ``rounds`` pairs of a probe with an empty payload (round-trip time r0, s) and one of
 ``payload_bytes`` (r1); b = payload_bytes / (min r1 − min r0). The minima drop the queueing a busy server or a
 busy client thread adds to single round trips (a busy 2-core host otherwise gives r1 < r0 and absurd rates);
-when min r1 ≤ min r0 the peer is not measurable this time (None). A peer that answers the empty probe but
+a transfer too fast to resolve (loopback) counts as 1 µs. A peer that answers the empty probe but
 not a full one within ``timeout_ms`` is on a link slower than that: b = payload_bytes / timeout (an upper
 bound, so a slow link is never taken for an unmeasured, default-speed one). A reply that does not
 arrive within ``timeout_ms`` makes the peer unreachable (dropped from the table until the next rescan).
@@ -89,7 +89,7 @@ class ZmqProbe:
                 return time.perf_counter() - t0
 
     def __call__(self, peer: str) -> float | None:
-        """Bandwidth to ``peer`` in B/s, or None when it does not answer in time or is not measurable."""
+        """Bandwidth to ``peer`` in B/s, or None when it does not answer at all."""
         socket = self._sockets[peer]
         empty, full = [], []
         for _ in range(self._config.rounds):
@@ -98,8 +98,7 @@ class ZmqProbe:
                 if rtt is None:  # no answer at all: unreachable; no full answer in time: a slow link
                     return len(self._payload) / (self._config.timeout_ms / 1000.0) if payload and empty else None
                 times.append(rtt)
-        transfer = min(full) - min(empty)
-        return len(self._payload) / transfer if transfer > 0 else None
+        return len(self._payload) / max(min(full) - min(empty), 1e-6)
 
 
 class NetworkProfiler:
