@@ -106,7 +106,8 @@ def run_cluster(args: argparse.Namespace, manifest: Manifest) -> int:
                                      extra=lambda: {"cluster": f"{kind.value}:{n}", "emulation": cluster.emulation(),
                                                     **({"experiment": cluster.hooks()} if cluster.hooks() else {})},
                                      on_frame=lambda f: last.update(frame=f),
-                                     on_start=lambda: cluster.go(lambda: last["frame"]))
+                                     on_start=lambda: cluster.go(lambda: last["frame"]),
+                                     on_line=netns.record_line if netns else None)
             if netns:  # partition records in summary["experiment"] gain their recovery delays too
                 summary["network"] = netns.network_summary(summary.get("bandwidth_Bps", {}), summary["events"])
                 print(f"network: {_links_line(summary['network'])}", file=sys.stderr)

@@ -105,10 +105,12 @@ def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
 
 def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: str, args: argparse.Namespace,
                extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
-               on_frame: Any = None, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
+               on_frame: Any = None, on_start: Callable[[], None] | None = None,
+               on_line: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the video through the cluster; writes --out/--save-video/--summary; returns the summary.
     ``extra``: keys added to the summary (a callable is called after the run); ``on_start()``: called when the
-    client takes its first frame (the clock of the kill schedule)."""
+    client takes its first frame (the clock of the kill schedule); ``on_line(frame, keys)``: each prediction
+    line's extra keys (``latency_ms``, ``dropped``, ...) as it is emitted."""
     from runtime.atomic import atomic_open
     from runtime.cluster.client import Client
     from runtime.cluster.summary import format_summary, summarize
@@ -133,6 +135,8 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
                 preds[dets.frame] = dets
             if handle is not None:
                 handle.write(dets.to_line(**extra_keys) + "\n")
+            if on_line is not None:
+                on_line(dets.frame, extra_keys)
             if writer is not None:
                 patches = extra_keys.get("patch_rects", [])
                 writer.write(_annotated(frame, dets, bool(extra_keys.get("dropped")), patches))

@@ -72,6 +72,9 @@ class NetnsCluster(LocalCluster):
         self.partition_events: list[dict[str, Any]] = []
         self._partitioner: threading.Thread | None = None
         self._partitioner_stop = threading.Event()
+        self._t0: float | None = None  # the client's start (monotonic s)
+        #: with a partition schedule: per emitted frame (s since the client's start, latency ms or None if dropped)
+        self.lines: list[tuple[float, float | None]] = []
 
     def start(self) -> None:
         """Build the namespaces and links, then start the master and servers inside them."""
@@ -96,7 +99,7 @@ class NetnsCluster(LocalCluster):
         super().go(last_frame)
         if not self.partitions or self._partitioner is not None:
             return
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
         actions = sorted([(p.start_s, False, p) for p in self.partitions]
                          + [(p.end_s, True, p) for p in self.partitions], key=lambda a: a[0])
         records = {id(p): {"server": p.server, "down_at_s": p.start_s, "up_at_s": p.end_s} for p in self.partitions}
@@ -114,6 +117,13 @@ class NetnsCluster(LocalCluster):
 
         self._partitioner = threading.Thread(target=partitioner, name="partition-schedule", daemon=True)
         self._partitioner.start()
+
+    def record_line(self, frame: int, keys: Mapping[str, Any]) -> None:
+        """A prediction line emitted now (``keys``: its ``latency_ms`` or ``dropped``); kept only while a
+        partition schedule runs (for :meth:`network_summary`'s SLO recovery)."""
+        if self._t0 is not None:
+            latency = None if keys.get("dropped") else keys.get("latency_ms")
+            self.lines.append((time.monotonic() - self._t0, latency))
 
     def stop(self) -> None:
         """Stop the timers and every process, then delete the namespaces (also after an error)."""
@@ -137,8 +147,9 @@ class NetnsCluster(LocalCluster):
 
     def network_summary(self, bandwidths_Bps: Mapping[str, float], events: list[dict[str, Any]]) -> dict[str, Any]:
         """The summary's ``network``: per link the shaped and the profiler's measured rate (Mbit/s), and per
-        partition how long after the link went down the client removed the server and after it came back
-        the server rejoined (s, from the client's ``events``, whose clock starts with the stream)."""
+        partition how long after the link went down the client removed the server and frames met the SLO
+        again, and after it came back the server rejoined (s, from the client's ``events``, whose clock
+        starts with the stream, and the lines recorded by :meth:`record_line`)."""
         assert self.network is not None
         out = self.network.describe()
         for name, link in out["links"].items():  # type: ignore[union-attr]
@@ -146,6 +157,7 @@ class NetnsCluster(LocalCluster):
             link["measured_mbit"] = None if b is None else round(b * 8 / 1e6, 2)
         for rec in self.partition_events:
             rec.update(_recovery(rec, events))
+            rec["slo_again_after_s"] = _slo_again(rec, self.lines, self.config.client.slo_ms)
         if self.partition_events:
             out["partitions"] = self.partition_events
         return out
@@ -163,3 +175,18 @@ def _recovery(rec: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str,
 
     return {"removed_after_s": first("server removed", rec.get("t_down_s")),
             "rejoined_after_s": first("server rejoined", rec.get("t_up_s"))}
+
+
+def _slo_again(rec: Mapping[str, Any], lines: list[tuple[float, float | None]], slo_ms: float) -> float | None:
+    """Seconds from the link going down to the arrival of the first frame after which every frame that
+    arrived before the link came back met the SLO (arrival = emission − latency; a dropped frame misses at its
+    emission); None without such a frame."""
+    down, up = rec.get("t_down_s"), rec.get("t_up_s")
+    if down is None or up is None:
+        return None
+    arrivals = sorted((t - (lat or 0.0) / 1000.0, lat is not None and lat <= slo_ms) for t, lat in lines)
+    window = [(a, ok) for a, ok in arrivals if down <= a < up]
+    last_miss = max((i for i, (_, ok) in enumerate(window) if not ok), default=-1)
+    if last_miss + 1 >= len(window):
+        return None
+    return round(max(window[last_miss + 1][0] - down, 0.0), 3)

@@ -11,7 +11,7 @@ import pytest
 from runtime.cli.run import main
 from runtime.cluster import netns
 from runtime.cluster.netns import burst_bytes, choose_subnet, parse_links, parse_rate
-from runtime.cluster.netns_cluster import Partition, parse_partition_schedule
+from runtime.cluster.netns_cluster import Partition, _slo_again, parse_partition_schedule
 from runtime.errors import UserError
 
 
@@ -73,3 +73,11 @@ def test_without_root_netns_is_a_one_line_error(tiny_bundle: Path, tiny_video: P
     assert main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--cluster", "netns:2", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "need root" in err and "local:N" in err and err.count("\n") == 1, err
+
+
+def test_slo_recovery_after_a_partition() -> None:
+    rec = {"t_down_s": 1.0, "t_up_s": 3.0}
+    # (emitted s, latency ms | None = dropped): arrivals 0.9 ok, 1.1 late, 1.4 dropped, 1.6 ok, 2.0 ok
+    lines = [(1.0, 100.0), (1.9, 800.0), (1.4, None), (1.7, 100.0), (2.1, 100.0)]
+    assert _slo_again(rec, lines, 500.0) == 0.6
+    assert _slo_again(rec, [(1.9, 800.0)], 500.0) is None and _slo_again({}, lines, 500.0) is None
