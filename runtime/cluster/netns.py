@@ -75,7 +75,8 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     cmd = list(args) if args[0] == "tc" else ["ip", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     if check and proc.returncode != 0:
-        raise UserError(f"--cluster netns: `{' '.join(cmd)}` failed: {proc.stderr.strip() or proc.returncode}")
+        why = "; ".join(line.strip() for line in proc.stderr.splitlines() if line.strip()) or proc.returncode
+        raise UserError(f"--cluster netns:N: `{' '.join(cmd)}` failed ({why}); local:N needs no namespaces")
     return proc
 
 
