@@ -41,6 +41,7 @@ _OURS = re.compile(rf"^{PREFIX}(\d+)-[a-z0-9]+$")
 CLONE_NEWNET = 0x40000000  # <linux/sched.h>
 _UNITS = {"bit": 1, "kbit": 10 ** 3, "mbit": 10 ** 6, "gbit": 10 ** 9}
 DEFAULT_RATE = "300mbit"  # the paper's Wi-Fi
+MAX_SERVERS = 250  # one /24 holds the client, the master and the servers
 
 
 def parse_rate(text: str, flag: str = "--link") -> int:
@@ -156,7 +157,7 @@ def choose_subnet(pid: int, taken: Sequence[ipaddress.IPv4Network]) -> ipaddress
 class Node:
     """One node of the LAN: its namespace, its interface (node end, hub end), address and link rate."""
 
-    name: str  # client, master, s0, ...
+    name: str  # client, master, server-0, ...
     netns: str
     dev: str
     hub_dev: str
@@ -169,6 +170,8 @@ class Netns:
 
     def __init__(self, servers: Sequence[str], rates_bps: Sequence[int], pid: int | None = None) -> None:
         check_available()
+        if len(servers) > MAX_SERVERS:
+            raise UserError(f"--cluster netns:N: at most {MAX_SERVERS} servers on one /24, got {len(servers)}")
         self.pid = os.getpid() if pid is None else pid
         self.hub = f"{PREFIX}{self.pid}-hub"
         self.bridge = f"pl{self.pid}br"
