@@ -6,6 +6,8 @@
     paraloupe-run --bundle B --role client --config cluster.yaml --video V.mp4
     paraloupe-run --bundle B --validate                                       # files, sha256, ncnn, profiles
     paraloupe-run keys --out keys/ [--names server,client]                    # CURVE key pairs
+    paraloupe-run --bundle B --video V --cluster netns:4 [--link 300mbit,...] # each in a network namespace (root)
+    paraloupe-run netns-clean                                                 # namespaces of dead netns runs
 
 Client options: ``--mode paraloupe|baseline|mini|ep-K|lastdet``, ``--scheduler markov|uniform|proportional|
 greedy|milp``, ``--slo-ms``, ``--max-patches``, ``--frames A:B``, ``--offer-fps`` (camera-like arrival),
@@ -16,7 +18,9 @@ Experiment hooks: ``--cost-schedule NAME:COST@T0-T1,...`` (a server or device re
 window, seconds since the client's start; also for ``--role server``), ``--kill-schedule NAME@SECONDS,...``
 (local:N: kill -9 those servers then), ``--schedule-log L.jsonl`` (the master's per-frame decisions; also for
 ``--role master``), ``--pace-factor F`` (local:N: the common slow-down of emulated devices instead of the one
-measured at start, so runs with different device sets share it).
+measured at start, so runs with different device sets share it). netns:N (root): ``--link R[,R...]`` (the
+servers' link rates, tbf both ways, default 300mbit), ``--partition-schedule NAME@T0-T1,...`` (a server's link
+down and up again; the process lives).
 The summary is printed on stderr at the end (JSON with ``--summary``); a progress line runs meanwhile.
 """
 
@@ -27,7 +31,6 @@ import contextlib
 import dataclasses
 import math
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -102,10 +105,12 @@ def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
 
 def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: str, args: argparse.Namespace,
                extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
-               on_frame: Any = None, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
+               on_frame: Any = None, on_start: Callable[[], None] | None = None,
+               on_line: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the video through the cluster; writes --out/--save-video/--summary; returns the summary.
     ``extra``: keys added to the summary (a callable is called after the run); ``on_start()``: called when the
-    client takes its first frame (the clock of the kill schedule)."""
+    client takes its first frame (the clock of the kill schedule); ``on_line(frame, keys)``: each prediction
+    line's extra keys (``latency_ms``, ``dropped``, ...) as it is emitted."""
     from runtime.atomic import atomic_open
     from runtime.cluster.client import Client
     from runtime.cluster.summary import format_summary, summarize
@@ -117,6 +122,7 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
     frames = parse_frames(args.frames)
     width, height, fps = video_info(args.video)
     client = Client(bundle, manifest, cluster, master_endpoint, fps=fps or 25.0)
+    warm_ms = client.warm_up(width, height)
     preds: dict[int, Detections] = {}
     writer = _video_writer(args.save_video, fps, width, height) if args.save_video else None
     with contextlib.ExitStack() as outputs:  # --out is replaced only when the run ends cleanly
@@ -129,6 +135,8 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
                 preds[dets.frame] = dets
             if handle is not None:
                 handle.write(dets.to_line(**extra_keys) + "\n")
+            if on_line is not None:
+                on_line(dets.frame, extra_keys)
             if writer is not None:
                 patches = extra_keys.get("patch_rects", [])
                 writer.write(_annotated(frame, dets, bool(extra_keys.get("dropped")), patches))
@@ -137,12 +145,13 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
                            None if args.quiet else _print_progress, on_frame)
     print("", file=sys.stderr)
     info = {"mode": cluster.client.mode, "scheduler": cluster.master.scheduler, "video": str(args.video),
-            "frame_size": [width, height], "servers_seen": sorted(client.links)}
+            "frame_size": [width, height], "servers_seen": sorted(client.links), "client_warm_ms": round(warm_ms, 1)}
     if callable(extra):
         extra = extra()
     summary = summarize(stats, cluster.client.slo_ms, warmup=args.warmup, extra={**info, **(extra or {})})
     if args.gt:
         summary.update(_f1(args.gt, preds))
+    summary["bandwidth_Bps"] = {k: round(v) for k, v in client.net.bw.bandwidths().items()}  # network profiler
     print(format_summary(summary), file=sys.stderr)
     if args.summary:
         from runtime.atomic import write_json
@@ -219,7 +228,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", required=True, help="bundle folder (manifest.json + model files)")
     p.add_argument("--validate", action="store_true", help="check the bundle and print models × devices")
     p.add_argument("--video", help="input video (client)")
-    p.add_argument("--cluster", help="local:N — start a master and N servers on loopback")
+    p.add_argument("--cluster", help="local:N — start a master and N servers on loopback; netns:N — each in its "
+                                     "own network namespace on a shaped link (root)")
+    p.add_argument("--link", metavar="RATE[,RATE...]",
+                   help="netns:N: the servers' link rates, one for all or one per server (default 300mbit)")
+    p.add_argument("--partition-schedule", metavar="NAME@T0-T1,...",
+                   help="netns:N: server NAME's link down from T0 to T1 s after the client's start (it lives on)")
     p.add_argument("--role", choices=["client", "server", "master"], help="run one role of a real cluster")
     p.add_argument("--config", help="cluster.yaml (roles; optional base settings for local:N)")
     p.add_argument("--name", help="this server's name in cluster.yaml")
@@ -254,23 +268,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_hooks(args: argparse.Namespace) -> None:
     """The experiment hooks' syntax and where they apply, before anything starts (one-line errors)."""
+    from runtime.cli.cluster_run import check_netns_flags
+
+    check_netns_flags(args)
     if args.kill_schedule is not None:
         from runtime.cluster.local import parse_kill_schedule
 
         if not args.cluster:
-            raise UserError("--kill-schedule: only with --cluster local:N")
+            raise UserError("--kill-schedule: only with --cluster local:N or netns:N")
         parse_kill_schedule(args.kill_schedule)
     if args.cost_schedule is not None:
         from runtime.cluster.server import parse_cost_schedule
 
         if not (args.cluster or args.role == "server"):
-            raise UserError("--cost-schedule: only with --cluster local:N or --role server")
+            raise UserError("--cost-schedule: only with --cluster local:N|netns:N or --role server")
         parse_cost_schedule(args.cost_schedule)
     if args.schedule_log is not None and not (args.cluster or args.role == "master"):
-        raise UserError("--schedule-log: only with --cluster local:N or --role master")
+        raise UserError("--schedule-log: only with --cluster local:N|netns:N or --role master")
     if args.pace_factor is not None:
         if not args.cluster:
-            raise UserError("--pace-factor: only with --cluster local:N")
+            raise UserError("--pace-factor: only with --cluster local:N or netns:N")
         if not (math.isfinite(args.pace_factor) and args.pace_factor >= 1.0):
             raise UserError(f"--pace-factor: must be a finite number >= 1, got {args.pace_factor!r}")
 
@@ -280,44 +297,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["keys"]:
         return _keys_main(argv[1:])
+    if argv[:1] == ["netns-clean"]:
+        from runtime.cli.cluster_run import netns_clean_main
+
+        return netns_clean_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.validate:
         return validate_bundle(args.bundle)
 
     from runtime.bundle import load_manifest
-    from runtime.cluster.config import ClusterConfig, load_cluster_config
+    from runtime.cluster.config import load_cluster_config
 
     _check_hooks(args)
     manifest = load_manifest(args.bundle)
     if args.cluster:
         if args.role:
             raise UserError("--cluster and --role exclude each other")
-        if not args.cluster.startswith("local:") or not args.cluster[6:].isdigit():
-            raise UserError(f"--cluster: expected local:N, got {args.cluster!r}")
-        from runtime.cluster.local import LocalCluster
+        from runtime.cli.cluster_run import run_cluster
 
-        base = load_cluster_config(args.config) if args.config else ClusterConfig()
-        base = _client_config(base, args)
-        n = int(args.cluster[6:])
-        base = dataclasses.replace(base, client=dataclasses.replace(base.client, min_servers=n))
-        devices = [d for d in args.devices.split(",") if d] if args.devices else None
-        with tempfile.TemporaryDirectory(prefix="paraloupe-local-") as tmp:
-            with LocalCluster(args.bundle, manifest, n, base, args.workdir or tmp, devices, args.curve,
-                              cost_schedule=args.cost_schedule, kill_schedule=args.kill_schedule,
-                              schedule_log=args.schedule_log, pace_factor=args.pace_factor) as cluster:
-                last = {"frame": None}
-                summary = run_client(args.bundle, manifest, cluster.config, cluster.endpoints["master"], args,
-                                     extra=lambda: {"cluster": f"local:{n}", "emulation": cluster.emulation(),
-                                                    **({"experiment": cluster.hooks()} if cluster.hooks() else {})},
-                                     on_frame=lambda f: last.update(frame=f),
-                                     on_start=lambda: cluster.go(lambda: last["frame"]))
-            # the servers' own counters (emulation overruns) exist only once they have stopped
-            summary["emulation"]["server_counters"] = cluster.stopped_counters()
-            if args.summary:
-                from runtime.atomic import write_json
-
-                write_json(args.summary, summary, indent=1)
-        return 0
+        return run_cluster(args, manifest)
     if not args.role or not args.config:
         raise UserError("give --validate, --video V --cluster local:N, or --role R --config cluster.yaml")
     cluster = _client_config(load_cluster_config(args.config), args)

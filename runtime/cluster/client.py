@@ -48,6 +48,7 @@ from runtime.errors import UserError
 from runtime.loop import ClosedLoop, LoopSettings, patch_budget
 from runtime.manifest import Manifest
 from runtime.modes import Mode
+from runtime.timing import Stopwatch
 
 #: A message handler: ``(message, sender, now)``; the sender is None for the master.
 Handler = Callable[[Message, Link | None, float], None]
@@ -137,12 +138,27 @@ class Client:
         self.stats.malformed.update(self.malformed)
         return self.stats
 
+    def warm_up(self, width: int, height: int) -> float:
+        """Run the closed loop on two noise frames of the stream's size (``width`` × ``height`` px) and reset it:
+        its numba kernels are compiled (or loaded) before the first camera frame is due, not while frames
+        queue behind it. Returns the time it took, ms."""
+        rng = np.random.default_rng(0)
+        with Stopwatch() as watch:
+            for i in range(2):
+                frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                self.loop.finish(self.loop.plan(frame, i), [])
+            self.loop.reset()
+        return watch.ms
+
     def _wait_for_servers(self) -> None:
-        """Ask the master for its device table until ``min_servers`` are live or ``startup_timeout_s`` passed."""
+        """Ask the master for its device table until ``min_servers`` are live, then wait for the network
+        profiler's first measurement of them (on idle links), both within ``startup_timeout_s``."""
         deadline = time.monotonic() + self.cfg.startup_timeout_s
         while len(self.net.live()) < self.cfg.min_servers and time.monotonic() < deadline:
             self._hello()
             self.net.poll_master(100)
+        while not self.net.bw.scanned.is_set() and self.net.live() and time.monotonic() < deadline:
+            self.net.poll_master(100)  # the first bandwidths measured on idle links, before any frame
         if len(self.net.live()) < self.cfg.min_servers:
             self._event(f"only {len(self.net.live())} of {self.cfg.min_servers} servers after "
                         f"{self.cfg.startup_timeout_s:.0f} s; missing work is inferred locally")
@@ -152,6 +168,7 @@ class Client:
         """The event loop (see the module docstring), until every frame of the source has been emitted."""
         depth = self.cfg.pipeline or (max(1, len(self.net.live())) if self.kind == "baseline" else 1)
         now = time.monotonic()
+        self.t0 = now  # events' t_s: seconds since the stream started (the kill and partition schedules' clock)
         self.frames.open(frames, now)
         self.net.next_heartbeat, self._next_hello, self._next_progress = now, now + 1.0, now + 1.0
         while True:

@@ -2,8 +2,11 @@
 kept under watch by heartbeats (the ZeroMQ guide's Paranoid Pirate, client side).
 
 - heartbeats: a ``ping`` to every server each ``heartbeat_ms`` (≤ 300); any message from a server proves it
-  alive; ``liveness`` periods of silence → the server is removed, its socket closed (queued messages gone),
-  its in-flight patches re-sent elsewhere (``on_lost``), and it is named in ``exclude`` in schedule requests;
+  alive; a ping unanswered for ``liveness`` periods (and as long a silence) → the server is removed, its socket
+  closed (queued messages gone), its in-flight patches re-sent elsewhere (``on_lost``), and it is named in
+  ``exclude`` in schedule requests. A client loop that stalled (numba JIT of its first frame, a busy host)
+  sent no pings meanwhile, so its stall alone never removes a server; servers are known only once the master
+  lists them, i.e. once they are ready (readiness before liveness);
   a lost TCP connection (the socket's monitor: kill -9, reboot) removes it at once;
 - rejoin: a removed server's endpoint keeps being pinged on a fresh socket; its first ``pong`` (or a new
   endpoint in the master's device table) brings it back.
@@ -165,8 +168,8 @@ class ClientLinks:
     # ---------------------------------------------------------------- liveness
 
     def heartbeat(self, now: float) -> None:
-        """When due: read what arrived first (a stalled loop is not a dead server), ping every server,
-        remove those silent for ``liveness`` heartbeat periods."""
+        """When due: read what arrived first (a stalled loop is not a dead server), remove the servers that
+        left a ping unanswered for ``liveness`` heartbeat periods, ping every server."""
         if now < self.next_heartbeat:
             return
         hb = self.cluster.timing.heartbeat_ms / 1000.0
@@ -174,15 +177,19 @@ class ClientLinks:
         for link in list(self.links.values()):
             self.receive(link.sock, link, now)
         for link in self.links.values():
-            self.send(link.sock, encode("ping", seq=int(now * 1000)), counted=False)
-            if link.alive and now - link.last_seen > limit:
+            unanswered = link.first_unanswered
+            if link.alive and unanswered is not None and min(now - unanswered, now - link.last_seen) >= limit:
                 self.remove(link, now, "missed heartbeats")
+            self.send(link.sock, encode("ping", seq=int(now * 1000)), counted=False)
+            if link.first_unanswered is None:  # also when unsendable (no connection, queue full): it was due
+                link.first_unanswered = now
         self.next_heartbeat = now + hb
 
     def remove(self, link: Link, now: float, why: str) -> None:
         """Take a server out: its socket replaced by a fresh one (pinged until it answers), its in-flight
         patches sent elsewhere."""
         link.alive = False
+        link.first_unanswered = None
         self.stats.count("servers_removed")
         self.event(f"server removed ({why})", link.name)
         self._disconnect(link)
@@ -200,6 +207,7 @@ class ClientLinks:
     def seen(self, link: Link, now: float) -> None:
         """A message from ``link``'s server: alive now; back if it had been removed (rejoin)."""
         link.last_seen = now
+        link.first_unanswered = None
         if not link.alive:
             link.alive = True
             self.stats.count("servers_rejoined")

@@ -35,6 +35,7 @@ class Link:
     models: dict[str, float]  # model → latency (ms), of the kind this client uses
     alive: bool = True
     last_seen: float = 0.0
+    first_unanswered: float | None = None  # when the oldest ping not answered yet was sent (None: none)
     inflight: set = field(default_factory=set)
     weight_credit: float = 0.0  # smooth weighted round robin (baseline)
     monitor: zmq.Socket | None = None  # reports the TCP connection's loss at once (kill -9, reboot)
@@ -89,6 +90,7 @@ class BandwidthThread(threading.Thread):
         self._peers: dict[str, str] = {}
         self._table: dict[str, float] = {}
         self._stop_event = threading.Event()
+        self.scanned = threading.Event()  # set once every peer known has been measured (or found unreachable)
 
     def set_peers(self, peers: Mapping[str, str]) -> None:
         with self._lock:
@@ -128,5 +130,7 @@ class BandwidthThread(threading.Thread):
                 if profiler is not None and profiler.tick():
                     with self._lock:
                         self._table = profiler.bandwidths()
+                        if current == self._peers:
+                            self.scanned.set()
         finally:
             transport.close()

@@ -22,6 +22,8 @@ Experiment hooks (paper Fig. 23/24), all off by default:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import json
 import math
@@ -44,6 +46,13 @@ from runtime.config import to_mapping
 from runtime.errors import UserError
 from runtime.infer import Detector, time_model
 from runtime.manifest import Manifest
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: SIGTERM it when this process dies (even by kill -9), so no server outlives a run
+    (Linux ``prctl(PR_SET_PDEATHSIG)``; kept across exec; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def default_devices(manifest: Manifest) -> list[str]:
@@ -154,8 +163,8 @@ class LocalCluster:
             if not (keys / "server.key_secret").exists():
                 make_keys(keys, ["server", self.base.client.name] + self.server_names())
             security = SecuritySection(curve=True, keys_dir=str(keys))
-        master = dataclasses.replace(self.base.master, bind="tcp://127.0.0.1:*", endpoint="")
-        servers = [ServerSection(name=s, bind="tcp://127.0.0.1:*", device=self.device_of(s),
+        master = dataclasses.replace(self.base.master, bind=self.bind("master"), endpoint="")
+        servers = [ServerSection(name=s, bind=self.bind(s), device=self.device_of(s),
                                  emulate=self.device_of(s) != "host", pace_factor=self.pace_factor)
                    for s in self.server_names()]
         self.config = dataclasses.replace(self.base, master=master, servers=servers, security=security)
@@ -198,12 +207,21 @@ class LocalCluster:
     def _write(self, name: str) -> None:
         (self.workdir / name).write_text(yaml.safe_dump(to_mapping(self.config), sort_keys=False))
 
+    def bind(self, name: str) -> str:
+        """The endpoint process ``name`` binds (any free port of loopback here)."""
+        return "tcp://127.0.0.1:*"
+
+    def command(self, name: str, cmd: list[str]) -> list[str]:
+        """The command line that starts process ``name`` (``cmd`` as is here)."""
+        return cmd
+
     def _spawn(self, role: list[str], config: str, name: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "runtime.cli.run", "--bundle", self.bundle_dir, *role,
                "--config", str(self.workdir / config)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own handle
-            return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
+            return subprocess.Popen(self.command(name, cmd), stdout=subprocess.PIPE, stderr=log, env=env,
+                                    preexec_fn=_die_with_parent)
 
     def _ready(self, name: str) -> dict[str, Any]:
         proc = self.procs[name]

@@ -1,7 +1,9 @@
 """Master scheduler: one per cluster; runs the scheduler on the profilers' state that every server reports.
 
 One thread, one bound ROUTER. ``state`` messages (every ``report_ms`` from each server) refresh the table of
-devices; a device silent for ``liveness × report_ms`` is left out until it reports again (rejoin). A
+devices; a device silent for ``liveness × report_ms`` is left out until it reports again (rejoin). A server
+reports only once it is ready (models loaded and warmed), and of the messages waiting after a stall of the
+master the states are handled first, so neither a warming server nor a stalled master counts as a miss. A
 ``schedule`` request (a client's patch metadata, its measured bandwidths and the devices it has found dead)
 becomes a scheduler instance (:func:`runtime.profilers.build_instance`) over the live devices' models of
 the requested kind, is solved with the configured policy (:func:`runtime.scheduler.solve`), and is answered
@@ -9,7 +11,8 @@ with ``assign``: one (device, model) per patch plus every live device's endpoint
 
 ``--schedule-log PATH`` (experiments, paper Fig. 23): one JSON line per scheduled frame — ``frame``, ``t_s``
 (seconds since the master started), ``patches`` K, ``per_device`` {device: patches assigned}, ``costs``
-{device: c_i used}, ``feasible``, ``max_latency_ms``, ``ms`` (decision time).
+{device: c_i used}, ``bandwidths_Bps`` {device: b_i used — the client's network profiler's, or
+``default_bandwidth_Bps`` before it has measured}, ``feasible``, ``max_latency_ms``, ``ms`` (decision time).
 """
 
 from __future__ import annotations
@@ -124,6 +127,12 @@ def _place_others(patches: list[Mapping[str, Any]], kind: str, kinds: Mapping[st
     return True
 
 
+def states_first(batch: list[tuple[bytes, Message]]) -> list[tuple[bytes, Message]]:
+    """The waiting ``(identity, message)`` pairs with every ``state`` first (otherwise in arrival order): after a
+    stall of the master, a server whose report waits behind a client's request is not counted missing."""
+    return sorted(batch, key=lambda item: item[1].type != "state")
+
+
 class Master:
     """The master's state; :meth:`run` binds, serves until ``stop()``, then closes everything."""
 
@@ -161,9 +170,11 @@ class Master:
         excluded = set(request.get("exclude", ()))
         live = {n: st for n, st in live.items() if n not in excluded}
         per_device = collections.Counter(d for d, _ in fields["assignment"])
+        default_b = self.cluster.master.default_bandwidth_Bps
         line = {"frame": request["frame"], "t_s": round(now - self.t0, 4), "patches": len(request["patches"]),
                 "per_device": dict(sorted(per_device.items())),
                 "costs": {n: float(st["cost"]) for n, st in sorted(live.items())},
+                "bandwidths_Bps": {n: round(float(request["bandwidths"].get(n, default_b))) for n in sorted(live)},
                 "feasible": fields["feasible"], "max_latency_ms": round(float(fields["max_latency_ms"]), 3),
                 "ms": round(float(fields["ms"]), 3), **({"error": fields["error"]} if fields.get("error") else {})}
         self._schedule_log.write(json.dumps(line, separators=(",", ":")) + "\n")
@@ -219,10 +230,9 @@ class Master:
             while not (stop() or self._stop):
                 if not router.poll(100, zmq.POLLIN):
                     continue
-                for identity, frames in drain(router):
-                    msg = try_decode(frames, self.malformed)
-                    if msg is None:
-                        continue
+                batch = [(identity, msg) for identity, frames in drain(router)
+                         if (msg := try_decode(frames, self.malformed)) is not None]
+                for identity, msg in states_first(batch):
                     reply = self.handle(msg, time.monotonic())
                     if reply is not None:
                         with contextlib.suppress(zmq.ZMQError):  # client gone: it falls back after its timeout
@@ -243,5 +253,7 @@ def serve(manifest: Manifest, cluster: ClusterConfig, schedule_log: str | None =
     signal.signal(signal.SIGTERM, master.request_stop)
     signal.signal(signal.SIGINT, master.request_stop)
     master.run(on_ready=lambda ep: print(json.dumps({"ready": "master", "endpoint": ep}), flush=True))
-    print(json.dumps({"stopped": "master", **master.counters, "malformed": master.malformed.as_dict()}), flush=True)
+    with contextlib.suppress(BrokenPipeError):  # the run that started it is gone
+        print(json.dumps({"stopped": "master", **master.counters, "malformed": master.malformed.as_dict()}),
+              flush=True)
     return 0

@@ -8,6 +8,11 @@ per type, looked up in a table):
 - ``ping`` → ``pong`` at once (heartbeats are never queued behind work);
 - a bandwidth probe (``runtime.profilers.network``) → its ack; anything malformed → dropped and counted.
 
+Readiness before liveness: a server loads every model and runs it once (ncnn's first-run allocations, numba
+JIT) before it binds or reports, so nobody can count it missing while it warms up; its first ``state`` (and
+the ready line on stdout, with ``warm_ms``) says it is ready, and the master's and clients' liveness counts
+from then.
+
 Every ``report_ms`` the server sends its profilers' state to the master (``state``): per model its latency
 (the device profile's, times the pace factor, when emulated; measured on this host otherwise) and accuracy,
 its cost c_i and counters.
@@ -51,6 +56,7 @@ from runtime.infer import Detector, time_model
 from runtime.manifest import Manifest
 from runtime.profilers.device import DeviceProfiler, ModelTiming
 from runtime.profilers.network import is_probe, probe_reply
+from runtime.timing import Stopwatch
 
 
 def common_pace_factor(manifest: Manifest, devices: list[str], host_ms: Mapping[str, float]) -> float:
@@ -148,11 +154,14 @@ class Server:
             raise UserError(f"server {section.name}: device {section.device!r} has no profiled latency for every "
                             f"served model ({', '.join(names)}); set emulate: false or pick models")
         self.service_ms: dict[str, float] = {}
-        for n, det in self.detectors.items():
-            if self.emulated:
-                self.service_ms[n] = section.pace_factor * float(manifest.latency_ms(section.device, n) or 0.0)
-            else:
-                self.service_ms[n] = time_model(det, runs=3, warmup=1)
+        with Stopwatch() as warm:
+            for n, det in self.detectors.items():
+                if self.emulated:
+                    self.service_ms[n] = section.pace_factor * float(manifest.latency_ms(section.device, n) or 0.0)
+                    time_model(det, runs=1, warmup=0)  # warm: the first inference is not a client's
+                else:
+                    self.service_ms[n] = time_model(det, runs=3, warmup=1)
+        self.warm_ms = warm.ms  # loading is done before; this is the warm-up (and host timing), ms
         self.profiler = DeviceProfiler(section.name, {n: ModelTiming(t) for n, t in self.service_ms.items()})
         self.malformed = Malformed()
         self.counters = {"served": 0, "errors": 0, "overruns": 0, "reply_failed": 0, "probes": 0}
@@ -185,7 +194,8 @@ class Server:
                            for n, t in st.latency_ms.items()},
                 "cost": cost, "cost_scheduled": scheduled,
                 "pace_factor": self.section.pace_factor if self.emulated else 1.0,
-                "emulated": self.emulated, "served": self.counters["served"], "malformed": self.malformed.total}
+                "emulated": self.emulated, "served": self.counters["served"], "malformed": self.malformed.total,
+                "ready": True, "warm_ms": round(self.warm_ms, 1)}
 
     def _infer(self, model: str, payload: bytes) -> tuple[dict[str, Any] | None, str]:
         det = self.detectors.get(model)
@@ -326,9 +336,11 @@ def serve(bundle_dir: str, manifest: Manifest, cluster: ClusterConfig, name: str
     def ready(endpoint: str) -> None:
         print(json.dumps({"ready": "server", "name": name, "endpoint": endpoint, "device": section.device,
                           "emulated": server.emulated, "models": server.service_ms,
+                          "warm_ms": round(server.warm_ms, 1),
                           "cost_schedule": [c.spec() for c in server.cost_schedule]}), flush=True)
 
     server.run(on_ready=ready)
-    print(json.dumps({"stopped": "server", "name": name, **server.counters,
-                      "malformed": server.malformed.as_dict()}), flush=True)
+    with contextlib.suppress(BrokenPipeError):  # the run that started it is gone (its namespace cleaned)
+        print(json.dumps({"stopped": "server", "name": name, **server.counters,
+                          "malformed": server.malformed.as_dict()}), flush=True)
     return 0

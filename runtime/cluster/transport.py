@@ -14,7 +14,11 @@ after this many ms at close), ``SNDHWM``/``RCVHWM`` (messages queued per peer; b
 fails and the caller counts a drop), ``SNDTIMEO``/``RCVTIMEO`` (ms a blocking call may wait),
 ``MAXMSGSIZE`` (larger messages disconnect the peer), ``IMMEDIATE`` on DEALERs (queue only to completed
 connections, so nothing piles up for a dead server), ``ROUTER_MANDATORY`` on ROUTERs (a reply to a gone
-peer fails instead of vanishing silently) and TCP keep-alive.
+peer fails instead of vanishing silently) and TCP keep-alive. A partitioned link (the cable pulled, the
+process alive) is noticed by ZMTP heartbeats: a connection silent for ``heartbeat_timeout_ms`` is closed and
+re-made every ``reconnect_ivl_ms``, each TCP connect given up after ``connect_timeout_ms`` (a SYN lost in the
+partition is re-sent then, not after TCP's own seconds-long back-off), so a link back up reconnects within
+about a second.
 
 Security (off by default): with a :class:`Curve` every ROUTER is a CURVE server with the cluster's server
 key pair and runs a ZAP authenticator (``zmq.auth.ThreadAuthenticator``) that admits only the public keys in
@@ -46,6 +50,12 @@ class SocketOptions:
     hwm: int = bounded(256, "high-water mark, messages per peer and direction", ge=1, le=100_000)
     send_timeout_ms: int = bounded(100, "longest a blocking send may wait, ms", ge=0, le=60_000)
     recv_timeout_ms: int = bounded(1000, "longest a blocking receive may wait, ms", ge=0, le=60_000)
+    heartbeat_ivl_ms: int = bounded(250, "ZMTP heartbeat period of every connection, ms (0 = off)", ge=0, le=60_000)
+    heartbeat_timeout_ms: int = bounded(1000, "a connection silent this long is closed and re-made, ms",
+                                        ge=10, le=600_000)
+    connect_timeout_ms: int = bounded(500, "a TCP connect unanswered this long is tried again, ms (0 = TCP's own)",
+                                      ge=0, le=600_000)
+    reconnect_ivl_ms: int = bounded(100, "wait before re-making a lost connection, ms", ge=1, le=60_000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +106,11 @@ class Transport:
         sock.setsockopt(zmq.RCVTIMEO, o.recv_timeout_ms)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES + MAX_HEADER_BYTES + 1024)
         sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        if o.heartbeat_ivl_ms:
+            sock.setsockopt(zmq.HEARTBEAT_IVL, o.heartbeat_ivl_ms)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, o.heartbeat_timeout_ms)
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, o.connect_timeout_ms)
+        sock.setsockopt(zmq.RECONNECT_IVL, o.reconnect_ivl_ms)
         self._sockets.append(sock)
         return sock
 

@@ -8,8 +8,12 @@ Wire format (client DEALER → server ROUTER; the server's loop hands probe mess
 - request  ``[b"PLBW", seq (8-byte big-endian), payload (n bytes)]``
 - reply    ``[b"PLBW-ACK", seq, n as ASCII decimal]``
 
-One measurement: a probe with an empty payload (round-trip time r0, s) then ``rounds`` probes of
-``payload_bytes`` (r1 each); b = payload_bytes / (r1 − r0), the median over rounds. A reply that does not
+One measurement: ``rounds`` pairs of a probe with an empty payload (round-trip time r0, s) and one of
+``payload_bytes`` (r1); b = payload_bytes / (min r1 − min r0). The minima drop the queueing a busy server or a
+busy client thread adds to single round trips (a busy 2-core host otherwise gives r1 < r0 and absurd rates);
+a transfer too fast to resolve (loopback) counts as 1 µs. A peer that answers the empty probe but
+not a full one within ``timeout_ms`` is on a link slower than that: b = payload_bytes / timeout (an upper
+bound, so a slow link is never taken for an unmeasured, default-speed one). A reply that does not
 arrive within ``timeout_ms`` makes the peer unreachable (dropped from the table until the next rescan).
 Replies carry the request's sequence number; late replies of an earlier probe are skipped.
 """
@@ -17,7 +21,6 @@ Replies carry the request's sequence number; late replies of an earlier probe ar
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -86,18 +89,16 @@ class ZmqProbe:
                 return time.perf_counter() - t0
 
     def __call__(self, peer: str) -> float | None:
-        """Bandwidth to ``peer`` in B/s, or None when it does not answer in time."""
+        """Bandwidth to ``peer`` in B/s, or None when it does not answer at all."""
         socket = self._sockets[peer]
-        base = self._round_trip(socket, b"")
-        if base is None:
-            return None
-        rates = []
+        empty, full = [], []
         for _ in range(self._config.rounds):
-            rtt = self._round_trip(socket, self._payload)
-            if rtt is None:
-                return None
-            rates.append(len(self._payload) / max(rtt - base, 1e-6))
-        return float(statistics.median(rates))
+            for payload, times in ((b"", empty), (self._payload, full)):
+                rtt = self._round_trip(socket, payload)
+                if rtt is None:  # no answer at all: unreachable; no full answer in time: a slow link
+                    return len(self._payload) / (self._config.timeout_ms / 1000.0) if payload and empty else None
+                times.append(rtt)
+        return len(self._payload) / max(min(full) - min(empty), 1e-6)
 
 
 class NetworkProfiler:

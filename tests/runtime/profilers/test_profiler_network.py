@@ -9,6 +9,7 @@ import pytest
 import zmq
 
 from runtime.profilers import NetworkProfiler, NetworkProfilerConfig, ZmqProbe, serve_probes
+from runtime.profilers.network import probe_reply
 
 
 @pytest.fixture()
@@ -81,3 +82,33 @@ def test_keeps_n_best_and_refreshes_on_period() -> None:
     rates["d0"] = 20e6
     assert profiler.tick(now=300.0) and len(calls) == 5  # rescan: a newly fast peer enters
     assert list(profiler.bandwidths()) == ["d0", "d3"]
+
+
+def test_a_link_too_slow_for_a_full_probe_gets_the_upper_bound() -> None:
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+
+    def answer_empty_probes_only() -> None:  # a full probe "never arrives in time"
+        while not stop.is_set():
+            if router.poll(10, zmq.POLLIN):
+                identity, *frames = router.recv_multipart()
+                if not frames[2]:
+                    router.send_multipart([identity, *probe_reply(frames)])
+
+    thread = threading.Thread(target=answer_empty_probes_only, daemon=True)
+    thread.start()
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        probe = ZmqProbe({"slow": dealer}, NetworkProfilerConfig(payload_bytes=1000, rounds=1, timeout_ms=100))
+        assert probe("slow") == pytest.approx(1000 / 0.1)  # B/s: at most payload / timeout
+    finally:
+        stop.set()
+        thread.join(2)
+        dealer.close()
+        router.close()
+        ctx.term()
