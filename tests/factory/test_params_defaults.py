@@ -27,7 +27,7 @@ PARAMS_CLASSES = {
     "objectness": "factory.stages.objectness:ObjectnessParams",
     "search": "factory.stages.search:SearchParams",
     "pretrain": "factory.stages.pretrain:PretrainParams",
-    "finetune": "factory.stages.finetune:FinetuneParams",
+    "finetune": "factory.stages.finetune_params:FinetuneParams",
     "export": "factory.stages.export:ExportParams",
     "profile": "factory.stages.profile:ProfileParams",
     "bundle": "factory.stages.bundle:BundleParams",
