@@ -9,7 +9,6 @@ bundle in the making.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,29 +73,13 @@ def output_cosine(reference: Detector, other: Detector, images: Sequence[np.ndar
     return cos_min
 
 
-def object_patch_ids(annotations: str | Path, min_r: float) -> set[int]:
-    """Ids of a patch set's object-centred patches (not random tiles) whose object fills at least ``min_r`` of
-    the patch area (the images' ``r``, CONVENTIONS patch geometry; an image without ``r`` — a patch set made
-    elsewhere — counts)."""
-    import json
-
-    path = Path(annotations)
-    path = path / "annotations.json" if path.is_dir() else path
-    return {int(e["id"]) for e in json.loads(path.read_text())["images"]
-            if e.get("label") != "tile" and float(e.get("r", 1.0)) >= min_r}
-
-
 def patch_f1(bundle_dir: str | Path, manifest: Manifest, name: str, annotations: str | Path,
-             images: Sequence[tuple[int, np.ndarray]] | None = None, threads: int = 1,
-             only: set[int] | None = None) -> dict[str, float]:
+             images: Sequence[tuple[int, np.ndarray]] | None = None, threads: int = 1) -> dict[str, float]:
     """F1 (IoU 0.5, CONVENTIONS) of model ``name`` on a COCO patch set, each image one 'frame', at the
-    manifest's own decoding (score threshold included); ``only``: these image ids alone."""
+    manifest's own decoding (score threshold included)."""
     path = Path(annotations)
     path = path / "annotations.json" if path.is_dir() else path
     gt = load_coco(path)
-    if only is not None:
-        gt = dataclasses.replace(gt, frames={i: f for i, f in gt.frames.items() if i in only})
-        images = [(i, im) for i, im in (images if images is not None else read_images(path)) if i in only]
     det = Detector(bundle_dir, name, manifest, threads)
     preds = {}
     for image_id, image in images if images is not None else read_images(path):

@@ -13,8 +13,7 @@ Run: ``python -m factory.stages.export`` (reads ``params.yaml: export``). For ea
 3. parity on real held-out patches: torch vs ncnn fp32 max |diff| (the stage fails above ``max_abs_diff``),
    and the cosine of every precision's outputs to torch's;
 4. F1 (accuracy α) of every exported file through the runtime's inference: the mini detectors on the
-   held-out patch set's object-centred patches with r >= ``eval_min_r`` (``eval``; what the closed loop sends
-   them — random tiles left out), the whole-frame baseline (every side) on every ``baseline_frame_step``-th
+   held-out patch set (``eval``), the whole-frame baseline (every side) on every ``baseline_frame_step``-th
    frame of the held-out videos (``baseline_eval``), each frame letterboxed whole into its square input as the
    runtime's baseline mode does. Steps 3–4 run for every exported file: at the default 40 frames they cost
    a few seconds even at side 960, far less than the int8 calibration of that side.
@@ -37,15 +36,7 @@ import torch
 
 from factory import paths
 from factory.data.builder import Source, world_source
-from factory.export.checks import (
-    frames_f1,
-    object_patch_ids,
-    output_cosine,
-    parity,
-    patch_f1,
-    read_frames,
-    read_images,
-)
+from factory.export.checks import frames_f1, output_cosine, parity, patch_f1, read_frames, read_images
 from factory.export.ncnn_export import NcnnFiles, blob_names, export_ncnn, manifest_entry
 from factory.models.complexity import count_macs, count_params
 from factory.models.detector import Detector as Network
@@ -92,10 +83,6 @@ class ExportParams:
     precisions: list[str] = bounded(["fp32", "fp16", "int8"], "variants written (fp32 is always written)")
     optlevel: int = bounded(2, "pnnx graph optimisation level (2 = all passes)", ge=0, le=2)
     eval: str = paths.patches("val")  # held-out patch set (COCO) for the minis' F1
-    eval_min_r: float = bounded(0.1, "a mini's F1 (its accuracy α in the profiles, which the scheduler "
-                                     "maximises) counts the eval set's object-centred patches with r >= this: "
-                                     "the patches the closed loop sends (random tiles and tinier objects left out)",
-                                ge=0.0, le=1.0)
     baseline_eval: list[Source] = field(default_factory=lambda: [world_source("val-static"),
                                                                  world_source("val-moving")])
     baseline_frame_step: int = bounded(10, "every n-th frame of baseline_eval", ge=1)
@@ -235,12 +222,10 @@ def export_at(params: ExportParams, model: Network, ckpt: str, backbone: str, si
         if spec["kind"] == "baseline":
             f1 = frames_f1(out, catalog, name, frames()[0], frames()[1], params.threads)
         else:
-            f1 = patch_f1(out, catalog, name, resolve_path(params.eval), eval_set, params.threads,
-                          only={i for i, _ in eval_set})
+            f1 = patch_f1(out, catalog, name, resolve_path(params.eval), eval_set, params.threads)
         rows.append({"model": name, "checkpoint": ckpt, "kind": spec["kind"], "backbone": backbone,
                      "input_size": size, "precision": precision, "f1": round(f1["f1"], 4),
-                     "evaluation": ("held-out whole frames" if spec["kind"] == "baseline"
-                                    else f"held-out object patches (r >= {params.eval_min_r:g})"),
+                     "evaluation": ("held-out whole frames" if spec["kind"] == "baseline" else "held-out patches"),
                      "precision_pr": round(f1["precision"], 4), "recall": round(f1["recall"], 4),
                      "bin_bytes": files[precision].bin.stat().st_size,
                      "torch_max_abs_diff": check["max_abs_diff"], "torch_cosine_min": round(check["cosine_min"], 6),
@@ -272,10 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     with stage_run("export", params, out) as tracker:
         eval_path = resolve_path(params.eval)
-        eval_ids = object_patch_ids(eval_path, params.eval_min_r)
-        eval_set = [(i, image) for i, image in read_images(eval_path) if i in eval_ids]
-        if not eval_set:
-            raise UserError(f"{eval_path}: no object-centred patch with r >= export.eval_min_r {params.eval_min_r}")
+        eval_set = read_images(eval_path)
         parity_set = read_images(eval_path, params.parity_images)
         calibration = read_images(resolve_path(params.int8.calibration), params.int8.images)
         classes = load_detector(resolve_path(params.detectors_dir) / names[0] / "model.pt").spec["classes"]

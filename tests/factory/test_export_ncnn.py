@@ -149,15 +149,3 @@ def test_ncnn_tools_are_used_when_on_path(exported: dict, tmp_path, monkeypatch:
     calls = log.read_text()
     assert report.tool == "ncnn2table+ncnn2int8" and (tmp_path / "q.bin").is_file()
     assert f"shape=[{SIZE},{SIZE},3]" in calls and "pixel=RGB" in calls and "ncnn2int8" in calls
-
-
-def test_alpha_counts_object_centred_patches_only(tmp_path) -> None:
-    import json
-
-    from factory.export.checks import object_patch_ids
-
-    images = [{"id": 0, "label": "person", "r": 0.6}, {"id": 1, "label": "vehicle", "r": 0.05},
-              {"id": 2, "label": "tile", "r": 0.0}, {"id": 3, "label": "person", "r": 0.1}, {"id": 4}]
-    (tmp_path / "annotations.json").write_text(json.dumps({"images": images, "annotations": [], "categories": []}))
-    assert object_patch_ids(tmp_path, 0.1) == {0, 3, 4}  # an image without r (made elsewhere) counts
-    assert object_patch_ids(tmp_path / "annotations.json", 0.0) == {0, 1, 3, 4}  # tiles never count

@@ -107,7 +107,7 @@ def test_export_profile_bundle(workspace: Path, capsys: pytest.CaptureFixture[st
         if r["precision"] == "fp32":
             assert r["torch_max_abs_diff"] < 1e-3
         assert 0.0 <= r["f1"] <= 1.0 and r["bin_bytes"] > 0
-        assert r["evaluation"] == ("held-out whole frames" if r["kind"] == "baseline" else "held-out object patches (r >= 0.1)")
+        assert r["evaluation"] == ("held-out whole frames" if r["kind"] == "baseline" else "held-out patches")
     assert rows["tiny-64-int8"]["bin_bytes"] < rows["tiny-64-fp32"]["bin_bytes"] / 2
 
     assert profile.main([]) == 0
