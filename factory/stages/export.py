@@ -13,7 +13,9 @@ Run: ``python -m factory.stages.export`` (reads ``params.yaml: export``). For ea
 3. parity on real held-out patches: torch vs ncnn fp32 max |diff| (the stage fails above ``max_abs_diff``),
    and the cosine of every precision's outputs to torch's;
 4. F1 (accuracy α) of every exported file through the runtime's inference: the mini detectors on the
-   held-out patch set (``eval``), the whole-frame baseline (every side) on every ``baseline_frame_step``-th
+   held-out patch set (``eval``) and then — α, what the scheduler maximises — in the runtime's closed loop on
+   the held-out videos ``loop_eval`` (:mod:`factory.export.loop_alpha`; the patch-set F1 stays as
+   ``patch_f1``), the whole-frame baseline (every side) on every ``baseline_frame_step``-th
    frame of the held-out videos (``baseline_eval``), each frame letterboxed whole into its square input as the
    runtime's baseline mode does. Steps 3–4 run for every exported file: at the default 40 frames they cost
    a few seconds even at side 960, far less than the int8 calibration of that side.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import factory.torch_compat  # noqa: F401  (before anything that may import timm / lightning)
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -37,6 +40,7 @@ import torch
 from factory import paths
 from factory.data.builder import Source, world_source
 from factory.export.checks import frames_f1, output_cosine, parity, patch_f1, read_frames, read_images
+from factory.export.loop_alpha import closed_loop_f1
 from factory.export.ncnn_export import NcnnFiles, blob_names, export_ncnn, manifest_entry
 from factory.models.complexity import count_macs, count_params
 from factory.models.detector import Detector as Network
@@ -49,7 +53,9 @@ from runtime.atomic import write_json
 from runtime.config import bounded, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.infer import Detector
+from runtime.loop import LoopConfig
 from runtime.manifest import Manifest, parse_manifest
+from runtime.patches.objectness import ObjectnessModel
 
 log = logging.getLogger("paraloupe")
 
@@ -83,6 +89,10 @@ class ExportParams:
     precisions: list[str] = bounded(["fp32", "fp16", "int8"], "variants written (fp32 is always written)")
     optlevel: int = bounded(2, "pnnx graph optimisation level (2 = all passes)", ge=0, le=2)
     eval: str = paths.patches("val")  # held-out patch set (COCO) for the minis' F1
+    # the minis' α = closed-loop F1 on these held-out videos (factory/export/loop_alpha.py); [] = patch-set F1
+    loop_eval: list[Source] = field(default_factory=lambda: [world_source("val-static"),
+                                                             world_source("val-moving")])
+    loop_objectness: str = paths.OBJECTNESS_WEIGHTS  # the loop's objectness model M (absent: the prior)
     baseline_eval: list[Source] = field(default_factory=lambda: [world_source("val-static"),
                                                                  world_source("val-moving")])
     baseline_frame_step: int = bounded(10, "every n-th frame of baseline_eval", ge=1)
@@ -244,6 +254,32 @@ def export_at(params: ExportParams, model: Network, ckpt: str, backbone: str, si
     return rows
 
 
+def loop_alphas(params: ExportParams, out: Path, bundle: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Replace each mini row's F1 (its α) by the closed loop's F1 on ``loop_eval`` with that mini's fp32 variant
+    on every patch (all precisions of a mini get it; the patch-set F1 stays as ``patch_f1``)."""
+    catalog = typed(bundle, out)
+    side = LoopConfig().whole_side
+    baselines = sorted((m for m, spec in catalog.models.items() if spec.kind == "baseline" and m.endswith("-fp32")),
+                       key=lambda m: (catalog.model(m).input_size != side, -catalog.model(m).input_size))
+    if not baselines:
+        log.warning("export: no baseline exported, the minis keep their patch-set F1 as α")
+        return
+    weights = resolve_path(params.loop_objectness)
+    objectness = ObjectnessModel.from_dict(json.loads(weights.read_text()), str(weights)) if weights.exists() \
+        else None
+    sources = video_sources(params.loop_eval, "loop_eval")
+    for ckpt in sorted({r["checkpoint"] for r in rows if r["kind"] == "mini"}):
+        fp32 = next(r for r in rows if r["checkpoint"] == ckpt and r["precision"] == "fp32")
+        t0 = time.time()
+        f1 = closed_loop_f1(out, catalog, fp32["model"], baselines[0], sources, objectness, params.threads)
+        log.info("export %s: closed-loop F1 %.4f (patch set %.4f; %.0f s)", ckpt, f1["f1"], fp32["f1"],
+                 time.time() - t0)
+        for r in rows:
+            if r["checkpoint"] == ckpt:
+                r.update(patch_f1=r["f1"], f1=round(f1["f1"], 4), precision_pr=round(f1["precision"], 4),
+                         recall=round(f1["recall"], 4), evaluation="closed loop on held-out videos (fp32 variant)")
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -278,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                 params.baseline_calibration_step)[1]
             rows += export_one(params, ckpt, out, bundle, parity_set, eval_set, calib, frames)
         write_json(out / "models.json", bundle)
+        if params.loop_eval:
+            loop_alphas(params, out, bundle, rows)
         report = {"rows": rows, "seconds": round(time.time() - t0, 1), "int8_tool": "ncnn2table+ncnn2int8"
                   if params.int8.use_ncnn_tools and ncnn_tools() else "paraloupe", "params": to_mapping(params)}
         write_json(out / "metrics.json", report)

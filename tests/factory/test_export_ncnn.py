@@ -149,3 +149,19 @@ def test_ncnn_tools_are_used_when_on_path(exported: dict, tmp_path, monkeypatch:
     calls = log.read_text()
     assert report.tool == "ncnn2table+ncnn2int8" and (tmp_path / "q.bin").is_file()
     assert f"shape=[{SIZE},{SIZE},3]" in calls and "pixel=RGB" in calls and "ncnn2int8" in calls
+
+
+def test_closed_loop_alpha_runs_the_runtime_loop(tiny_bundle, tiny_video) -> None:
+    from factory.export.loop_alpha import closed_loop_f1
+    from runtime.bundle import load_manifest
+
+    manifest = load_manifest(tiny_bundle)
+    gt = tiny_video.parent / "annotations.json"
+    whole = closed_loop_f1(tiny_bundle, manifest, "tiny-64-fp32", "baseline-160-fp32", [(tiny_video, gt, None)], None)
+    part = closed_loop_f1(tiny_bundle, manifest, "tiny-64-fp32", "baseline-160-fp32", [(tiny_video, gt, "0:4")], None)
+    for r in (whole, part):
+        assert set(r) == {"f1", "precision", "recall"} and all(0.0 <= v <= 1.0 for v in r.values())
+    # pooling two sources counts both: the same clip twice keeps the figures
+    twice = closed_loop_f1(tiny_bundle, manifest, "tiny-64-fp32", "baseline-160-fp32",
+                           [(tiny_video, gt, "0:4"), (tiny_video, gt, "0:4")], None)
+    assert twice == pytest.approx(part)

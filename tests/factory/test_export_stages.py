@@ -74,6 +74,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "export": {"detectors_dir": "models/detectors", "out_dir": "out/export",
                    "baseline_sizes": [BASE_SIDES[2], BASE_SIDES[0], BASE_SIDES[1]],
                    "eval": "patches/val", "parity_images": 2, "baseline_frame_step": 2,
+                   "loop_eval": [{"video": "val-video/video.mp4", "annotations": "val-video/annotations.json"}],
+                   "loop_objectness": "objectness.json",
                    "baseline_eval": [{"video": "val-video/video.mp4", "annotations": "val-video/annotations.json"}],
                    "baseline_calibration": [{"video": "val-video/video.mp4",
                                              "annotations": "val-video/annotations.json"}],
@@ -107,7 +109,9 @@ def test_export_profile_bundle(workspace: Path, capsys: pytest.CaptureFixture[st
         if r["precision"] == "fp32":
             assert r["torch_max_abs_diff"] < 1e-3
         assert 0.0 <= r["f1"] <= 1.0 and r["bin_bytes"] > 0
-        assert r["evaluation"] == ("held-out whole frames" if r["kind"] == "baseline" else "held-out patches")
+        minis = "closed loop on held-out videos (fp32 variant)"  # alpha = the loop's F1, patch-set F1 kept
+        assert r["evaluation"] == ("held-out whole frames" if r["kind"] == "baseline" else minis)
+        assert ("patch_f1" in r) == (r["kind"] == "mini")
     assert rows["tiny-64-int8"]["bin_bytes"] < rows["tiny-64-fp32"]["bin_bytes"] / 2
 
     assert profile.main([]) == 0
