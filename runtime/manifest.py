@@ -122,7 +122,7 @@ class ProfileRow:
     """One model on one device (``profiles.DEVICE.models.NAME``, paper §III-D1)."""
 
     latency_ms: float = _required("t: one per-patch inference call (ms)", ge=0)
-    accuracy: float = _required("α: F1 on the held-out patch set", ge=0)
+    accuracy: float = _required("α: held-out F1 (minis: in the closed loop on held-out videos)", ge=0)
     memory_mb: float = bounded(0.0, "peak memory above the process before loading (MB)", ge=0)
     estimated: bool = False  # true: scaled from host by the FLOPS ratio (``estimate`` says how)
     estimate: str | None = None

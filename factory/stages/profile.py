@@ -1,5 +1,6 @@
 """DVC stage ``profile``: the tables the scheduler needs (paper §III-D1) — per device × model latency t (ms),
-peak memory (MB), accuracy α (F1 on the held-out patch set, from the export stage).
+peak memory (MB), accuracy α (from the export stage: a mini's F1 in the closed loop on held-out videos, the
+baseline's on held-out whole frames).
 
 Run: ``python -m factory.stages.profile`` (reads ``params.yaml: profile``). ``host`` rows are measured here
 with ncnn (:mod:`runtime.profiling`: each model in its own process, median of ``runs`` ≥ 30 after

@@ -61,7 +61,7 @@ class Model:
 
     name: str = _required("model name (bundle manifest id)")
     latency_ms: float = _required("computation latency t_i^j, ms", ge=0)
-    accuracy: float = _required("accuracy α_i^j (F1 on held-out patches)", ge=0, le=1)
+    accuracy: float = _required("accuracy α_i^j (F1 on held-out data, 0-1)", ge=0, le=1)
     cost: float | None = bounded(None, "per-model cost c_i^j; overrides the device's cost", ge=0)
 
     def validate(self, where: str) -> None:
