@@ -150,8 +150,9 @@ def write_csvs(results: Mapping[str, Any], folder: Path) -> None:
 
 def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None = None,
                  out_dir: Path | None = None, report: Path | None = None,
-                 metrics_dir: Path | None = None) -> dict[str, Any]:
-    """Regenerate every figure and the report; returns the headline metrics (with ``seconds``)."""
+                 metrics_dir: Path | None = None, netns: bool = False) -> dict[str, Any]:
+    """Regenerate every figure and the report; returns the headline metrics (with ``seconds``). ``netns``: the
+    cluster section also runs Fig. 22–24 on ``--cluster netns:N`` (root; skipped with a line otherwise)."""
     t0 = time.time()
     out_dir = out_dir or resolve_path(params.out_dir)
     report = report or resolve_path(params.report)
@@ -168,13 +169,14 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
     sections = world_sections(results["world"], params, out_dir, m)
     reason = "; ".join(x for x in ctx.left_out if x.startswith(params.real.name)) or "no real video configured"
     sections += real_sections(results["real"], params, out_dir, m, reason)
-    sections.append(cluster_section(ctx, results, log.info))
+    sections.append(cluster_section(ctx, results, log.info, netns=netns))
     metrics = headline_metrics(results, params)
     metrics.update({"seconds": round(time.time() - t0, 1), "replay_seconds": round(t_runs, 1), "full": full,
                     "frames": {v: f"{a}:{b}" for v, (a, b) in ctx.ranges.items()},
                     "bundle_checksum": ctx.checksum, "figures": [f.png for f in figures_of(sections)]})
     sections.append(Section("How this report was made", [
-        f"`paraloupe-report{' --full' if full else ''}` (or `dvc repro evaluate`, the quick set) on {machine()}; "
+        f"`paraloupe-report{' --full' if full else ''}{' --netns' if netns else ''}` (or `dvc repro evaluate`, "
+        f"the quick set) on {machine()}; "
         f"bundle `{ctx.env.bundle_dir}` checksum `{ctx.checksum[:16]}…` (factory commit "
         f"`{ctx.env.manifest.factory.git_commit if ctx.env.manifest.factory else '?'}`); "
         f"{metrics['seconds']:.0f} s in all, "

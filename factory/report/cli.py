@@ -3,12 +3,14 @@
 Run::
 
     paraloupe-report [--full] [--out models/report] [--bundle models/bundle] [--params params.yaml]
-                     [--report models/report.md]
+                     [--report models/report.md] [--netns]
 
 Reads the ``evaluate`` section of the params file (the DVC ``evaluate`` stage runs the same code, quick set).
 The default is the quick set (a few minutes on a 2-core VM); ``--full`` replays every frame of the world test
 videos and the real video's whole evaluation split. Replay runs are cached under ``<out>/cache`` keyed by
-the bundle checksum and params, so a second call only re-draws.
+the bundle checksum and params, so a second call only re-draws. ``--netns`` (root) also runs the cluster
+figures (Fig. 22–24) on ``--cluster netns:N`` — every process in its own network namespace, 300 Mbit/s tbf
+links — and draws them beside the loopback ones; without namespaces the report says so in one line.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--bundle", help="the bundle folder (default: evaluate.bundle)")
     ap.add_argument("--params", help="params file (default: $PARALOUPE_PARAMS or params.yaml)")
     ap.add_argument("--report", help="markdown report path (default: evaluate.report)")
+    ap.add_argument("--netns", action="store_true",
+                    help="also run the cluster figures (Fig. 22-24) with --cluster netns:N on 300 Mbit/s tbf links "
+                         "(needs root; skipped with a line in the report otherwise)")
     return ap.parse_args(argv)
 
 
@@ -42,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bundle:
         params = dataclasses.replace(params, bundle=args.bundle)
     metrics = build_report(params, args.full, out_dir=resolve_path(args.out) if args.out else None,
-                           report=resolve_path(args.report) if args.report else None)
+                           report=resolve_path(args.report) if args.report else None, netns=args.netns)
     for key, value in metrics.items():
         if "/" in key and isinstance(value, dict):
             shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in value.items()

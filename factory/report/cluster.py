@@ -13,7 +13,11 @@ Runs (all on the primary world video, ``test-static``; quick = short frame range
 - ``fig24``: the same cluster at ``fps``; the Jetson, phone and RPi-1 servers are killed (kill -9,
   ``--kill-schedule``) at 1/4, 2/4 and 3/4 of the run;
 - ``scale``: 4 × RPi vs 1 × RPi (the latter is fig22's RPi-alone run): measured per-frame ratio vs the ideal
-  ceil(K/4)/K.
+  ceil(K/4)/K;
+- ``netns-fig22-*``, ``netns-fig23-cost``, ``netns-fig24-kill`` (only with ``netns=True``, ``paraloupe-report
+  --netns``): the Fig. 22–24 runs again with ``--cluster netns:N --link 300mbit`` — each process in its own
+  network namespace, server links tbf-shaped to the paper's 300 Mbit/s Wi-Fi. Needs root; where namespaces
+  cannot be made the results say why (:func:`netns_unavailable`) and these runs are skipped.
 
 Every run's summary, per-frame predictions (latency, patch count) and schedule log are cached under
 ``out_dir/cluster/NAME-KEY/``, KEY = hash of the run's arguments and the bundle checksum: an unchanged bundle
@@ -56,6 +60,11 @@ RUN_TIMEOUT_S = 900
 
 PACE_MARGIN = 1.5  # head-room over the bundle's host/device latency ratio (this VM runs other work too)
 
+NETNS_PREFIX = "netns-"  # run-name prefix of the netns variant
+NETNS_LINK = "300mbit"  # every server link of the netns variant (the paper's Wi-Fi), given explicitly: a change of
+#                         runtime's default must not silently change what a cached run means
+NETNS_FIGURES = ("fig22-", "fig23-", "fig24-")  # the runs the netns variant repeats (not scale-*, not real-*)
+
 
 @dataclasses.dataclass(frozen=True)
 class Scope:
@@ -92,12 +101,16 @@ class RunSpec:
     schedule_log: bool = False
     pace_factor: float | None = None
     slo_ms: float | None = None
+    cluster: str = "local"  # --cluster KIND:N: "local" (loopback) or "netns" (namespaces, shaped links)
+    link: str | None = None  # --link (netns only)
 
     def args(self, bundle: str) -> list[str]:
         """The command's arguments except the output paths (these are the cache key's)."""
-        a = ["--bundle", bundle, "--video", self.video, "--cluster", f"local:{self.n}",
+        a = ["--bundle", bundle, "--video", self.video, "--cluster", f"{self.cluster}:{self.n}",
              "--devices", ",".join(self.devices), "--mode", self.mode, "--scheduler", self.scheduler,
              "--warmup", str(WARMUP), "--quiet"]
+        if self.link:
+            a += ["--link", self.link]
         if self.slo_ms is not None:
             a += ["--slo-ms", f"{self.slo_ms:g}"]
         if self.frames:
@@ -129,6 +142,32 @@ def run_key(spec: RunSpec, bundle: str, checksum: str) -> str:
     """Cache key: the run's arguments, whether it logs schedules, and the bundle checksum."""
     blob = json.dumps({"args": spec.args(bundle), "schedule_log": spec.schedule_log, "bundle": checksum})
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def netns_variant(specs: Iterable[RunSpec], link: str = NETNS_LINK) -> list[RunSpec]:
+    """The netns copies of the Fig. 22–24 runs among ``specs`` (same arguments, ``--cluster netns:N --link
+    LINK``, names prefixed ``netns-``)."""
+    return [dataclasses.replace(s, name=NETNS_PREFIX + s.name, cluster="netns", link=link)
+            for s in specs if s.cluster == "local" and s.name.startswith(NETNS_FIGURES)]
+
+
+def netns_unavailable() -> str | None:
+    """Why ``--cluster netns:N`` cannot run here (one line), or None when it can: root, iproute2, kernel
+    support (:func:`runtime.cluster.netns.check_available`)."""
+    try:
+        from runtime.cluster.netns import check_available
+
+        check_available()
+    except UserError as exc:
+        return str(exc).splitlines()[0] if str(exc) else "network namespaces are unavailable"
+    except ImportError as exc:
+        return f"runtime.cluster.netns is not importable ({exc})"
+    return None
+
+
+def netns_skip_line(reason: str) -> str:
+    """The report's one line when the netns variant was asked for but cannot run."""
+    return f"**netns variant (Fig. 22–24): skipped** — {reason.rstrip('.')}."
 
 
 def _video_list(videos: Any) -> list[dict[str, Any]]:
@@ -175,8 +214,9 @@ def pace_factor_for(manifest: Manifest, devices: Iterable[str] = (*CLUSTER_DEVIC
 
 
 def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "500:795",
-              pace_factor: float | None = None) -> list[RunSpec]:
-    """The runs of one report, in the order they run."""
+              pace_factor: float | None = None, netns: bool = False) -> list[RunSpec]:
+    """The runs of one report, in the order they run; ``netns``: the Fig. 22–24 runs again on a netns cluster
+    (:func:`netns_variant`), last."""
     scope = QUICK if quick else FULL
     vids = _video_list(videos)
     v = _primary(vids)
@@ -218,6 +258,8 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
         if Path(r["video"]).exists():
             fig22("real-fig22-", r["video"], r["annotations"] if r["annotations"] and
                   Path(r["annotations"]).exists() else None, frames)
+    if netns:
+        specs += netns_variant(specs)
     return specs
 
 
@@ -292,6 +334,7 @@ def run_one(spec: RunSpec, bundle: str, checksum: str, cache: Path,
 def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | Path, quick: bool,
                             real: Any = None, real_frames: str = "500:795",
                             only: Iterable[str] | None = None, cache_dir: str | Path | None = None,
+                            netns: bool = False,
                             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
     """Run (or load from the cache) every cluster experiment; returns ``{"runs": {name: record}, "quick",
     "scope", "wall_s", ...}`` for :func:`factory.report.cluster_figures.cluster_figures`.
@@ -300,7 +343,9 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
     ``test-static``, else the first); ``real``: the real video's record, run for Fig. 22 (quick mode: its first
     QUICK_REAL_FRAMES frames);
     ``only``: run names (prefixes) to run, for tests; ``cache_dir``: where the runs are cached (in
-    ``cluster/``; default ``out_dir``). ``numbers`` in the result: :func:`cluster_numbers` (headline figures).
+    ``cluster/``; default ``out_dir``); ``netns``: also the Fig. 22–24 runs on ``--cluster netns:N`` (skipped, with
+    the reason in ``results["netns"]["skipped"]``, where namespaces cannot be made). ``numbers`` in the result:
+    :func:`cluster_numbers` (headline figures, the netns variant's under ``numbers["netns"]``).
     """
     from factory.report.cluster_numbers import cluster_numbers
     from runtime.bundle import load_manifest
@@ -311,19 +356,35 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
     pf = pace_factor_for(manifest)
     cache = Path(cache_dir if cache_dir is not None else out_dir) / "cluster"
     cache.mkdir(parents=True, exist_ok=True)
-    specs = plan_runs(videos, quick, real, real_frames, pf)
+    skipped = netns_unavailable() if netns else None
+    if skipped:
+        log(f"[cluster] netns variant skipped: {skipped}")
+    specs = plan_runs(videos, quick, real, real_frames, pf, netns=netns and not skipped)
     if only is not None:
         prefixes = tuple(only)
         specs = [s for s in specs if s.name.startswith(prefixes)]
     scope = QUICK if quick else FULL
     t0 = time.monotonic()
-    runs = {s.name: run_one(s, bundle, checksum, cache, log) for s in specs}
+    runs: dict[str, Any] = {}
+    for s in specs:
+        if s.cluster == "netns" and skipped:
+            continue
+        runs[s.name] = run_one(s, bundle, checksum, cache, log)
+        err = runs[s.name].get("error") or ""
+        if s.cluster == "netns" and "--cluster netns" in err:  # namespaces cannot be made after all: skip the rest
+            lines = err.split(": ", 1)[-1].split(" | ")
+            skipped = next(x for x in lines if "--cluster netns" in x).removeprefix("error: ")
+            log(f"[cluster] netns variant skipped: {skipped}")
+            runs = {n: r for n, r in runs.items() if not n.startswith(NETNS_PREFIX)}
     wall = time.monotonic() - t0
     log(f"[cluster] {len(runs)} runs in {wall:.1f} s ({sum(1 for r in runs.values() if r.get('cached'))} cached)")
     results = {"runs": runs, "quick": quick, "bundle": bundle, "bundle_checksum": checksum,
                "scope": dataclasses.asdict(scope), "pace_factor": pf, "pace_margin": PACE_MARGIN,
                "cost_device": COST_DEVICE, "high_cost": HIGH_COST,
                "cluster_devices": list(CLUSTER_DEVICES), "scale_device": SCALE_DEVICE, "warmup": WARMUP,
-               "wall_s": round(wall, 1)}
+               "wall_s": round(wall, 1),
+               "netns": {"requested": netns, "skipped": skipped, "link": NETNS_LINK, "prefix": NETNS_PREFIX,
+                         "wall_s": round(sum(r.get("wall_s") or 0.0 for n, r in runs.items()
+                                             if n.startswith(NETNS_PREFIX) and not r.get("cached")), 1)}}
     results["numbers"] = cluster_numbers(results)
     return results

@@ -1,7 +1,9 @@
 """Figures and tables of the cluster experiments (:mod:`factory.report.cluster`): Fig. 22 (per-frame latency
 CDF per scheduling strategy), Fig. 23 (patches per device while one device's cost is high), Fig. 24 (latency
 over frames while servers are disconnected) and the end-to-end per-frame tables (ParaLoupe vs the frame-level
-baseline on 4 servers; 4 servers vs 1).
+baseline on 4 servers; 4 servers vs 1). With the netns variant in the results (runs ``netns-*``), Fig. 22–24 and
+the end-to-end table again from those runs, right after the loopback ones, labelled
+"netns, 300 Mbit/s tbf links, emulated devices", and a loopback-vs-netns table of the headline numbers.
 
 Pure apart from writing PNGs (matplotlib, Agg): works on the results dict alone, so tests feed it synthetic
 results. A run that failed or is missing leaves its curve out and the reading says so.
@@ -29,7 +31,10 @@ from factory.report.cluster_numbers import (
     frames_text,
     high_cost_server,
     kill_frames,
+    links_text,
     measured_text,
+    netns_label,
+    netns_numbers,
     pct,
     ran_latencies,
     run_ok,
@@ -37,6 +42,8 @@ from factory.report.cluster_numbers import (
     servers_text,
 )
 from runtime.atomic import atomic_path
+
+LOOPBACK_TAG = "loopback, emulated devices"
 
 
 def _plt() -> Any:
@@ -54,7 +61,7 @@ def _png(out_dir: Path, key: str, rel_to: Path | None) -> tuple[Path, str]:
 
 
 def plot_fig22(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = None,
-               prefix: str = "fig22-", key: str = "fig22", where: str = "") -> Figure:
+               prefix: str = "fig22-", key: str = "fig22", where: str = "", tag: str = LOOPBACK_TAG) -> Figure:
     runs, w = results.get("runs", {}), results.get("warmup", 5)
     stats = fig22_stats(results, prefix)
     plt = _plt()
@@ -71,7 +78,7 @@ def plot_fig22(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     ax.set_xscale("log")
     ax.set_xlabel("per-frame end-to-end latency, ms (log)")
     ax.set_ylabel("CDF of frames")
-    ax.set_title(f"Fig. 22 — per-frame latency per scheduling strategy{where} (emulated devices)", fontsize=10)
+    ax.set_title(f"Fig. 22 — per-frame latency per scheduling strategy{where}\n({tag})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     path, rel = _png(out_dir, key, rel_to)
@@ -94,26 +101,29 @@ def plot_fig22(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     if any(empty.values()):
         reading += "; frames without patches left out: " + ", ".join(f"{k} {v}" for k, v in empty.items() if v)
     used = [runs.get(prefix + n) for n, _ in FIG22_ORDER]
-    return Figure(key, f"Fig. 22 — per-frame latency with different scheduling strategies{where}", rel, reading,
+    return Figure(key, f"Fig. 22 — per-frame latency with different scheduling strategies{where} ({tag})", rel,
+                  reading,
                   measured_text([r for r in used if r], w, "; 4-server runs: " +
                                 (servers_text(runs[prefix + "markov"]) if run_ok(runs.get(prefix + "markov"))
                                  else "–")))
 
 
-def plot_fig23(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = None) -> Figure:
-    run = results.get("runs", {}).get("fig23-cost")
+def plot_fig23(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = None, prefix: str = "",
+               key: str = "fig23", tag: str = LOOPBACK_TAG) -> Figure:
+    name = prefix + "fig23-cost"
+    run = results.get("runs", {}).get(name)
     w = results.get("warmup", 5)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    path, rel = _png(out_dir, "fig23", rel_to)
-    title = "Fig. 23 — patches dispatched to each device (one device's cost high for the first half)"
+    path, rel = _png(out_dir, key, rel_to)
+    title = f"Fig. 23 — patches dispatched to each device (one device's cost high for the first half) ({tag})"
     if not run_ok(run) or not run.get("schedule"):
         ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=120)
         plt.close(fig)
         why = (run or {}).get("error") or "no schedule log"
-        return Figure("fig23", title, rel, f"not measured: {why}", measured_text([], w))
+        return Figure(key, title, rel, f"not measured: {why}", measured_text([], w))
     sched = sorted(run["schedule"], key=lambda r: r["frame"])
     frames = np.array([r["frame"] for r in sched])
     servers = run["summary"].get("emulation", {}).get("servers") or {}
@@ -131,14 +141,14 @@ def plot_fig23(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
                        label=f"{server_hi} cost c = {results.get('high_cost', 1.0):g}")
     ax.set_xlabel("frame")
     ax.set_ylabel("cumulative patches / all patches")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title.replace(" (", "\n("), fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    sh = fig23_shares(results)
+    sh = fig23_shares(results, name)
     if sh and sh["share_high"] is not None and sh["share_low"] is not None:
         reading = (f"{sh['server']} ({SHORT.get(sh['device'], sh['device'])}) got {100 * sh['share_high']:.0f}% of "
                    f"the patches while its cost was {results.get('high_cost', 1.0):g} (frames {sh['frames_high'][0]}–"
@@ -151,7 +161,7 @@ def plot_fig23(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     extra = (f"; Markov, SLO {run['summary'].get('slo_ms', '?')} ms, γ = 0.1; cost schedule "
              f"{', '.join(g.get('cost_schedule', []))} (seconds since the client's start), the master's decisions "
              f"per frame from --schedule-log")
-    return Figure("fig23", title, rel, reading, measured_text([run], w, extra))
+    return Figure(key, title, rel, reading, measured_text([run], w, extra))
 
 
 def _device_totals(sched: list[Mapping[str, Any]]) -> dict[str, int]:
@@ -162,19 +172,21 @@ def _device_totals(sched: list[Mapping[str, Any]]) -> dict[str, int]:
     return out
 
 
-def plot_fig24(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = None) -> Figure:
-    run = results.get("runs", {}).get("fig24-kill")
+def plot_fig24(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = None, prefix: str = "",
+               key: str = "fig24", tag: str = LOOPBACK_TAG) -> Figure:
+    name = prefix + "fig24-kill"
+    run = results.get("runs", {}).get(name)
     w = results.get("warmup", 5)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    path, rel = _png(out_dir, "fig24", rel_to)
-    title = "Fig. 24 — end-to-end latency as servers are disconnected one by one"
+    path, rel = _png(out_dir, key, rel_to)
+    title = f"Fig. 24 — end-to-end latency as servers are disconnected one by one ({tag})"
     if not run_ok(run):
         ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=120)
         plt.close(fig)
-        return Figure("fig24", title, rel, f"not measured: {(run or {}).get('error', 'missing run')}",
+        return Figure(key, title, rel, f"not measured: {(run or {}).get('error', 'missing run')}",
                       measured_text([], w))
     f = run["frames"]
     fr = np.array(f["frame"])
@@ -198,14 +210,14 @@ def plot_fig24(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     ax.set_yscale("log")
     ax.set_xlabel("frame")
     ax.set_ylabel("end-to-end latency, ms (log)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title.replace(" (", "\n(", 1), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    phases = fig24_phases(results)
+    phases = fig24_phases(results, name)
     parts = [f"{p['servers']} up: p50 {fmt(p['p50'], 0)} ms, max {fmt(p['max'], 0)} ms, {p['dropped']}/{p['frames']} "
              f"dropped" for p in phases]
     reading = "; ".join(parts) + f" (paper: {PAPER['fig24']})"
@@ -216,7 +228,7 @@ def plot_fig24(results: Mapping[str, Any], out_dir: Path, rel_to: Path | None = 
     extra = (f"; kill -9 of {kills or 'no server'} after the client's start; client queue "
              f"{run['summary'].get('frames_dropped', 0)} frames dropped (overflow/stale), "
              f"{c.get('local_patches', 0)} patches inferred locally, {c.get('servers_removed', 0)} removals")
-    return Figure("fig24", title, rel, reading, measured_text([run], w, extra))
+    return Figure(key, title, rel, reading, measured_text([run], w, extra))
 
 
 def e2e_table(results: Mapping[str, Any], prefix: str = "fig22-", key: str = "cluster-e2e",
@@ -236,9 +248,12 @@ def e2e_table(results: Mapping[str, Any], prefix: str = "fig22-", key: str = "cl
                      "–" if f1 is None else f"{f1:.3f}"])
     ref = next((runs[prefix + n] for n, _ in FIG22_ORDER if run_ok(runs.get(prefix + n))), None)
     fac = ref["summary"].get("emulation", {}).get("pace_factor") if ref else None
+    four = runs.get(prefix + "markov") if run_ok(runs.get(prefix + "markov")) else ref  # its links: all 4 servers
+    net = (f"netns cluster (each process in its own network namespace, {links_text(four)})"
+           if four and four.get("spec", {}).get("cluster") == "netns" else "loopback cluster")
     caption = (f"End-to-end per-frame latency (capture → aggregated result, ms){where}: ParaLoupe (Markov, "
-               f"Uniform) vs the frame-level baseline on 4 emulated servers and each device alone — loopback "
-               f"cluster on the 2-core dev VM, devices emulated (slow-down {fmt(fac, 2)}), "
+               f"Uniform) vs the frame-level baseline on 4 emulated servers and each device alone — {net} "
+               f"on the 2-core dev VM, devices emulated (slow-down {fmt(fac, 2)}), "
                f"{frames_text(ref) if ref else '–'}; timed = frames with ≥ 1 patch after the first {w}; F1 from "
                f"--gt on the same frames")
     return Table(key, caption, ["configuration", "mode", "servers", "frames timed", "frames w/o patches", "p50",
@@ -277,16 +292,79 @@ def scale_table(results: Mapping[str, Any]) -> Table:
     return Table("cluster-scale", caption, header, rows)
 
 
+def netns_skip_text(reason: str) -> str:
+    """The one line in the report when the netns variant was asked for but namespaces cannot be made."""
+    from factory.report.cluster import netns_skip_line
+
+    return netns_skip_line(reason)
+
+
+def netns_compare_table(results: Mapping[str, Any], prefix: str = "netns-") -> Table:
+    """Loopback vs netns, side by side: Fig. 22 mean and p50 per strategy, Fig. 23 share of the high-cost server,
+    Fig. 24 p50 and drops per phase."""
+    ns = netns_numbers(results, prefix) or {}
+    lo22, ns22 = fig22_stats(results), ns.get("fig22", {})
+    rows = []
+    for name, label in FIG22_ORDER:
+        a, b = lo22.get(name), ns22.get(name)
+        for stat in ("mean", "p50"):
+            va, vb = (a or {}).get(stat), (b or {}).get(stat)
+            rows.append([f"Fig. 22 {label}, {stat} ms", fmt(va), fmt(vb),
+                         fmt(vb / va, 2) if va and vb is not None else "–"])
+    lo23, ns23 = fig23_shares(results), fig23_shares(results, prefix + "fig23-cost")
+    for half in ("share_high", "share_low"):
+        va, vb = (lo23 or {}).get(half), (ns23 or {}).get(half)
+        what = "while its cost was high" if half == "share_high" else "after"
+        rows.append([f"Fig. 23 share of the high-cost server's patches {what}, %",
+                     fmt(None if va is None else 100 * va, 0), fmt(None if vb is None else 100 * vb, 0), "–"])
+    lo24 = {p["servers"]: p for p in fig24_phases(results)}
+    ns24 = {p["servers"]: p for p in fig24_phases(results, prefix + "fig24-kill")}
+    for n in sorted(set(lo24) | set(ns24), reverse=True):
+        a, b = lo24.get(n, {}), ns24.get(n, {})
+        rows.append([f"Fig. 24 {n} server(s) up: p50 ms (dropped/frames)",
+                     f"{fmt(a.get('p50'), 0)} ({a.get('dropped', '–')}/{a.get('frames', '–')})",
+                     f"{fmt(b.get('p50'), 0)} ({b.get('dropped', '–')}/{b.get('frames', '–')})",
+                     fmt(b["p50"] / a["p50"], 2) if a.get("p50") and b.get("p50") is not None else "–"])
+    runs = results.get("runs", {})
+    ref = runs.get(prefix + "fig22-markov") if run_ok(runs.get(prefix + "fig22-markov")) else \
+        next((r for n, r in sorted(runs.items()) if n.startswith(prefix) and run_ok(r)), None)
+    caption = (f"Loopback vs {netns_label(results)}: the same Fig. 22–24 runs (same frames, pace factor and "
+               f"schedules), once on loopback and once with every process in its own network namespace; "
+               f"{links_text(ref) if ref else 'links not reported'}"
+               + (f"; failed netns runs: {', '.join(ns['failed'])}" if ns.get("failed") else ""))
+    return Table("cluster-netns-vs-loopback", caption, ["quantity", "loopback", "netns", "netns / loopback"], rows)
+
+
 def cluster_figures(results: Mapping[str, Any], out_dir: str | Path,
-                    rel_to: str | Path | None = None) -> tuple[list[Figure], list[Table]]:
+                    rel_to: str | Path | None = None) -> tuple[list[Figure], list[Table | str]]:
     """Write fig22/23/24 PNGs into ``out_dir`` (paths in the records relative to ``rel_to``, default
-    ``out_dir``) and build the end-to-end tables."""
+    ``out_dir``) and build the end-to-end tables; with netns runs in ``results`` also their fig22/23/24-netns
+    beside each, their end-to-end table and a loopback-vs-netns table; with the variant asked for but skipped,
+    one line saying why."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rel = Path(rel_to) if rel_to is not None else None
-    figures = [plot_fig22(results, out, rel), plot_fig23(results, out, rel), plot_fig24(results, out, rel)]
-    tables = [e2e_table(results), scale_table(results)]
     runs = results.get("runs", {})
+    ns = results.get("netns") or {}
+    prefix = ns.get("prefix") or "netns-"
+    netns = any(n.startswith(prefix) for n in runs)
+    figures: list[Any] = []
+    for plot, key in ((plot_fig22, "fig22"), (plot_fig23, "fig23"), (plot_fig24, "fig24")):
+        figures.append(plot(results, out, rel))
+        if netns:  # the netns variant right beside its loopback figure
+            tag = netns_label(results)
+            figures.append(plot_fig22(results, out, rel, prefix=prefix + "fig22-", key="fig22-netns", tag=tag)
+                           if key == "fig22" else plot(results, out, rel, prefix=prefix, key=f"{key}-netns", tag=tag))
+    tables: list[Any] = [e2e_table(results)]
+    if netns:
+        tables += [e2e_table(results, prefix=prefix + "fig22-", key="cluster-e2e-netns",
+                             where=f" ({netns_label(results)})"), netns_compare_table(results, prefix)]
+    elif ns.get("skipped"):
+        tables.append(netns_skip_text(ns["skipped"]))
+    elif ns and not ns.get("requested"):
+        tables.append("netns variant of Fig. 22–24 (300 Mbit/s tbf links): not run — `paraloupe-report --netns` "
+                      "(as root) runs it.")
+    tables.append(scale_table(results))
     if any(n.startswith("real-fig22-") for n in runs):
         figures.append(plot_fig22(results, out, rel, prefix="real-fig22-", key="fig22-real",
                                   where=" on the real video"))

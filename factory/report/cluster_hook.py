@@ -7,6 +7,8 @@ are flattened — whose PNGs lie in the report folder). Each is called with the 
 :func:`_pool`'s; the first required positional parameter of ``cluster_figures`` that is not among them receives
 the results. When the module is
 absent the section says "cluster figures: not produced"; an error there is reported, not raised.
+``netns`` (``paraloupe-report --netns``) is in the pool: the Fig. 22–24 runs again on ``--cluster netns:N``.
+The cluster results' ``numbers`` are written to ``<out_dir>/cluster_numbers.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from factory.report import Figure, Table
 from factory.report.context import Context
 from factory.report.writer import Section
+from runtime.atomic import write_json
 
 TITLE = "Cluster figures (Fig. 22/23/24, end-to-end latency)"
 MODULES = ("factory.report.cluster", "factory.report.cluster_figures")
@@ -38,13 +41,14 @@ def _find(name: str) -> Callable[..., Any] | None:
     return None
 
 
-def _pool(ctx: Context, results: Mapping[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+def _pool(ctx: Context, results: Mapping[str, Any], log: Callable[[str], None],
+          netns: bool = False) -> dict[str, Any]:
     bundle = Path(ctx.env.bundle_dir)
     return {"params": ctx.params, "bundle": bundle, "bundle_dir": bundle, "manifest": ctx.env.manifest,
             "out_dir": ctx.out_dir, "cache_dir": ctx.out_dir / "cache", "full": ctx.full, "quick": not ctx.full,
             "videos": [v for v in ctx.params.videos if v.name in ctx.world],
             "real": ctx.params.real if ctx.real else None, "real_frames": ctx.scope.real_frames, "log": log,
-            "context": ctx, "ctx": ctx, "accuracy": results}
+            "context": ctx, "ctx": ctx, "accuracy": results, "netns": netns}
 
 
 def _flatten(items: Any) -> list[Any]:
@@ -64,8 +68,10 @@ def _call(fn: Callable[..., Any], pool: Mapping[str, Any], first: Any = None) ->
     return fn(*args, **kwargs)
 
 
-def cluster_section(ctx: Context, results: Mapping[str, Any], log: Callable[[str], None]) -> Section:
-    """The cluster section, from the cluster module's two functions or a marked "not produced"."""
+def cluster_section(ctx: Context, results: Mapping[str, Any], log: Callable[[str], None],
+                    netns: bool = False) -> Section:
+    """The cluster section, from the cluster module's two functions or a marked "not produced"; ``netns``: also
+    the netns variant of Fig. 22–24 (skipped with one line where namespaces cannot be made)."""
     try:
         run, figures = _find("run_cluster_experiments"), _find("cluster_figures")
     except Exception as exc:  # noqa: BLE001 — a broken module must not lose the rest of the report
@@ -73,9 +79,11 @@ def cluster_section(ctx: Context, results: Mapping[str, Any], log: Callable[[str
     if run is None or figures is None:
         return Section(TITLE, ["**cluster figures: not produced** — `factory/report/cluster.py` "
                                "(`run_cluster_experiments`, `cluster_figures`) is not in this checkout."])
-    pool = _pool(ctx, results, log)
+    pool = _pool(ctx, results, log, netns)
     try:
         cluster_results = _call(run, pool)
+        if isinstance(cluster_results, Mapping) and isinstance(cluster_results.get("numbers"), Mapping):
+            write_json(ctx.out_dir / "cluster_numbers.json", cluster_results["numbers"])
         items = _flatten(_call(figures, {**pool, "results": cluster_results}, cluster_results))
     except Exception as exc:  # noqa: BLE001
         log(f"cluster experiments failed: {exc!r}")

@@ -80,6 +80,36 @@ def frames_text(run: Mapping[str, Any]) -> str:
     return f"{video} frames {rng} ({ran} ran, {drop} dropped), {how}"
 
 
+def is_netns(run: Mapping[str, Any] | None) -> bool:
+    """Whether ``run`` ran on ``--cluster netns:N`` (its spec says so)."""
+    return bool(run) and (run.get("spec") or {}).get("cluster") == "netns"
+
+
+def rate_text(link: str | None) -> str:
+    """``300mbit`` → ``300 Mbit/s`` (other spellings as given)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(k|m|g)?bit\s*", (link or "").lower())
+    if not m:
+        return link or "?"
+    unit = {"k": "kbit/s", "m": "Mbit/s", "g": "Gbit/s"}.get(m.group(2) or "", "bit/s")
+    return f"{float(m.group(1)):g} {unit}"
+
+
+def netns_label(results: Mapping[str, Any]) -> str:
+    """The netns variant's label: ``netns, 300 Mbit/s tbf links, emulated devices``."""
+    link = (results.get("netns") or {}).get("link") or "300mbit"
+    return f"netns, {rate_text(link)} tbf links, emulated devices"
+
+
+def links_text(run: Mapping[str, Any]) -> str:
+    """``server-0 300/291.2, ...  Mbit/s shaped/measured`` from a netns run's summary (``network.links``)."""
+    links = (run.get("summary", {}).get("network") or {}).get("links") or {}
+    parts = [f"{name} {fmt(link.get('shaped_mbit'), 0)}/{fmt(link.get('measured_mbit'), 1)}"
+             for name, link in sorted(links.items()) if link.get("shaped_mbit") is not None]
+    return (", ".join(parts) + " Mbit/s shaped/measured by the bandwidth profiler") if parts else "links not reported"
+
+
 def measured_text(runs: list[Mapping[str, Any]], warmup: int, extra: str = "") -> str:
     """The Figure's ``measured`` line: machine, cluster, emulated devices and slow-down, frames used."""
     runs = [r for r in runs if run_ok(r)]
@@ -101,11 +131,18 @@ def measured_text(runs: list[Mapping[str, Any]], warmup: int, extra: str = "") -
                 f"(host busier than the head-room)")
     devices = sorted({d for r in runs for d in r["spec"]["devices"]})
     frames = "; ".join(sorted({frames_text(r) for r in runs}))
-    return (f"2-core dev VM ({machine}), other work beside it; local loopback cluster: client + master + N server "
-            f"processes, 1 ncnn thread each; servers emulate {', '.join(devices)} (emulated, not measured on the "
-            f"devices: replies paced to the bundle profile × the common slow-down factor {fac}; real inference "
-            f"runs on this host); {frames}; statistics over the frames with ≥ 1 patch after the first {warmup} "
-            f"ran frames{extra}")
+    if any(is_netns(r) for r in runs):
+        net = next(r for r in runs if is_netns(r))
+        cluster = (f"netns cluster (`--cluster netns:N --link {net['spec'].get('link') or 'default'}`): client, "
+                   f"master and N server processes each in its own network namespace, server links tbf-shaped in "
+                   f"both directions, no added delay or loss (no netem here); {links_text(net)}; 1 ncnn thread "
+                   f"each")
+    else:
+        cluster = "local loopback cluster: client + master + N server processes, 1 ncnn thread each"
+    return (f"2-core dev VM ({machine}), other work beside it; {cluster}; servers emulate "
+            f"{', '.join(devices)} (emulated, not measured on the devices: replies paced to the bundle profile × "
+            f"the common slow-down factor {fac}; real inference runs on this host); {frames}; statistics over the "
+            f"frames with ≥ 1 patch after the first {warmup} ran frames{extra}")
 
 
 def fig22_stats(results: Mapping[str, Any], prefix: str = "fig22-") -> dict[str, dict[str, Any]]:
@@ -150,9 +187,34 @@ def scale_numbers(results: Mapping[str, Any], four_name: str = "scale-4x-rpi",
     return out
 
 
+def netns_numbers(results: Mapping[str, Any], prefix: str = "netns-") -> dict[str, Any] | None:
+    """The netns variant's Fig. 22–24 numbers (as :func:`cluster_numbers`' loopback ones) and its links (shaped vs
+    measured Mbit/s); None when no netns run is in ``results``."""
+    runs = results.get("runs", {})
+    if not any(name.startswith(prefix) for name in runs):
+        return None
+    out: dict[str, Any] = {"label": netns_label(results), "fig22": fig22_stats(results, prefix + "fig22-")}
+    phases = fig24_phases(results, prefix + "fig24-kill")
+    if phases:
+        out["fig24"] = [{k: p[k] for k in ("servers", "p50", "dropped", "frames")} for p in phases]
+    share = fig23_shares(results, prefix + "fig23-cost")
+    if share:
+        out["fig23"] = share
+    ref = next((r for n, r in sorted(runs.items()) if n.startswith(prefix) and run_ok(r)
+                and (r["summary"].get("network") or {}).get("links")), None)
+    if ref:
+        out["links"] = {name: {k: link.get(k) for k in ("shaped_mbit", "measured_mbit")}
+                        for name, link in ref["summary"]["network"]["links"].items()
+                        if link.get("shaped_mbit") is not None}
+    failed = sorted(n for n, r in runs.items() if n.startswith(prefix) and not run_ok(r))
+    if failed:
+        out["failed"] = failed
+    return out
+
+
 def cluster_numbers(results: Mapping[str, Any]) -> dict[str, Any]:
     """Headline numbers (plain floats) for the report's metrics: Fig. 22 per-frame percentiles per strategy,
-    the 4-vs-1 ratio, Fig. 24 per-phase medians."""
+    the 4-vs-1 ratio, Fig. 24 per-phase medians; under ``netns`` the netns variant's (or why it was skipped)."""
     out: dict[str, Any] = {"fig22": fig22_stats(results)}
     sc = scale_numbers(results)
     if sc:
@@ -168,6 +230,11 @@ def cluster_numbers(results: Mapping[str, Any]) -> dict[str, Any]:
     share = fig23_shares(results)
     if share:
         out["fig23"] = share
+    ns = netns_numbers(results)
+    if ns:
+        out["netns"] = ns
+    elif (results.get("netns") or {}).get("skipped"):
+        out["netns"] = {"skipped": results["netns"]["skipped"]}
     return out
 
 
@@ -182,9 +249,9 @@ def high_cost_server(results: Mapping[str, Any], run: Mapping[str, Any]) -> str 
     return None
 
 
-def fig23_shares(results: Mapping[str, Any]) -> dict[str, Any] | None:
+def fig23_shares(results: Mapping[str, Any], name: str = "fig23-cost") -> dict[str, Any] | None:
     """Share of the patches that the cost device's server got while its cost was high and after."""
-    run = results.get("runs", {}).get("fig23-cost")
+    run = results.get("runs", {}).get(name)
     if not run_ok(run) or not run.get("schedule"):
         return None
     server = high_cost_server(results, run)
@@ -218,9 +285,9 @@ def kill_frames(run: Mapping[str, Any]) -> list[tuple[str, float]]:
     return out
 
 
-def fig24_phases(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+def fig24_phases(results: Mapping[str, Any], name: str = "fig24-kill") -> list[dict[str, Any]]:
     """Per phase between kills: servers up, frames, dropped, p50/mean per-frame latency."""
-    run = results.get("runs", {}).get("fig24-kill")
+    run = results.get("runs", {}).get(name)
     if not run_ok(run):
         return []
     w = results.get("warmup", 5)

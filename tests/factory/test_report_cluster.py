@@ -3,6 +3,7 @@ cache key, and the figure code on synthetic results (no subprocess)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -10,7 +11,19 @@ from pathlib import Path
 import pytest
 
 from factory.report import Figure, Table
-from factory.report.cluster import CLUSTER_DEVICES, QUICK, RunSpec, pace_factor_for, plan_runs, read_frames, run_key
+from factory.report.cluster import (
+    CLUSTER_DEVICES,
+    NETNS_FIGURES,
+    NETNS_LINK,
+    QUICK,
+    RunSpec,
+    netns_skip_line,
+    netns_unavailable,
+    pace_factor_for,
+    plan_runs,
+    read_frames,
+    run_key,
+)
 from factory.report.cluster_figures import cluster_figures
 from factory.report.cluster_numbers import cluster_numbers, ideal_ratio, pct
 from runtime.cli.run import main
@@ -237,3 +250,155 @@ def test_frames_without_patches_are_left_out_and_named(tmp_path: Path) -> None:
     fig22 = cluster_figures(results, tmp_path)[0][0]
     assert "frames without patches left out: Markov (4 servers) 1" in fig22.reading
     assert cluster_numbers(results)["fig22"]["markov"]["n"] == 39
+
+
+# ------------------------------------------------------------------------------------------------ netns variant
+
+
+def _netns_results(results: dict) -> dict:
+    """``results`` with every fig22/23/24 run copied as its netns variant (slower by 10 %, links reported)."""
+    links = {f"server-{i}": {"shaped_mbit": 300.0, "measured_mbit": 291.2 - i} for i in range(4)}
+    for name, run in list(results["runs"].items()):
+        if not name.startswith(("fig22-", "fig23-", "fig24-")):
+            continue
+        copy = json.loads(json.dumps(run))
+        copy["spec"].update(cluster="netns", link="300mbit")
+        copy["summary"]["network"] = {"links": links}
+        copy["frames"]["latency_ms"] = [None if x is None else 1.1 * x for x in copy["frames"]["latency_ms"]]
+        results["runs"]["netns-" + name] = copy
+    results["netns"] = {"requested": True, "skipped": None, "link": "300mbit", "prefix": "netns-"}
+    return results
+
+
+def test_netns_variant_repeats_fig22_to_24_only_with_shaped_links() -> None:
+    videos = {"test-static": "models/world/test-static/video.mp4"}
+    plain = plan_runs(videos, quick=True, pace_factor=7.5)
+    specs = plan_runs(videos, quick=True, pace_factor=7.5, netns=True)
+    assert specs[:len(plain)] == plain  # the loopback runs unchanged, the variant after them
+    extra = specs[len(plain):]
+    assert [s.name for s in extra] == ["netns-" + s.name for s in plain if s.name.startswith(NETNS_FIGURES)]
+    assert len(extra) == 8 and not any(s.name.startswith(("netns-scale", "netns-real")) for s in extra)
+    by = {s.name: s for s in specs}
+    for s in extra:
+        local = by[s.name.removeprefix("netns-")]
+        assert dataclasses.replace(s, name=local.name, cluster="local", link=None) == local  # nothing else differs
+        a = s.args("B")
+        assert a[a.index("--cluster") + 1] == f"netns:{local.n}" and a[a.index("--link") + 1] == NETNS_LINK == "300mbit"
+        la = local.args("B")
+        assert la[la.index("--cluster") + 1] == f"local:{local.n}" and "--link" not in la
+
+
+def test_netns_cache_keys_are_distinct_and_leave_loopback_keys_alone() -> None:
+    videos = {"test-static": "models/world/test-static/video.mp4"}
+    before = {s.name: run_key(s, "B", "c") for s in plan_runs(videos, quick=True, pace_factor=7.5)}
+    specs = plan_runs(videos, quick=True, pace_factor=7.5, netns=True)
+    keys = {s.name: run_key(s, "B", "c") for s in specs}
+    assert {n: keys[n] for n in before} == before  # a loopback run's cache stays valid with --netns
+    assert len(set(keys.values())) == len(keys)
+    for name in keys:
+        if name.startswith("netns-"):
+            assert keys[name] != keys[name.removeprefix("netns-")]
+    s = RunSpec("x", "v.mp4", 4, CLUSTER_DEVICES, "0:100", cluster="netns", link="300mbit")
+    assert run_key(s, "B", "c") != run_key(dataclasses.replace(s, link="20mbit"), "B", "c")
+
+
+def test_netns_unavailable_gives_one_line_and_skips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import runtime.bundle
+    import runtime.cluster.netns
+    from factory.report import cluster
+
+    def unavailable() -> None:
+        raise UserError("--cluster netns:N: network namespaces need root here; use --cluster local:N")
+
+    monkeypatch.setattr(runtime.cluster.netns, "check_available", unavailable)
+    why = netns_unavailable()
+    assert why == "--cluster netns:N: network namespaces need root here; use --cluster local:N"
+    line = netns_skip_line(why)
+    assert "\n" not in line and line.startswith("**netns variant (Fig. 22–24): skipped**") and "need root" in line
+
+    ran: list[str] = []
+    monkeypatch.setattr(runtime.bundle, "load_manifest", lambda b: fake_manifest({}))
+    monkeypatch.setattr(cluster, "run_one", lambda spec, *a, **k: ran.append(spec.name) or {"name": spec.name})
+    res = cluster.run_cluster_experiments("B", {"test-static": "v.mp4"}, tmp_path, quick=True, netns=True,
+                                          log=lambda s: None)
+    assert ran and not any(n.startswith("netns-") for n in ran)
+    assert res["netns"]["requested"] and res["netns"]["skipped"] == why and res["numbers"]["netns"] == {"skipped": why}
+    items = cluster_figures({**synthetic_results(), "netns": res["netns"]}, tmp_path)[1]
+    assert [x for x in items if isinstance(x, str)] == [line]
+
+    monkeypatch.setattr(runtime.cluster.netns, "check_available", lambda: None)
+    ran.clear()
+    res = cluster.run_cluster_experiments("B", {"test-static": "v.mp4"}, tmp_path, quick=True, netns=True,
+                                          log=lambda s: None)
+    assert sum(n.startswith("netns-") for n in ran) == 8 and res["netns"]["skipped"] is None
+    ran.clear()
+    res = cluster.run_cluster_experiments("B", {"test-static": "v.mp4"}, tmp_path, quick=True, log=lambda s: None)
+    assert not any(n.startswith("netns-") for n in ran) and res["netns"]["requested"] is False
+
+    def fails(spec: RunSpec, *a: object, **k: object) -> dict:  # the first netns run cannot make its namespaces
+        ran.append(spec.name)
+        if spec.cluster != "netns":
+            return {"name": spec.name}
+        return {"name": spec.name, "error": "rc=2: warming | error: --cluster netns:N: `ip netns add x` failed "
+                                            "(Operation not permitted); local:N needs no namespaces"}
+
+    monkeypatch.setattr(cluster, "run_one", fails)
+    ran.clear()
+    res = cluster.run_cluster_experiments("B", {"test-static": "v.mp4"}, tmp_path, quick=True, netns=True,
+                                          log=lambda s: None)
+    assert sum(n.startswith("netns-") for n in ran) == 1 and not any(n.startswith("netns-") for n in res["runs"])
+    assert res["netns"]["skipped"].startswith("--cluster netns:N: `ip netns add x` failed (Operation not permitted)")
+
+
+def test_netns_figures_sit_beside_the_loopback_ones(tmp_path: Path) -> None:
+    results = _netns_results(synthetic_results())
+    figures, tables = cluster_figures(results, tmp_path / "out", rel_to=tmp_path)
+    assert [f.key for f in figures] == ["fig22", "fig22-netns", "fig23", "fig23-netns", "fig24", "fig24-netns"]
+    for f in figures:
+        assert (tmp_path / f.png).stat().st_size > 1000 and "\n" not in f.reading
+    for loop, ns in zip(figures[::2], figures[1::2], strict=True):
+        assert "loopback, emulated devices" in loop.title and "loopback cluster" in loop.measured
+        assert "netns, 300 Mbit/s tbf links, emulated devices" in ns.title
+        assert "network namespace" in ns.measured and "server-0 300/291.2" in ns.measured
+        assert ns.png != loop.png
+    assert "Markov (4 servers) 15" in figures[1].reading  # 1.1 × 13.5
+    keys = [t.key for t in tables]
+    assert keys == ["cluster-e2e", "cluster-e2e-netns", "cluster-netns-vs-loopback", "cluster-scale"]
+    e2e_ns, compare = tables[1], tables[2]
+    assert "netns" in e2e_ns.caption and e2e_ns.rows[-1][5] == f"{1.1 * 13.5:.1f}"
+    row = next(r for r in compare.rows if r[0] == "Fig. 22 Markov (4 servers), p50 ms")
+    assert row[1:] == ["13.5", f"{1.1 * 13.5:.1f}", "1.10"]
+    assert any(r[0].startswith("Fig. 24 4 server(s) up") for r in compare.rows)
+    nums = cluster_numbers(results)
+    assert nums["netns"]["fig22"]["markov"]["p50"] == pytest.approx(1.1 * 13.5)
+    assert nums["netns"]["links"]["server-0"] == {"shaped_mbit": 300.0, "measured_mbit": 291.2}
+    assert [p["servers"] for p in nums["netns"]["fig24"]] == [4, 3, 2, 1] and "fig23" in nums["netns"]
+    assert nums["fig22"] == cluster_numbers(synthetic_results())["fig22"]  # loopback numbers untouched
+
+
+def test_report_hook_passes_netns_and_writes_the_numbers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from factory.report import cluster_hook
+
+    seen: dict = {}
+
+    def run(bundle_dir: str, videos: list, out_dir: Path, quick: bool, netns: bool = False) -> dict:
+        seen["netns"] = netns
+        return {"numbers": {"netns": {"skipped": "no root"}}}
+
+    monkeypatch.setattr(cluster_hook, "_find", lambda name: run if name == "run_cluster_experiments" else
+                        (lambda results: ["a line"]))
+    ctx = SimpleNamespace(env=SimpleNamespace(bundle_dir="B", manifest=None), params=SimpleNamespace(videos=[]),
+                          out_dir=tmp_path, full=False, world=[], real=None, scope=SimpleNamespace(real_frames=None))
+    section = cluster_hook.cluster_section(ctx, {}, lambda s: None, netns=True)
+    assert seen["netns"] is True and "a line" in section.items
+    assert json.loads((tmp_path / "cluster_numbers.json").read_text()) == {"netns": {"skipped": "no root"}}
+    cluster_hook.cluster_section(ctx, {}, lambda s: None)
+    assert seen["netns"] is False
+
+
+def test_report_cli_has_a_netns_flag_default_off() -> None:
+    from factory.report.cli import parse_args
+
+    assert parse_args([]).netns is False and parse_args(["--netns"]).netns is True
