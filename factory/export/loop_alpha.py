@@ -22,7 +22,7 @@ from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.objectness import ObjectnessModel
 from runtime.replay import run_loop
-from runtime.video import iter_frames, video_info
+from runtime.video import iter_frames, parse_frames, video_info
 
 
 def closed_loop_f1(export_dir: str | Path, manifest: Manifest, mini: str, baseline: str,
@@ -37,7 +37,10 @@ def closed_loop_f1(export_dir: str | Path, manifest: Manifest, mini: str, baseli
     pooled = Counts()
     for video, gt_path, span in sources:
         gt = load_coco(gt_path)
-        lo, hi = _span(span, min(gt.frames), max(gt.frames) + 1)
+        lo, hi = min(gt.frames), max(gt.frames) + 1
+        wanted = parse_frames(span, f"{gt_path}: frames")
+        if wanted is not None:
+            lo, hi = max(lo, wanted.start), min(hi, wanted.stop)
         _, _, fps = video_info(video)
         loop = ClosedLoop(LoopSettings(Mode.PARALOUPE, PatchConfig(), loop=loop_cfg, fps=fps or 25.0), objectness)
         preds = {s.detections.frame: s.detections
@@ -45,10 +48,3 @@ def closed_loop_f1(export_dir: str | Path, manifest: Manifest, mini: str, baseli
         pooled.add(evaluate(gt, preds, frames=(lo, hi)).overall)
     return {"f1": pooled.f1, "precision": pooled.precision, "recall": pooled.recall}
 
-
-def _span(text: str | None, first: int, end: int) -> tuple[int, int]:
-    """``A:B`` (half-open) or the whole annotated range."""
-    if not text:
-        return first, end
-    a, _, b = text.partition(":")
-    return int(a or first), int(b or end)

@@ -39,6 +39,7 @@ from runtime.evaluate import evaluate, parse_frame_range
 from runtime.geometry import iou_matrix
 from runtime.infer import Detector
 from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
+from runtime.manifest import Manifest
 from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig
 from runtime.predictions import write_predictions
@@ -190,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _router(bundle: str, manifest: Any, placement: Placement, whole_side: int) -> Any:
+def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: int) -> Any:
     """``run_loop``'s route: each entry to a host detector of the model the placement chose (loaded once each;
     baseline models at the loop's whole-pass side)."""
     cache: dict[str, Detector] = {}

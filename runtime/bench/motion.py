@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -38,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.atomic import write_json
+from runtime.bench.common import add_config_args, add_scene_args, check_synthetic_frames, report
 from runtime.config import load_section, to_mapping
 from runtime.discovery import DiscoveryConfig, MotionDetector, motion_regions, warm_up
 from runtime.errors import UserError, cli_entry, run_cli
@@ -230,16 +228,12 @@ def format_table(result: dict[str, Any]) -> str:
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paraloupe-bench motion", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--video", default=None, help="input video (default: the synthetic scenes)")
-    parser.add_argument("--frames", default=None, help="frame range A:B or A:B:S of the video (default all)")
-    parser.add_argument("--resize", default="960x540", help="resize video frames to WxH (default 960x540)")
+    add_scene_args(parser, "input video (default: the synthetic scenes)",
+                   "resize video frames to WxH (default 960x540)", "synthetic frames per scene (default 300)",
+                   "seed of the synthetic scenes (default 0)")
     parser.add_argument("--no-cmc", action="store_true", help="video: pass no warp (a camera known to be still)")
-    parser.add_argument("--frames-synthetic", type=int, default=300, help="synthetic frames per scene (default 300)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes (default 0)")
     parser.add_argument("--min-side", type=int, default=192, help="least region side, px (default 192)")
-    parser.add_argument("--config", default=None, help="YAML with a 'discovery' section (or the section itself)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    parser.add_argument("--json", default=None, help="also write the JSON report here")
+    add_config_args(parser, "discovery")
     args = parser.parse_args(argv)
     cfg = load_section(DiscoveryConfig, args.config, "discovery", args.set)
     if args.min_side < 1:
@@ -251,18 +245,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   not args.no_cmc, args.min_side)
         source = str(args.video)
     else:
-        if args.frames_synthetic < WARMUP_FRAMES + 1:
-            raise UserError(f"--frames-synthetic must be > {WARMUP_FRAMES}")
+        check_synthetic_frames(args.frames_synthetic, WARMUP_FRAMES)
         n, size = args.frames_synthetic, SYNTH_SIZE
         rows = run_synthetic(cfg, n, args.seed, args.min_side)
         source = f"synthetic seed {args.seed}"
     result = {"source": source, "frames": n, "frame_size": list(size), "threads": 1, "min_side": args.min_side,
               "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
               "config": to_mapping(cfg), "rows": rows}
-    print(format_table(result), file=sys.stderr)
-    print(json.dumps(result))
-    if args.json:
-        write_json(args.json, result)
+    report(result, format_table(result), args.json)
     return 0
 
 

@@ -14,14 +14,12 @@ the LP-relaxation bound (≤ U*, so a lower bound on U / U*). Table on stderr, J
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from runtime.atomic import write_json
+from runtime.bench.common import report as emit
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.modes import Solver
 from runtime.scheduler import (
@@ -166,10 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"seed": args.seed, "small": run_small(args.instances, args.seed)}
     if args.large:
         report["large"] = run_large(args.large, args.seed)
-    print(format_table(report), file=sys.stderr)
-    print(json.dumps(report))
-    if args.json:
-        write_json(args.json, report)
+    emit(report, format_table(report), args.json)
     return 0
 
 

@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import platform
-import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
-from runtime.atomic import write_json
+from runtime.bench.common import add_config_args, add_scene_args, check_synthetic_frames, report
 from runtime.coco import load_coco
 from runtime.config import load_section, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
@@ -205,15 +203,11 @@ def format_table(result: dict[str, Any]) -> str:
 @cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paraloupe-bench tracker", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--video", default=None, help="input video (default: the synthetic panning scene)")
+    add_scene_args(parser, "input video (default: the synthetic panning scene)",
+                   "resize video frames and boxes to WxH (default 960x540)", "synthetic frames (default 300)",
+                   "seed of the synthetic scene (default 0)")
     parser.add_argument("--gt", default=None, help="COCO boxes of the video, used as the detections")
-    parser.add_argument("--frames", default=None, help="frame range A:B or A:B:S of the video (default all)")
-    parser.add_argument("--resize", default="960x540", help="resize video frames and boxes to WxH (default 960x540)")
-    parser.add_argument("--frames-synthetic", type=int, default=300, help="synthetic frames (default 300)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scene (default 0)")
-    parser.add_argument("--config", default=None, help="YAML with a 'tracker' section (or the section itself)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    parser.add_argument("--json", default=None, help="also write the JSON report here")
+    add_config_args(parser, "tracker")
     args = parser.parse_args(argv)
     cfg = load_section(TrackerConfig, args.config, "tracker", args.set)
     if args.video:
@@ -224,14 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_benchmark(source, cfg, fps, known_ids=False)
         result["source"] = str(args.video)
     else:
-        if args.frames_synthetic < WARMUP_FRAMES + 1:
-            raise UserError(f"--frames-synthetic must be > {WARMUP_FRAMES}")
+        check_synthetic_frames(args.frames_synthetic, WARMUP_FRAMES)
         result = run_benchmark(synthetic_frames(args.frames_synthetic, args.seed), cfg, SYNTH_FPS, known_ids=True)
         result["source"] = f"synthetic seed {args.seed}"
-    print(format_table(result), file=sys.stderr)
-    print(json.dumps(result))
-    if args.json:
-        write_json(args.json, result)
+    report(result, format_table(result), args.json)
     return 0
 
 
