@@ -17,7 +17,7 @@ tracks by frame count. Labels cross the tracker as indices of the names seen so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,10 +30,13 @@ from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 @dataclass
 class Seeds:
     """Before a frame: ``boxes`` (n, 4) ``[x, y, w, h]`` px of the live tracks predicted into this frame and
-    grown by their margins (plus last frame's clipped boxes, grown), ``motion`` (m, 4) motion boxes px."""
+    grown by their margins (plus last frame's clipped boxes, grown), ``motion`` (m, 4) motion boxes px,
+    ``candidates`` (c, 4) px: last frame's unconfirmed proposals (:meth:`TrackFeedback.propose`) moved into this
+    frame, each to be looked at by a mini."""
 
     boxes: np.ndarray
     motion: np.ndarray
+    candidates: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
 
 
 def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
@@ -90,6 +93,8 @@ class TrackFeedback:
         self.names: list[str] = []
         self._warp = np.eye(2, 3)
         self._clipped = np.zeros((0, 4))  # last frame's clipped boxes no track took: next frame's patches
+        self._proposed = np.zeros((0, 4))  # last frame's proposals no track holds: next frame's candidates
+        self.candidates = np.zeros((0, 4))  # this frame's candidates (the proposals moved into it), px
 
     def reset(self) -> None:
         """A new stream."""
@@ -100,6 +105,8 @@ class TrackFeedback:
             self.motion.reset()
         self._warp = np.eye(2, 3)
         self._clipped = np.zeros((0, 4))
+        self._proposed = np.zeros((0, 4))
+        self.candidates = np.zeros((0, 4))
 
     def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
         """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
@@ -113,8 +120,27 @@ class TrackFeedback:
         side = cut[:, 2:].max(axis=1, keepdims=True) if len(cut) else np.zeros((0, 1))
         boxes = np.concatenate([boxes, np.concatenate([cut[:, :2] - side, cut[:, 2:] + 2 * side], axis=1)])
         self._clipped = np.zeros((0, 4))
+        self.candidates = warp_boxes(self._proposed, warp)
+        self._proposed = np.zeros((0, 4))
         motion = self.motion.detect(frame, warp) if self.motion is not None else np.zeros((0, 4))
-        return Seeds(boxes, motion)
+        return Seeds(boxes, motion, self.candidates)
+
+    def propose(self, boxes: np.ndarray, hold_iou: float) -> int:
+        """Keep ``boxes`` (n, 4) ``[x, y, w, h]`` px — this frame's low-score finds of a stronger detector — as the
+        next frame's candidates, less those a live track already holds (IoU >= ``hold_iou``); returns how many."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        _, tracked = self.tracker.current()
+        if len(boxes) and len(tracked):
+            boxes = boxes[iou_matrix(boxes, tracked).max(axis=1) < hold_iou]
+        self._proposed = boxes
+        return len(boxes)
+
+    def verified(self, boxes: np.ndarray, min_iou: float) -> np.ndarray:
+        """(n,) true where a box ``[x, y, w, h]`` px of this frame overlaps one of its candidates by ``min_iou``."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) == 0 or len(self.candidates) == 0:
+            return np.zeros(len(boxes), dtype=bool)
+        return iou_matrix(boxes, self.candidates).max(axis=1) >= min_iou
 
     def update(self, frame_id: int, detections: Detections, clipped: np.ndarray,
                may_start: np.ndarray | None = None) -> Detections:

@@ -111,8 +111,9 @@ class Detector:
             outs.append(np.array(mat))
         return outs
 
-    def __call__(self, image: np.ndarray) -> Inference:
-        """Detections of a BGR uint8 image (H, W, 3) in its own pixels, timed."""
+    def __call__(self, image: np.ndarray, min_score: float | None = None) -> Inference:
+        """Detections of a BGR uint8 image (H, W, 3) in its own pixels, timed; ``min_score`` lowers the model's
+        score threshold for this call (None or higher: the manifest's threshold)."""
         watch = Stopwatch()
         x, box = self.preprocess(image)
         outs = self.raw(x)
@@ -120,7 +121,10 @@ class Detector:
             if out.ndim != 3 or out.shape[0] != len(self.classes) + 4:
                 raise UserError(f"model {self.name}: output {i} has shape {out.shape}, expected "
                                 f"({len(self.classes) + 4}, H, W) for {len(self.classes)} classes")
-        dets = decode(outs, self.strides, self.classes, **self.decode_params)
+        params = self.decode_params
+        if min_score is not None and min_score < params["score_threshold"]:
+            params = {**params, "score_threshold": float(min_score)}
+        dets = decode(outs, self.strides, self.classes, **params)
         boxes = clip_boxes(box.boxes_to_source(dets.boxes), image.shape[1], image.shape[0])
         keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         return Inference(Detections(boxes, dets.labels, dets.scores).select(keep), watch.ms)

@@ -25,7 +25,7 @@ from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, motion_regions
 from runtime.errors import UserError
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags
-from runtime.geometry import iou_matrix
+from runtime.geometry import clip_boxes, iou_matrix, patch_around_box
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
@@ -69,6 +69,13 @@ class LoopConfig:
     mini_start_score: float = bounded(0.85, "a detection no baseline pass confirmed (IoU >= 0.5) starts a "
                                             "track only at this score (the minis' false positives must not "
                                             "seed their own patches)", ge=0.0, le=1.0)
+    candidate_score: float = bounded(1.0, "the baseline pass reports boxes down to this score (below its model's "
+                                          "own threshold); each no track holds becomes a candidate: the next frame "
+                                          "puts a LowConf patch on it, and a mini detection there (IoU >= "
+                                          "verify_iou) may start a track — a cheap proposal checked by a closer "
+                                          "look (1 = off)", ge=0.0, le=1.0)
+    verify_iou: float = bounded(0.3, "least IoU between a mini detection and a candidate that lets the detection "
+                                     "start a track", gt=0.0, le=1.0)
     border_px: float = bounded(2.0, "a box within this of a patch's inner border is clipped there, px", ge=0.0)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
@@ -102,13 +109,15 @@ class Entry:
     """One thing to infer: ``rect`` (x0, y0, x1, y1) frame px, ``kind`` (a patch kind word or ``frame``),
     ``confidence`` y_k, ``jpeg`` the bytes sent (s_k = their count), ``model_kind`` the family of models that
     infers it (``mini`` for patches, ``baseline`` for whole-frame passes of a patch mode, the mode's own
-    otherwise)."""
+    otherwise), ``min_score`` the score down to which its detections are wanted (None: the model's own
+    threshold)."""
 
     rect: tuple[int, int, int, int]
     kind: str
     confidence: float
     jpeg: bytes
     model_kind: str = "mini"
+    min_score: float | None = None
 
 
 @dataclass
@@ -226,9 +235,15 @@ class ClosedLoop:
         start = (self.processed // lc.whole_every) * lc.whole_tiles
         chosen = [tiles[(start + i) % len(tiles)] for i in range(min(lc.whole_tiles, len(tiles)))]
         kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
+        floor = lc.candidate_score if self.proposes else None
         return [Entry(tuple(int(v) for v in r), kind, 1.0,
                       encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side),
-                      "baseline") for r, kind in zip(chosen, kinds, strict=True)]
+                      "baseline", floor) for r, kind in zip(chosen, kinds, strict=True)]
+
+    @property
+    def proposes(self) -> bool:
+        """Whether the baseline pass's low-score boxes become candidates for the minis to check."""
+        return self.feedback is not None and self.whole_pass and self.settings.loop.candidate_score < 1.0
 
     def _patches(self, frame: np.ndarray, frame_id: int) -> FramePatches:
         """The generator's patches, fed with the last detections or (tracking) the tracks' predictions, plus
@@ -241,9 +256,25 @@ class ClosedLoop:
         seeds = self.feedback.seeds(frame, frame_id)
         patches = self.generator(frame, frame_id, detections=seeds.boxes, scores=np.ones(len(seeds.boxes)),
                                  det_frame_id=det_frame)
-        if patches.skipped or len(seeds.motion) == 0:
+        if patches.skipped:
+            return patches
+        patches = self._add_candidates(patches, seeds.candidates)
+        if len(seeds.motion) == 0:
             return patches
         return self._add_motion(patches, seeds)
+
+    def _add_candidates(self, patches: FramePatches, candidates: np.ndarray) -> FramePatches:
+        """``patches`` plus a LowConf patch centred on each candidate (HighConf geometry: area ratio
+        ``r_high``), so that a mini looks at it closely."""
+        if len(candidates) == 0:
+            return patches
+        cfg = self.settings.patches
+        w, h = patches.frame_w, patches.frame_h
+        rects = np.array([patch_around_box(b, cfg.r_high, w, h, min_side=cfg.min_patch_side)
+                          for b in clip_boxes(candidates, w, h)], dtype=np.int64).reshape(-1, 4)
+        return FramePatches(patches.frame_id, w, h, np.concatenate([patches.rects, rects]).astype(np.int64),
+                            np.concatenate([patches.confidence, np.full(len(rects), cfg.low_confidence)]),
+                            np.concatenate([patches.kinds, PatchKind.LOW.fill(len(rects))]))
 
     def _add_motion(self, patches: FramePatches, seeds: Seeds) -> FramePatches:
         """``patches`` plus a LowConf region around each motion box that no patch holds whole."""
@@ -269,10 +300,15 @@ class ClosedLoop:
         return boxes, seen
 
     def _may_start(self, merged: Detections, seen: Detections) -> np.ndarray:
-        """Which merged detections may start a track: those a baseline entry also found, and the rest at
+        """Which merged detections may start a track: those a baseline entry also found (at any score it
+        reported), those on a candidate (:meth:`TrackFeedback.verified`), and the rest at
         ``loop.mini_start_score``."""
-        strong = merged.scores >= self.settings.loop.mini_start_score
-        if len(seen) == 0 or len(merged) == 0:
+        lc = self.settings.loop
+        strong = merged.scores >= lc.mini_start_score
+        if len(merged) == 0:
+            return strong
+        strong |= self.feedback.verified(merged.boxes, lc.verify_iou)
+        if len(seen) == 0:
             return strong
         return strong | (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 0.5)
 
@@ -307,8 +343,13 @@ class ClosedLoop:
         base_rects, seen = self._baseline_seen(plan, results)
         may_start = self._may_start(merged, seen) if self.generator is not None else None  # whole frames: all may
         tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start)
-        tracked = self.feedback.review(tracked, base_rects, lc.whole_side, seen, plan.frame_w, plan.frame_h,
+        # a box the baseline reported only as a candidate (below its own threshold) backs no track
+        backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
+        tracked = self.feedback.review(tracked, base_rects, lc.whole_side, backing, plan.frame_w, plan.frame_h,
                                        lc.border_px)
+        if self.proposes:
+            whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
+            self.feedback.propose(seen.boxes[whole], lc.verify_iou)
         keep = tracked.scores >= lc.output_min_score
         self.last = tracked.select(keep)
         return self.last

@@ -85,7 +85,7 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
         results, infer_ms = [], []
         for entry, detect in zip(plan.entries, chosen, strict=True):
             image = _decode(entry.jpeg)
-            out = detect(image)
+            out = detect(image) if entry.min_score is None else detect(image, min_score=entry.min_score)
             infer_ms.append(out.infer_ms)
             results.append(PatchDetections(entry.rect, (image.shape[1], image.shape[0]), out.detections))
         detections = loop.finish(plan, results)

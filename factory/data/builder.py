@@ -24,6 +24,7 @@ from factory.data.imagenet import (
     write_jpeg,
 )
 from factory.data.patchset import (
+    TILE,
     CocoImageWriter,
     Crop,
     PatchParams,
@@ -32,6 +33,7 @@ from factory.data.patchset import (
     crop_image,
     plan_crops,
 )
+from factory.data.seeded import plan_seeded
 from factory.pipeline import resolve_path
 from runtime.coco import VideoAnnotations, load_coco
 from runtime.errors import UserError
@@ -96,6 +98,7 @@ class _SplitBuild:
     patch_o: list[float | None] = field(default_factory=list)  # O(I) of the object-centred patches
     r_actual: list[float] = field(default_factory=list)  # centre object area / patch area, as cut
     tiles: int = 0
+    false_seeds: int = 0
     used: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
@@ -134,6 +137,8 @@ def _add_source(build: _SplitBuild, name: str, si: int, src: Source, imagenet_di
             writer.categories.append(label)
     frames = parse_frames(src.frames, f"{name}[{si}].frames")
     crops = plan_crops(video, frames, patches, np.random.default_rng([seed, split_index, si, 0]))
+    crops += plan_seeded(video, frames, patches, np.random.default_rng([seed, split_index, si, 2]))
+    crops.sort(key=lambda c: c.frame)
     im_plan = _imagenet_plan(video, frames, imagenet, np.random.default_rng([seed, split_index, si, 1]))
     build.frame_o.extend(video_complexities(video, frames))
     by_frame: dict[int, list[Crop]] = defaultdict(list)
@@ -163,10 +168,13 @@ def _write_patches(build: _SplitBuild, image: np.ndarray, video: VideoAnnotation
         objs, _ = annotate_patch(fa, c.patch, video.width, video.height, patches.min_visible)
         pw, ph = c.patch[2] - c.patch[0], c.patch[3] - c.patch[1]
         crop, scale = crop_image(image, c.patch, patches.max_side)
-        if c.obj < 0:  # a random tile: no centre object
+        if c.obj < 0:  # a random tile or a false seed: no centre object
             build.writer.add(crop, objs, scale, source=source, frame=fid, patch=list(c.patch),
-                             r=0.0, scale=round(scale, 4), label="tile")
-            build.tiles += 1
+                             r=0.0, scale=round(scale, 4), label="tile" if c.obj == TILE else "false-seed")
+            if c.obj == TILE:
+                build.tiles += 1
+            else:
+                build.false_seeds += 1
             continue
         centre = clip_boxes(fa.boxes[c.obj], video.width, video.height)[0]
         ra = float(centre[2] * centre[3] / (pw * ph))
@@ -191,6 +199,7 @@ def _split_metrics(build: _SplitBuild) -> dict[str, Any]:
         "patches_O": summarize(build.patch_o),
         "patches": len(writer.images),
         "tiles": build.tiles,
+        "false_seeds": build.false_seeds,
         "patch_centres": {k: build.centre_counts.get(k, 0) for k in writer.categories},
         "patch_objects": {k: anns.get(k, 0) for k in writer.categories},
         "patch_r_actual_mean": float(np.mean(build.r_actual)) if build.r_actual else 0.0,

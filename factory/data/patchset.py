@@ -49,6 +49,16 @@ class PatchParams:
                                         "inside), like the EP-k and refresh tiles the runtime sends", ge=0)
     tile_width: list[float] = bounded([0.2, 0.5], "tile width as a fraction of the frame width, drawn "
                                                    "uniformly; height keeps the frame's aspect (x 0.75–1.33)")
+    seeded_per_video: int = bounded(0, "extra crops per video that the closed loop's patch rule places on "
+                                       "noisy ground-truth seeds (a tracker's predictions: jittered, grown by a "
+                                       "margin), plus false seeds — the patches the minis see at run time",
+                                    ge=0)
+    seed_jitter: float = bounded(0.15, "std of a seed's centre and size jitter, fraction of the box side", ge=0.0,
+                                 le=1.0)
+    seed_margin: list[float] = bounded([0.0, 0.3], "a seed grows by a drawn fraction of its longer side on "
+                                                    "every side (the tracker's prediction margin)")
+    false_seeds: float = bounded(0.5, "false seeds (object-sized boxes at random places: a false track, a junk "
+                                      "proposal) per true seed", ge=0.0, le=10.0)
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the config loader)."""
@@ -56,6 +66,8 @@ class PatchParams:
         if self.r_sampling not in ("uniform", "log"):
             raise UserError(f"{where}.r_sampling: expected uniform or log, got {self.r_sampling!r}")
         check_r_range(self.tile_width, f"{where}.tile_width")  # the same [lo, hi] in (0, 1] rule
+        if len(self.seed_margin) != 2 or not 0.0 <= self.seed_margin[0] <= self.seed_margin[1] <= 2.0:
+            raise UserError(f"{where}.seed_margin: expected [lo, hi] with 0 <= lo <= hi <= 2, got {self.seed_margin}")
 
 
 def check_r_range(r_range: list[float], where: str) -> None:
@@ -64,10 +76,14 @@ def check_r_range(r_range: list[float], where: str) -> None:
         raise UserError(f"{where}: expected [lo, hi] with 0 < lo <= hi <= 1, got {r_range}")
 
 
+TILE = -1  #: Crop.obj of a random frame tile
+FALSE_SEED = -2  #: Crop.obj of a patch placed on a false seed
+
+
 @dataclass(frozen=True)
 class Crop:
-    """One planned crop: ``frame``, index ``obj`` of the centre object (-1 for a tile), drawn ``r`` (0 for a
-    tile), ``patch`` rectangle."""
+    """One planned crop: ``frame``, index ``obj`` of the centre object (:data:`TILE` for a tile,
+    :data:`FALSE_SEED` for a patch on a false seed), drawn ``r`` (0 for those), ``patch`` rectangle."""
 
     frame: int
     obj: int
@@ -111,8 +127,8 @@ def plan_crops(video: VideoAnnotations, frames: Iterable[int] | None, params: Pa
         crops.append(Crop(f, i, float(r), patch_around_box(box, float(r), video.width, video.height)))
     frame_ids = candidate_frames(video, frames, params.frame_step)
     if frame_ids and params.tiles_per_video:
-        crops += [Crop(f, -1, 0.0, rect) for f, rect in plan_tiles(frame_ids, video.width, video.height,
-                                                                    params, rng)]
+        crops += [Crop(f, TILE, 0.0, rect) for f, rect in plan_tiles(frame_ids, video.width, video.height,
+                                                                      params, rng)]
     return sorted(crops, key=lambda c: c.frame)
 
 

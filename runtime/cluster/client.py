@@ -293,6 +293,7 @@ class Client:
             job.jpegs.append(entry.jpeg)
             job.confidence.append(entry.confidence)
             job.model_kinds.append(entry.model_kind)
+            job.min_scores.append(entry.min_score)
         return True
 
     def _budget(self) -> int | None:

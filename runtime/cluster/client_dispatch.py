@@ -72,8 +72,10 @@ class PatchDispatch:
             return
         job.attempts[index] += 1
         req = f"{job.frame_id}.{index}.{job.attempts[index]}"
+        floor = job.min_scores[index] if index < len(job.min_scores) else None
+        extra = {} if floor is None else {"min_score": float(floor)}
         if not self.links.send(link.sock, encode("patch", payload=job.jpegs[index], req=req, model=model,
-                                                 frame=job.frame_id)):
+                                                 frame=job.frame_id, **extra)):
             self.dispatch_elsewhere(job, index, now, exclude=device)
             return
         wait_ms = self.cfg.resend_factor * max(self.cfg.slo_ms, predicted_ms)
@@ -138,7 +140,8 @@ class PatchDispatch:
         if name not in self._local:
             self._local[name] = Detector(self.bundle_dir, name, self.manifest)
         image = cv2.imdecode(np.frombuffer(job.jpegs[index], dtype=np.uint8), cv2.IMREAD_COLOR)
-        out = self._local[name](image)
+        floor = job.min_scores[index] if index < len(job.min_scores) else None
+        out = self._local[name](image, min_score=floor)
         self.stats.count("local_patches")
         self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms)
         self._complete(job, index, PatchDetections(job.rects[index], (image.shape[1], image.shape[0]), out.detections))

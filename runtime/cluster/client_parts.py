@@ -52,6 +52,7 @@ class Job:
     jpegs: list[bytes] = field(default_factory=list)
     confidence: list[float] = field(default_factory=list)
     model_kinds: list[str] = field(default_factory=list)  # per patch: the model kind that infers it
+    min_scores: list[float | None] = field(default_factory=list)  # per patch: score floor asked (None: model's)
     results: list[PatchDetections | None] = field(default_factory=list)
     attempts: list[int] = field(default_factory=list)
     gen_ms: float = 0.0

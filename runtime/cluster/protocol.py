@@ -14,7 +14,9 @@ Types (→ direction; fields beyond v/type/size; units ms, bytes, pixels):
 =========  =================  ================================================================================
 type       direction          fields
 =========  =================  ================================================================================
-patch      client → server    req str, model str, frame int; payload = JPEG of the patch (or a whole frame)
+patch      client → server    req str, model str, frame int, optional min_score float (report detections
+                              down to this score, below the model's threshold); payload = JPEG of the patch
+                              (or a whole frame)
 result     server → client    req str, model str, device str, w int, h int (decoded JPEG size), boxes
                               [[x, y, w, h]] in JPEG pixels, labels [str], scores [float], infer_ms (real
                               ncnn time), server_ms (receipt → reply), paced bool

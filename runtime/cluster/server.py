@@ -197,7 +197,7 @@ class Server:
                 "emulated": self.emulated, "served": self.counters["served"], "malformed": self.malformed.total,
                 "ready": True, "warm_ms": round(self.warm_ms, 1)}
 
-    def _infer(self, model: str, payload: bytes) -> tuple[dict[str, Any] | None, str]:
+    def _infer(self, model: str, payload: bytes, min_score: Any = None) -> tuple[dict[str, Any] | None, str]:
         det = self.detectors.get(model)
         if det is None:
             return None, f"unknown model {model!r}"
@@ -205,7 +205,11 @@ class Server:
         if image is None:
             self.malformed.add("payload_jpeg")
             return None, "undecodable JPEG"
-        out = det(image)
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
+                                      or not 0.0 <= min_score <= 1.0):
+            self.malformed.add("field:min_score")
+            return None, "min_score must be a number in [0, 1]"
+        out = det(image, min_score=None if min_score is None else float(min_score))
         dets = out.detections
         return {"w": int(image.shape[1]), "h": int(image.shape[0]),
                 "boxes": [[round(float(v), 2) for v in b] for b in dets.boxes], "labels": dets.labels,
@@ -295,7 +299,7 @@ class Server:
         if len(self.pending) >= self.section.queue_max:
             self.counters["errors"] += 1
             return encode("error", req=msg["req"], reason="queue full")
-        fields, reason = self._infer(msg["model"], msg.payload)
+        fields, reason = self._infer(msg["model"], msg.payload, msg.header.get("min_score"))
         if fields is None:
             self.counters["errors"] += 1
             return encode("error", req=msg["req"], reason=reason)

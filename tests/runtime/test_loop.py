@@ -160,3 +160,51 @@ def test_whole_frame_joins_the_tile_rotation() -> None:
               for s in steps]
     assert passes[0] == [((0, 0, 320, 240), WHOLE_FRAME), ((0, 0, 160, 240), BASELINE_TILE)]
     assert passes[1] == [((160, 0, 320, 240), BASELINE_TILE), ((0, 0, 320, 240), WHOLE_FRAME)]
+
+
+def _scored(score: float, threshold: float):
+    """bright_blobs at ``score`` from a model whose own score threshold is ``threshold``: reported when ``score``
+    reaches the threshold, or the lower ``min_score`` the caller asks for."""
+    def detect(image: np.ndarray, min_score: float | None = None):
+        out = bright_blobs(image)
+        floor = threshold if min_score is None else min(min_score, threshold)
+        keep = np.full(len(out.detections), score >= floor)
+        d = out.detections.select(keep)
+        d.scores = np.full(len(d), score)
+        return dataclasses.replace(out, detections=d)
+    return detect
+
+
+def test_low_score_baseline_boxes_become_candidates_the_minis_confirm() -> None:
+    def ids_seen(candidate_score: float) -> set[int]:
+        settings = _settings(track=True, motion=False, whole_every=1, whole_side=160, whole_grid=[1, 1],
+                             whole_tiles=1, candidate_score=candidate_score)
+        settings.patches.r_high = 0.5  # room around the blobs: JPEG blur must not reach a patch's border
+        loop = ClosedLoop(settings)
+        assert loop.proposes == (candidate_score < 1.0)
+        steps = list(run_loop(loop, video(8), {"mini": _scored(0.7, 0.4), "baseline": _scored(0.3, 0.45)}))
+        floors = {e for s in steps for e in s.kinds}
+        assert WHOLE_FRAME in floors
+        return {int(i) for s in steps for i in (s.detections.ids if s.detections.ids is not None else [])}
+
+    assert ids_seen(1.0) == set()  # the minis' 0.7 < mini_start_score and the baseline reports nothing
+    assert len(ids_seen(0.2)) == 2  # the baseline's 0.3 boxes back the minis' finds: both squares tracked
+
+
+def test_candidates_get_a_low_conf_patch_and_verify_a_mini_detection() -> None:
+    from runtime.feedback import TrackFeedback
+
+    fb = TrackFeedback(TrackerConfig(camera_motion=False), None, fps=10.0)
+    frame = np.zeros((120, 160, 3), dtype=np.uint8)
+    fb.seeds(frame, 0)
+    assert fb.propose(np.array([[20.0, 30.0, 10.0, 20.0], [100.0, 40.0, 12.0, 12.0]]), 0.3) == 2
+    seeds = fb.seeds(frame, 1)
+    np.testing.assert_allclose(seeds.candidates, [[20, 30, 10, 20], [100, 40, 12, 12]])
+    assert fb.verified(np.array([[21.0, 31.0, 10.0, 20.0], [60.0, 60.0, 10.0, 10.0]]), 0.3).tolist() == [True, False]
+    assert len(fb.seeds(frame, 2).candidates) == 0  # a candidate lives one frame
+
+    loop = ClosedLoop(_settings(track=True, motion=False, whole_every=0))
+    patches = loop._add_candidates(FramePatches(0, 160, 120), np.array([[20.0, 30.0, 10.0, 20.0]]))
+    assert patches.kind_names() == ["low"]
+    x0, y0, x1, y1 = patches.rects[0]
+    assert x0 <= 20 and y0 <= 30 and x1 >= 30 and y1 >= 50  # centred on it, holding it whole

@@ -86,6 +86,23 @@ def test_unknown_model_and_bad_jpeg_get_error_replies(server: Running, dealer: z
     assert server.server.malformed["payload_jpeg"] == before + 1
 
 
+def test_min_score_asks_for_lower_scores_and_a_bad_one_is_an_error(server: Running, dealer: zmq.Socket) -> None:
+    params = server.server.detectors["tiny-64-fp32"].decode_params
+    saved = params["score_threshold"]
+    params["score_threshold"] = 0.99  # above every score of the tiny model
+    try:
+        own = _request(dealer, encode("patch", payload=_jpeg(), req="m1", model="tiny-64-fp32", frame=0))
+        low = _request(dealer, encode("patch", payload=_jpeg(), req="m2", model="tiny-64-fp32", frame=0,
+                                      min_score=0.0))
+    finally:
+        params["score_threshold"] = saved
+    assert own["type"] == low["type"] == "result"
+    assert own["scores"] == [] and len(low["scores"]) > 0
+    before = server.server.malformed["field:min_score"]
+    bad = _request(dealer, encode("patch", payload=_jpeg(), req="m3", model="tiny-64-fp32", frame=0, min_score="x"))
+    assert bad["type"] == "error" and server.server.malformed["field:min_score"] == before + 1
+
+
 garbage = st.one_of(
     st.lists(st.binary(max_size=100), min_size=1, max_size=4),  # garbage frames
     st.builds(lambda d, p: [json.dumps(d).encode(), p],  # wrong headers
