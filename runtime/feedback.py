@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runtime.detections import Detections
-from runtime.discovery import DiscoveryConfig, MotionDetector
+from runtime.discovery import DiscoveryConfig, MotionDetector, camera_shift_px
 from runtime.geometry import iou_matrix
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 
@@ -95,6 +95,7 @@ class TrackFeedback:
         self._clipped = np.zeros((0, 4))  # last frame's clipped boxes no track took: next frame's patches
         self._proposed = np.zeros((0, 4))  # last frame's proposals no track holds: next frame's candidates
         self.candidates = np.zeros((0, 4))  # this frame's candidates (the proposals moved into it), px
+        self.camera_shift_px = 0.0  # how far this frame's camera motion moves a frame corner, px
 
     def reset(self) -> None:
         """A new stream."""
@@ -107,6 +108,7 @@ class TrackFeedback:
         self._clipped = np.zeros((0, 4))
         self._proposed = np.zeros((0, 4))
         self.candidates = np.zeros((0, 4))
+        self.camera_shift_px = 0.0
 
     def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
         """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
@@ -122,6 +124,7 @@ class TrackFeedback:
         self._clipped = np.zeros((0, 4))
         self.candidates = warp_boxes(self._proposed, warp)
         self._proposed = np.zeros((0, 4))
+        self.camera_shift_px = camera_shift_px(warp, frame.shape[1], frame.shape[0])
         motion = self.motion.detect(frame, warp) if self.motion is not None else np.zeros((0, 4))
         return Seeds(boxes, motion, self.candidates)
 

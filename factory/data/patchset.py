@@ -49,7 +49,7 @@ class PatchParams:
                                         "inside), like the EP-k and refresh tiles the runtime sends", ge=0)
     tile_width: list[float] = bounded([0.2, 0.5], "tile width as a fraction of the frame width, drawn "
                                                    "uniformly; height keeps the frame's aspect (x 0.75–1.33)")
-    seeded_per_video: int = bounded(0, "extra crops per video that the closed loop's patch rule places on "
+    seeded_per_video: int = bounded(1500, "extra crops per video that the closed loop's patch rule places on "
                                        "noisy ground-truth seeds (a tracker's predictions: jittered, grown by a "
                                        "margin), plus false seeds — the patches the minis see at run time",
                                     ge=0)

@@ -53,8 +53,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     src = make_video(root)
     for split in ("train", "val"):
         build_split(split, [Source(**src)], root / "patches" / split, root / "imagenet" / split,
-                    PatchParams(frame_step=1, min_object_side=8), ImagenetParams(frame_step=2, background_per_video=8,
-                                                                                min_object_side=10), seed=1)
+                    PatchParams(frame_step=1, min_object_side=8, seeded_per_video=40),
+                    ImagenetParams(frame_step=2, background_per_video=8, min_object_side=10), seed=1)
     return root, src
 
 

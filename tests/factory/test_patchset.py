@@ -51,7 +51,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Source:
     return make_video(tmp_path_factory.mktemp("video"))
 
 
-PATCHES = PatchParams(frame_step=2, r_range=[0.5, 0.9], r_sampling="uniform", min_object_side=8, tiles_per_video=0)
+PATCHES = PatchParams(frame_step=2, r_range=[0.5, 0.9], r_sampling="uniform", min_object_side=8, tiles_per_video=0,
+                      seeded_per_video=0)
 IMAGENET = ImagenetParams(frame_step=2, background_per_video=10, min_object_side=10)
 
 
@@ -97,7 +98,7 @@ def test_patch_geometry_and_annotations(tmp_path: Path, source: Source) -> None:
 
 def test_log_r_sampling_and_random_tiles(tmp_path: Path, source: Source) -> None:
     params = PatchParams(frame_step=2, r_range=[0.05, 1.0], r_sampling="log", min_object_side=8,
-                         tiles_per_video=20, tile_width=[0.25, 0.5])
+                         tiles_per_video=20, tile_width=[0.25, 0.5], seeded_per_video=0)
     metrics = build_split("train", [source], tmp_path / "p", tmp_path / "i", params, IMAGENET, 0)
     data = json.loads((tmp_path / "p" / "annotations.json").read_text())
     tiles = [e for e in data["images"] if e["label"] == "tile"]
