@@ -52,7 +52,6 @@ class Job:
     jpegs: list[bytes] = field(default_factory=list)
     confidence: list[float] = field(default_factory=list)
     model_kinds: list[str] = field(default_factory=list)  # per patch: the model kind that infers it
-    min_scores: list[float | None] = field(default_factory=list)  # per patch: score floor asked (None: model's)
     results: list[PatchDetections | None] = field(default_factory=list)
     attempts: list[int] = field(default_factory=list)
     gen_ms: float = 0.0
@@ -61,6 +60,7 @@ class Job:
     sched_ms: float | None = None
     reqs: list[str] = field(default_factory=list)  # every patch request sent for this frame
     plan: FramePlan | None = None  # what the closed loop planned for this frame
+    min_scores: list[float | None] = field(default_factory=list)  # per patch: score floor asked (None: model's)
 
     @property
     def remaining(self) -> int:

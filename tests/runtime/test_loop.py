@@ -42,7 +42,7 @@ def test_whole_frame_pass_goes_to_the_baseline_model_every_k_frames() -> None:
     calls = {"mini": 0, "baseline": 0}
 
     def counting(kind: str):
-        def detect(image: np.ndarray):
+        def detect(image: np.ndarray, min_score: float | None = None):
             calls[kind] += 1
             return bright_blobs(image)
         return detect
@@ -116,7 +116,7 @@ def test_patch_budget_and_priority() -> None:
     assert keep_within(fp, None) is fp
 
 
-def _blind(image: np.ndarray):
+def _blind(image: np.ndarray, min_score: float | None = None):
     """A baseline that finds nothing."""
     return bright_blobs(np.zeros_like(image))
 
