@@ -2,10 +2,12 @@
 
 Each DVC stage runs inside :func:`stage_run`, which opens an MLflow run named after the stage, logs the
 stage's resolved params, writes them beside the outputs (``<out>/params.resolved.yaml``) and gives the stage
-a :class:`Tracker` for metrics and artifacts. The tracking store is ``sqlite:///mlflow.db`` (artifacts under
-``./mlruns/``) unless ``MLFLOW_TRACKING_URI`` says otherwise. With ``PARALOUPE_TRACKING=off``, or where
-mlflow is not installed (e.g. a bare GPU machine), tracking degrades to local files: metrics are still
-written to ``<out>/metrics.json`` by the stage itself.
+a :class:`Tracker` for metrics and artifacts. The ``paraloupe`` experiment carries MLflow 3's experiment-kind
+tag (:data:`KIND_TAG`: ``mlflow.experimentKind = custom_model_development``), so that the UI opens it in the
+model-training view (runs, metrics, artifacts) rather than the GenAI overview (traces, prompts). The tracking
+store is ``sqlite:///mlflow.db`` (artifacts under ``./mlruns/``) unless ``MLFLOW_TRACKING_URI`` says
+otherwise. With ``PARALOUPE_TRACKING=off``, or where mlflow is not installed (e.g. a bare GPU machine),
+tracking degrades to local files: metrics are still written to ``<out>/metrics.json`` by the stage itself.
 
 Open the UI with::
 
@@ -30,6 +32,9 @@ from runtime.config import to_mapping
 log = logging.getLogger("paraloupe")
 
 EXPERIMENT = "paraloupe"
+#: MLflow 3's experiment-type tag and the value of its model-training kind (the UI reads the key
+#: ``mlflow.experimentKind``; its kinds include ``genai_development`` and ``custom_model_development``).
+KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -95,6 +100,23 @@ def write_resolved(out_dir: str | Path, section: str, params: Any) -> Path:
     return target
 
 
+def open_experiment(mlflow: Any, name: str = EXPERIMENT) -> str:
+    """Make ``name`` the active experiment, creating it with the :data:`KIND_TAG` tag; an existing experiment
+    without a kind tag gets it (a kind someone chose in the UI is kept). Returns the experiment id."""
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    key, value = KIND_TAG
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        with contextlib.suppress(MlflowException):  # created meanwhile by another process: tagged below if need be
+            client.create_experiment(name, tags={key: value})
+        experiment = client.get_experiment_by_name(name)
+    if experiment is not None and key not in experiment.tags and experiment.lifecycle_stage == "active":
+        client.set_experiment_tag(experiment.experiment_id, key, value)
+    return mlflow.set_experiment(name).experiment_id
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params: Any, out_dir: str | Path) -> Iterator[Tracker]:
     """Run a stage inside an MLflow run: params logged, resolved config written and logged."""
@@ -106,7 +128,7 @@ def stage_run(stage: str, params: Any, out_dir: str | Path) -> Iterator[Tracker]
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
-    mlflow.set_experiment(EXPERIMENT)
+    open_experiment(mlflow)
     with mlflow.start_run(run_name=stage):
         tracker = Tracker(mlflow)
         tracker.tags({"stage": stage})

@@ -58,15 +58,19 @@ class Detections:
         """The same detections as frame ``frame``'s (arrays shared, labels copied)."""
         return Detections(self.boxes, list(self.labels), self.scores, frame, self.ids)
 
+    def rows(self) -> list[list[Any]]:
+        """The detections as a prediction line lists them: ``[x, y, w, h, label, score]`` each, boxes rounded to
+        0.01 px, scores to 1e-4."""
+        return [[round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2]), 2), round(float(b[3]), 2),
+                 lab, round(float(s), 4)] for b, lab, s in zip(self.boxes, self.labels, self.scores, strict=False)]
+
     def to_line(self, **extra: Any) -> str:
         """This frame's line of a prediction file (:mod:`runtime.predictions`), with ``extra`` keys added (and
         ``track_ids`` beside ``detections``, in the same order, when the detections carry track ids); boxes
         rounded to 0.01 px, scores to 1e-4. Only a frame's detections (``frame`` set) have a line."""
         if self.frame is None:
             raise ValueError("to_line: these detections are no frame's (frame is None)")
-        dets = [[round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2]), 2), round(float(b[3]), 2),
-                 lab, round(float(s), 4)] for b, lab, s in zip(self.boxes, self.labels, self.scores, strict=False)]
-        line: dict[str, Any] = {"frame": int(self.frame), "detections": dets}
+        line: dict[str, Any] = {"frame": int(self.frame), "detections": self.rows()}
         if self.ids is not None:
             line["track_ids"] = [int(i) for i in self.ids]
         return json.dumps({**line, **extra})

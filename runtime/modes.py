@@ -13,6 +13,8 @@ Modes (``--mode``, ``cluster.yaml: client.mode``):
 - ``lastdet`` — patches around the last detections only;
 - ``motion-regions`` — Frigate NVR's region choice: square regions around motion boxes, at least the mini model
   input side, merged by its cluster rule (ignores detections);
+- ``sahi`` — SAHI's sliced inference on the baseline model: overlapping slices at its input side plus the whole
+  frame, merged by greedy non-maximum merging (:mod:`runtime.sahi`, :class:`runtime.sahi_loop.SahiLoop`);
 - ``ep-1``, ``ep-2``, ``ep-4``, ``ep-6``, ``ep-8`` — the frame cut into the CONVENTIONS EP-k layouts (columns ×
   rows) 1×1, 2×1, 2×2, 3×2, 4×2.
 
@@ -74,6 +76,7 @@ class Mode(Choice):
     MINI = "mini"
     LASTDET = "lastdet"
     MOTION_REGIONS = "motion-regions"
+    SAHI = "sahi"
     EP1 = "ep-1", (1, 1)
     EP2 = "ep-2", (2, 1)
     EP4 = "ep-4", (2, 2)
@@ -87,8 +90,9 @@ class Mode(Choice):
 
     @property
     def is_patch_generator(self) -> bool:
-        """A patch generator makes this mode's patches (:func:`runtime.patches.make_generator`)."""
-        return not self.is_whole_frame
+        """A patch generator makes this mode's patches (:func:`runtime.patches.make_generator`): every mode but the
+        whole-frame ones and ``sahi`` (whose slices are a fixed grid on the baseline model)."""
+        return not self.is_whole_frame and self is not Mode.SAHI
 
     @property
     def uses_detections(self) -> bool:
@@ -108,8 +112,9 @@ class Mode(Choice):
 
     @property
     def model_kind(self) -> ModelKind:
-        """The kind of model (bundle manifest ``kind``) the mode runs: ``baseline`` for baseline, else ``mini``."""
-        return "baseline" if self is Mode.BASELINE else "mini"
+        """The kind of model (bundle manifest ``kind``) the mode runs: ``baseline`` for baseline and sahi, else
+        ``mini``."""
+        return "baseline" if self in (Mode.BASELINE, Mode.SAHI) else "mini"
 
     @classmethod
     def generators(cls) -> list[Mode]:

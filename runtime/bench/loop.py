@@ -3,12 +3,13 @@
 Run::
 
     paraloupe-bench loop --bundle models/bundle --video V --gt GT.json [--frames A:B]
-        [--mode paraloupe|baseline|...] [--mini NAME] [--baseline NAME] [--side S]
+        [--mode paraloupe|baseline|sahi|...] [--mini NAME] [--baseline NAME] [--side S]
         [--config loop.yaml] [--set patches.max_patches=20 --set loop.track=true ...] [--json OUT] [--out P.jsonl]
 
-Every frame goes through :class:`runtime.loop.ClosedLoop` — the cluster client's own frame loop — with the
-entries inferred locally (``--mini`` for patches, ``--baseline`` for whole frames; ``--side`` runs the baseline
-letterboxed to that side). Printed: F1 / precision / recall (CONVENTIONS evaluation), patches per frame and per
+Every frame goes through :class:`runtime.loop.ClosedLoop` — the cluster client's own frame loop (for
+``--mode sahi`` its :class:`runtime.sahi_loop.SahiLoop`) — with the entries inferred locally (``--mini`` for
+patches, ``--baseline`` for whole frames; ``--side`` runs the baseline letterboxed to that side, which is also
+``sahi``'s slice side). Printed: F1 / precision / recall (CONVENTIONS evaluation), patches per frame and per
 ground-truth object, *patch recall* (ground-truth objects served by some mini patch — whole inside it and, once
 the patch is letterboxed to the mini's input, its longer side within the servable range ``--servable LO:HI``
 as fractions of that input side) per patch kind, the split of every missed object into "no patch served it"
@@ -38,12 +39,13 @@ from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
 from runtime.geometry import iou_matrix
 from runtime.infer import Detector
-from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings
+from runtime.loop import BASELINE_TILE, WHOLE_FRAME, LoopConfig, LoopSettings
 from runtime.manifest import Manifest
 from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig
 from runtime.predictions import write_predictions
 from runtime.replay import run_loop
+from runtime.sahi_loop import make_loop
 from runtime.video import iter_frames, video_info
 
 
@@ -137,10 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     side = args.side or manifest.model(base).input_size
     _, _, fps = video_info(args.video)
     mode = Mode(args.mode)
-    if args.tracked and mode.is_patch_generator:
+    if args.tracked and not mode.is_whole_frame:
         raise UserError("--tracked: only for the whole-frame modes (baseline, mini); patch modes track by loop.track")
     settings = LoopSettings(mode, patches, side, loop=loop_cfg, fps=fps or 25.0, track_whole=args.tracked)
-    loop = ClosedLoop(settings, manifest.objectness_model())
+    loop = make_loop(settings, manifest.objectness_model())
     whole_side = loop_cfg.whole_side if mode.is_patch_generator else side
     detectors = {"mini": Detector(args.bundle, mini, manifest),
                  "baseline": Detector(args.bundle, base, manifest.resized(base, whole_side))}

@@ -1,6 +1,10 @@
 """``paraloupe-eval --pred P.jsonl --gt GT.json [--iou 0.5] [--frames A:B] [--min-score S]``.
 
-Prints precision, recall and F1 per class and overall (micro) as JSON on stdout and as a table on stderr.
+Prints precision, recall and F1 per class and overall (micro) as JSON on stdout and as a table on stderr; beside
+them COCO AP50 and AP@[.5:.95] per class and overall (:mod:`runtime.coco_ap`, JSON key ``coco_ap``) when
+``faster-coco-eval`` is installed (``pip install 'paraloupe[coco]'``; without it one line on stderr says so).
+F1 reads each line's ``detections``; AP ranks its ``ranked_detections`` where the line has them (the frame's
+detections before the score thresholds), else its ``detections``.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ import json
 import sys
 from collections.abc import Sequence
 
+from runtime import coco_ap
 from runtime.coco import load_coco
 from runtime.errors import cli_entry, run_cli
 from runtime.evaluate import evaluate, format_table, parse_frame_range
-from runtime.predictions import read_predictions
+from runtime.predictions import RANKED_KEY, read_predictions, read_ranked
 
 
 @cli_entry
@@ -21,15 +26,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paraloupe-eval", description=__doc__.split("\n\n")[1])
     parser.add_argument("--pred", required=True, help="prediction JSONL (one line per frame)")
     parser.add_argument("--gt", required=True, help="ground-truth COCO JSON (image id = frame index)")
-    parser.add_argument("--iou", type=float, default=0.5, help="IoU threshold for a match (default 0.5)")
+    parser.add_argument("--iou", type=float, default=0.5, help="IoU threshold of an F1 match (default 0.5)")
     parser.add_argument("--frames", default=None, help="half-open frame range A:B (default: all)")
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop predictions below this score")
+    parser.add_argument("--min-score", type=float, default=0.0, help="drop predictions below this score (F1 and AP)")
     args = parser.parse_args(argv)
     gt = load_coco(args.gt)
     preds = read_predictions(args.pred)
-    result = evaluate(gt, preds, iou=args.iou, frames=parse_frame_range(args.frames), min_score=args.min_score)
+    frames = parse_frame_range(args.frames)
+    result = evaluate(gt, preds, iou=args.iou, frames=frames, min_score=args.min_score)
     print(format_table(result), file=sys.stderr)
-    print(json.dumps(result.as_dict()))
+    out = result.as_dict()
+    if coco_ap.available():
+        ranked, with_key = read_ranked(args.pred)
+        source = {0: "detections", len(ranked): RANKED_KEY}.get(
+            with_key, f"{RANKED_KEY} on {with_key} of {len(ranked)} lines, detections elsewhere")
+        ap = coco_ap.average_precision(gt, ranked, frames, args.min_score, source)
+        print(coco_ap.format_ap(ap), file=sys.stderr)
+        out["coco_ap"] = ap.as_dict()
+    else:
+        print(f"COCO AP: not computed, faster-coco-eval is not installed ({coco_ap.INSTALL_HINT})", file=sys.stderr)
+    print(json.dumps(out))
     return 0
 
 

@@ -9,7 +9,7 @@
     paraloupe-run --bundle B --video V --cluster netns:4 [--link 300mbit,...] # each in a network namespace (root)
     paraloupe-run netns-clean                                                 # namespaces of dead netns runs
 
-Client options: ``--mode paraloupe|baseline|mini|ep-K|lastdet``, ``--scheduler markov|uniform|proportional|
+Client options: ``--mode paraloupe|baseline|mini|ep-K|lastdet|sahi``, ``--scheduler markov|uniform|proportional|
 greedy|milp``, ``--slo-ms``, ``--max-patches``, ``--frames A:B``, ``--offer-fps`` (camera-like arrival),
 ``--gt GT.json`` (F1 in the summary), ``--out P.jsonl`` (predictions), ``--save-video V.mp4`` (annotated),
 ``--summary S.json``. Local cluster: ``--devices a,b,..`` (device profiles cycled over the servers; default
@@ -251,7 +251,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=Mode.values(), metavar="MODE", help=Mode.help_text())
     p.add_argument("--scheduler", choices=Solver.values())
     p.add_argument("--slo-ms", type=float)
-    p.add_argument("--baseline-side", type=int, help="mode baseline: the baseline's input side, px (default: largest)")
+    p.add_argument("--baseline-side", type=int, help="modes baseline, sahi: the baseline's input side (sahi: its slice "
+                                                      "side), px (default: largest)")
     p.add_argument("--max-patches", type=int)
     p.add_argument("--offer-fps", type=float, help="frames arrive at this rate (camera-like); 0 = as served")
     p.add_argument("--pipeline", type=int, help="frames in flight")

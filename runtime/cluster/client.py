@@ -3,9 +3,10 @@
 One thread runs an event loop over the master DEALER and one DEALER per server; a second thread runs the
 network profiler (timed probes on sockets of its own) and publishes b_i per server.
 
-Per frame: patches from the generator (``paraloupe``, ``lastdet``, ``ep-K``) or the whole frame (``mini``,
-``baseline``) → ``schedule`` (metadata only: bytes, confidence, the measured bandwidths) → ``assign`` →
-each patch sent to its server → results mapped to the frame and merged (:mod:`runtime.cluster.aggregate`) →
+Per frame: patches from the generator (``paraloupe``, ``lastdet``, ``ep-K``), the whole frame (``mini``,
+``baseline``) or SAHI's slices and whole frame on the baseline model (``sahi``) → ``schedule`` (metadata
+only: bytes, confidence, the measured bandwidths) → ``assign`` → each patch sent to its server → results
+mapped to the frame and merged (:mod:`runtime.cluster.aggregate`; ``sahi``: :mod:`runtime.sahi`) →
 one prediction line per frame, in frame order.
 
 The loop, per pass: admit frames and start those the pipeline has room for; run the timers (heartbeats, the
@@ -45,9 +46,10 @@ from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.summary import Stats
 from runtime.errors import UserError
-from runtime.loop import ClosedLoop, LoopSettings, patch_budget
+from runtime.loop import LoopSettings, patch_budget
 from runtime.manifest import Manifest
 from runtime.modes import Mode
+from runtime.sahi_loop import make_loop
 from runtime.timing import Stopwatch
 
 #: A message handler: ``(message, sender, now)``; the sender is None for the master.
@@ -86,7 +88,7 @@ class Client:
         settings = LoopSettings(Mode(self.mode), self.cfg.patches, self.whole_frame_side, self.cfg.merge_iou,
                                 self.cfg.merge_contain, self.cfg.min_score, self.cfg.loop, fps)
         try:
-            self.loop = ClosedLoop(settings, manifest.objectness_model())
+            self.loop = make_loop(settings, manifest.objectness_model())
         except ValueError as exc:
             raise UserError(f"--mode: {exc}") from None
         if self.loop.whole_pass and not manifest.models_of_kind("baseline"):
@@ -166,7 +168,7 @@ class Client:
     def _loop(self, frames: Iterable[tuple[int, np.ndarray]], sink: Sink,
               progress: Callable[[dict[str, Any]], None] | None, on_frame: Callable[[int], None] | None) -> None:
         """The event loop (see the module docstring), until every frame of the source has been emitted."""
-        depth = self.cfg.pipeline or (max(1, len(self.net.live())) if self.kind == "baseline" else 1)
+        depth = self.cfg.pipeline or (max(1, len(self.net.live())) if self.mode == Mode.BASELINE else 1)
         now = time.monotonic()
         self.t0 = now  # events' t_s: seconds since the stream started (the kill and partition schedules' clock)
         self.frames.open(frames, now)
@@ -263,7 +265,8 @@ class Client:
 
     def _start(self, job: Job, now: float) -> None:
         """Cut the frame into patches and send them on their way: to the master for an assignment, or for
-        ``baseline`` straight to a server; a frame the generator skips or with no patch is finished at once."""
+        ``baseline`` (one whole frame) straight to a server; a frame the generator skips or with no patch is
+        finished at once."""
         t0 = time.perf_counter()
         if not self._cut(job):
             job.gen_ms = (time.perf_counter() - t0) * 1000.0
@@ -277,7 +280,7 @@ class Client:
             self._finish(job)
             return
         now = time.monotonic()
-        if self.kind == "baseline":
+        if self.mode == Mode.BASELINE:
             self.dispatch.baseline_assign(job, now)
             return
         self._request_schedule(job, now)
@@ -315,10 +318,11 @@ class Client:
         """Ask the master where the patches go (metadata only); unsendable → round robin (counted)."""
         job.sched_req = f"f{job.frame_id}-{next(self._req)}"
         job.sched_sent = now
+        pinned = self.mode == Mode.SAHI  # every slice on the client's own baseline (its side), as SAHI runs one model
         ok = self.net.send_master(encode(
             "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self.cfg.slo_ms,
-            patches=[{"bytes": len(j), "confidence": c,
-                      **({"kind": k, "model": self.dispatch.local_models[k]} if k != self.kind else {})}
+            patches=[{"bytes": len(j), "confidence": c, **({"kind": k} if k != self.kind else {}),
+                      **({"model": self.dispatch.local_models[k]} if k != self.kind or pinned else {})}
                      for j, c, k in zip(job.jpegs, job.confidence, job.model_kinds, strict=True)],
             bandwidths=self.net.bw.bandwidths(), exclude=self.net.dead(), kinds=self.kinds_used))
         if not ok:

@@ -83,8 +83,9 @@ class ClientSection:
     merge_iou: float = bounded(0.5, "aggregator: NMS IoU across patches", gt=0, le=1)
     merge_contain: float = bounded(0.8, "aggregator: area share that makes a border-cut box a duplicate",
                                    gt=0, le=1)
-    baseline_side: int = bounded(0, "mode baseline: whole frames go to the bundle's baseline at this input side, px "
-                                    "(or the next larger; 0 = the largest)", ge=0)
+    baseline_side: int = bounded(0, "modes baseline and sahi: whole frames (sahi: and slices of this side) go to "
+                                    "the bundle's baseline at this input side, px (or the next larger; 0 = the "
+                                    "largest)", ge=0)
     patches: PatchConfig = field(default_factory=PatchConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     network_profiler: NetworkProfilerConfig = field(default_factory=NetworkProfilerConfig)

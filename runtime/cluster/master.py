@@ -47,19 +47,23 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
     ``devices``: live device name → its last ``state`` header; ``kinds``: model name → kind (bundle). The
     patches of the request's kind are scheduled by ``scheduler`` within the SLO less the time kept for the
     patches of another kind (a patch mode's baseline pass), which then go to the device where they finish
-    first given that load (greedy, one by one).
+    first given that load (greedy, one by one). Where the patches of the request's kind name a model (mode
+    ``sahi``: the client's baseline), the scheduler chooses among those on each device that serves one.
     The device table lists the models of every kind the request names (``kind``, ``kinds``, patch kinds).
     """
     exclude = set(request["exclude"])
     live = {n: s for n, s in devices.items() if n not in exclude}
     kind = request["kind"]
     wanted = {kind, *request.get("kinds", ()), *(p.get("kind", kind) for p in request["patches"])}
+    asked = {p["model"] for p in request["patches"] if p.get("kind", kind) == kind and "model" in p}
     states, accuracy, table = {}, {}, {}
     for name, st in live.items():
         listed = {m: float(r["latency_ms"]) for m, r in st["models"].items() if kinds.get(m) in wanted}
         if listed:
             table[name] = {"endpoint": st["endpoint"], "models": listed}
         models = {m: row for m, row in st["models"].items() if kinds.get(m) == kind}
+        if asked:  # the models the patches name, where this device serves one
+            models = {m: row for m, row in models.items() if m in asked} or models
         if models:
             states[name] = DeviceState(name, {m: float(r["latency_ms"]) for m, r in models.items()},
                                        float(st["cost"]))

@@ -28,7 +28,8 @@ state      server → master    device str, endpoint str (what clients connect t
                               served int, malformed int — the profilers' state, every report period
 schedule   client → master    req str, frame int, kind "mini"|"baseline", slo_ms float, patches [{bytes,
                               confidence[, kind, model]}] (a patch's own model kind when it is not
-                              ``kind`` — a whole-frame pass of a patch mode — and the model it asks for),
+                              ``kind`` — a whole-frame pass of a patch mode — and the model it asks for; a
+                              patch of ``kind`` naming a model keeps to it where served — mode sahi),
                               bandwidths {device: B/s} (the client's network profiler), exclude [device]
                               (found dead by the client), optional kinds [kind] (every kind the client uses:
                               the device table lists their models); no patches =

@@ -23,16 +23,16 @@ from runtime.scheduler import SOLVERS
 
 
 def test_mode_values_and_helpers() -> None:
-    assert Mode.values() == ["paraloupe", "baseline", "mini", "lastdet", "motion-regions", "ep-1", "ep-2", "ep-4",
-                             "ep-6", "ep-8"]
+    assert Mode.values() == ["paraloupe", "baseline", "mini", "lastdet", "motion-regions", "sahi", "ep-1", "ep-2",
+                             "ep-4", "ep-6", "ep-8"]
     assert [m for m in Mode if m.is_whole_frame] == [Mode.BASELINE, Mode.MINI]
     assert generator_names() == ["paraloupe", "lastdet", "motion-regions", "ep-1", "ep-2", "ep-4", "ep-6", "ep-8"]
     assert [m for m in Mode if m.uses_detections] == [Mode.PARALOUPE, Mode.LASTDET]
     assert EP_LAYOUTS == {1: (1, 1), 2: (2, 1), 4: (2, 2), 6: (3, 2), 8: (4, 2)}  # CONVENTIONS.md
     assert all(m.value == f"ep-{k}" for k, m in Mode.equal_partitions().items())
     assert Mode.PARALOUPE.ep_layout is None and Mode.EP6.ep_k == 6
-    assert {m.model_kind for m in Mode if m is not Mode.BASELINE} == {"mini"}
-    assert Mode.BASELINE.model_kind == "baseline"
+    assert {m.model_kind for m in Mode if m not in (Mode.BASELINE, Mode.SAHI)} == {"mini"}
+    assert Mode.BASELINE.model_kind == Mode.SAHI.model_kind == "baseline"
 
 
 def test_members_read_as_their_values() -> None:
