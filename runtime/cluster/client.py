@@ -41,7 +41,7 @@ import zmq
 from runtime.cluster.client_dispatch import PatchDispatch
 from runtime.cluster.client_frames import FrameQueue, Sink
 from runtime.cluster.client_links import ClientLinks
-from runtime.cluster.client_parts import Flight, Job, Link, mode_kind
+from runtime.cluster.client_parts import Flight, Headroom, Job, Link, mode_kind
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.summary import Stats
@@ -74,6 +74,7 @@ class Client:
         self.master_endpoint = master_endpoint
         self.log = log
         self.stats = Stats(slo_ms=self.cfg.slo_ms)
+        self.headroom = Headroom(self.cfg.headroom_frames)
         self.malformed = Malformed()
         self.jobs: dict[int, Job] = {}  # frames in flight
         self._req = itertools.count()
@@ -312,7 +313,11 @@ class Client:
         if self.loop.whole_pass:
             wholes = [self.dispatch.of_kind(link, "baseline") for link in self.net.live()]
             reserved = min((min(w.values()) for w in wholes if w), default=0.0) * self.cfg.loop.whole_tiles
-        return patch_budget(self.cfg.slo_ms, latencies, reserved)
+        return patch_budget(self._plan_slo(), latencies, reserved)
+
+    def _plan_slo(self) -> float:
+        """The SLO this frame's device time is planned within, ms (:class:`Headroom`; the SLO when off)."""
+        return self.headroom.slo(self.cfg.slo_ms) if self.cfg.headroom else self.cfg.slo_ms
 
     def _request_schedule(self, job: Job, now: float) -> None:
         """Ask the master where the patches go (metadata only); unsendable → round robin (counted)."""
@@ -320,7 +325,7 @@ class Client:
         job.sched_sent = now
         pinned = self.mode == Mode.SAHI  # every slice on the client's own baseline (its side), as SAHI runs one model
         ok = self.net.send_master(encode(
-            "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self.cfg.slo_ms,
+            "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self._plan_slo(),
             patches=[{"bytes": len(j), "confidence": c, **({"kind": k} if k != self.kind else {}),
                       **({"model": self.dispatch.local_models[k]} if k != self.kind or pinned else {})}
                      for j, c, k in zip(job.jpegs, job.confidence, job.model_kinds, strict=True)],
@@ -342,6 +347,8 @@ class Client:
         self.jobs.pop(job.frame_id, None)
         self.dispatch.forget(job)
         e2e_ms = (done - job.arrival) * 1000.0
+        if job.predicted_ms is not None and not skipped:
+            self.headroom.add(e2e_ms, job.predicted_ms)
         self.stats.add_frame(job.frame_id, e2e_ms, job.gen_ms, job.sched_ms, agg_ms, len(job.jpegs), skipped)
         extra = {"latency_ms": round(e2e_ms, 2), "patches": len(job.jpegs), **({"skipped": True} if skipped else {}),
                  "patch_rects": [[*(int(v) for v in e.rect), e.kind] for e in job.plan.entries] if job.plan else []}

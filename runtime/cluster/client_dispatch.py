@@ -195,6 +195,7 @@ class PatchDispatch:
             return
         if not header["feasible"]:
             self.stats.count("schedule_infeasible")
+        job.predicted_ms = float(header["max_latency_ms"])
         per_device = collections.Counter(d for d, _ in assignment)
         links = self.links.links
         for i, (device, model) in enumerate(assignment):

@@ -5,6 +5,7 @@ latencies ms."""
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,10 +62,31 @@ class Job:
     reqs: list[str] = field(default_factory=list)  # every patch request sent for this frame
     plan: FramePlan | None = None  # what the closed loop planned for this frame
     min_scores: list[float | None] = field(default_factory=list)  # per patch: score floor asked (None: model's)
+    predicted_ms: float | None = None  # the master's predicted slowest device time for this frame, ms
 
     @property
     def remaining(self) -> int:
         return sum(1 for r in self.results if r is None)
+
+
+class Headroom:
+    """The SLO a frame's device time is planned within: the SLO less the median overhead of the last ``window``
+    frames — their end-to-end time beyond the master's prediction (generation, transfer, queueing, contention),
+    ms. Until ``min_frames`` frames are seen, the SLO itself; never below ``floor`` × the SLO."""
+
+    def __init__(self, window: int = 30, min_frames: int = 5, floor: float = 0.25) -> None:
+        self.samples: collections.deque[float] = collections.deque(maxlen=window)
+        self.min_frames, self.floor = min_frames, floor
+
+    def add(self, e2e_ms: float, predicted_ms: float) -> None:
+        """One finished frame: its end-to-end time and the master's prediction for it, ms."""
+        self.samples.append(max(0.0, e2e_ms - predicted_ms))
+
+    def slo(self, slo_ms: float) -> float:
+        """The device-time SLO for the next frame, ms."""
+        if len(self.samples) < self.min_frames:
+            return slo_ms
+        return max(self.floor * slo_ms, slo_ms - float(np.median(self.samples)))
 
 
 @dataclass

@@ -66,6 +66,11 @@ class ClientSection:
     name: str = bounded("client", "this client's name (its CURVE key name by default)")
     mode: Mode = bounded(Mode.PARALOUPE, Mode.help_text())
     slo_ms: float = bounded(500.0, "T_SLO per frame, ms", gt=0)
+    headroom: bool = bounded(True, "plan each frame's device time within the SLO less the overhead recent frames "
+                                   "showed beyond the master's prediction (generation, transfer, queueing, "
+                                   "contention: the median of the last headroom_frames), so a loaded cluster "
+                                   "keeps frames within the SLO")
+    headroom_frames: int = bounded(30, "frames the headroom's median looks back over", ge=1, le=10000)
     pipeline: int = bounded(0, "frames in flight at once (0 = 1 for patch modes, one per server for baseline)",
                             ge=0, le=64)
     queue_frames: int = bounded(4, "frames waiting to start; beyond, the oldest is dropped (counted)", ge=1)

@@ -49,3 +49,20 @@ def test_a_frame_waiting_past_stale_ms_is_dropped() -> None:
     assert q.next_due(time.monotonic(), room=True) is None  # one waits: the source is read after it starts
     time.sleep(0.01)
     assert q.next_fresh() is None and q.done[0][2]["reason"] == "stale"
+
+
+def test_headroom_plans_within_the_slo_less_the_overhead_seen() -> None:
+    from runtime.cluster.client_parts import Headroom
+
+    room = Headroom(window=4, min_frames=2, floor=0.25)
+    assert room.slo(250.0) == 250.0  # nothing seen yet
+    room.add(300.0, 240.0)  # 60 ms beyond the master's prediction
+    assert room.slo(250.0) == 250.0  # still fewer than min_frames
+    room.add(280.0, 240.0)
+    assert room.slo(250.0) == 200.0  # median overhead 50 ms
+    for _ in range(4):
+        room.add(100.0, 120.0)  # faster than predicted: no negative overhead
+    assert room.slo(250.0) == 250.0
+    for _ in range(4):
+        room.add(1000.0, 10.0)
+    assert room.slo(250.0) == 62.5  # never below floor × SLO
