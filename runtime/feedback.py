@@ -157,11 +157,16 @@ class TrackFeedback:
                                   clipped=clipped, warp=self._warp, may_start=may_start)
         self._warp = np.eye(2, 3)
         idx = np.asarray(out.det_index, dtype=np.int64)
+        hit = idx >= 0
         untaken = np.ones(len(detections), dtype=bool)
-        untaken[idx] = False
+        untaken[idx[hit]] = False
         self._clipped = detections.boxes[untaken & np.asarray(clipped, dtype=bool)]
-        return Detections(detections.boxes[idx], [detections.labels[i] for i in idx], detections.scores[idx],
-                          frame_id, np.asarray(out.ids, dtype=np.int64))
+        boxes = np.where(hit[:, None], detections.boxes[np.where(hit, idx, 0)] if len(detections) else out.boxes,
+                         out.boxes)  # a coasting track (no hit): its predicted box and last score
+        labels = [detections.labels[i] if i >= 0 else self.names[int(k)] for i, k in zip(idx, out.labels, strict=True)]
+        scores = np.where(hit, detections.scores[np.where(hit, idx, 0)] if len(detections) else out.scores, out.scores)
+        return Detections(boxes.reshape(-1, 4), labels, np.asarray(scores, dtype=np.float64).reshape(-1), frame_id,
+                          np.asarray(out.ids, dtype=np.int64))
 
     def review(self, output: Detections, rects: np.ndarray, input_side: int, seen: Detections, frame_w: int,
                frame_h: int, border_px: float) -> Detections:

@@ -30,6 +30,9 @@ class TrackerConfig:
     low_match_iou: float = bounded(0.5, "stage 2: least IoU for a low-score detection", gt=0.0, le=1.0)
     min_hits: int = bounded(2, "strong hits (score >= high_score, unclipped, on distinct frames) a tentative "
                                "track needs before it is confirmed and reported (1 = at once)", ge=1, le=100)
+    coast_s: float = bounded(0.0, "a confirmed track missed for at most this long is still reported, at its "
+                                  "predicted box and last score (det_index -1), seconds of video time (0 = only "
+                                  "tracks hit in the frame)", ge=0.0)
     max_lost_s: float = bounded(1.0, "a confirmed track without a hit for longer than this is deleted, seconds "
                                      "of video time", ge=0.0)
     veto_after: int = bounded(2, "a track that this many baseline passes in a row held whole without finding "

@@ -136,7 +136,8 @@ class Tracker:
         if len(born):
             self._start(boxes[born], scores[born], labels[born], t)
             det_of_track = np.concatenate([det_of_track, born])
-        show = self._confirmed & (det_of_track >= 0)
+        coasting = (det_of_track < 0) & (t - self._last_hit <= cfg.coast_s + TIME_EPS_S) & (cfg.coast_s > 0)
+        show = self._confirmed & ((det_of_track >= 0) | coasting)
         return TrackerOutput(self._ids[show].copy(), states_to_boxes(self._mean[show]), self._scores[show].copy(),
                              self._labels[show].copy(), det_of_track[show])
 

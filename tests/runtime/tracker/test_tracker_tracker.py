@@ -295,3 +295,33 @@ def test_review_deletes_a_track_after_consecutive_vetoes() -> None:
     step(never, 0.0, (A, 0.9))
     for _ in range(5):
         assert never.review(np.array([True]), np.array([False])).tolist() == []
+
+
+def test_coasting_reports_a_briefly_missed_confirmed_track_at_its_prediction() -> None:
+    tr = Tracker(TrackerConfig(coast_s=0.15, camera_motion=False))
+    step(tr, 0.0, (A, 0.9))
+    step(tr, 0.1, (A, 0.8), (B, 0.9))  # A confirmed, B tentative
+    out = step(tr, 0.2)  # both missed: A coasts, B (tentative) dies
+    assert out.ids.tolist() == [1] and out.det_index.tolist() == [-1] and out.scores.tolist() == [0.8]
+    np.testing.assert_allclose(out.boxes[0], A, atol=1.0)
+    assert len(step(tr, 0.3)) == 0  # missed for 0.2 s > coast_s: alive (max_lost_s) but not reported
+    assert len(tr) == 1
+    plain = Tracker(TrackerConfig(camera_motion=False))
+    step(plain, 0.0, (A, 0.9))
+    step(plain, 0.1, (A, 0.9))
+    assert len(step(plain, 0.2)) == 0  # coast_s 0: only tracks hit in the frame
+
+
+def test_feedback_reports_coasting_tracks_with_their_label() -> None:
+    from runtime.detections import Detections
+    from runtime.feedback import TrackFeedback
+
+    fb = TrackFeedback(TrackerConfig(coast_s=0.15, camera_motion=False), None, fps=10.0)
+    frame = np.zeros((300, 500, 3), dtype=np.uint8)
+    for f in range(2):
+        fb.seeds(frame, f)
+        fb.update(f, Detections(np.array([A]), ["vehicle"], np.array([0.9]), f), np.zeros(1, bool))
+    fb.seeds(frame, 2)
+    out = fb.update(2, Detections(np.zeros((0, 4)), [], np.zeros(0), 2), np.zeros(0, bool))
+    assert out.labels == ["vehicle"] and out.ids.tolist() == [1] and out.scores.tolist() == [0.9]
+    np.testing.assert_allclose(out.boxes[0], A, atol=1.0)
