@@ -107,9 +107,16 @@ class ModelSpec:
     decode: DecodeParams = _required("decoding of the outputs")
     macs: int = _required("multiply-accumulates of one inference", ge=0)
     params: int = _required("network parameters", ge=0)
+    servable_px: list[float] | None = bounded(None, "minis: [lo, hi] longer object side at the input (px) where "
+                                                    "its recall on the held-out patch set is >= 0.8 (export "
+                                                    "stage); None: not measured, the runtime's default applies")
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the loader)."""
+        if self.servable_px is not None and (len(self.servable_px) != 2
+                                             or not 0 <= self.servable_px[0] < self.servable_px[1]):
+            raise UserError(f"{_at(where, 'servable_px')}: expected [lo, hi] px with 0 <= lo < hi, "
+                            f"got {self.servable_px}")
         if any(v == 0 for v in self.std):
             raise UserError(f"{_at(where, 'std')}: must be non-zero")
         if len(self.decode.strides) != len(self.output_blobs):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from factory.export.servable import recall_by_side, servable_range
 from runtime.coco import FrameAnnotations, VideoAnnotations, load_coco
 from runtime.evaluate import evaluate
 from runtime.infer import Detector
@@ -81,12 +82,15 @@ def patch_f1(bundle_dir: str | Path, manifest: Manifest, name: str, annotations:
     path = path / "annotations.json" if path.is_dir() else path
     gt = load_coco(path)
     det = Detector(bundle_dir, name, manifest, threads)
-    preds = {}
+    preds, sizes = {}, {}
     for image_id, image in images if images is not None else read_images(path):
         preds[image_id] = det(image).detections.with_frame(image_id)
+        sizes[image_id] = (image.shape[1], image.shape[0])
     result = evaluate(gt, preds, 0.5)
     o = result.overall
-    return {"f1": o.f1, "precision": o.precision, "recall": o.recall, "images": len(preds)}
+    bins = recall_by_side(gt, preds, sizes, det.size)
+    return {"f1": o.f1, "precision": o.precision, "recall": o.recall, "images": len(preds),
+            "recall_by_side": bins, "servable_px": servable_range(bins)}
 
 
 def read_frames(sources: Sequence[tuple[str | Path, str | Path, str | None]], step: int

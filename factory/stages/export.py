@@ -233,6 +233,12 @@ def export_at(params: ExportParams, model: Network, ckpt: str, backbone: str, si
             f1 = frames_f1(out, catalog, name, frames()[0], frames()[1], params.threads)
         else:
             f1 = patch_f1(out, catalog, name, resolve_path(params.eval), eval_set, params.threads)
+            extra["recall_by_side"] = f1["recall_by_side"]
+            if f1["servable_px"] is not None:
+                bundle["models"][name]["servable_px"] = f1["servable_px"]
+            else:
+                log.warning("export %s: no object size reaches recall 0.8 on the held-out patches: no servable "
+                            "range in the manifest (the runtime uses its default)", name)
         rows.append({"model": name, "checkpoint": ckpt, "kind": spec["kind"], "backbone": backbone,
                      "input_size": size, "precision": precision, "f1": round(f1["f1"], 4),
                      "evaluation": ("held-out whole frames" if spec["kind"] == "baseline" else "held-out patches"),

@@ -11,8 +11,9 @@ Every frame goes through :class:`runtime.loop.ClosedLoop` — the cluster client
 patches, ``--baseline`` for whole frames; ``--side`` runs the baseline letterboxed to that side, which is also
 ``sahi``'s slice side). Printed: F1 / precision / recall (CONVENTIONS evaluation), patches per frame and per
 ground-truth object, *patch recall* (ground-truth objects served by some mini patch — whole inside it and, once
-the patch is letterboxed to the mini's input, its longer side within the servable range ``--servable LO:HI``
-as fractions of that input side) per patch kind, the split of every missed object into "no patch served it"
+the patch is letterboxed to the mini's input, its longer side within the servable range: ``--servable LO:HI``
+as fractions of that input side, by default the mini's ``servable_px`` from the bundle, the sizes where its recall
+on the held-out patch set is >= 0.8) per patch kind, the split of every missed object into "no patch served it"
 and "served but not detected", and the patch-generation time (ms/frame, median and p90): ``patch_ms`` for
 generation alone (camera motion, tracker, motion boxes, generator), ``gen_ms`` with cropping and JPEG.
 ``--config`` is a YAML file with ``patches:`` and ``loop:`` sections (the client config's); ``--set`` overrides
@@ -58,6 +59,27 @@ class Served:
     by_kind: dict[str, int] = field(default_factory=dict)
     missed_unserved: int = 0
     missed_served: int = 0
+
+
+#: the servable range (fractions of the mini's input side) of a bundle whose minis have none measured
+DEFAULT_SERVABLE = (0.1, 1.0)
+
+
+def servable_fractions(given: str | None, servable_px: list[float] | None, input_side: int,
+                       mini: str) -> tuple[float, float]:
+    """The servable range as fractions of the input side: ``given`` (``LO:HI``), else the bundle's measured
+    ``servable_px`` of ``mini``, else :data:`DEFAULT_SERVABLE` (with a warning on stderr)."""
+    if given is not None:
+        try:
+            lo, hi = (float(v) for v in given.split(":"))
+        except ValueError:
+            raise UserError(f"--servable: expected LO:HI fractions, got {given!r}") from None
+        return lo, hi
+    if servable_px is not None:
+        return servable_px[0] / input_side, servable_px[1] / input_side
+    print(f"warning: bundle model {mini} has no servable_px (an older export): patch recall uses the default "
+          f"{DEFAULT_SERVABLE[0]}:{DEFAULT_SERVABLE[1]} of its input side", file=sys.stderr)
+    return DEFAULT_SERVABLE
 
 
 def served_mask(boxes: np.ndarray, rects: np.ndarray, input_side: int, lo: float, hi: float) -> np.ndarray:
@@ -113,7 +135,9 @@ def _parser() -> argparse.ArgumentParser:
                                                            "tracker's own gain")
     p.add_argument("--config", help="YAML with patches: and loop: sections")
     p.add_argument("--set", action="append", default=[], help="patches.KEY=VALUE or loop.KEY=VALUE (repeatable)")
-    p.add_argument("--servable", default="0.1:1.0", help="servable longer-side range, fractions of the input side")
+    p.add_argument("--servable", default=None,
+                   help="servable longer-side range LO:HI, fractions of the input side (default: the mini's "
+                        f"servable_px from the bundle, else {DEFAULT_SERVABLE[0]}:{DEFAULT_SERVABLE[1]}, warned)")
     p.add_argument("--devices", help="comma-separated device profiles of an emulated cluster (e.g. raspberry-pi-4b "
                                      "four times): each entry's model is chosen by the master's scheduler and each "
                                      "frame's patch budget follows from the SLO, as in a cluster run (default: "
@@ -151,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gt = load_coco(args.gt)
     span = parse_frame_range(args.frames)
     ids = range(*span) if span else range(min(gt.frames), max(gt.frames) + 1)
-    lo, hi = (float(v) for v in args.servable.split(":"))
     mini_side = manifest.model(mini).input_size
+    lo, hi = servable_fractions(args.servable, manifest.model(mini).servable_px, mini_side, mini)
     preds, gen_ms, patch_ms, n_patches, served = {}, [], [], [], Served()
     route, budget, placement = None, None, None
     if args.devices:

@@ -117,6 +117,7 @@ def _rename_row(m: dict[str, Any]) -> None:
     (lambda m: m["models"][MODEL].update(mean=[0, 0]), f"models.{MODEL}.mean: expected 3 items"),
     (_rename_row, "profiles.host.models.other: not a model of this bundle"),
     (lambda m: m.update(classes=[]), "classes: expected a non-empty list of names"),
+    (lambda m: m["models"][MODEL].update(servable_px=[64, 16]), f"models.{MODEL}.servable_px: expected [lo, hi]"),
 ])
 def test_bad_values_with_a_valid_checksum_are_named(tmp_path: Path, edit: Callable[[dict[str, Any]], Any],
                                                     message: str) -> None:
