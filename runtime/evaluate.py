@@ -73,19 +73,27 @@ class EvalResult:
                 "per_class": {name: c.as_dict() for name, c in self.per_class.items()}, **self.extra}
 
 
-def match_frame(gt: FrameAnnotations, pred_boxes: np.ndarray, pred_labels: list[str], pred_scores: np.ndarray,
-                iou: float = 0.5) -> dict[str, Counts]:
-    """Match one frame's predictions to its ground truth; returns counts per class."""
-    counts: dict[str, Counts] = {}
-    classes = set(gt.labels) | set(pred_labels)
+#: A prediction's outcome in :func:`match_objects`: matched, false positive, ignored (on a crowd box).
+TP, FP, IGNORED = 1, 0, -1
+
+
+def match_objects(gt: FrameAnnotations, pred_boxes: np.ndarray, pred_labels: list[str], pred_scores: np.ndarray,
+                  iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Match one frame's predictions to its ground truth, object by object (the module docstring's rule).
+
+    Returns ``gt_matched`` (bool per ground-truth box, in ``gt`` order; crowd boxes are never matched) and
+    ``outcome`` (per prediction, in input order: :data:`TP`, :data:`FP` or :data:`IGNORED`). A missed object
+    is a non-crowd box with ``gt_matched`` false."""
+    gt_matched = np.zeros(len(gt.labels), dtype=bool)
+    outcome = np.full(len(pred_labels), FP, dtype=np.int8)
     gt_labels = np.array(gt.labels, dtype=object)
     pred_label_arr = np.array(pred_labels, dtype=object)
-    for cls in classes:
-        c = Counts()
+    for cls in set(gt.labels) | set(pred_labels):
         g_idx = np.flatnonzero(gt_labels == cls) if len(gt_labels) else np.zeros(0, dtype=int)
         p_idx = np.flatnonzero(pred_label_arr == cls) if len(pred_label_arr) else np.zeros(0, dtype=int)
         crowd = gt.iscrowd[g_idx] if len(g_idx) else np.zeros(0, dtype=bool)
-        normal_boxes, crowd_boxes = gt.boxes[g_idx][~crowd], gt.boxes[g_idx][crowd]
+        normal_idx, crowd_boxes = g_idx[~crowd], gt.boxes[g_idx][crowd]
+        normal_boxes = gt.boxes[normal_idx]
         order = p_idx[np.argsort(-pred_scores[p_idx], kind="stable")]
         ious = iou_matrix(pred_boxes[order], normal_boxes)
         crowd_ious = iou_matrix(pred_boxes[order], crowd_boxes)
@@ -96,13 +104,24 @@ def match_frame(gt: FrameAnnotations, pred_boxes: np.ndarray, pred_labels: list[
                 best = int(np.argmax(cand))
                 if cand[best] >= iou - IOU_EPS:
                     matched[best] = True
-                    c.tp += 1
+                    outcome[order[k]] = TP
                     continue
             if len(crowd_boxes) and crowd_ious[k].max() >= iou - IOU_EPS:
-                continue
-            c.fp += 1
-        c.fn = int((~matched).sum())
-        counts[cls] = c
+                outcome[order[k]] = IGNORED
+        gt_matched[normal_idx] = matched
+    return gt_matched, outcome
+
+
+def match_frame(gt: FrameAnnotations, pred_boxes: np.ndarray, pred_labels: list[str], pred_scores: np.ndarray,
+                iou: float = 0.5) -> dict[str, Counts]:
+    """Match one frame's predictions to its ground truth (:func:`match_objects`); returns counts per class."""
+    gt_matched, outcome = match_objects(gt, pred_boxes, pred_labels, pred_scores, iou)
+    crowd = np.asarray(gt.iscrowd, dtype=bool).reshape(-1)
+    counts: dict[str, Counts] = {}
+    for cls in set(gt.labels) | set(pred_labels):
+        g = np.array([lab == cls for lab in gt.labels], dtype=bool)
+        p = outcome[np.array([lab == cls for lab in pred_labels], dtype=bool)]
+        counts[cls] = Counts(int((p == TP).sum()), int((p == FP).sum()), int((g & ~crowd & ~gt_matched).sum()))
     return counts
 
 

@@ -12,7 +12,7 @@ from runtime.cli.eval import main as eval_main
 from runtime.coco import FrameAnnotations, VideoAnnotations, write_coco
 from runtime.detections import Detections
 from runtime.errors import UserError
-from runtime.evaluate import evaluate, match_frame, parse_frame_range
+from runtime.evaluate import FP, IGNORED, TP, evaluate, match_frame, match_objects, parse_frame_range
 
 
 def gt_frame(boxes: list[list[float]], labels: list[str], crowd: list[bool] | None = None) -> FrameAnnotations:
@@ -58,6 +58,18 @@ def test_crowd_regions_are_ignored_not_counted() -> None:
     gt = gt_frame([[0, 0, 10, 10], [50, 50, 20, 20]], ["person", "person"], [False, True])
     c = counts(gt, [[0, 0, 10, 10], [50, 50, 20, 20], [200, 200, 5, 5]], ["person"] * 3, [0.9, 0.8, 0.7])["person"]
     assert (c.tp, c.fp, c.fn) == (1, 1, 0)  # crowd prediction ignored, the stray one is an FP, crowd gt not an FN
+
+
+def test_match_objects_names_the_missed_boxes_and_each_prediction_outcome() -> None:
+    gt = gt_frame([[0, 0, 10, 10], [50, 50, 20, 20], [100, 0, 10, 10], [30, 30, 5, 5]],
+                  ["person", "person", "vehicle", "person"], [False, True, False, False])
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 20, 20], [100, 0, 10, 10], [200, 200, 5, 5]], dtype=float)
+    labels = ["person", "person", "person", "vehicle"]  # the third has the wrong class
+    matched, outcome = match_objects(gt, boxes, labels, np.array([0.9, 0.8, 0.7, 0.6]))
+    assert matched.tolist() == [True, False, False, False]  # the crowd box is never matched, the vehicle is missed
+    assert outcome.tolist() == [TP, IGNORED, FP, FP]
+    c = match_frame(gt, boxes, labels, np.array([0.9, 0.8, 0.7, 0.6]))
+    assert (c["person"].tp, c["person"].fp, c["person"].fn, c["vehicle"].fn) == (1, 1, 1, 1)
 
 
 def video(frames: dict[int, FrameAnnotations]) -> VideoAnnotations:
