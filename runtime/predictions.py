@@ -111,6 +111,21 @@ def read_ranked(path: str | Path) -> tuple[dict[int, Detections], int]:
     return _by_frame(path, frames()), with_key
 
 
+def read_with_key(path: str | Path, key: str) -> tuple[dict[int, Detections], dict[int, Any]]:
+    """All frames of a prediction file by frame index (as :func:`read_predictions`), and the value of the extra
+    ``key`` (e.g. ``patch_rects``) on each line that has it, by frame index; the value is not checked."""
+    extra: dict[int, Any] = {}
+
+    def frames() -> Iterator[Detections]:
+        for line, where in _lines(path):
+            obj = _load(line, where)
+            if key in obj:
+                extra[obj["frame"]] = obj[key]
+            yield _detections(obj, "detections", where)
+
+    return _by_frame(path, frames()), extra
+
+
 def ranked_extra(ranked: Detections) -> dict[str, Any]:
     """The extra key of a line that carries ``ranked`` (the frame's detections before its score thresholds) for
     average precision: ``dets.to_line(**ranked_extra(ranked))``."""

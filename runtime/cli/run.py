@@ -170,26 +170,18 @@ def _video_writer(path: str, fps: float, width: int, height: int) -> Any:
     return writer
 
 
-#: Patch colours (BGR) on ``--save-video`` by kind: tracked, discovery, refresh, baseline pass, others.
-PATCH_COLOURS = {"high": (255, 160, 0), "low": (0, 200, 255), "refresh": (200, 0, 200), "keyframe": (0, 0, 255),
-                 "frame": (0, 0, 255)}
-
-
 def _annotated(frame: Any, dets: Any, dropped: bool, patches: list[list[Any]]) -> Any:
-    """A copy of ``frame`` with its patches (thin, coloured by kind: :data:`PATCH_COLOURS`), the detections
-    (green boxes, label, score and track id when tracked) and, if ``dropped``, a mark."""
+    """A copy of ``frame`` with its patches (thin, coloured by kind: :data:`runtime.draw.PATCH_COLOURS`), the
+    detections (green boxes, label, score and track id when tracked) and, if ``dropped``, a mark."""
     import cv2
 
+    from runtime.draw import FONT, draw_detections, draw_patches
+
     img = frame.copy()
-    for x0, y0, x1, y1, kind in patches:
-        cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), PATCH_COLOURS.get(kind, (200, 200, 200)), 1)
-    ids = dets.ids if dets.ids is not None else [None] * len(dets.labels)
-    for (x, y, w, h), lab, s, tid in zip(dets.boxes, dets.labels, dets.scores, ids, strict=True):
-        cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2)
-        text = f"{lab} {s:.2f}" + ("" if tid is None else f" #{tid}")
-        cv2.putText(img, text, (int(x), max(12, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 0), 1)
+    draw_patches(img, patches)
+    draw_detections(img, dets)
     if dropped:
-        cv2.putText(img, "dropped", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2)
+        cv2.putText(img, "dropped", (8, 20), FONT, 0.6, (0, 0, 255), 2)
     return img
 
 
