@@ -8,7 +8,8 @@ latencies) → ``runs`` (one cached in-process replay per configuration) → ``e
 their numbers) → ``plots_tradeoff`` / ``plots_components`` (PNGs) and ``tables`` (paper beside ours) →
 ``sections`` → ``writer``; ``build.build_report`` drives it for ``cli`` (``paraloupe-report``) and the DVC
 stage. Pure helpers: ``metrics`` (speedup / gain), ``rois``, ``latency``, ``paper`` (the paper's numbers).
-The cluster figures come from ``cluster`` / ``cluster_figures`` through ``cluster_hook``.
+The cluster figures come from ``cluster`` / ``cluster_figures`` through ``cluster_hook``. ``per_video`` gives
+each video's methods their F1 / AP50 / latency (DVC and MLflow metrics) and draws their frame ``strips``.
 """
 
 from __future__ import annotations

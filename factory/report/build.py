@@ -1,9 +1,10 @@
 """Build the whole report: plan every run, replay what is not cached, summarise, draw, write.
 
 :func:`build_report` is what ``paraloupe-report`` and the DVC ``evaluate`` stage both call. Outputs:
-``<out_dir>/*.png``, ``<out_dir>/results.json`` (every number the figures use), ``<out_dir>/cache/``
-(one JSON per replay run, keyed by bundle checksum + params), the markdown report, and in ``metrics_dir``
-``metrics.json`` (headline numbers) plus ``tradeoff.csv``, ``generators.csv`` and ``iou.csv`` (DVC plots).
+``<out_dir>/*.png``, ``<out_dir>/strips/<video>-{paraloupe,baseline}.png`` (frame strips), ``<out_dir>/results.json``
+(every number the figures use), ``<out_dir>/cache/`` (one JSON per replay run, keyed by bundle checksum + params),
+the markdown report, and in ``metrics_dir`` ``metrics.json`` (headline numbers; ``f1`` / ``ap50`` /
+``latency_p50_ms`` per video and method) plus ``tradeoff.csv``, ``generators.csv`` and ``iou.csv`` (DVC plots).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 
 from factory.pipeline import resolve_path
 from factory.report import experiments as ex
+from factory.report import per_video as pv
 from factory.report.cluster_hook import cluster_section
 from factory.report.config import EvaluateParams
-from factory.report.context import Context, open_context
+from factory.report.context import Context, open_context, real_devices
 from factory.report.runs import run_all
 from factory.report.sections import real_sections, world_sections
 from factory.report.writer import Section, figures_of, write_report
@@ -43,22 +45,18 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores shared with other jobs"
 
 
-def _real_devices(ctx: Context) -> list[str]:
-    return [d for d in (ctx.scope.real_devices or ctx.params.devices) if d in ctx.devices]
-
-
 def plan(ctx: Context) -> list:
     """Every run the report needs (duplicates across experiments are one run)."""
     w = ctx.world
     specs = (ex.tradeoff_specs(ctx, w, list(ctx.devices)) + ex.sources_specs(ctx) + ex.generators_specs(ctx, w)
              + ex.per_frame_specs(ctx) + ex.max_patches_specs(ctx) + ex.iou_specs(ctx) + ex.rois_specs(ctx))
     if ctx.real:
-        specs += ex.tradeoff_specs(ctx, [ctx.real], _real_devices(ctx)) + ex.generators_specs(ctx, [ctx.real])
+        specs += ex.tradeoff_specs(ctx, [ctx.real], real_devices(ctx)) + ex.generators_specs(ctx, [ctx.real])
     return specs
 
 
 def summarise(ctx: Context) -> dict[str, Any]:
-    """Every experiment's numbers (JSON-able)."""
+    """Every experiment's numbers (JSON-able); ``per_video``: each video's methods (:mod:`factory.report.per_video`)."""
     w = ctx.world
     world = {"tradeoff": ex.tradeoff(ctx, w, list(ctx.devices)), "sources": ex.sources(ctx),
              "generators": ex.generators(ctx, w), "per_frame": ex.per_frame(ctx), "max_patches": ex.max_patches(ctx),
@@ -67,9 +65,9 @@ def summarise(ctx: Context) -> dict[str, Any]:
     if ctx.real:
         lo, hi = ctx.ranges[ctx.real]
         real = {"name": ctx.real, "frames": f"{lo}:{hi}",
-                "tradeoff": ex.tradeoff(ctx, [ctx.real], _real_devices(ctx)),
+                "tradeoff": ex.tradeoff(ctx, [ctx.real], real_devices(ctx)),
                 "generators": ex.generators(ctx, [ctx.real])}
-    return {"world": world, "real": real}
+    return {"world": world, "real": real, "per_video": pv.per_video(ctx)}
 
 
 def measured_lines(ctx: Context) -> dict[str, str]:
@@ -125,6 +123,12 @@ def headline_metrics(results: Mapping[str, Any], p: EvaluateParams) -> dict[str,
     return out
 
 
+def dvc_metrics(results: Mapping[str, Any], p: EvaluateParams) -> dict[str, Any]:
+    """``metrics.json`` before the run's facts: the headline rows (:func:`headline_metrics`) and, per video and
+    method, ``f1`` / ``ap50`` / ``latency_p50_ms`` (:func:`factory.report.per_video.method_metrics`)."""
+    return {**headline_metrics(results, p), **pv.method_metrics(results.get("per_video") or {})}
+
+
 def write_csvs(results: Mapping[str, Any], folder: Path) -> None:
     """The DVC plot tables (one row per point)."""
     rows, gens, ious = [], [], []
@@ -169,8 +173,9 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
     sections = world_sections(results["world"], params, out_dir, m)
     reason = "; ".join(x for x in ctx.left_out if x.startswith(params.real.name)) or "no real video configured"
     sections += real_sections(results["real"], params, out_dir, m, reason)
+    sections.append(pv.strips_section(ctx, results["per_video"], out_dir))
     sections.append(cluster_section(ctx, results, log.info, netns=netns))
-    metrics = headline_metrics(results, params)
+    metrics = dvc_metrics(results, params)
     metrics.update({"seconds": round(time.time() - t0, 1), "replay_seconds": round(t_runs, 1), "full": full,
                     "frames": {v: f"{a}:{b}" for v, (a, b) in ctx.ranges.items()},
                     "bundle_checksum": ctx.checksum, "figures": [f.png for f in figures_of(sections)]})

@@ -123,6 +123,11 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
                    LatencyTable(manifest, host_ms), left_out)
 
 
+def real_devices(ctx: Context) -> list[str]:
+    """The devices whose curves the real video gets (the scope's ``real_devices``, else all), among those profiled."""
+    return [d for d in (ctx.scope.real_devices or ctx.params.devices) if d in ctx.devices]
+
+
 def series(ctx: Context, videos: Sequence[str], model: str, size: int, generator: str | None = None,
            overrides: dict[str, Any] | None = None, frames: tuple[int, int] | None = None) -> list[RunSpec]:
     """One configuration replayed over ``videos`` (each over its own range unless ``frames`` is given)."""

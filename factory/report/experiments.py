@@ -28,7 +28,8 @@ APPROACHES = ("Baseline", "ParaLoupe_mini", "ParaLoupe")
 GEN_WARMUP_FRAMES = 5  # Fig. 28: first frames of a run left out (numba cache load, JPEG tables)
 
 
-def _tradeoff_defs(ctx: Context, videos: Sequence[str], device: str) -> list[tuple[str, int, str, list[RunSpec]]]:
+def tradeoff_defs(ctx: Context, videos: Sequence[str], device: str) -> list[tuple[str, int, str, list[RunSpec]]]:
+    """The trade-off's configurations on ``device``: (approach, input side, latency model, runs over ``videos``)."""
     dm, p = ctx.devices[device], ctx.params
     defs = []
     if dm.run_baseline:  # each side on the model exported at it where the bundle has one
@@ -42,7 +43,7 @@ def _tradeoff_defs(ctx: Context, videos: Sequence[str], device: str) -> list[tup
 
 
 def tradeoff_specs(ctx: Context, videos: Sequence[str], devices: Sequence[str]) -> list[RunSpec]:
-    return [s for d in devices for *_, specs in _tradeoff_defs(ctx, videos, d) for s in specs]
+    return [s for d in devices for *_, specs in tradeoff_defs(ctx, videos, d) for s in specs]
 
 
 def tradeoff(ctx: Context, videos: Sequence[str], devices: Sequence[str]) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def tradeoff(ctx: Context, videos: Sequence[str], devices: Sequence[str]) -> dic
     for d in devices:
         dm = ctx.devices[d]
         points = []
-        for approach, side, model, specs in _tradeoff_defs(ctx, videos, d):
+        for approach, side, model, specs in tradeoff_defs(ctx, videos, d):
             st = stats(ctx, specs)
             t = ctx.latency.per_patch(d, model, side)
             frame = t * (st["patches_per_frame"] if approach == "ParaLoupe" else 1.0)

@@ -168,7 +168,7 @@ def render_strip(images: Sequence[tuple[int, np.ndarray]], gt: VideoAnnotations,
         words = [str(r[4]) for r in frame_rects] if frame_rects is not None else (kinds or {}).get(fid)
         caption = f"frame {fid}  TP {c.tp} FP {c.fp} FN {c.fn}"
         if words is not None:
-            caption += f"  {len(words)} patches" + ("" if not words else ": " + " ".join(
+            caption += f"  {len(words)} patch{'' if len(words) == 1 else 'es'}" + ("" if not words else ": " + " ".join(
                 f"{n} {k}" for k, n in sorted(Counter(words).items())))
         _text(strip, caption, (x + 4, y - 5), x + layout.tile_w)
     y = layout.height - len(layout.legend_lines) * LEGEND_PX

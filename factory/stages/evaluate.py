@@ -2,9 +2,10 @@
 
 Run: ``python -m factory.stages.evaluate`` (reads ``params.yaml: evaluate``; the quick set, like a plain
 ``paraloupe-report``). Writes ``<out_dir>/*.png`` + ``results.json`` (+ the replay cache), the markdown
-report, and ``<metrics_dir>/metrics.json`` (DVC metrics: speedup and F1 gain per device and latency basis)
-with ``tradeoff.csv``, ``generators.csv`` and ``iou.csv`` (DVC plots). Logs the metrics, the report and
-the PNGs to MLflow.
+report, and ``<metrics_dir>/metrics.json`` (DVC metrics: speedup and F1 gain per device and latency basis; F1, AP50
+and p50 per-frame latency per video and method) with ``tradeoff.csv``, ``generators.csv`` and ``iou.csv`` (DVC
+plots). Logs the metrics (``world/<device>/<name>``, ``f1.<video>.<method>``, ...), the report and the PNGs to
+MLflow.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from factory.pipeline import load_section, resolve_path
 from factory.report.build import build_report
 from factory.report.config import EvaluateParams
+from factory.report.per_video import flat_metrics
 from factory.tracking import stage_run
 from runtime.errors import cli_entry, run_cli
 
@@ -27,9 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with stage_run("evaluate", params, out) as tracker:
         metrics = build_report(params, full=False)
-        flat = {f"{k}/{m}": v for k, row in metrics.items() if isinstance(row, dict) and "/" in k
-                for m, v in row.items() if isinstance(v, (int, float))}
-        tracker.metrics({**flat, "seconds": metrics["seconds"]})
+        tracker.metrics(flat_metrics(metrics))
         tracker.artifact(resolve_path(params.report))
         tracker.artifact(out / "results.json")
         for png in metrics["figures"]:

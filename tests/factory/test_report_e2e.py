@@ -1,5 +1,6 @@
-"""The whole report on a tiny real ncnn bundle and a 12-frame world video: every figure has its PNG, the
-report and the DVC metrics/plots are written, and a second build replays nothing (the cache)."""
+"""The whole report on a tiny real ncnn bundle and a 12-frame world video: every figure has its PNG (the frame
+strips included), the report and the DVC metrics/plots are written, and a second build replays nothing (the
+cache)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from factory.report import cluster_hook
 from factory.report.build import build_report
 from factory.report.config import EvaluateParams, RoiParams, ScopeParams, VideoParams
+from runtime import coco_ap
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,11 @@ def test_tiny_report_end_to_end(tiny: tuple[Path, Path], tmp_path: Path, monkeyp
     assert saved["headline_device"] == "raspberry-pi-4b"
     assert "speedup_per_patch" in saved["world/raspberry-pi-4b"]
     assert "f1_gain_per_frame" in saved["world/raspberry-pi-4b"]
+    for metric in ("f1", "latency_p50_ms"):  # per video and method, flat (dvc metrics show)
+        assert {"baseline-160", "mini-96", "paraloupe-96"} <= set(saved[metric]["tiny"]), metric
+    assert "ap50" in saved or not coco_ap.available()
+    for method in ("paraloupe", "baseline"):  # the frame strips, from the cached runs, linked
+        assert f"report/strips/tiny-{method}.png" in links
     for name in ("tradeoff.csv", "generators.csv", "iou.csv"):
         assert (tmp_path / "evaluate" / name).read_text().count("\n") > 1
     results = json.loads((tmp_path / "report" / "results.json").read_text())
