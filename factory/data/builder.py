@@ -56,6 +56,16 @@ def world_source(name: str) -> Source:
     return Source(paths.world_video(name), paths.world_annotations(name))
 
 
+#: the world stage's training videos (world.videos keys): the minis' patch set, the objectness model and the
+#: baseline all learn from these, so the comparison is fair
+TRAIN_WORLD_VIDEOS = ("train-static", "train-moving", "train-static-2", "train-moving-2")
+
+
+def train_sources() -> list[Source]:
+    """Every training source: the world's training videos and the real video's training split."""
+    return [world_source(name) for name in TRAIN_WORLD_VIDEOS] + [real_train_source()]
+
+
 def real_train_source() -> Source:
     """The real video's training split with the teacher's labels; optional (absent without the shared data)."""
     return Source(paths.REAL_VIDEO, paths.label_annotations(paths.REAL_NAME), paths.REAL_TRAIN_FRAMES, optional=True)

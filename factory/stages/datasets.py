@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from factory import paths
-from factory.data.builder import Source, build_split, real_train_source, world_source
+from factory.data.builder import Source, build_split, train_sources, world_source
 from factory.data.imagenet import ImageFolder, ImagenetParams
 from factory.data.patchset import PatchParams
 from factory.pipeline import load_section, resolve_path
@@ -39,8 +39,7 @@ class DatasetsParams:
     max_patch_complexity: float = bounded(0.9, "the build fails when the object-centred patches' mean O(I) "
                                                "reaches this or the source frames' mean (low complexity, "
                                                "paper III-B3)", gt=0.0, le=1.0)
-    train: list[Source] = field(default_factory=lambda: [
-        world_source("train-static"), world_source("train-moving"), real_train_source()])
+    train: list[Source] = field(default_factory=train_sources)
     val: list[Source] = field(default_factory=lambda: [world_source("val-static"), world_source("val-moving")])
     patches: PatchParams = field(default_factory=PatchParams)
     imagenet: ImagenetParams = field(default_factory=ImagenetParams)

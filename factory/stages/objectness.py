@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 
 from factory import paths
-from factory.data.builder import Source, real_train_source, world_source
+from factory.data.builder import Source, train_sources
 from factory.objectness.fit import fit_objectness
 from factory.pipeline import load_section, resolve_path
 from factory.tracking import stage_run
@@ -27,7 +27,7 @@ log = logging.getLogger("paraloupe")
 
 
 def _default_sources() -> list[Source]:
-    return [world_source("train-static"), world_source("train-moving"), real_train_source()]
+    return train_sources()
 
 
 @dataclass

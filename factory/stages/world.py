@@ -43,6 +43,8 @@ def _default_videos() -> dict[str, VideoParams]:
     return {
         "train-static": VideoParams(seed=101, frames=600, camera="static"),
         "train-moving": VideoParams(seed=102, frames=600, camera="moving"),
+        "train-static-2": VideoParams(seed=103, frames=600, camera="static"),
+        "train-moving-2": VideoParams(seed=104, frames=600, camera="moving"),
         "val-static": VideoParams(seed=201, frames=200, camera="static"),
         "val-moving": VideoParams(seed=202, frames=200, camera="moving"),
         "test-static": VideoParams(seed=301, frames=400, camera="static"),
