@@ -5,7 +5,8 @@ baseline's on held-out whole frames).
 Run: ``python -m factory.stages.profile`` (reads ``params.yaml: profile``). ``host`` rows are measured here
 with ncnn (:mod:`runtime.profiling`: each model in its own process, median of ``runs`` ≥ 30 after
 ``warmup``, at the host's ``threads``) for every exported model. Every other device gets rows estimated
-from the FLOPS ratio to ``host`` (FLOPS from the search stage's metrics; host's measured there), marked
+from the FLOPS ratio to ``host`` (the devices' FLOPS from the search stage's metrics; the host's measured here,
+right after its latencies, so both are taken under the same load), marked
 ``"estimated": true`` — ``paraloupe-profile`` replaces them once run on the device itself.
 
 A device's profile lists the models it serves: by default the mini detectors built on its own searched
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from factory import paths
+from factory.nas.devices import measure_host_flops
 from factory.pipeline import load_section, resolve_path
 from factory.tracking import stage_run
 from runtime.atomic import write_json
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         quality = {r["model"]: r for r in json.loads((export_dir / "metrics.json").read_text())["rows"]}
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename}: not found (run the export stage first)") from None
+
     catalog = parse_manifest(exported, f"{export_dir / 'models.json'}:")
     models = catalog.models
     flops = read_flops(resolve_path(params.search_metrics), [d.name for d in params.devices])
@@ -148,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                                   log=lambda msg: log.info("profile host: %s", msg))
         for name, row in measured.items():
             row["accuracy"] = round(float(quality[name]["f1"]), 4)
+        # the host's FLOPS under the load its latencies were just timed under (the search stage's figure may come
+        # from a quieter or busier moment: a 2.2x difference was measured), so that their ratio scales one load
+        flops["host"] = measure_host_flops(threads=host.threads)
+        log.info("profile host: %.3g FLOPS (measured beside the latencies)", flops["host"])
         warnings = side_order_warnings(models, measured)
         for w in warnings:
             log.warning("profile host: %s (latency should grow with the input side)", w)

@@ -122,7 +122,9 @@ def test_export_profile_bundle(workspace: Path, capsys: pytest.CaptureFixture[st
     pi = profiles["profiles"]["raspberry-pi-4b"]
     pi_bases = [f"baseline-{s}-int8" for s in BASE_SIDES]
     assert pi["estimated"] is True and set(pi["models"]) == {"tiny-64-int8", *pi_bases}
-    ratio = DEVICES["host"] / DEVICES["raspberry-pi-4b"]
+    host_flops = profiles["devices"]["host"]["flops"]  # measured by the profile stage beside its latencies
+    assert host_flops > 0 and host_flops != DEVICES["host"]
+    ratio = host_flops / DEVICES["raspberry-pi-4b"]
     for name, row in pi["models"].items():
         assert row["estimated"] is True
         assert row["latency_ms"] == pytest.approx(host["models"][name]["latency_ms"] * ratio, rel=1e-3)
