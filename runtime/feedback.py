@@ -161,12 +161,10 @@ class TrackFeedback:
         untaken = np.ones(len(detections), dtype=bool)
         untaken[idx[hit]] = False
         self._clipped = detections.boxes[untaken & np.asarray(clipped, dtype=bool)]
-        boxes = np.where(hit[:, None], detections.boxes[np.where(hit, idx, 0)] if len(detections) else out.boxes,
-                         out.boxes)  # a coasting track (no hit): its predicted box and last score
+        boxes, scores = out.boxes.copy(), out.scores.astype(np.float64)  # a coasting track: prediction, last score
+        boxes[hit], scores[hit] = detections.boxes[idx[hit]], detections.scores[idx[hit]]
         labels = [detections.labels[i] if i >= 0 else self.names[int(k)] for i, k in zip(idx, out.labels, strict=True)]
-        scores = np.where(hit, detections.scores[np.where(hit, idx, 0)] if len(detections) else out.scores, out.scores)
-        return Detections(boxes.reshape(-1, 4), labels, np.asarray(scores, dtype=np.float64).reshape(-1), frame_id,
-                          np.asarray(out.ids, dtype=np.int64))
+        return Detections(boxes.reshape(-1, 4), labels, scores, frame_id, np.asarray(out.ids, dtype=np.int64))
 
     def review(self, output: Detections, rects: np.ndarray, input_side: int, seen: Detections, frame_w: int,
                frame_h: int, border_px: float) -> Detections:

@@ -25,11 +25,12 @@ from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, motion_regions
 from runtime.errors import UserError
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags
-from runtime.geometry import clip_boxes, iou_matrix, patch_around_box
+from runtime.geometry import clip_boxes, iou_matrix
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
 from runtime.patches.objectness import ObjectnessModel
+from runtime.patches.proposer import high_conf_rois
 from runtime.patches.queue import build_entries, encode_patch
 from runtime.patches.refiner import PatchKind, grid_tiles
 from runtime.timing import Stopwatch
@@ -273,10 +274,16 @@ class ClosedLoop:
             return patches
         cfg = self.settings.patches
         w, h = patches.frame_w, patches.frame_h
-        rects = np.array([patch_around_box(b, cfg.r_high, w, h, min_side=cfg.min_patch_side)
-                          for b in clip_boxes(candidates, w, h)], dtype=np.int64).reshape(-1, 4)
-        return FramePatches(patches.frame_id, w, h, np.concatenate([patches.rects, rects]).astype(np.int64),
-                            np.concatenate([patches.confidence, np.full(len(rects), cfg.low_confidence)]),
+        rects, _ = high_conf_rois(clip_boxes(candidates, w, h), np.ones(len(candidates)), cfg.r_high, w, h,
+                                  cfg.min_patch_side)
+        return self._with_low(patches, rects)
+
+    def _with_low(self, patches: FramePatches, rects: np.ndarray) -> FramePatches:
+        """``patches`` plus ``rects`` (k, 4) ``[x0, y0, x1, y1]`` px as LowConf patches."""
+        return FramePatches(patches.frame_id, patches.frame_w, patches.frame_h,
+                            np.concatenate([patches.rects, rects]).astype(np.int64),
+                            np.concatenate([patches.confidence,
+                                            np.full(len(rects), self.settings.patches.low_confidence)]),
                             np.concatenate([patches.kinds, PatchKind.LOW.fill(len(rects))]))
 
     def _add_motion(self, patches: FramePatches, seeds: Seeds) -> FramePatches:
@@ -285,13 +292,9 @@ class ClosedLoop:
         boxes = seeds.motion[~held]
         if len(boxes) == 0:
             return patches
-        cfg = self.settings.patches
-        rects = motion_regions(boxes, patches.frame_w, patches.frame_h, cfg.min_patch_side,
+        rects = motion_regions(boxes, patches.frame_w, patches.frame_h, self.settings.patches.min_patch_side,
                                self.settings.loop.discovery)
-        return FramePatches(patches.frame_id, patches.frame_w, patches.frame_h,
-                            np.concatenate([patches.rects, rects]).astype(np.int64),
-                            np.concatenate([patches.confidence, np.full(len(rects), cfg.low_confidence)]),
-                            np.concatenate([patches.kinds, PatchKind.LOW.fill(len(rects))]))
+        return self._with_low(patches, rects)
 
     def _baseline_seen(self, plan: FramePlan, results: list[PatchDetections]) -> tuple[np.ndarray, Detections]:
         """This frame's baseline entries (p, 4) ``[x0, y0, x1, y1]`` px and what they found, merged."""
@@ -352,9 +355,9 @@ class ClosedLoop:
                                        lc.border_px)
         if self.proposes:
             whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
-            still = self.feedback.camera_shift_px <= lc.discovery.moving_px
-            self.feedback.propose(seen.boxes[whole] if still or lc.candidates_moving else seen.boxes[:0],
-                                  lc.verify_iou)
+            if not lc.candidates_moving and self.feedback.camera_shift_px > lc.discovery.moving_px:
+                whole[:] = False  # the camera moves: no candidates
+            self.feedback.propose(seen.boxes[whole], lc.verify_iou)
         keep = tracked.scores >= lc.output_min_score
         self.last = tracked.select(keep)
         return self.last

@@ -72,7 +72,7 @@ class PatchDispatch:
             return
         job.attempts[index] += 1
         req = f"{job.frame_id}.{index}.{job.attempts[index]}"
-        floor = job.min_scores[index] if index < len(job.min_scores) else None
+        floor = job.min_score(index)
         extra = {} if floor is None else {"min_score": float(floor)}
         if not self.links.send(link.sock, encode("patch", payload=job.jpegs[index], req=req, model=model,
                                                  frame=job.frame_id, **extra)):
@@ -140,8 +140,7 @@ class PatchDispatch:
         if name not in self._local:
             self._local[name] = Detector(self.bundle_dir, name, self.manifest)
         image = cv2.imdecode(np.frombuffer(job.jpegs[index], dtype=np.uint8), cv2.IMREAD_COLOR)
-        floor = job.min_scores[index] if index < len(job.min_scores) else None
-        out = self._local[name](image, min_score=floor)
+        out = self._local[name](image, min_score=job.min_score(index))
         self.stats.count("local_patches")
         self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms)
         self._complete(job, index, PatchDetections(job.rects[index], (image.shape[1], image.shape[0]), out.detections))

@@ -64,6 +64,10 @@ class Job:
     min_scores: list[float | None] = field(default_factory=list)  # per patch: score floor asked (None: model's)
     predicted_ms: float | None = None  # the master's predicted slowest device time for this frame, ms
 
+    def min_score(self, index: int) -> float | None:
+        """The score floor entry ``index`` asks of its model (None: the model's own threshold)."""
+        return self.min_scores[index] if index < len(self.min_scores) else None
+
     @property
     def remaining(self) -> int:
         return sum(1 for r in self.results if r is None)
