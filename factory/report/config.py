@@ -37,6 +37,12 @@ def _world_videos() -> list[VideoParams]:
             for n in ("test-static", "test-moving", "test-switch")]
 
 
+def _seed_videos() -> list[VideoParams]:
+    """The other test seeds of each camera kind (``params.yaml: world.videos``): the headline table's spread."""
+    return [VideoParams(n, paths.world_video(n), paths.world_annotations(n))
+            for k in (2, 3) for n in (f"test-static-{k}", f"test-moving-{k}", f"test-switch-{k}")]
+
+
 def _real_video() -> VideoParams:
     """The real video with the teacher's labels; optional (absent without the shared data)."""
     return VideoParams(paths.REAL_NAME, paths.REAL_VIDEO, paths.label_annotations(paths.REAL_NAME), optional=True)
@@ -79,6 +85,37 @@ class RoiParams:
     new_weight: float = bounded(4.0, "weight of a track's first appearance in the density map", ge=0.0)
 
 
+def _headline_modes() -> list[str]:
+    """The headline table's methods besides the baseline sides (issue 15): the peers, then ours."""
+    return [Mode.SAHI.value, Mode.MOTION_REGIONS.value, Mode.EP8.value, Mode.LASTDET.value, Mode.MINI.value,
+            Mode.PARALOUPE.value]
+
+
+@dataclass
+class HeadlineParams:
+    """The report's first table (:mod:`factory.report.headline`): every method's per-frame end-to-end latency
+    from cluster runs on one clip per video of ``cluster_videos``, beside its accuracy replayed over the quick
+    set of every world test video and of ``videos`` (the other seeds: accuracy only)."""
+
+    modes: list[str] = field(default_factory=_headline_modes)  # the baseline runs at every `baseline_sizes`
+    sahi_side: int = bounded(320, "sahi: the baseline's input side = its slice side (px)", ge=16)
+    clip_frames: str = "0:60"             # the cluster clip of each video in cluster_videos, A:B
+    cluster_videos: list[str] = field(default_factory=lambda: ["test-static"])  # names in `videos`
+    slo_ms: float = bounded(250.0, "per-frame SLO in device time (ms): the paper's RPi budget", gt=0.0)
+    videos: list[VideoParams] = field(default_factory=list)  # more world test seeds: accuracy replays only
+
+    def validate(self, where: str) -> None:
+        """Known modes (the baseline is always in) and a parseable clip (called by the config loader)."""
+        for m in self.modes:
+            if m not in Mode.values() or m == Mode.BASELINE.value:
+                known = ", ".join(x for x in Mode.values() if x != Mode.BASELINE)
+                raise UserError(f"{where}.modes: {m!r} (choose from {known}; the baseline is always in)")
+        try:
+            parse_frame_range(self.clip_frames)
+        except UserError:
+            raise UserError(f"{where}.clip_frames: expected A:B, got {self.clip_frames!r}") from None
+
+
 @dataclass
 class EvaluateParams:
     """The ``evaluate`` section of params.yaml."""
@@ -107,6 +144,7 @@ class EvaluateParams:
     max_patches: list[int] = bounded([1, 2, 3, 4, 5, 6], "Fig. 19 sweep of the HighConf+LowConf cap")
     iou_thresholds: list[float] = bounded([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Fig. 20")
     rois: RoiParams = field(default_factory=RoiParams)
+    headline: HeadlineParams = field(default_factory=HeadlineParams)
     patches: dict[str, Any] = field(default_factory=dict)  # PatchConfig overrides (runtime/patches/config.py)
     quick: ScopeParams = field(default_factory=ScopeParams)
     full: ScopeParams = field(default_factory=lambda: ScopeParams(None, "500:795", None, None, "device"))
@@ -123,13 +161,17 @@ class EvaluateParams:
         self._check_videos(where)
         self._check_devices(where)
         self._check_sweeps(where)
+        for v in self.headline.cluster_videos:
+            if v not in [x.name for x in self.videos]:
+                raise UserError(f"{where}.headline.cluster_videos: {v!r} is not in videos")
         self.patch_config()
 
     def _check_videos(self, where: str) -> None:
         """Video names are non-empty and distinct, the real video's included."""
-        names = [v.name for v in self.videos] + [self.real.name]
+        names = [v.name for v in self.videos + self.headline.videos] + [self.real.name]
         if len(set(names)) != len(names) or not all(names):
-            raise UserError(f"{where}.videos: names must be non-empty and distinct (the real one included)")
+            raise UserError(f"{where}.videos: names must be non-empty and distinct (the real one and "
+                            "headline.videos included)")
 
     def _check_devices(self, where: str) -> None:
         """Every device named elsewhere in the section is one of ``devices``."""

@@ -119,13 +119,16 @@ def mlflow_key(key: str) -> str:
 
 def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """What the evaluate stage logs to MLflow: ``<scope>/<device>/<name>`` for the headline rows,
-    ``<metric>.<video>.<method>`` for :data:`METRICS`, and ``seconds``; numbers only."""
+    ``<metric>.<video>.<method>`` for :data:`METRICS`, ``headline.<method>.<metric>`` for the headline table and
+    ``seconds``; numbers only."""
     flat: dict[str, float] = {}
     for key, row in metrics.items():
         if not isinstance(row, Mapping):
             continue
         if key in METRICS:
             flat.update({f"{key}.{v}.{m}": x for v, r in row.items() for m, x in r.items()})
+        elif key == "headline":  # the report's first table: headline.<method>.<metric>
+            flat.update({f"{key}.{m}.{k}": x for m, r in row.items() for k, x in r.items()})
         elif "/" in key:
             flat.update({f"{key}/{m}": x for m, x in row.items()})
     if "seconds" in metrics:
