@@ -45,6 +45,7 @@ class ReplayStep:
     gen_ms: float = 0.0
     skipped: bool = False
     patch_ms: float = 0.0  # generation without cropping / JPEG
+    ranked: Detections | None = None  # the frame's detections before the score cuts (average precision ranks them)
 
 
 def _decode(jpeg: bytes) -> np.ndarray:
@@ -83,7 +84,8 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
     for frame_id, frame in frames:
         plan = loop.plan(frame, frame_id, budget)
         if plan.skipped:
-            yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True, patch_ms=plan.patch_ms)
+            yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True, patch_ms=plan.patch_ms,
+                             ranked=loop.ranked)
             continue
         chosen = route(plan) if route is not None else [detectors[e.model_kind] for e in plan.entries]
         results, infer_ms = [], []
@@ -94,4 +96,5 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
             results.append(PatchDetections(entry.rect, (image.shape[1], image.shape[0]), out.detections))
         detections = loop.finish(plan, results)
         yield ReplayStep(detections, [tuple(int(v) for v in e.rect) for e in plan.entries],
-                         [e.kind for e in plan.entries], infer_ms, plan.gen_ms, patch_ms=plan.patch_ms)
+                         [e.kind for e in plan.entries], infer_ms, plan.gen_ms, patch_ms=plan.patch_ms,
+                         ranked=loop.ranked)

@@ -225,6 +225,9 @@ def execute(spec: RunSpec, env: RunEnv) -> RunResult:
         res.infer_ms.append([round(float(v), 3) for v in step.infer_ms])
         res.gen_ms.append(round(float(step.gen_ms), 3))
         res.skipped.append(bool(step.skipped))
+        r = step.ranked if step.ranked is not None else d
+        res.ranked.append([[round(float(v), 1) for v in b] + [lab, round(float(sc), 4)]
+                           for b, lab, sc in zip(r.boxes, r.labels, r.scores, strict=False)])
     res.wall_s = round(time.perf_counter() - t0, 2)
     return res
 

@@ -114,3 +114,15 @@ def test_kind_of_a_seed_video() -> None:
 def test_bad_headline_params_name_their_key(headline: dict[str, Any], key: str) -> None:
     with pytest.raises(UserError, match=key):
         from_mapping(EvaluateParams, {"headline": headline}, "evaluate")
+
+
+def test_a_run_ranks_its_pre_cut_detections_where_it_kept_them() -> None:
+    from factory.report.runs import RunResult, RunSpec
+
+    spec = RunSpec("v", (0, 1), "m", 160)
+    kept = RunResult(spec, [0], [[[1, 2, 3, 4, "person", 0.9]]], [1], [["high"]], [[1.0]], [0.5], [False],
+                     ranked=[[[1, 2, 3, 4, "person", 0.9], [5, 6, 7, 8, "person", 0.2]]])
+    assert len(kept.predictions()[0]) == 1 and len(kept.ranked_predictions()[0]) == 2
+    old = RunResult(spec, [0], [[[1, 2, 3, 4, "person", 0.9]]], [1], [["high"]], [[1.0]], [0.5], [False])
+    assert len(old.ranked_predictions()[0]) == 1  # a run without them ranks its detections
+    assert RunResult.from_json(kept.to_json()).ranked == kept.ranked
