@@ -102,7 +102,7 @@ class HeadlineParams:
     clip_frames: str = "0:60"             # the cluster clip of each video in cluster_videos, A:B
     cluster_videos: list[str] = field(default_factory=lambda: ["test-static"])  # names in `videos`
     slo_ms: float = bounded(250.0, "per-frame SLO in device time (ms): the paper's RPi budget", gt=0.0)
-    videos: list[VideoParams] = field(default_factory=list)  # more world test seeds: accuracy replays only
+    videos: list[VideoParams] = field(default_factory=_seed_videos)  # more world test seeds: accuracy only
 
     def validate(self, where: str) -> None:
         """Known modes (the baseline is always in) and a parseable clip (called by the config loader)."""

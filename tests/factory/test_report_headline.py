@@ -126,3 +126,16 @@ def test_a_run_ranks_its_pre_cut_detections_where_it_kept_them() -> None:
     old = RunResult(spec, [0], [[[1, 2, 3, 4, "person", 0.9]]], [1], [["high"]], [[1.0]], [0.5], [False])
     assert len(old.ranked_predictions()[0]) == 1  # a run without them ranks its detections
     assert RunResult.from_json(kept.to_json()).ranked == kept.ranked
+
+
+def test_the_spread_seeds_are_world_test_videos_never_trained_on() -> None:
+    from factory.data.builder import TRAIN_WORLD_VIDEOS
+    from factory.stages.world import WorldParams
+
+    names = [v.name for v in EvaluateParams().headline.videos]
+    world = WorldParams().videos
+    assert all(n in world for n in names) and not set(names) & set(TRAIN_WORLD_VIDEOS)
+    tests = [n for n in world if n.startswith("test-")]
+    assert sorted(kind_of(n) for n in tests) == ["moving"] * 3 + ["static"] * 3 + ["switch"] * 3
+    assert {world[n].seed for n in ("test-static", "test-moving", "test-switch")} == {301, 302, 303}
+    assert all(world[n].switch_layout_at for n in tests if kind_of(n) == "switch")
