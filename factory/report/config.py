@@ -60,6 +60,10 @@ class ScopeParams:
     # every device (headline: one accuracy run per configuration), or a fixed one; latency is always the
     # device's served row, and the report names both models where they differ
     precision: Literal["device", "headline", "fp32", "fp16", "int8"] = "headline"
+    # the sweeps' points this scope replays (null = every point of `max_patches` / `rois.counts`); the quick set
+    # keeps the paper's reference points (cap 1 and 6; 3 and 6 RoIs) and halves the stage's two longest sweeps
+    max_patches: list[int] | None = field(default_factory=lambda: [1, 3, 6])
+    roi_counts: list[int] | None = field(default_factory=lambda: [0, 3, 6])
 
     def validate(self, where: str) -> None:
         """Each range must parse."""
@@ -147,7 +151,7 @@ class EvaluateParams:
     headline: HeadlineParams = field(default_factory=HeadlineParams)
     patches: dict[str, Any] = field(default_factory=dict)  # PatchConfig overrides (runtime/patches/config.py)
     quick: ScopeParams = field(default_factory=ScopeParams)
-    full: ScopeParams = field(default_factory=lambda: ScopeParams(None, "500:795", None, None, "device"))
+    full: ScopeParams = field(default_factory=lambda: ScopeParams(None, "500:795", None, None, "device", None, None))
     threads: int = bounded(1, "ncnn threads per detector", ge=1)
     workers: int = bounded(1, "replay processes in parallel", ge=1, le=16)
     latency_runs: int = bounded(10, "host timing runs per baseline input side (median)", ge=3)
@@ -196,5 +200,11 @@ class EvaluateParams:
         for key in ("baseline_sizes", "mini_sizes", "max_patches", "iou_thresholds"):
             if not getattr(self, key):
                 raise UserError(f"{where}.{key}: must not be empty")
+        for scope in ("quick", "full"):
+            sc = getattr(self, scope)
+            for key, full in (("max_patches", self.max_patches), ("roi_counts", self.rois.counts)):
+                extra = sorted(set(getattr(sc, key) or []) - set(full))
+                if extra:
+                    raise UserError(f"{where}.{scope}.{key}: {extra} not in the sweep's points {full}")
         if any(not 0.0 < t <= 1.0 for t in self.iou_thresholds):
             raise UserError(f"{where}.iou_thresholds: each must be in (0, 1]")

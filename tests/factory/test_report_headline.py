@@ -139,3 +139,10 @@ def test_the_spread_seeds_are_world_test_videos_never_trained_on() -> None:
     assert sorted(kind_of(n) for n in tests) == ["moving"] * 3 + ["static"] * 3 + ["switch"] * 3
     assert {world[n].seed for n in ("test-static", "test-moving", "test-switch")} == {301, 302, 303}
     assert all(world[n].switch_layout_at for n in tests if kind_of(n) == "switch")
+
+
+def test_a_scope_sweeps_only_points_of_the_sweep() -> None:
+    quick = EvaluateParams().quick
+    assert quick.max_patches == [1, 3, 6] and quick.roi_counts == [0, 3, 6]  # the paper's reference points
+    with pytest.raises(UserError, match="quick.max_patches"):
+        from_mapping(EvaluateParams, {"max_patches": [1, 2], "quick": {"max_patches": [1, 7]}}, "evaluate")
