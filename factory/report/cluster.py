@@ -73,6 +73,7 @@ class Scope:
     """How much one mode runs: frame ranges (None = whole video) and the camera rates of fig23/24."""
 
     fig22_frames: str | None
+    single_frames: int | None  # fig22's one-device runs: the first N frames of its clip (None: all of it)
     scale_frames: str | None  # the 4-vs-1 RPi pairs (F = 1); quick: the headline clip, so its ParaLoupe run is shared
     fig23_frames: int  # frames 0:N offered at fig23_fps; the cost is high for the first half
     fig23_fps: float
@@ -82,9 +83,10 @@ class Scope:
 
 # fig24 at 2.5 fps: two emulated RPis keep up with ~3 patches per frame, one does not (paper: ~100 ms with two
 # servers left, growing to seconds with one).
-QUICK = Scope(fig22_frames="0:40", scale_frames="0:60", fig23_frames=100, fig23_fps=10.0, fig24_frames=60,
-              fig24_fps=2.5)
-FULL = Scope(fig22_frames=None, scale_frames=None, fig23_frames=400, fig23_fps=10.0, fig24_frames=400, fig24_fps=2.5)
+QUICK = Scope(fig22_frames="0:40", single_frames=20, scale_frames="0:60", fig23_frames=100, fig23_fps=10.0,
+              fig24_frames=60, fig24_fps=2.5)
+FULL = Scope(fig22_frames=None, single_frames=None, scale_frames=None, fig23_frames=400, fig23_fps=10.0,
+             fig24_frames=400, fig24_fps=2.5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +222,14 @@ def pace_factor_for(manifest: Manifest, devices: Iterable[str] = (*CLUSTER_DEVIC
     return max(1.0, math.ceil(factor * 2.0) / 2.0)
 
 
+def _first(frames: str | None, n: int | None) -> str | None:
+    """The first ``n`` frames of the range ``frames`` (``A:B``; None = from 0); ``n`` None: ``frames`` as is."""
+    if n is None:
+        return frames
+    lo, hi = (int(x) for x in frames.split(":")[:2]) if frames else (0, n)
+    return f"{lo}:{min(hi, lo + n)}"
+
+
 def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "500:795",
               pace_factor: float | None = None, netns: bool = False, params: Any = None) -> list[RunSpec]:
     """The runs of one report, in the order they run; ``params`` (the ``evaluate`` params): the headline
@@ -234,8 +244,9 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
     pf = pace_factor
 
     def fig22(prefix: str, video: str, gt: str | None, frames: str | None) -> None:
+        single = _first(frames, scope.single_frames)
         for d in SINGLE_DEVICES:
-            specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), frames, gt, pace_factor=pf))
+            specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), single, gt, pace_factor=pf))
         specs.append(RunSpec(f"{prefix}uniform", video, 4, CLUSTER_DEVICES, frames, gt, scheduler=Solver.UNIFORM,
                              pace_factor=pf))
         specs.append(RunSpec(f"{prefix}baseline", video, 4, CLUSTER_DEVICES, frames, gt, mode=Mode.BASELINE,
