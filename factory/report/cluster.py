@@ -74,7 +74,7 @@ class Scope:
 
     fig22_frames: str | None
     single_frames: int | None  # fig22's one-device runs: the first N frames of its clip (None: all of it)
-    scale_frames: str | None  # the 4-vs-1 RPi pairs (F = 1); quick: the headline clip, so its ParaLoupe run is shared
+    scale_frames: str | None  # the 4-vs-1 RPi pairs (F = 1); quick: = the headline clip, so its ParaLoupe run is shared
     fig23_frames: int  # frames 0:N offered at fig23_fps; the cost is high for the first half
     fig23_fps: float
     fig24_frames: int  # frames 0:N offered at fig24_fps; kills at 1/4, 2/4, 3/4
@@ -83,7 +83,7 @@ class Scope:
 
 # fig24 at 2.5 fps: two emulated RPis keep up with ~3 patches per frame, one does not (paper: ~100 ms with two
 # servers left, growing to seconds with one).
-QUICK = Scope(fig22_frames="0:40", single_frames=20, scale_frames="0:60", fig23_frames=100, fig23_fps=10.0,
+QUICK = Scope(fig22_frames="0:40", single_frames=20, scale_frames="0:40", fig23_frames=100, fig23_fps=10.0,
               fig24_frames=60, fig24_fps=2.5)
 FULL = Scope(fig22_frames=None, single_frames=None, scale_frames=None, fig23_frames=400, fig23_fps=10.0,
              fig24_frames=400, fig24_fps=2.5)
