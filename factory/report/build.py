@@ -186,7 +186,9 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
     sections.insert(0, headline_section(ctx, results["headline"], results["headline_latency"], cluster.get("results")))
     write_json(out_dir / "results.json", results)
     metrics = dvc_metrics(results, params)
-    metrics.update({"seconds": round(time.time() - t0, 1), "replay_seconds": round(t_runs, 1), "full": full,
+    cluster_s = float((cluster.get("results") or {}).get("wall_s") or 0.0)
+    metrics.update({"seconds": round(time.time() - t0, 1), "replay_seconds": round(t_runs, 1),
+                    "cluster_seconds": round(cluster_s, 1), "full": full,
                     "frames": {v: f"{a}:{b}" for v, (a, b) in ctx.ranges.items()},
                     "bundle_checksum": ctx.checksum, "figures": [f.png for f in figures_of(sections)]})
     sections.append(Section("How this report was made", [
@@ -195,7 +197,8 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
         f"bundle `{ctx.env.bundle_dir}` checksum `{ctx.checksum[:16]}…` (factory commit "
         f"`{ctx.env.manifest.factory.git_commit if ctx.env.manifest.factory else '?'}`); "
         f"{metrics['seconds']:.0f} s in all, "
-        f"{t_runs:.0f} s of replay. Every number comes from `{out_dir / 'results.json'}`; each replay run is cached "
+        f"{t_runs:.0f} s of replay, {cluster_s:.0f} s of cluster runs. Every number comes from "
+        f"`{out_dir / 'results.json'}`; each replay run is cached "
         f"under `{out_dir / 'cache'}` by bundle checksum + params, so re-rendering only re-draws.",
         "Left out: " + ("; ".join(ctx.left_out) if ctx.left_out else "nothing") + ".",
         "Objectness model M: " + ("from the bundle." if ctx.env.manifest.objectness is not None else

@@ -61,9 +61,10 @@ def plan_headline(videos: Sequence[Mapping[str, Any]], params: Any, pace_factor:
 
 
 def headline_latency(results: Mapping[str, Any]) -> dict[str, Any]:
-    """Per method, cluster and clip video: per-frame end-to-end p50 / p90 / mean (ms, device time: ÷ F), the
-    undivided p50, F, frames timed and the clip's F1 from the run's ``--gt`` — ``{method: {cluster: {video:
-    {...}}}}``; failed runs give ``{"error": ...}``."""
+    """Per method, cluster and clip video: per-frame end-to-end p50 / p90 / mean (ms, device time), the undivided
+    p50, F, frames timed, the clip's F1 from the run's ``--gt`` and the servers' replies (``served``) of which
+    ``overruns`` were computed later than their paced device time (the host too busy to emulate the device) —
+    ``{method: {cluster: {video: {...}}}}``; failed runs give ``{"error": ...}``."""
     warmup = int(results.get("warmup", 5))
     out: dict[str, Any] = {}
     for name, run in (results.get("runs") or {}).items():
@@ -83,7 +84,9 @@ def headline_latency(results: Mapping[str, Any]) -> dict[str, Any]:
             lat = ran_latencies(run, warmup)
             host = host_stages_ms(s) if f > 1.0 else 0.0
             dev = pct([device_time(x, f, host) for x in lat])
+            totals = s.get("emulation", {}).get("server_counters", {}).get("totals", {})
             cell = {"p50": dev["p50"], "p90": dev["p90"], "mean": dev["mean"], "n": dev["n"], "pace_factor": f,
+                    "served": int(totals.get("served", 0)), "overruns": int(totals.get("overruns", 0)),
                     "host_stages_ms": round(host, 2), "p50_paced": pct(lat)["p50"], "f1_clip": s.get("f1"),
                     "patches_per_frame": s.get("patches_per_frame"), "slo_ms": s.get("slo_ms"),
                     "frames": run["spec"].get("frames")}

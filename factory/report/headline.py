@@ -139,6 +139,8 @@ def headline_section(ctx: Context, acc: Mapping[str, Any], latency: Mapping[str,
     lo_hi = ", ".join(f"{v} {ctx.ranges[v][0]}:{ctx.ranges[v][1]}" for v in videos(ctx))
     clips = ", ".join(p.headline.cluster_videos)
     f_text = f"{pf:g}" if pf else "measured per run"
+    cells = [c for m in latency.values() for by in m.values() for c in by.values() if "served" in c]
+    served, late = sum(c["served"] for c in cells), sum(c["overruns"] for c in cells)
     ap_text = ("from each frame's detections before the score cuts (ranked)" if coco_ap.available() else
                "not computed (`pip install -e '.[coco]'` installs faster-coco-eval)")
     measured = (
@@ -149,7 +151,9 @@ def headline_section(ctx: Context, acc: Mapping[str, Any], latency: Mapping[str,
         f"4 × RPi at pace factor 1, SLO {p.headline.slo_ms:g} ms; mixed cluster at the common pace factor "
         f"F = {f_text}, SLO {p.headline.slo_ms:g} ms × F, each frame's latency x shown as (x − H) / F + H, H = the "
         f"run's host-side stages (p50 of patch generation + scheduling + aggregation, which no device paces; "
-        f"CONVENTIONS divides by F, which would shrink a patch mode's host work too). Accuracy — the in-process "
+        f"CONVENTIONS divides by F, which would shrink a patch mode's host work too); {late} of {served} replies "
+        f"were computed later than their paced device time (this host busier than the emulated device: those "
+        f"latencies are the host's, above the device's). Accuracy — the in-process "
         f"replay of the client's closed loop over {lo_hi}, IoU 0.5, the {p.headline_device} models "
         f"({ctx.precision}); AP50 {ap_text}.")
     note = ("Per-frame figures first; the paper's per-patch figures (Fig. 13–21) follow. A cell says `failed` where "
