@@ -146,3 +146,13 @@ def test_a_scope_sweeps_only_points_of_the_sweep() -> None:
     assert quick.max_patches == [1, 3, 6] and quick.roi_counts == [0, 3, 6]  # the paper's reference points
     with pytest.raises(UserError, match="quick.max_patches"):
         from_mapping(EvaluateParams, {"max_patches": [1, 2], "quick": {"max_patches": [1, 7]}}, "evaluate")
+
+
+def test_headline_metrics_reach_mlflow_and_fig22_singles_take_the_clip_start() -> None:
+    from factory.report.cluster import _first
+    from factory.report.per_video import flat_metrics
+
+    flat = flat_metrics({"headline": {"sahi-320": {"f1": 0.6, "p50_rpi4_ms": 90.0}}, "seconds": 5.0})
+    assert flat == {"headline.sahi-320.f1": 0.6, "headline.sahi-320.p50_rpi4_ms": 90.0, "seconds": 5.0}
+    assert _first("0:40", 20) == "0:20" and _first("500:510", 20) == "500:510" and _first(None, 20) == "0:20"
+    assert _first("0:40", None) == "0:40"
