@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from factory.report import Table
+from factory.report import Figure, Table
 from factory.report.cluster_headline import CLUSTERS, LABELS, method_names
 from factory.report.context import Context, series, stats
 from factory.report.runs import LASTDET_BOOT, RunSpec
@@ -112,6 +113,50 @@ def _kind(row: Mapping[str, Any], kind: str) -> str:
     return f"{k['mean']:.3f}" + (f" ({k['min']:.3f}–{k['max']:.3f})" if k["n"] > 1 else "")
 
 
+def _colour(name: str) -> str:
+    if name.startswith("baseline"):
+        return "tab:blue"
+    if name.startswith(("sahi", str(Mode.MOTION_REGIONS))):
+        return "tab:red"  # the peers
+    return "tab:green" if name == Mode.PARALOUPE else "tab:gray"
+
+
+def headline_figure(acc: Mapping[str, Any], latency: Mapping[str, Any], out_dir: Path, measured: str) -> Figure | None:
+    """F1 (pooled; bar: min–max over the videos) against per-frame p50 on each cluster, one point per method;
+    None when no method has both (the cluster runs failed or were not made)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from factory.report.plots_tradeoff import plain_log, save
+
+    fig, axes = plt.subplots(1, len(CLUSTERS), figsize=(6.0 * len(CLUSTERS), 4.4), squeeze=False)
+    shown, reading = 0, []
+    for ax, c in zip(axes[0], CLUSTERS, strict=True):
+        for name, a in acc.items():
+            cells = [x for x in ((latency.get(name) or {}).get(c) or {}).values() if x.get("p50") is not None]
+            if not cells:
+                continue
+            x, f1s = float(np.mean([x["p50"] for x in cells])), list(a["f1_per_video"].values())
+            ax.errorbar([x], [a["f1"]], yerr=[[a["f1"] - min(f1s)], [max(f1s) - a["f1"]]], fmt="o",
+                        color=_colour(name), capsize=3)
+            ax.annotate(name, (x, a["f1"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            shown += 1
+            if c == "rpi4":
+                reading.append(f"{name} F1 {a['f1']:.3f} at {x:.0f} ms")
+        plain_log(ax)
+        ax.set_xlabel(f"per-frame end-to-end p50, ms ({LABELS[c]}, emulated)")
+        ax.set_ylabel("F1 (pooled; bar: min–max over videos)")
+        ax.grid(alpha=0.3)
+    if not shown:
+        plt.close(fig)
+        return None
+    png = save(fig, out_dir, "headline")
+    return Figure("headline", "Every method: F1 against per-frame latency on both clusters", png,
+                  "4 × RPi: " + "; ".join(reading) + ".", measured.removeprefix("**How it was measured.** "))
+
+
 def headline_section(ctx: Context, acc: Mapping[str, Any], latency: Mapping[str, Any],
                      cluster: Mapping[str, Any] | None) -> Section:
     """The table (see the module docstring) and how it was measured; ``latency`` from
@@ -161,8 +206,10 @@ def headline_section(ctx: Context, acc: Mapping[str, Any], latency: Mapping[str,
             "inference on our baseline, `motion-regions` Frigate's motion regions feeding the mini model.")
     if cluster is None:
         note += " The cluster runs were not made: latency cells are empty."
-    return Section(TITLE, [note, Table("headline", "Every method: per-frame end-to-end latency (emulated devices) "
-                                       "beside F1 and AP50", header, rows), measured])
+    items: list[Any] = [note, Table("headline", "Every method: per-frame end-to-end latency (emulated devices) "
+                                    "beside F1 and AP50", header, rows), measured]
+    figure = headline_figure(acc, latency, ctx.out_dir, measured) if latency else None
+    return Section(TITLE, items + ([figure] if figure else []))
 
 
 def headline_metrics(acc: Mapping[str, Any], latency: Mapping[str, Any]) -> dict[str, dict[str, float]]:

@@ -156,3 +156,16 @@ def test_headline_metrics_reach_mlflow_and_fig22_singles_take_the_clip_start() -
     assert flat == {"headline.sahi-320.f1": 0.6, "headline.sahi-320.p50_rpi4_ms": 90.0, "seconds": 5.0}
     assert _first("0:40", 20) == "0:20" and _first("500:510", 20) == "500:510" and _first(None, 20) == "0:20"
     assert _first("0:40", None) == "0:40"
+
+
+def test_headline_figure_plots_the_methods_with_latency(tmp_path: Path) -> None:
+    from factory.report.headline import headline_figure
+
+    acc = {"paraloupe": {"f1": 0.6, "f1_per_video": {"a": 0.5, "b": 0.7}},
+           "baseline-960": {"f1": 0.7, "f1_per_video": {"a": 0.65, "b": 0.75}}}
+    lat = {"paraloupe": {"rpi4": {"a": {"p50": 80.0}}, "mixed": {"a": {"p50": 20.0}}},
+           "baseline-960": {"rpi4": {"a": {"error": "rc=1"}}}}
+    fig = headline_figure(acc, lat, tmp_path, "**How it was measured.** here")
+    assert fig is not None and (tmp_path / fig.png).stat().st_size > 1000
+    assert fig.reading == "4 × RPi: paraloupe F1 0.600 at 80 ms." and fig.measured == "here"
+    assert headline_figure(acc, {}, tmp_path, "") is None
