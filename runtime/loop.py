@@ -184,6 +184,9 @@ class ClosedLoop:
         elif generator is None and settings.track_whole:
             self.feedback = TrackFeedback(lc.tracker, None, settings.fps)
         self.last = Detections.empty(-1)
+        #: the last frame's detections before the score cuts (aggregator floor, tracked output threshold): what
+        #: average precision ranks (``runtime.predictions.RANKED_KEY``); ``last`` is what the frame reports
+        self.ranked = Detections.empty(-1)
         self.processed = 0
 
     @property
@@ -332,12 +335,15 @@ class ClosedLoop:
         A skipped frame carries the last detections over (under its own frame id)."""
         last = self.last
         if plan.skipped:
-            return Detections(last.boxes, list(last.labels), last.scores, plan.frame_id)
+            self.ranked = Detections(last.boxes, list(last.labels), last.scores, plan.frame_id)
+            return self.ranked
         s = self.settings
         if self.feedback is None:
             floor = s.min_score if self.generator is not None else 0.0
             self.last = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, results, s.merge_iou, s.merge_contain,
                                   min_score=floor)
+            self.ranked = self.last if floor <= 0.0 else aggregate(
+                plan.frame_id, plan.frame_w, plan.frame_h, results, s.merge_iou, s.merge_contain, min_score=0.0)
             return self.last
         lc = s.loop
         if lc.whole_frame_too and self.generator is not None:
@@ -359,5 +365,6 @@ class ClosedLoop:
                 whole[:] = False  # the camera moves: no candidates
             self.feedback.propose(seen.boxes[whole], lc.verify_iou)
         keep = tracked.scores >= lc.output_min_score
+        self.ranked = tracked
         self.last = tracked.select(keep)
         return self.last

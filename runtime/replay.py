@@ -11,7 +11,7 @@ come from real cluster runs.
         ...  # step.detections (Detections), step.rects, step.infer_ms
 
 ``generator=None`` runs the detector on the whole frame (the modes whose ``Mode.is_whole_frame``: ``mini`` and
-``baseline``).
+``baseline``), or SAHI's slices of it with ``mode=Mode.SAHI``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from runtime.loop import ClosedLoop, FramePlan, LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import PatchGenerator
+from runtime.sahi_loop import make_loop
 
 
 @dataclass
@@ -44,6 +45,7 @@ class ReplayStep:
     gen_ms: float = 0.0
     skipped: bool = False
     patch_ms: float = 0.0  # generation without cropping / JPEG
+    ranked: Detections | None = None  # the frame's detections before the score cuts (average precision ranks them)
 
 
 def _decode(jpeg: bytes) -> np.ndarray:
@@ -53,18 +55,21 @@ def _decode(jpeg: bytes) -> np.ndarray:
 def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndarray], Inference],
            generator: PatchGenerator | None, config: PatchConfig, merge_iou: float = 0.5, merge_contain: float = 0.8,
            whole_frame_side: int = 960, min_score: float = 0.5, loop: LoopConfig | None = None,
-           baseline: Callable[[np.ndarray], Inference] | None = None, fps: float = 25.0) -> Iterator[ReplayStep]:
+           baseline: Callable[[np.ndarray], Inference] | None = None, fps: float = 25.0,
+           mode: Mode | None = None) -> Iterator[ReplayStep]:
     """Yield one :class:`ReplayStep` per frame of ``frames`` ((id, BGR uint8) pairs, in order) through the
     client's own frame loop (:class:`runtime.loop.ClosedLoop`): ``detector`` infers patches (or whole frames
     when ``generator`` is None), ``baseline`` the loop's baseline pass — without one, the loop runs without that
     pass (``loop.whole_every`` 0). The merge and ``min_score`` arguments are the client's aggregator settings
-    (``runtime.cluster.config``); ``fps`` the stream's rate (video time = frame id / fps, s)."""
-    mode = Mode(generator.name) if generator is not None else Mode.BASELINE
+    (``runtime.cluster.config``); ``fps`` the stream's rate (video time = frame id / fps, s); ``mode`` the mode
+    when there is no generator (default ``baseline``; ``sahi``: SAHI's slices at ``whole_frame_side``, the loop
+    of :func:`runtime.sahi_loop.make_loop`)."""
+    mode = Mode(generator.name) if generator is not None else (mode or Mode.BASELINE)
     loop = loop or LoopConfig()
     if baseline is None:
         loop = dataclasses.replace(loop, whole_every=0)
     settings = LoopSettings(mode, config, whole_frame_side, merge_iou, merge_contain, min_score, loop, fps)
-    closed = ClosedLoop(settings, generator=generator)
+    closed = make_loop(settings, generator=generator)
     return run_loop(closed, frames, {"mini": detector, "baseline": baseline or detector})
 
 
@@ -79,7 +84,8 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
     for frame_id, frame in frames:
         plan = loop.plan(frame, frame_id, budget)
         if plan.skipped:
-            yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True, patch_ms=plan.patch_ms)
+            yield ReplayStep(loop.finish(plan, []), gen_ms=plan.gen_ms, skipped=True, patch_ms=plan.patch_ms,
+                             ranked=loop.ranked)
             continue
         chosen = route(plan) if route is not None else [detectors[e.model_kind] for e in plan.entries]
         results, infer_ms = [], []
@@ -90,4 +96,5 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
             results.append(PatchDetections(entry.rect, (image.shape[1], image.shape[0]), out.detections))
         detections = loop.finish(plan, results)
         yield ReplayStep(detections, [tuple(int(v) for v in e.rect) for e in plan.entries],
-                         [e.kind for e in plan.entries], infer_ms, plan.gen_ms, patch_ms=plan.patch_ms)
+                         [e.kind for e in plan.entries], infer_ms, plan.gen_ms, patch_ms=plan.patch_ms,
+                         ranked=loop.ranked)

@@ -64,6 +64,7 @@ class SahiLoop(ClosedLoop):
                            [lab for p in parts for lab in p.labels],
                            np.concatenate([p.scores for p in parts]) if parts else np.zeros(0), plan.frame_id)
         self.last = greedy_nmm(found, MATCH_THRESHOLD)
+        self.ranked = self.last  # no score cut after the models' own
         return self.last
 
 

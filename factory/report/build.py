@@ -21,9 +21,13 @@ from typing import Any
 from factory.pipeline import resolve_path
 from factory.report import experiments as ex
 from factory.report import per_video as pv
+from factory.report.cluster_headline import headline_latency
 from factory.report.cluster_hook import cluster_section
 from factory.report.config import EvaluateParams
 from factory.report.context import Context, open_context, real_devices
+from factory.report.headline import accuracy as headline_accuracy
+from factory.report.headline import headline_metrics as headline_metrics_of
+from factory.report.headline import headline_section, headline_specs
 from factory.report.runs import run_all
 from factory.report.sections import real_sections, world_sections
 from factory.report.writer import Section, figures_of, write_report
@@ -49,7 +53,8 @@ def plan(ctx: Context) -> list:
     """Every run the report needs (duplicates across experiments are one run)."""
     w = ctx.world
     specs = (ex.tradeoff_specs(ctx, w, list(ctx.devices)) + ex.sources_specs(ctx) + ex.generators_specs(ctx, w)
-             + ex.per_frame_specs(ctx) + ex.max_patches_specs(ctx) + ex.iou_specs(ctx) + ex.rois_specs(ctx))
+             + ex.per_frame_specs(ctx) + ex.max_patches_specs(ctx) + ex.iou_specs(ctx) + ex.rois_specs(ctx)
+             + headline_specs(ctx))
     if ctx.real:
         specs += ex.tradeoff_specs(ctx, [ctx.real], real_devices(ctx)) + ex.generators_specs(ctx, [ctx.real])
     return specs
@@ -67,7 +72,7 @@ def summarise(ctx: Context) -> dict[str, Any]:
         real = {"name": ctx.real, "frames": f"{lo}:{hi}",
                 "tradeoff": ex.tradeoff(ctx, [ctx.real], real_devices(ctx)),
                 "generators": ex.generators(ctx, [ctx.real])}
-    return {"world": world, "real": real, "per_video": pv.per_video(ctx)}
+    return {"world": world, "real": real, "per_video": pv.per_video(ctx), "headline": headline_accuracy(ctx)}
 
 
 def measured_lines(ctx: Context) -> dict[str, str]:
@@ -126,7 +131,8 @@ def headline_metrics(results: Mapping[str, Any], p: EvaluateParams) -> dict[str,
 def dvc_metrics(results: Mapping[str, Any], p: EvaluateParams) -> dict[str, Any]:
     """``metrics.json`` before the run's facts: the headline rows (:func:`headline_metrics`) and, per video and
     method, ``f1`` / ``ap50`` / ``latency_p50_ms`` (:func:`factory.report.per_video.method_metrics`)."""
-    return {**headline_metrics(results, p), **pv.method_metrics(results.get("per_video") or {})}
+    return {**headline_metrics(results, p), **pv.method_metrics(results.get("per_video") or {}),
+            "headline": headline_metrics_of(results.get("headline") or {}, results.get("headline_latency") or {})}
 
 
 def write_csvs(results: Mapping[str, Any], folder: Path) -> None:
@@ -174,9 +180,15 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
     reason = "; ".join(x for x in ctx.left_out if x.startswith(params.real.name)) or "no real video configured"
     sections += real_sections(results["real"], params, out_dir, m, reason)
     sections.append(pv.strips_section(ctx, results["per_video"], out_dir))
-    sections.append(cluster_section(ctx, results, log.info, netns=netns))
+    cluster: dict[str, Any] = {}
+    sections.append(cluster_section(ctx, results, log.info, netns=netns, sink=cluster))
+    results["headline_latency"] = headline_latency(cluster["results"]) if cluster.get("results") else {}
+    sections.insert(0, headline_section(ctx, results["headline"], results["headline_latency"], cluster.get("results")))
+    write_json(out_dir / "results.json", results)
     metrics = dvc_metrics(results, params)
-    metrics.update({"seconds": round(time.time() - t0, 1), "replay_seconds": round(t_runs, 1), "full": full,
+    cluster_s = float((cluster.get("results") or {}).get("wall_s") or 0.0)
+    metrics.update({"seconds": round(time.time() - t0, 1), "replay_seconds": round(t_runs, 1),
+                    "cluster_seconds": round(cluster_s, 1), "full": full,
                     "frames": {v: f"{a}:{b}" for v, (a, b) in ctx.ranges.items()},
                     "bundle_checksum": ctx.checksum, "figures": [f.png for f in figures_of(sections)]})
     sections.append(Section("How this report was made", [
@@ -185,7 +197,8 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
         f"bundle `{ctx.env.bundle_dir}` checksum `{ctx.checksum[:16]}…` (factory commit "
         f"`{ctx.env.manifest.factory.git_commit if ctx.env.manifest.factory else '?'}`); "
         f"{metrics['seconds']:.0f} s in all, "
-        f"{t_runs:.0f} s of replay. Every number comes from `{out_dir / 'results.json'}`; each replay run is cached "
+        f"{t_runs:.0f} s of replay, {cluster_s:.0f} s of cluster runs. Every number comes from "
+        f"`{out_dir / 'results.json'}`; each replay run is cached "
         f"under `{out_dir / 'cache'}` by bundle checksum + params, so re-rendering only re-draws.",
         "Left out: " + ("; ".join(ctx.left_out) if ctx.left_out else "nothing") + ".",
         "Objectness model M: " + ("from the bundle." if ctx.env.manifest.objectness is not None else

@@ -12,8 +12,10 @@ Runs (all on the primary world video, ``test-static``; quick = short frame range
   for the first half (``--cost-schedule``); the master's decisions are logged (``--schedule-log``);
 - ``fig24``: the same cluster at ``fps``; the Jetson, phone and RPi-1 servers are killed (kill -9,
   ``--kill-schedule``) at 1/4, 2/4 and 3/4 of the run;
-- ``scale``: 4 × RPi vs 1 × RPi (the latter is fig22's RPi-alone run): measured per-frame ratio vs the ideal
-  ceil(K/4)/K;
+- ``scale``: 4 × RPi vs 1 × RPi at pace factor 1 (CONVENTIONS: the RPi profile allows it), at the default and
+  at a 250 ms SLO: measured per-frame ratio vs the ideal ceil(K/4)/K;
+- ``head-*``: the per-frame headline table's runs, every method on 4 × RPi and on the mixed cluster
+  (:mod:`factory.report.cluster_headline`); a run whose arguments equal an earlier one's is not run again;
 - ``netns-fig22-*``, ``netns-fig23-cost``, ``netns-fig24-kill`` (only with ``netns=True``, ``paraloupe-report
   --netns``): the Fig. 22–24 runs again with ``--cluster netns:N --link 300mbit`` — each process in its own
   network namespace, server links tbf-shaped to the paper's 300 Mbit/s Wi-Fi. Needs root; where namespaces
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 #: The paper's four servers (§IV-E/F): Jetson, XiaoMi (phone), RPi-1, RPi-2.
 CLUSTER_DEVICES = ("jetson-xavier-nx", "snapdragon-732g", "raspberry-pi-4b", "raspberry-pi-4b")
 SINGLE_DEVICES = ("jetson-xavier-nx", "raspberry-pi-4b", "snapdragon-732g")
-QUICK_REAL_FRAMES = 60  # quick mode: real-video Fig. 22 on this many frames
+QUICK_REAL_FRAMES = 40  # quick mode: real-video Fig. 22 on this many frames
 SCALE_TIGHT_SLO_MS = 250.0  # the 4-vs-1 pair run again under this SLO (ms)
 SCALE_DEVICE = "raspberry-pi-4b"
 COST_DEVICE = "jetson-xavier-nx"  # the server Markov uses most (see cluster_figures: fig23's reading)
@@ -71,6 +73,8 @@ class Scope:
     """How much one mode runs: frame ranges (None = whole video) and the camera rates of fig23/24."""
 
     fig22_frames: str | None
+    single_frames: int | None  # fig22's one-device runs: the first N frames of its clip (None: all of it)
+    scale_frames: str | None  # the 4-vs-1 RPi pairs (F = 1); quick: = the headline clip, so its ParaLoupe run is shared
     fig23_frames: int  # frames 0:N offered at fig23_fps; the cost is high for the first half
     fig23_fps: float
     fig24_frames: int  # frames 0:N offered at fig24_fps; kills at 1/4, 2/4, 3/4
@@ -79,8 +83,10 @@ class Scope:
 
 # fig24 at 2.5 fps: two emulated RPis keep up with ~3 patches per frame, one does not (paper: ~100 ms with two
 # servers left, growing to seconds with one).
-QUICK = Scope(fig22_frames="0:80", fig23_frames=100, fig23_fps=10.0, fig24_frames=60, fig24_fps=2.5)
-FULL = Scope(fig22_frames=None, fig23_frames=400, fig23_fps=10.0, fig24_frames=400, fig24_fps=2.5)
+QUICK = Scope(fig22_frames="0:40", single_frames=20, scale_frames="0:40", fig23_frames=100, fig23_fps=10.0,
+              fig24_frames=60, fig24_fps=2.5)
+FULL = Scope(fig22_frames=None, single_frames=None, scale_frames=None, fig23_frames=400, fig23_fps=10.0,
+             fig24_frames=400, fig24_fps=2.5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +109,7 @@ class RunSpec:
     slo_ms: float | None = None
     cluster: str = "local"  # --cluster KIND:N: "local" (loopback) or "netns" (namespaces, shaped links)
     link: str | None = None  # --link (netns only)
+    baseline_side: int | None = None  # --baseline-side (modes baseline, sahi)
 
     def args(self, bundle: str) -> list[str]:
         """The command's arguments except the output paths (these are the cache key's)."""
@@ -113,6 +120,8 @@ class RunSpec:
             a += ["--link", self.link]
         if self.slo_ms is not None:
             a += ["--slo-ms", f"{self.slo_ms:g}"]
+        if self.baseline_side:
+            a += ["--baseline-side", str(self.baseline_side)]
         if self.frames:
             a += ["--frames", self.frames]
         if self.gt:
@@ -213,10 +222,19 @@ def pace_factor_for(manifest: Manifest, devices: Iterable[str] = (*CLUSTER_DEVIC
     return max(1.0, math.ceil(factor * 2.0) / 2.0)
 
 
+def _first(frames: str | None, n: int | None) -> str | None:
+    """The first ``n`` frames of the range ``frames`` (``A:B``; None = from 0); ``n`` None: ``frames`` as is."""
+    if n is None:
+        return frames
+    lo, hi = (int(x) for x in frames.split(":")[:2]) if frames else (0, n)
+    return f"{lo}:{min(hi, lo + n)}"
+
+
 def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "500:795",
-              pace_factor: float | None = None, netns: bool = False) -> list[RunSpec]:
-    """The runs of one report, in the order they run; ``netns``: the Fig. 22–24 runs again on a netns cluster
-    (:func:`netns_variant`), last."""
+              pace_factor: float | None = None, netns: bool = False, params: Any = None) -> list[RunSpec]:
+    """The runs of one report, in the order they run; ``params`` (the ``evaluate`` params): the headline
+    table's runs too (:func:`factory.report.cluster_headline.plan_headline`); ``netns``: the Fig. 22–24 runs
+    again on a netns cluster (:func:`netns_variant`), last."""
     scope = QUICK if quick else FULL
     vids = _video_list(videos)
     v = _primary(vids)
@@ -226,8 +244,9 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
     pf = pace_factor
 
     def fig22(prefix: str, video: str, gt: str | None, frames: str | None) -> None:
+        single = _first(frames, scope.single_frames)
         for d in SINGLE_DEVICES:
-            specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), frames, gt, pace_factor=pf))
+            specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), single, gt, pace_factor=pf))
         specs.append(RunSpec(f"{prefix}uniform", video, 4, CLUSTER_DEVICES, frames, gt, scheduler=Solver.UNIFORM,
                              pace_factor=pf))
         specs.append(RunSpec(f"{prefix}baseline", video, 4, CLUSTER_DEVICES, frames, gt, mode=Mode.BASELINE,
@@ -243,10 +262,11 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
     kills = ",".join(f"server-{i}@{q * (i + 1):g}" for i in range(3))  # Jetson, phone, RPi-1; RPi-2 stays
     specs.append(RunSpec("fig24-kill", video, 4, CLUSTER_DEVICES, f"0:{scope.fig24_frames}", gt,
                          offer_fps=scope.fig24_fps, kill_schedule=kills, schedule_log=True, pace_factor=pf))
-    specs.append(RunSpec("scale-4x-rpi", video, 4, (SCALE_DEVICE,), scope.fig22_frames, gt, pace_factor=pf))
-    for n in (1, 4):  # a tight SLO: Markov must spread the patches (at 500 ms it may pack them on one server)
+    for n in (4, 1):  # F = 1 (CONVENTIONS: the RPi profile allows it); at a tight SLO Markov must spread the
+        # patches (at 500 ms it may pack them on one server); the 4 × RPi one is also the headline's ParaLoupe run
+        specs.append(RunSpec(f"scale-{n}x-rpi", video, n, (SCALE_DEVICE,), scope.scale_frames, gt, pace_factor=1.0))
         specs.append(RunSpec(f"scale-{n}x-rpi-slo{SCALE_TIGHT_SLO_MS:g}", video, n, (SCALE_DEVICE,),
-                             scope.fig22_frames, gt, pace_factor=pf, slo_ms=SCALE_TIGHT_SLO_MS))
+                             scope.scale_frames, gt, pace_factor=1.0, slo_ms=SCALE_TIGHT_SLO_MS))
     if real is not None:  # quick: the first QUICK_REAL_FRAMES of the range keep the stage short
         r = _video_list([real])[0]
         frames = real_frames
@@ -258,6 +278,10 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
         if Path(r["video"]).exists():
             fig22("real-fig22-", r["video"], r["annotations"] if r["annotations"] and
                   Path(r["annotations"]).exists() else None, frames)
+    if params is not None and getattr(params, "headline", None) is not None:
+        from factory.report.cluster_headline import plan_headline
+
+        specs += plan_headline(vids, params, pf)
     if netns:
         specs += netns_variant(specs)
     return specs
@@ -334,7 +358,7 @@ def run_one(spec: RunSpec, bundle: str, checksum: str, cache: Path,
 def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | Path, quick: bool,
                             real: Any = None, real_frames: str = "500:795",
                             only: Iterable[str] | None = None, cache_dir: str | Path | None = None,
-                            netns: bool = False,
+                            netns: bool = False, params: Any = None,
                             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
     """Run (or load from the cache) every cluster experiment; returns ``{"runs": {name: record}, "quick",
     "scope", "wall_s", ...}`` for :func:`factory.report.cluster_figures.cluster_figures`.
@@ -359,16 +383,22 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
     skipped = netns_unavailable() if netns else None
     if skipped:
         log(f"[cluster] netns variant skipped: {skipped}")
-    specs = plan_runs(videos, quick, real, real_frames, pf, netns=netns and not skipped)
+    specs = plan_runs(videos, quick, real, real_frames, pf, netns=netns and not skipped, params=params)
     if only is not None:
         prefixes = tuple(only)
         specs = [s for s in specs if s.name.startswith(prefixes)]
     scope = QUICK if quick else FULL
     t0 = time.monotonic()
     runs: dict[str, Any] = {}
+    same: dict[str, str] = {}  # cache key → the first run with these arguments
     for s in specs:
         if s.cluster == "netns" and skipped:
             continue
+        key = run_key(s, bundle, checksum)
+        if key in same and not runs[same[key]].get("error"):
+            runs[s.name] = {**runs[same[key]], "name": s.name, "same_as": same[key], "cached": True}
+            continue
+        same.setdefault(key, s.name)
         runs[s.name] = run_one(s, bundle, checksum, cache, log)
         err = runs[s.name].get("error") or ""
         if s.cluster == "netns" and "--cluster netns" in err:  # namespaces cannot be made after all: skip the rest
@@ -382,7 +412,7 @@ def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | 
                "scope": dataclasses.asdict(scope), "pace_factor": pf, "pace_margin": PACE_MARGIN,
                "cost_device": COST_DEVICE, "high_cost": HIGH_COST,
                "cluster_devices": list(CLUSTER_DEVICES), "scale_device": SCALE_DEVICE, "warmup": WARMUP,
-               "wall_s": round(wall, 1),
+               "wall_s": round(wall, 1), "headline_videos": [v["name"] for v in _video_list(videos)],
                "netns": {"requested": netns, "skipped": skipped, "link": NETNS_LINK, "prefix": NETNS_PREFIX,
                          "wall_s": round(sum(r.get("wall_s") or 0.0 for n, r in runs.items()
                                              if n.startswith(NETNS_PREFIX) and not r.get("cached")), 1)}}

@@ -254,8 +254,9 @@ def e2e_table(results: Mapping[str, Any], prefix: str = "fig22-", key: str = "cl
     caption = (f"End-to-end per-frame latency (capture → aggregated result, ms){where}: ParaLoupe (Markov, "
                f"Uniform) vs the frame-level baseline on 4 emulated servers and each device alone — {net} "
                f"on the 2-core dev VM, devices emulated (slow-down {fmt(fac, 2)}), "
-               f"{frames_text(ref) if ref else '–'}; timed = frames with ≥ 1 patch after the first {w}; F1 from "
-               f"--gt on the same frames")
+               f"{frames_text(four) if four else '–'}; timed = frames with ≥ 1 patch after the first {w}; F1 from "
+               f"--gt on the same frames; a device alone may run the clip's first frames only (steady per-frame load; "
+               f"see frames timed)")
     return Table(key, caption, ["configuration", "mode", "servers", "frames timed", "frames w/o patches", "p50",
                                 "p90", "p99", "patches/frame", "F1"], rows)
 

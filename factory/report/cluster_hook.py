@@ -69,9 +69,10 @@ def _call(fn: Callable[..., Any], pool: Mapping[str, Any], first: Any = None) ->
 
 
 def cluster_section(ctx: Context, results: Mapping[str, Any], log: Callable[[str], None],
-                    netns: bool = False) -> Section:
+                    netns: bool = False, sink: dict[str, Any] | None = None) -> Section:
     """The cluster section, from the cluster module's two functions or a marked "not produced"; ``netns``: also
-    the netns variant of Fig. 22–24 (skipped with one line where namespaces cannot be made)."""
+    the netns variant of Fig. 22–24 (skipped with one line where namespaces cannot be made); ``sink``: receives
+    the cluster results under ``"results"`` (for the headline table)."""
     try:
         run, figures = _find("run_cluster_experiments"), _find("cluster_figures")
     except Exception as exc:  # noqa: BLE001 — a broken module must not lose the rest of the report
@@ -82,6 +83,8 @@ def cluster_section(ctx: Context, results: Mapping[str, Any], log: Callable[[str
     pool = _pool(ctx, results, log, netns)
     try:
         cluster_results = _call(run, pool)
+        if sink is not None:
+            sink["results"] = cluster_results
         if isinstance(cluster_results, Mapping) and isinstance(cluster_results.get("numbers"), Mapping):
             write_json(ctx.out_dir / "cluster_numbers.json", cluster_results["numbers"])
         items = _flatten(_call(figures, {**pool, "results": cluster_results}, cluster_results))

@@ -160,7 +160,8 @@ def scale_numbers(results: Mapping[str, Any], four_name: str = "scale-4x-rpi",
     """
     runs, w = results.get("runs", {}), results.get("warmup", 5)
     dev = results.get("scale_device", "raspberry-pi-4b")
-    four, one = runs.get(four_name), runs.get(one_name or f"fig22-single-{dev}")
+    four = runs.get(four_name)
+    one = runs.get(one_name) if one_name else (runs.get("scale-1x-rpi") or runs.get(f"fig22-single-{dev}"))
     if not (run_ok(four) and run_ok(one)):
         return None
     p4, p1 = pct(ran_latencies(four, w)), pct(ran_latencies(one, w))

@@ -37,6 +37,12 @@ def _world_videos() -> list[VideoParams]:
             for n in ("test-static", "test-moving", "test-switch")]
 
 
+def _seed_videos() -> list[VideoParams]:
+    """The other test seeds of each camera kind (``params.yaml: world.videos``): the headline table's spread."""
+    return [VideoParams(n, paths.world_video(n), paths.world_annotations(n))
+            for k in (2, 3) for n in (f"test-static-{k}", f"test-moving-{k}", f"test-switch-{k}")]
+
+
 def _real_video() -> VideoParams:
     """The real video with the teacher's labels; optional (absent without the shared data)."""
     return VideoParams(paths.REAL_NAME, paths.REAL_VIDEO, paths.label_annotations(paths.REAL_NAME), optional=True)
@@ -54,6 +60,10 @@ class ScopeParams:
     # every device (headline: one accuracy run per configuration), or a fixed one; latency is always the
     # device's served row, and the report names both models where they differ
     precision: Literal["device", "headline", "fp32", "fp16", "int8"] = "headline"
+    # the sweeps' points this scope replays (null = every point of `max_patches` / `rois.counts`); the quick set
+    # keeps the paper's reference points (cap 1 and 6; 3 and 6 RoIs) and halves the stage's two longest sweeps
+    max_patches: list[int] | None = field(default_factory=lambda: [1, 3, 6])
+    roi_counts: list[int] | None = field(default_factory=lambda: [0, 3, 6])
 
     def validate(self, where: str) -> None:
         """Each range must parse."""
@@ -77,6 +87,37 @@ class RoiParams:
     side: int = bounded(160, "RoI side, frame pixels (square)", ge=16)
     small_area_px: float = bounded(1024.0, "objects below this box area (px²) count as small", gt=0.0)
     new_weight: float = bounded(4.0, "weight of a track's first appearance in the density map", ge=0.0)
+
+
+def _headline_modes() -> list[str]:
+    """The headline table's methods besides the baseline sides (issue 15): the peers, then ours."""
+    return [Mode.SAHI.value, Mode.MOTION_REGIONS.value, Mode.EP8.value, Mode.LASTDET.value, Mode.MINI.value,
+            Mode.PARALOUPE.value]
+
+
+@dataclass
+class HeadlineParams:
+    """The report's first table (:mod:`factory.report.headline`): every method's per-frame end-to-end latency
+    from cluster runs on one clip per video of ``cluster_videos``, beside its accuracy replayed over the quick
+    set of every world test video and of ``videos`` (the other seeds: accuracy only)."""
+
+    modes: list[str] = field(default_factory=_headline_modes)  # the baseline runs at every `baseline_sizes`
+    sahi_side: int = bounded(320, "sahi: the baseline's input side = its slice side (px)", ge=16)
+    clip_frames: str = "0:40"             # the cluster clip (A:B) of each video in cluster_videos
+    cluster_videos: list[str] = field(default_factory=lambda: ["test-static"])  # names in `videos`
+    slo_ms: float = bounded(250.0, "per-frame SLO in device time (ms): the paper's RPi budget", gt=0.0)
+    videos: list[VideoParams] = field(default_factory=_seed_videos)  # more world test seeds: accuracy only
+
+    def validate(self, where: str) -> None:
+        """Known modes (the baseline is always in) and a parseable clip (called by the config loader)."""
+        for m in self.modes:
+            if m not in Mode.values() or m == Mode.BASELINE.value:
+                known = ", ".join(x for x in Mode.values() if x != Mode.BASELINE)
+                raise UserError(f"{where}.modes: {m!r} (choose from {known}; the baseline is always in)")
+        try:
+            parse_frame_range(self.clip_frames)
+        except UserError:
+            raise UserError(f"{where}.clip_frames: expected A:B, got {self.clip_frames!r}") from None
 
 
 @dataclass
@@ -107,9 +148,10 @@ class EvaluateParams:
     max_patches: list[int] = bounded([1, 2, 3, 4, 5, 6], "Fig. 19 sweep of the HighConf+LowConf cap")
     iou_thresholds: list[float] = bounded([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Fig. 20")
     rois: RoiParams = field(default_factory=RoiParams)
+    headline: HeadlineParams = field(default_factory=HeadlineParams)
     patches: dict[str, Any] = field(default_factory=dict)  # PatchConfig overrides (runtime/patches/config.py)
     quick: ScopeParams = field(default_factory=ScopeParams)
-    full: ScopeParams = field(default_factory=lambda: ScopeParams(None, "500:795", None, None, "device"))
+    full: ScopeParams = field(default_factory=lambda: ScopeParams(None, "500:795", None, None, "device", None, None))
     threads: int = bounded(1, "ncnn threads per detector", ge=1)
     workers: int = bounded(1, "replay processes in parallel", ge=1, le=16)
     latency_runs: int = bounded(10, "host timing runs per baseline input side (median)", ge=3)
@@ -123,13 +165,17 @@ class EvaluateParams:
         self._check_videos(where)
         self._check_devices(where)
         self._check_sweeps(where)
+        for v in self.headline.cluster_videos:
+            if v not in [x.name for x in self.videos]:
+                raise UserError(f"{where}.headline.cluster_videos: {v!r} is not in videos")
         self.patch_config()
 
     def _check_videos(self, where: str) -> None:
         """Video names are non-empty and distinct, the real video's included."""
-        names = [v.name for v in self.videos] + [self.real.name]
+        names = [v.name for v in self.videos + self.headline.videos] + [self.real.name]
         if len(set(names)) != len(names) or not all(names):
-            raise UserError(f"{where}.videos: names must be non-empty and distinct (the real one included)")
+            raise UserError(f"{where}.videos: names must be non-empty and distinct (the real one and "
+                            "headline.videos included)")
 
     def _check_devices(self, where: str) -> None:
         """Every device named elsewhere in the section is one of ``devices``."""
@@ -154,5 +200,11 @@ class EvaluateParams:
         for key in ("baseline_sizes", "mini_sizes", "max_patches", "iou_thresholds"):
             if not getattr(self, key):
                 raise UserError(f"{where}.{key}: must not be empty")
+        for scope in ("quick", "full"):
+            sc = getattr(self, scope)
+            for key, full in (("max_patches", self.max_patches), ("roi_counts", self.rois.counts)):
+                extra = sorted(set(getattr(sc, key) or []) - set(full))
+                if extra:
+                    raise UserError(f"{where}.{scope}.{key}: {extra} not in the sweep's points {full}")
         if any(not 0.0 < t <= 1.0 for t in self.iou_thresholds):
             raise UserError(f"{where}.iou_thresholds: each must be in (0, 1]")

@@ -8,6 +8,7 @@ each device's served models, and measures this host's latency of the baseline at
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class Context:
     latency: LatencyTable
     left_out: list[str] = field(default_factory=list)
     runs: dict[RunSpec, RunResult] = field(default_factory=dict)
+    spread: list[str] = field(default_factory=list)  # headline.videos that exist (more world seeds: accuracy only)
 
     @property
     def checksum(self) -> str:
@@ -86,7 +88,8 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
     videos: dict[str, tuple[str, str]] = {}
     gts: dict[str, VideoAnnotations] = {}
     ranges: dict[str, tuple[int, int]] = {}
-    for v in params.videos + [params.real]:
+    spread = [dataclasses.replace(v, optional=True) for v in params.headline.videos]  # absent: said, not fatal
+    for v in params.videos + [params.real] + spread:
         loaded = _load_video(v, left_out)
         if loaded is None:
             continue
@@ -120,7 +123,7 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
     world = [v.name for v in params.videos if v.name in videos]
     real = params.real.name if params.real.name in videos else None
     return Context(params, scope, full, out_dir, env, gts, ranges, world, real, precision, devices,
-                   LatencyTable(manifest, host_ms), left_out)
+                   LatencyTable(manifest, host_ms), left_out, spread=[v.name for v in spread if v.name in videos])
 
 
 def real_devices(ctx: Context) -> list[str]:

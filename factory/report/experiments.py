@@ -162,7 +162,7 @@ def _cap_defs(ctx: Context) -> list[tuple[int, list[RunSpec]]]:
     if side not in dm.run_mini:
         return []
     return [(k, series(ctx, ctx.world, dm.run_mini[side], side, Mode.PARALOUPE, {"max_patches": k}))
-            for k in ctx.params.max_patches]
+            for k in ctx.scope.max_patches or ctx.params.max_patches]
 
 
 def max_patches_specs(ctx: Context) -> list[RunSpec]:
@@ -215,7 +215,7 @@ def _roi_defs(ctx: Context) -> tuple[list[list[float]], np.ndarray, list[tuple[i
         frames = (lo, min(hi, frames[1]))
     defs = [(side, k, series(ctx, [p.video], dm.run_mini[side], side, Mode.PARALOUPE,
                              {"predefined_rois": rois[:k]} if k else None, frames))
-            for side in p.sizes if side in dm.run_mini for k in p.counts if k <= len(rois)]
+            for side in p.sizes if side in dm.run_mini for k in ctx.scope.roi_counts or p.counts if k <= len(rois)]
     return rois, dens, defs
 
 

@@ -7,8 +7,8 @@ the real video the first of its devices when the headline is not among them — 
 ``mini-<side>`` (the mini model on the whole frame) and ``paraloupe-<side>``:
 
 - ``f1``: micro F1 at IoU 0.5 over the video's evaluated frames (:func:`factory.report.context.stats`);
-- ``ap50``: COCO AP at IoU 0.5 (:mod:`runtime.coco_ap`) of the detections the replay keeps — they are already cut
-  by the score thresholds, so AP ranks fewer than a ranked prediction file would; left out when
+- ``ap50``: COCO AP at IoU 0.5 (:mod:`runtime.coco_ap`) of each frame's ranked detections — the loop's output
+  before its score cuts (aggregator floor, tracked output threshold), kept by the replay; left out when
   ``faster-coco-eval`` is not installed;
 - ``latency_p50_ms``: median over frames of the per-frame latency on that device = patches in the frame × the
   device's per-patch latency (its profile row; baseline and mini: one inference a frame) — the trade-off's
@@ -63,7 +63,8 @@ def methods(ctx: Context, video: str) -> dict[str, tuple[str, int, str, RunSpec]
 def _ap50(ctx: Context, spec: RunSpec) -> float | None:
     if not coco_ap.available():
         return None
-    return round(coco_ap.average_precision(ctx.gts[spec.video], ctx.runs[spec].predictions(), spec.frames).ap50, 4)
+    run = ctx.runs[spec]
+    return round(coco_ap.average_precision(ctx.gts[spec.video], run.ranked_predictions(), spec.frames).ap50, 4)
 
 
 def per_video(ctx: Context) -> dict[str, Any]:
@@ -119,13 +120,16 @@ def mlflow_key(key: str) -> str:
 
 def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """What the evaluate stage logs to MLflow: ``<scope>/<device>/<name>`` for the headline rows,
-    ``<metric>.<video>.<method>`` for :data:`METRICS`, and ``seconds``; numbers only."""
+    ``<metric>.<video>.<method>`` for :data:`METRICS`, ``headline.<method>.<metric>`` for the headline table and
+    ``seconds``; numbers only."""
     flat: dict[str, float] = {}
     for key, row in metrics.items():
         if not isinstance(row, Mapping):
             continue
         if key in METRICS:
             flat.update({f"{key}.{v}.{m}": x for v, r in row.items() for m, x in r.items()})
+        elif key == "headline":  # the report's first table: headline.<method>.<metric>
+            flat.update({f"{key}.{m}.{k}": x for m, r in row.items() for k, x in r.items()})
         elif "/" in key:
             flat.update({f"{key}/{m}": x for m, x in row.items()})
     if "seconds" in metrics:

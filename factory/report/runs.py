@@ -1,6 +1,7 @@
 """One replay run (video × frames × model × input side × generator × patch-config overrides), cached as JSON.
 
-A :class:`RunSpec` names a run; :func:`run_all` executes those whose cache file is missing through
+A :class:`RunSpec` names a run (``generator`` ``sahi``: SAHI's slices of the baseline, no generator);
+:func:`run_all` executes those whose cache file is missing through
 :func:`runtime.replay.replay` (in-process, no sockets: the detections are what the cluster would aggregate)
 and returns :class:`RunResult` records. The cache key hashes the spec, the resolved patch config, the bundle
 checksum, the sha256 of the video and of its ground truth, the digest of the runtime code a run executes and
@@ -85,15 +86,18 @@ class RunResult:
     gen_ms: list[float]
     skipped: list[bool]
     wall_s: float = 0.0
+    ranked: list[list[list[Any]]] = field(default_factory=list)  # per frame, before the score cuts (AP); may be []
 
     def predictions(self) -> dict[int, Detections]:
         """The run's detections per frame, as the evaluator takes them."""
-        out = {}
-        for fid, rows in zip(self.frame_ids, self.dets, strict=False):
-            boxes = np.array([r[:4] for r in rows], dtype=np.float64).reshape(-1, 4)
-            out[fid] = Detections(boxes, [str(r[4]) for r in rows], np.array([r[5] for r in rows], dtype=np.float64),
-                                  fid)
-        return out
+        return _to_detections(self.frame_ids, self.dets)
+
+    def ranked_predictions(self) -> dict[int, Detections]:
+        """Per frame what average precision ranks: the detections before the score cuts where the run kept them
+        (``ranked``), else :meth:`predictions`."""
+        if not self.ranked:
+            return self.predictions()
+        return _to_detections(self.frame_ids, self.ranked)
 
     @property
     def patches_per_frame(self) -> float:
@@ -113,6 +117,15 @@ class RunResult:
         return cls(spec, **{k: v for k, v in data.items() if k != "spec"})
 
 
+def _to_detections(frame_ids: Sequence[int], frames: Sequence[Sequence[Sequence[Any]]]) -> dict[int, Detections]:
+    """``[x, y, w, h, label, score]`` rows per frame → :class:`Detections` by frame id."""
+    out = {}
+    for fid, rows in zip(frame_ids, frames, strict=False):
+        boxes = np.array([r[:4] for r in rows], dtype=np.float64).reshape(-1, 4)
+        out[fid] = Detections(boxes, [str(r[4]) for r in rows], np.array([r[5] for r in rows], dtype=np.float64), fid)
+    return out
+
+
 def _freeze(value: Any) -> Any:
     return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
@@ -125,7 +138,7 @@ def spec_json(spec: RunSpec) -> dict[str, Any]:
 # The code a run's detections depend on: a change there re-runs every run (as the DVC stage's deps would).
 CODE = ("runtime/replay.py", "runtime/infer.py", "runtime/decode.py", "runtime/detections.py", "runtime/geometry.py",
         "runtime/patches", "runtime/cluster/aggregate.py", "runtime/loop.py", "runtime/feedback.py", "runtime/tracker",
-        "runtime/discovery", "factory/report/runs.py")
+        "runtime/discovery", "runtime/sahi.py", "runtime/sahi_loop.py", "factory/report/runs.py")
 
 
 @functools.lru_cache(maxsize=1)
@@ -164,7 +177,7 @@ def make_generator(env: RunEnv, name: str | None, config: Any) -> Any:
     """The patch generator of a run (None = the whole frame); objectness M from the bundle when present."""
     from runtime.patches import make_generator as make
 
-    if name is None:
+    if name is None or name == Mode.SAHI:  # sahi: no generator (its own loop, runtime.sahi_loop)
         return None
     if name in (LASTDET_BOOT, Mode.LASTDET):  # runtime lastDet bootstraps by default; plain = without
         return make(Mode.LASTDET, dataclasses.replace(config, bootstrap=name == LASTDET_BOOT))
@@ -199,8 +212,10 @@ def execute(spec: RunSpec, env: RunEnv) -> RunResult:
     video = env.videos[spec.video][0]
     frames = iter_frames(video, range(*spec.frames))
     res = RunResult(spec, [], [], [], [], [], [], [])
+    sahi = spec.generator == Mode.SAHI  # slices at the baseline's side ``size``, as `--mode sahi --baseline-side`
     for step in replay(frames, detector, generator, cfg, baseline=_baseline_pass_detector(env, spec),
-                       fps=video_info(video)[2] or 25.0):
+                       fps=video_info(video)[2] or 25.0, mode=Mode.SAHI if sahi else None,
+                       **({"whole_frame_side": spec.size} if sahi else {})):
         d = step.detections
         res.frame_ids.append(int(d.frame))
         res.dets.append([[round(float(v), 1) for v in b] + [lab, round(float(s), 4)]
@@ -210,6 +225,9 @@ def execute(spec: RunSpec, env: RunEnv) -> RunResult:
         res.infer_ms.append([round(float(v), 3) for v in step.infer_ms])
         res.gen_ms.append(round(float(step.gen_ms), 3))
         res.skipped.append(bool(step.skipped))
+        r = step.ranked if step.ranked is not None else d
+        res.ranked.append([[round(float(v), 1) for v in b] + [lab, round(float(sc), 4)]
+                           for b, lab, sc in zip(r.boxes, r.labels, r.scores, strict=False)])
     res.wall_s = round(time.perf_counter() - t0, 2)
     return res
 

@@ -39,7 +39,8 @@ class VideoParams:
 
 
 def _default_videos() -> dict[str, VideoParams]:
-    """The benchmark's videos: train and val to fit and tune on, test only to report (distinct seeds)."""
+    """The benchmark's videos: train and val to fit and tune on, test only to report (distinct seeds); three
+    test seeds per camera kind (``test-<kind>``, ``-2``, ``-3``) give the report's spread."""
     return {
         "train-static": VideoParams(seed=101, frames=600, camera="static"),
         "train-moving": VideoParams(seed=102, frames=600, camera="moving"),
@@ -50,6 +51,10 @@ def _default_videos() -> dict[str, VideoParams]:
         "test-static": VideoParams(seed=301, frames=400, camera="static"),
         "test-moving": VideoParams(seed=302, frames=400, camera="moving"),
         "test-switch": VideoParams(seed=303, frames=400, camera="static", switch_layout_at=200),
+        **{f"test-{kind}-{n}": VideoParams(seed=seed, frames=400, camera="moving" if kind == "moving" else "static",
+                                           switch_layout_at=200 if kind == "switch" else None)
+           for n, first in ((2, 304), (3, 307)) for seed, kind in zip(range(first, first + 3),
+                                                                       ("static", "moving", "switch"), strict=True)},
     }
 
 

@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from runtime.atomic import write_json
+from runtime.atomic import atomic_open, write_json
 from runtime.bench.placement import Placement
 from runtime.bundle import load_manifest
 from runtime.coco import load_coco
 from runtime.config import from_mapping, read_yaml
+from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
 from runtime.geometry import iou_matrix
@@ -44,7 +45,7 @@ from runtime.loop import BASELINE_TILE, WHOLE_FRAME, LoopConfig, LoopSettings
 from runtime.manifest import Manifest
 from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig
-from runtime.predictions import write_predictions
+from runtime.predictions import ranked_extra, write_line
 from runtime.replay import run_loop
 from runtime.sahi_loop import make_loop
 from runtime.video import iter_frames, video_info
@@ -178,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mini_side = manifest.model(mini).input_size
     lo, hi = servable_fractions(args.servable, manifest.model(mini).servable_px, mini_side, mini)
     preds, gen_ms, patch_ms, n_patches, served = {}, [], [], [], Served()
+    ranked: dict[int, Detections] = {}  # before the score cuts: the --out lines carry them for average precision
     route, budget, placement = None, None, None
     if args.devices:
         placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
@@ -187,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for step in run_loop(loop, iter_frames(args.video, ids), detectors, route, budget):
         d = step.detections
         preds[d.frame] = d
+        if step.ranked is not None:
+            ranked[d.frame] = step.ranked
         gen_ms.append(step.gen_ms)
         patch_ms.append(step.patch_ms)
         if step.skipped:
@@ -198,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _count(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
     result = evaluate(gt, preds, frames=(ids.start, ids.stop))
     if args.out:
-        write_predictions(args.out, [preds[f] for f in sorted(preds)])
+        with atomic_open(args.out) as handle:
+            for f in sorted(preds):
+                write_line(handle, preds[f], **(ranked_extra(ranked[f]) if f in ranked else {}))
     o = result.overall
     out = {"mode": mode.value, "mini": mini, "baseline": base, "side": side, "frames": result.frames,
            "f1": o.f1, "precision": o.precision, "recall": o.recall,

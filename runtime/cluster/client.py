@@ -49,6 +49,7 @@ from runtime.errors import UserError
 from runtime.loop import LoopSettings, patch_budget
 from runtime.manifest import Manifest
 from runtime.modes import Mode
+from runtime.predictions import ranked_extra
 from runtime.sahi_loop import make_loop
 from runtime.timing import Stopwatch
 
@@ -351,5 +352,6 @@ class Client:
             self.headroom.add(e2e_ms, job.predicted_ms)
         self.stats.add_frame(job.frame_id, e2e_ms, job.gen_ms, job.sched_ms, agg_ms, len(job.jpegs), skipped)
         extra = {"latency_ms": round(e2e_ms, 2), "patches": len(job.jpegs), **({"skipped": True} if skipped else {}),
-                 "patch_rects": [[*(int(v) for v in e.rect), e.kind] for e in job.plan.entries] if job.plan else []}
+                 "patch_rects": [[*(int(v) for v in e.rect), e.kind] for e in job.plan.entries] if job.plan else [],
+                 **ranked_extra(self.loop.ranked)}  # before the score cuts: average precision ranks them
         self.frames.put(job.frame_id, dets, job.frame, extra)

@@ -127,12 +127,19 @@ def test_plan_has_every_experiment_and_one_pace_factor() -> None:
     names = [s.name for s in specs]
     assert names[:6] == ["fig22-single-jetson-xavier-nx", "fig22-single-raspberry-pi-4b",
                          "fig22-single-snapdragon-732g", "fig22-uniform", "fig22-baseline", "fig22-markov"]
-    assert {"fig23-cost", "fig24-kill", "scale-4x-rpi"} <= set(names)
-    assert {s.pace_factor for s in specs} == {7.5}
+    assert {"fig23-cost", "fig24-kill", "scale-4x-rpi", "scale-1x-rpi"} <= set(names)
+    assert {s.pace_factor for s in specs if not s.name.startswith("scale-")} == {7.5}
+    assert {s.pace_factor for s in specs if s.name.startswith("scale-")} == {1.0}  # CONVENTIONS: F = 1 where allowed
+    assert by_name(specs, "fig22-single-raspberry-pi-4b").frames == f"0:{QUICK.single_frames}"
+    assert by_name(specs, "fig22-markov").frames == QUICK.fig22_frames
     by = {s.name: s for s in specs}
     assert by["fig24-kill"].kill_schedule == "server-0@6,server-1@12,server-2@18"
     assert by["fig23-cost"].cost_schedule == f"jetson-xavier-nx:1@0-{QUICK.fig23_frames / QUICK.fig23_fps / 2:g}"
     assert "--pace-factor" in by["fig22-markov"].args("B") and "--mode" in by["fig22-baseline"].args("B")
+
+
+def by_name(specs: list[RunSpec], name: str) -> RunSpec:
+    return next(s for s in specs if s.name == name)
 
 
 def test_cache_key_follows_arguments_and_bundle() -> None:

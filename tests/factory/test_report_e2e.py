@@ -25,7 +25,7 @@ def tiny(tiny_bundle: Path, tiny_video: Path) -> tuple[Path, Path]:
 
 def _params(tmp_path: Path, bundle: Path, video: Path) -> EvaluateParams:
     devices = ["jetson-xavier-nx", "raspberry-pi-4b", "snapdragon-732g"]
-    scope = ScopeParams(world_frames="0:8", real_frames="500:510", roi_frames="0:8")
+    scope = ScopeParams(world_frames="0:8", real_frames="500:510", roi_frames="0:8", max_patches=None, roi_counts=None)
     return EvaluateParams(
         bundle=str(bundle), out_dir=str(tmp_path / "report"), report=str(tmp_path / "report.md"),
         metrics_dir=str(tmp_path / "evaluate"),
