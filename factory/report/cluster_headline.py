@@ -5,9 +5,9 @@ two emulated clusters, one clip per video of ``evaluate.headline.cluster_videos`
   is slower than this host for every model, so no slow-down is needed), SLO ``headline.slo_ms``;
 - ``mixed`` — the paper's mixed cluster (Jetson, phone, 2 × RPi), the report's common pace factor F (> 1: the
   Jetson's profile is faster than this host), SLO ``headline.slo_ms`` × F; its latencies are brought back to
-  device time (CONVENTIONS: divided by F) for the paced part only: a frame's latency x becomes
-  (x − H) / F + H, H = the run's host-side stages (p50 of patch generation + scheduling + aggregation, which
-  no device paces), so a patch mode's host work is not shrunk by F; the undivided p50 stays in the results.
+  device time as CONVENTIONS says: divided by F (which shrinks a patch mode's host-side work — patch
+  generation, scheduling, aggregation, H — by F too: H is kept in the results beside the undivided p50, and
+  the caption names it).
 
 Run names: ``head-<cluster>-<video>-<method>``; methods: ``baseline-<side>`` for every ``baseline_sizes`` side
 (``--mode baseline --baseline-side S``), ``sahi-<side>`` (``--baseline-side headline.sahi_side``) and the other
@@ -83,7 +83,7 @@ def headline_latency(results: Mapping[str, Any]) -> dict[str, Any]:
             f = float(s.get("emulation", {}).get("pace_factor") or 1.0)
             lat = ran_latencies(run, warmup)
             host = host_stages_ms(s) if f > 1.0 else 0.0
-            dev = pct([device_time(x, f, host) for x in lat])
+            dev = pct([device_time(x, f) for x in lat])
             totals = s.get("emulation", {}).get("server_counters", {}).get("totals", {})
             cell = {"p50": dev["p50"], "p90": dev["p90"], "mean": dev["mean"], "n": dev["n"], "pace_factor": f,
                     "served": int(totals.get("served", 0)), "overruns": int(totals.get("overruns", 0)),
@@ -103,12 +103,9 @@ def host_stages_ms(summary: Mapping[str, Any]) -> float:
     return float(sum((stages.get(k) or {}).get("p50") or 0.0 for k in HOST_STAGES))
 
 
-def device_time(latency_ms: float, pace_factor: float, host_ms: float) -> float:
-    """A paced run's per-frame latency (ms) in device time: the part above ``host_ms`` divided by the pace
-    factor, ``host_ms`` kept."""
-    if latency_ms <= host_ms:
-        return latency_ms
-    return (latency_ms - host_ms) / pace_factor + host_ms
+def device_time(latency_ms: float, pace_factor: float) -> float:
+    """A paced run's per-frame latency (ms) in device time (CONVENTIONS: divided by the pace factor)."""
+    return latency_ms / pace_factor
 
 
 def _videos(results: Mapping[str, Any]) -> list[str]:
