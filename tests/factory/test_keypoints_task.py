@@ -1,0 +1,106 @@
+"""The keypoint task: crop set, models, heatmap round trip, OKS AP, and the stage end to end (tiny sizes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from factory.data.keypointset import KeypointSet, KeypointSetParams, build_keypoint_split
+from factory.keypoints.data import HeatmapDataset, heatmap_targets
+from factory.keypoints.evaluate import evaluate_ap, predict
+from factory.keypoints.model import KeypointNet, baseline_spec, mini_spec
+from factory.world.config import SceneConfig, VideoSpec
+from factory.world.generate import write_world
+from runtime.keypoints import decode_heatmaps
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("world")
+    scene = dataclasses.replace(SceneConfig(), persons=14, max_depth_m=40.0)
+    for i, name in enumerate(("train-a", "test-a")):
+        write_world(root / name, VideoSpec(seed=40 + i, frames=12, width=480, height=270), scene)
+    return root
+
+
+def _crops(world_dir: Path, out: Path, name: str = "train-a") -> KeypointSet:
+    params = KeypointSetParams(frame_step=1, min_person_height=16.0)
+    counts = build_keypoint_split("train", [name], out, params, seed=0, world_dir=str(world_dir))
+    assert counts["crops"] > 5
+    return KeypointSet(out)
+
+
+def test_crop_set_has_one_centred_person_per_crop_in_crop_pixels(world_dir: Path, tmp_path: Path) -> None:
+    crops = _crops(world_dir, tmp_path)
+    data = json.loads((tmp_path / "annotations.json").read_text())
+    assert len(data["annotations"]) == len(data["images"]) == len(crops)
+    for i in range(len(crops)):
+        image, points, box, entry = crops[i]
+        h, w = image.shape[:2]
+        assert 0.5 <= entry["r"] <= 1.0
+        x, y, bw, bh = box
+        assert min(x, y) >= 0 and x + bw <= w + 0.01 and y + bh <= h + 0.01
+        vis = points[points[:, 2] > 0]
+        assert ((vis[:, 0] >= 0) & (vis[:, 0] < w) & (vis[:, 1] >= 0) & (vis[:, 1] < h)).all()
+        assert (points[points[:, 2] == 0, :2] == 0).all()
+
+
+@pytest.mark.parametrize("spec", [mini_spec("standin", (64, 32), head_width=8, backbone_kwargs={"width": 8}),
+                                  baseline_spec("hrnet_w18_small", (64, 32))])
+def test_models_give_13_maps_at_stride_4(spec: dict) -> None:
+    model = KeypointNet(spec).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 64, 32))
+    assert out.shape == (2, 13, 16, 8)
+
+
+def test_perfect_heatmaps_decode_to_ap_one(world_dir: Path, tmp_path: Path) -> None:
+    """Targets built from the ground truth, decoded and mapped back to the crop, score OKS AP ≈ 1."""
+    crops = _crops(world_dir, tmp_path)
+    spec = mini_spec("standin", (128, 64), backbone_kwargs={"width": 8})
+    data = HeatmapDataset(crops, spec, train=False)
+
+    class Oracle(KeypointNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            maps = []
+            for _ in range(x.shape[0]):
+                _, pts, _ = data.sample(self.next)
+                self.next += 1
+                maps.append(torch.from_numpy(heatmap_targets(pts, 32, 16, 4, 1.0)[0]))
+            return torch.stack(maps)
+
+    oracle = Oracle(spec)
+    oracle.next = 0
+    result = evaluate_ap(oracle, crops)
+    assert result["ap"] > 0.9 and result["images"] == len(crops)
+    maps = heatmap_targets(np.array([[10.0, 30.0, 2.0]]), 32, 16, 4, 1.5)[0]
+    assert np.abs(decode_heatmaps(maps, 4)[0, :2] - [10.0, 30.0]).max() <= 1.5
+    oracle.next = 0
+    assert len(predict(oracle, crops, limit=3)) == 3
+
+
+def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from factory.stages import keypoints as stage
+
+    monkeypatch.setattr(stage, "world_videos", lambda split: ["test-a"] if split != "train" else ["train-a"])
+    params = {"keypoints": {
+        "out_dir": str(tmp_path / "kp"), "world_dir": str(world_dir), "pretrain_dir": "",
+        "crops": {"frame_step": 2, "min_person_height": 16.0},
+        "mini": {"backbones": ["standin"], "sizes": [[64, 32]], "head_width": 8},
+        "baseline": {"sizes": [[64, 32]]},
+        "train": {"epochs": 1, "batch_size": 4, "max_train_crops": 8, "val_crops": 4, "warmup_steps": 1},
+        "latency_runs": 2}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("PARALOUPE_PARAMS", str(tmp_path / "params.yaml"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert stage.main([]) == 0
+    report = json.loads((tmp_path / "kp" / "metrics.json").read_text())
+    assert [r["model"] for r in report["rows"]] == ["kp-standin-64x32", "kp-hrnet-64x32"]
+    assert all(0.0 <= r["test_ap"] <= 1.0 and r["host_ms"] > 0 for r in report["rows"])
+    assert report["crops"]["train"]["crops"] > 0
