@@ -45,7 +45,7 @@ class KeypointSetParams:
     r_range: list[float] = bounded([0.5, 1.0], "person box area / crop area, drawn uniformly per crop")
     min_person_height: float = bounded(24.0, "persons whose box is lower than this (px) are not used", ge=4)
     min_labelled: int = bounded(8, "persons with fewer body points in the frame (v > 0) are not used", ge=1, le=13)
-    frame_step: int = bounded(5, "use every n-th frame of a video", ge=1)
+    frame_step: int = bounded(3, "use every n-th frame of a video", ge=1)
     max_crops_per_video: int = bounded(600, "cap on crops cut from one video (random subset)", ge=1)
     max_side: int = bounded(256, "stored crops are scaled down to at most this side (px)", ge=16)
     jpeg_quality: int = bounded(95, "JPEG quality of stored crops", ge=1, le=100)

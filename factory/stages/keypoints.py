@@ -55,7 +55,7 @@ class KeypointMiniParams:
     """The mini keypoint models: backbones (registry names) × input sizes, and the head width."""
 
     backbones: list[str] = field(default_factory=lambda: ["searched:raspberry-pi-4b"])
-    sizes: list[list[int]] = field(default_factory=lambda: [[96, 64], [128, 64], [192, 96]])
+    sizes: list[list[int]] = field(default_factory=lambda: [[128, 64], [192, 96]])
     head_width: int = bounded(48, "channels of the light heatmap head", ge=4)
 
 
@@ -97,8 +97,13 @@ class KeypointsParams:
     baseline: KeypointBaselineParams = field(default_factory=KeypointBaselineParams)
     train: KeypointTrainParams = field(default_factory=KeypointTrainParams)
     latency_runs: int = bounded(20, "forward passes timed per model (median)", ge=1)
+    export: list[str] = field(default_factory=lambda: ["fp32", "fp16"])  # ncnn precisions written (int8: not yet)
+    parity_crops: int = bounded(8, "test crops compared torch vs ncnn per exported file", ge=1)
 
     def validate(self, where: str) -> None:
+        bad = [p for p in self.export if p not in ("fp32", "fp16")]
+        if bad:
+            raise UserError(f"{where}.export: {bad[0]!r} is not fp32 or fp16 (int8 is not wired for keypoints)")
         _check_sizes(self.mini.sizes, f"{where}.mini.sizes")
         _check_sizes(self.baseline.sizes, f"{where}.baseline.sizes")
 
@@ -184,9 +189,25 @@ def evaluate_all(params: KeypointsParams, out: Path, names: list[str]) -> list[d
                      "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
                      "macs_m": round(macs(model, hw), 1),  # type: ignore[arg-type]
                      "host_ms": round(latency_ms(model, hw, params.latency_runs, max(params.train.threads, 1)), 2),
-                     "train_seconds": ckpt.get("train_seconds"), "best_val": ckpt.get("best", {})})
+                     "train_seconds": ckpt.get("train_seconds"), "best_val": ckpt.get("best", {}),
+                     "ncnn": export_all(params, model, name, out, test)})
         log.info("%s", rows[-1])
     return rows
+
+
+def export_all(params: KeypointsParams, model: KeypointNet, name: str, out: Path, test: KeypointSet
+               ) -> dict[str, dict[str, Any]]:
+    """ncnn files of ``model`` in every ``params.export`` precision under ``<out>/ncnn``, with parity and the
+    ncnn host latency (1 thread)."""
+    from factory.keypoints.export import export_keypoint_ncnn, parity
+
+    result = {}
+    for precision in params.export:
+        files = export_keypoint_ncnn(model, out / "ncnn", f"{name}-{precision}", precision == "fp16")
+        check = parity(model, files, precision, test, params.parity_crops, params.latency_runs)
+        result[precision] = {"param": files.param.name, "bin": files.bin.name, "input_blob": files.input_blob,
+                             "output_blob": files.output_blobs[0], **{k: round(v, 6) for k, v in check.items()}}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

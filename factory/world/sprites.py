@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from factory.world.actors import Actor
-from factory.world.figure import Figure, person_figure
+from factory.world.figure import Figure, Limb, person_figure
 
 SHIFT = 4
 ONE = 1 << SHIFT
@@ -109,18 +109,37 @@ def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int, palette
         buf.circle(*leg.mid, limb * 0.55, colour)
         if H > 24 and leg.toe is not None:  # shoes
             buf.line(*leg.end, *leg.toe, (30, 30, 30), limb)
+    far, near = fig.arms
+    if fig.side:  # the far arm hangs behind the torso, darker (tells the sides apart)
+        _arm(buf, far, _shade(c["shirt"], 0.7), c["skin"], limb, H)
     _torso(buf, fig, c["shirt"])
-    for arm in fig.arms:
-        colour = _shade(c["shirt"], 0.9)
-        buf.line(*arm.root, *arm.mid, colour, limb)
-        buf.line(*arm.mid, *arm.end, colour, limb * 0.9)
-        buf.circle(*arm.mid, limb * 0.45, colour)
-        if H > 24:
-            buf.circle(*arm.end, limb * 0.55, c["skin"])
+    for arm in (near,) if fig.side else (far, near):
+        _arm(buf, arm, _shade(c["shirt"], 0.9), c["skin"], limb, H)
     _head(buf, fig, c["skin"], c["hair"])
+    _hair(buf, fig, c["hair"], a.direction)
     mask = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1], palette)
     draw_envelope(mask, fig)
     return Sprite(a, buf.x0, buf.y0, buf.img, mask.img[:, :, 3].copy(), fig.keypoints())
+
+
+def _arm(buf: _Buffer, arm: Limb, colour: tuple[int, int, int], skin: tuple[int, int, int], limb: float,
+         H: float) -> None:
+    buf.line(*arm.root, *arm.mid, colour, limb)
+    buf.line(*arm.mid, *arm.end, colour, limb * 0.9)
+    buf.circle(*arm.mid, limb * 0.45, colour)
+    if H > 24:
+        buf.circle(*arm.end, limb * 0.55, skin)
+
+
+def _hair(buf: _Buffer, fig: Figure, hair: tuple[int, int, int], direction: int) -> None:
+    """Where the figure faces, inside the head circle: seen from the back the head is all hair, from the side
+    the back half is; from the front the face stays skin (so front and back, left and right differ)."""
+    (u, hv), r = fig.head, fig.head_r
+    if fig.side:
+        ang = np.linspace(np.pi / 2, 3 * np.pi / 2, 7) if direction > 0 else np.linspace(-np.pi / 2, np.pi / 2, 7)
+        buf.poly(u + r * np.cos(ang), hv + r * np.sin(ang), hair)
+    elif direction > 0:  # walking away from the camera
+        buf.circle(u, hv, r, hair)
 
 
 def _torso(buf: _Buffer, fig: Figure, colour: tuple[int, int, int]) -> None:

@@ -104,3 +104,17 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
     assert [r["model"] for r in report["rows"]] == ["kp-standin-64x32", "kp-hrnet-64x32"]
     assert all(0.0 <= r["test_ap"] <= 1.0 and r["host_ms"] > 0 for r in report["rows"])
     assert report["crops"]["train"]["crops"] > 0
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_ncnn_export_matches_torch(world_dir: Path, tmp_path: Path, precision: str) -> None:
+    pytest.importorskip("pnnx")
+    pytest.importorskip("ncnn")
+    from factory.keypoints.export import export_keypoint_ncnn, parity
+
+    crops = _crops(world_dir, tmp_path / "crops")
+    model = KeypointNet(mini_spec("standin", (64, 32), head_width=8, backbone_kwargs={"width": 8})).eval()
+    files = export_keypoint_ncnn(model, tmp_path / "ncnn", "m", precision == "fp16")
+    check = parity(model, files, precision, crops, count=3, runs=2)
+    assert check["max_abs_heatmap"] < (1e-4 if precision == "fp32" else 0.05)
+    assert check["max_keypoint_px"] <= 4.0 and check["ncnn_ms"] > 0

@@ -106,3 +106,17 @@ def test_write_world_exports_coco_keypoints_for_every_person_box(tmp_path: Path)
             assert ((vis[:, 0] >= x - tol) & (vis[:, 0] <= x + bw + tol)).all()
             total += 1
     assert total > 10
+
+
+def test_front_and_back_views_differ_so_left_and_right_can_be_told() -> None:
+    """Walking towards the camera shows a face, walking away shows hair: the same pose mirrored in labels."""
+    heads = []
+    for direction in (-1, 1):
+        world = empty_world()
+        world.population.actors = [_walker(world, "z", direction, phase=0.0)]
+        frame, boxes, _ = world.render(0)
+        x, y = boxes[0].keypoints[0, :2]
+        heads.append(frame[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].astype(int))
+        k = {n: boxes[0].keypoints[i] for i, n in enumerate(BODY_NAMES)}
+        assert (k["left_wrist"][0] > k["right_wrist"][0]) == (direction < 0)
+    assert np.abs(heads[0] - heads[1]).mean() > 20
