@@ -106,3 +106,23 @@ def parity(model: KeypointNet, files: NcnnFiles, precision: str, crops: Keypoint
         times.append((time.perf_counter() - t0) * 1000.0)
     return {"max_abs_heatmap": worst_map, "max_keypoint_px": worst_px,
             "ncnn_ms": float(np.median(times)) if times else 0.0}
+
+
+def manifest_entry(model: KeypointNet, name_backbone: str, precision: str, files: NcnnFiles, root: str | Path,
+                   macs: int, pad_value: int = 114) -> dict[str, Any]:
+    """The bundle manifest's ``models.NAME`` entry of an exported keypoint model (``task: keypoints``; file
+    paths relative to ``root``; mean/std on the 0–255 scale; ``input_size`` = the input's longer side)."""
+    from runtime.bundle import file_sha256
+    from runtime.keypoints import BODY, COCO_NAMES, SIGMAS, SKELETON
+
+    spec, root = model.spec, Path(root)
+    h, w = spec["input"]
+    return {"backbone": name_backbone, "input_size": int(max(h, w)), "precision": precision, "kind": spec["kind"],
+            "files": {"param": files.param.relative_to(root).as_posix(), "bin": files.bin.relative_to(root).as_posix()},
+            "sha256": {"param": file_sha256(files.param), "bin": file_sha256(files.bin)},
+            "input_blob": files.input_blob, "output_blobs": list(files.output_blobs),
+            "mean": [round(v * 255.0, 4) for v in spec["mean"]], "std": [round(v * 255.0, 4) for v in spec["std"]],
+            "colour": "rgb", "pad_value": int(pad_value), "decode": {"strides": [int(spec["stride"])]},
+            "macs": int(macs), "params": int(sum(p.numel() for p in model.parameters())), "task": "keypoints",
+            "keypoints": {"names": list(COCO_NAMES), "body": list(BODY), "skeleton": [list(e) for e in SKELETON],
+                          "sigmas": list(SIGMAS), "input_hw": [int(h), int(w)], "stride": int(spec["stride"])}}

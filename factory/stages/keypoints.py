@@ -174,9 +174,11 @@ def train_one(params: KeypointsParams, name: str, spec: dict[str, Any], out: Pat
 
 
 def evaluate_all(params: KeypointsParams, out: Path, names: list[str]) -> list[dict[str, Any]]:
-    """Test OKS AP, MACs and host latency of every trained model."""
+    """Test OKS AP, MACs and host latency of every trained model; its ncnn files and their manifest entries
+    (``<out>/ncnn/models.json``: ``{"models": {NAME: entry}}``, ready for a bundle)."""
     test = KeypointSet(out / "crops" / "test")
-    rows = []
+    rows: list[dict[str, Any]] = []
+    catalog: dict[str, Any] = {}
     for name in names:
         path = out / "models" / name / "model.pt"
         model = load_keypoint_model(path)
@@ -190,20 +192,25 @@ def evaluate_all(params: KeypointsParams, out: Path, names: list[str]) -> list[d
                      "macs_m": round(macs(model, hw), 1),  # type: ignore[arg-type]
                      "host_ms": round(latency_ms(model, hw, params.latency_runs, max(params.train.threads, 1)), 2),
                      "train_seconds": ckpt.get("train_seconds"), "best_val": ckpt.get("best", {}),
-                     "ncnn": export_all(params, model, name, out, test)})
+                     "ncnn": export_all(params, model, name, out, test, catalog)})
         log.info("%s", rows[-1])
+    if catalog:
+        write_json(out / "ncnn" / "models.json", {"models": catalog})
     return rows
 
 
-def export_all(params: KeypointsParams, model: KeypointNet, name: str, out: Path, test: KeypointSet
-               ) -> dict[str, dict[str, Any]]:
+def export_all(params: KeypointsParams, model: KeypointNet, name: str, out: Path, test: KeypointSet,
+               catalog: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """ncnn files of ``model`` in every ``params.export`` precision under ``<out>/ncnn``, with parity and the
-    ncnn host latency (1 thread)."""
-    from factory.keypoints.export import export_keypoint_ncnn, parity
+    ncnn host latency (1 thread); adds their manifest entries (``task: keypoints``) to ``catalog``."""
+    from factory.keypoints.export import export_keypoint_ncnn, manifest_entry, parity
 
     result = {}
+    hw = tuple(model.spec["input"])
     for precision in params.export:
         files = export_keypoint_ncnn(model, out / "ncnn", f"{name}-{precision}", precision == "fp16")
+        catalog[f"{name}-{precision}"] = manifest_entry(model, slug(model.spec["backbone"]), precision, files,
+                                                        out / "ncnn", int(macs(model, hw) * 1e6))  # type: ignore[arg-type]
         check = parity(model, files, precision, test, params.parity_crops, params.latency_runs)
         result[precision] = {"param": files.param.name, "bin": files.bin.name, "input_blob": files.input_blob,
                              "output_blob": files.output_blobs[0], **{k: round(v, 6) for k, v in check.items()}}

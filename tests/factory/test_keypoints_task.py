@@ -104,6 +104,14 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
     assert [r["model"] for r in report["rows"]] == ["kp-standin-64x32", "kp-hrnet-64x32"]
     assert all(0.0 <= r["test_ap"] <= 1.0 and r["host_ms"] > 0 for r in report["rows"])
     assert report["crops"]["train"]["crops"] > 0
+    assert all(r["ncnn"]["fp32"]["max_abs_heatmap"] < 1e-3 for r in report["rows"])
+    from runtime.manifest import parse_manifest
+
+    catalog = json.loads((tmp_path / "kp" / "ncnn" / "models.json").read_text())
+    manifest = parse_manifest({"classes": ["person", "vehicle"], **catalog}, "models.json:")
+    assert sorted(manifest.models_of_task("keypoints")) == sorted(
+        f"{m}-{p}" for m in ("kp-standin-64x32", "kp-hrnet-64x32") for p in ("fp32", "fp16"))
+    assert manifest.models_of_kind("mini") == []  # nothing for the detection pipeline
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
@@ -118,3 +126,34 @@ def test_ncnn_export_matches_torch(world_dir: Path, tmp_path: Path, precision: s
     check = parity(model, files, precision, crops, count=3, runs=2)
     assert check["max_abs_heatmap"] < (1e-4 if precision == "fp32" else 0.05)
     assert check["max_keypoint_px"] <= 4.0 and check["ncnn_ms"] > 0
+
+
+def test_bundle_keypoint_model_runs_in_the_runtime_like_torch(world_dir: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Exported with its manifest entry, the runtime's KeypointModel (ncnn, no torch) gives torch's points,
+    and ``--validate`` loads and runs it."""
+    pytest.importorskip("pnnx")
+    pytest.importorskip("ncnn")
+    import cv2
+
+    from factory.keypoints.export import export_keypoint_ncnn, manifest_entry
+    from runtime.bundle import load_manifest, write_manifest
+    from runtime.cli.run import validate_bundle
+    from runtime.keypoint_infer import KeypointModel
+
+    crops = _crops(world_dir, tmp_path / "crops")
+    torch.manual_seed(0)
+    model = KeypointNet(mini_spec("standin", (64, 32), head_width=8, backbone_kwargs={"width": 8})).eval()
+    bundle = tmp_path / "bundle"
+    files = export_keypoint_ncnn(model, bundle, "kp-64x32-fp32", fp16=False)
+    entry = manifest_entry(model, "standin", "fp32", files, bundle, macs=0)
+    write_manifest(bundle, {"classes": ["person", "vehicle"], "models": {"kp-64x32-fp32": entry}})
+    manifest = load_manifest(bundle)
+    runner = KeypointModel(bundle, "kp-64x32-fp32", manifest)
+    ref = predict(model, crops, limit=2)
+    for i in range(2):
+        image, _, _, meta = crops[i]
+        pose = runner(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        assert np.abs(pose.points[:, :2] - ref[meta["id"]][0][0][:, :2]).max() < 0.6  # letterbox rounding only
+    assert validate_bundle(str(bundle)) == 0
+    assert "kp-64x32-fp32: ncnn OK, keypoints, input 64x32" in capsys.readouterr().out
