@@ -10,7 +10,9 @@ Run: ``python -m factory.stages.keypoints`` (reads ``params.yaml: keypoints``). 
    ``baseline.sizes``, all trained on the train crops (Lightning; best val OKS AP kept):
    ``<out_dir>/models/<name>/model.pt``;
 3. per model: OKS AP / AP50 / AP75 on the test crops (faster-coco-eval, COCO sigmas), MACs, host latency
-   (torch, ``threads`` threads, median of ``latency_runs``) → ``<out_dir>/metrics.json``, logged in MLflow.
+   (torch, ``threads`` threads, median of ``latency_runs``), ncnn fp32/fp16 files with parity and ncnn host
+   latency, estimated latency per ``devices`` (host ncnn fp32 × FLOPS ratio, labelled estimated) and the
+   best-mini-vs-best-baseline summary → ``<out_dir>/metrics.json`` (+ ``ncnn/models.json``), logged in MLflow.
 
 Sizes are ``[height, width]`` px (multiples of 32); the person box of each input is the ground truth's.
 """
@@ -99,6 +101,8 @@ class KeypointsParams:
     latency_runs: int = bounded(20, "forward passes timed per model (median)", ge=1)
     export: list[str] = field(default_factory=lambda: ["fp32", "fp16"])  # ncnn precisions written (int8: not yet)
     parity_crops: int = bounded(8, "test crops compared torch vs ncnn per exported file", ge=1)
+    devices: list[str] = field(default_factory=lambda: ["raspberry-pi-4b"])  # estimated latency: host ncnn fp32
+    # ms x host FLOPS / device FLOPS (FLOPS from <search_dir>/metrics.json), as the profile stage estimates
 
     def validate(self, where: str) -> None:
         bad = [p for p in self.export if p not in ("fp32", "fp16")]
@@ -217,6 +221,41 @@ def export_all(params: KeypointsParams, model: KeypointNet, name: str, out: Path
     return result
 
 
+def estimate_devices(params: KeypointsParams, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Add ``est_ms`` {device: ms} to every row (host ncnn fp32 latency × host FLOPS / device FLOPS, the host
+    FLOPS measured now, 1 thread); returns the FLOPS used. No search metrics: nothing is estimated."""
+    from factory.nas.devices import measure_host_flops
+    from factory.stages.profile import read_flops
+
+    path = resolve_path(params.search_dir) / "metrics.json"
+    if not params.devices or not path.is_file():
+        log.warning("%s: absent, device latencies are not estimated", path)
+        return {}
+    flops = read_flops(path, params.devices)
+    flops["host"] = measure_host_flops(threads=max(params.train.threads, 1))
+    for r in rows:
+        host = r["ncnn"].get("fp32", {}).get("ncnn_ms", r["host_ms"])
+        r["est_ms"] = {d: round(host * flops["host"] / flops[d], 3) for d in params.devices}
+    return flops
+
+
+def summary(rows: list[dict[str, Any]], device: str | None) -> dict[str, Any]:
+    """The issue's criterion: the best mini (highest test AP) against the best baseline — its share of the
+    baseline's OKS AP and how many times lower its latency is (``device``'s estimate, else host ncnn fp32)."""
+    minis = [r for r in rows if r["kind"] == "mini"]
+    bases = [r for r in rows if r["kind"] == "baseline"]
+    if not minis or not bases:
+        return {}
+    m, b = max(minis, key=lambda r: r["test_ap"]), max(bases, key=lambda r: r["test_ap"])
+
+    def ms(r: dict[str, Any]) -> float:
+        return r.get("est_ms", {}).get(device) or r["ncnn"].get("fp32", {}).get("ncnn_ms") or r["host_ms"]
+
+    return {"best_mini": m["model"], "best_baseline": b["model"], "ap_share": round(m["test_ap"] / max(b["test_ap"],
+            1e-9), 4), "latency_ratio": round(ms(b) / max(ms(m), 1e-9), 2), "latency_of": device or "host-ncnn",
+            "goal": "ap_share >= 0.9 at latency_ratio >= 3"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m factory.stages.keypoints", description=__doc__.split("\n")[0])
     parser.add_argument("--only", help="train only these models (comma-separated names); others must exist")
@@ -245,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             raise UserError(f"{out / 'models' / missing[0] / 'model.pt'}: checkpoint missing (train it first)")
         rows = evaluate_all(params, out, list(specs))
-        report = {"crops": crops, "rows": rows, "seconds": round(time.time() - t0, 1), "params": to_mapping(params)}
+        flops = estimate_devices(params, rows)
+        device = params.devices[0] if flops and params.devices else None
+        report = {"crops": crops, "rows": rows, "summary": summary(rows, device), "flops": flops,
+                  "seconds": round(time.time() - t0, 1), "params": to_mapping(params)}
         write_json(out / "metrics.json", report)
         for r in rows:
             tracker.metrics({f"{r['model']}/{k}": r[k] for k in ("test_ap", "test_ap50", "host_ms", "macs_m")})

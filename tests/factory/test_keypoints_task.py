@@ -91,12 +91,15 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
     monkeypatch.setattr(stage, "world_videos", lambda split: ["test-a"] if split != "train" else ["train-a"])
     params = {"keypoints": {
         "out_dir": str(tmp_path / "kp"), "world_dir": str(world_dir), "pretrain_dir": "",
+        "search_dir": str(tmp_path / "search"),
         "crops": {"frame_step": 2, "min_person_height": 16.0},
         "mini": {"backbones": ["standin"], "sizes": [[64, 32]], "head_width": 8},
         "baseline": {"sizes": [[64, 32]]},
         "train": {"epochs": 1, "batch_size": 4, "max_train_crops": 8, "val_crops": 4, "warmup_steps": 1},
         "latency_runs": 2}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "metrics.json").write_text(json.dumps({"raspberry-pi-4b": {"flops": 1.35e10}}))
     monkeypatch.setenv("PARALOUPE_PARAMS", str(tmp_path / "params.yaml"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert stage.main([]) == 0
@@ -105,6 +108,8 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
     assert all(0.0 <= r["test_ap"] <= 1.0 and r["host_ms"] > 0 for r in report["rows"])
     assert report["crops"]["train"]["crops"] > 0
     assert all(r["ncnn"]["fp32"]["max_abs_heatmap"] < 1e-3 for r in report["rows"])
+    assert all(r["est_ms"]["raspberry-pi-4b"] > 0 for r in report["rows"])
+    assert report["summary"]["best_mini"] == "kp-standin-64x32" and report["summary"]["latency_of"] == "raspberry-pi-4b"
     from runtime.manifest import parse_manifest
 
     catalog = json.loads((tmp_path / "kp" / "ncnn" / "models.json").read_text())
