@@ -12,7 +12,8 @@ Run: ``python -m factory.stages.keypoints`` (reads ``params.yaml: keypoints``). 
 3. per model: OKS AP / AP50 / AP75 on the test crops (faster-coco-eval, COCO sigmas), MACs, host latency
    (torch, ``threads`` threads, median of ``latency_runs``), ncnn fp32/fp16 files with parity and ncnn host
    latency, estimated latency per ``devices`` (host ncnn fp32 × FLOPS ratio, labelled estimated) and the
-   best-mini-vs-best-baseline summary → ``<out_dir>/metrics.json`` (+ ``ncnn/models.json``), logged in MLflow.
+   best-mini-vs-best-baseline summary, the paper's Fig. 29/30 rows (:mod:`factory.keypoints.figures`) →
+   ``<out_dir>/metrics.json`` (+ ``ncnn/models.json``, ``tradeoff.png``), logged in MLflow.
 
 Sizes are ``[height, width]`` px (multiples of 32); the person box of each input is the ground truth's.
 """
@@ -34,6 +35,7 @@ from factory import paths
 from factory.data.keypointset import SPLITS, KeypointSet, KeypointSetParams, build_keypoint_split, world_videos
 from factory.keypoints.data import HeatmapDataset
 from factory.keypoints.evaluate import evaluate_ap, latency_ms, macs
+from factory.keypoints.figures import paper_figures, plot
 from factory.keypoints.model import KeypointNet, baseline_spec, load_keypoint_model, mini_spec, save_keypoint_model
 from factory.models.detector import load_backbone_weights
 from factory.pipeline import load_section, resolve_path
@@ -287,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         flops = estimate_devices(params, rows)
         device = params.devices[0] if flops and params.devices else None
         report = {"crops": crops, "rows": rows, "summary": summary(rows, device), "flops": flops,
-                  "seconds": round(time.time() - t0, 1), "params": to_mapping(params)}
+                  "figures": paper_figures(rows, device), "seconds": round(time.time() - t0, 1),
+                  "params": to_mapping(params)}
+        plot(rows, device, out / "tradeoff.png")
         write_json(out / "metrics.json", report)
         for r in rows:
             tracker.metrics({f"{r['model']}/{k}": r[k] for k in ("test_ap", "test_ap50", "host_ms", "macs_m")})

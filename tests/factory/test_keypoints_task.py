@@ -110,6 +110,7 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
     assert all(r["ncnn"]["fp32"]["max_abs_heatmap"] < 1e-3 for r in report["rows"])
     assert all(r["est_ms"]["raspberry-pi-4b"] > 0 for r in report["rows"])
     assert report["summary"]["best_mini"] == "kp-standin-64x32" and report["summary"]["latency_of"] == "raspberry-pi-4b"
+    assert len(report["figures"]["fig29"]) == 1 and (tmp_path / "kp" / "tradeoff.png").is_file()
     from runtime.manifest import parse_manifest
 
     catalog = json.loads((tmp_path / "kp" / "ncnn" / "models.json").read_text())
@@ -162,3 +163,17 @@ def test_bundle_keypoint_model_runs_in_the_runtime_like_torch(world_dir: Path, t
         assert np.abs(pose.points[:, :2] - ref[meta["id"]][0][0][:, :2]).max() < 0.6  # letterbox rounding only
     assert validate_bundle(str(bundle)) == 0
     assert "kp-64x32-fp32: ncnn OK, keypoints, input 64x32" in capsys.readouterr().out
+
+
+def test_paper_figures_pick_by_latency_and_by_accuracy() -> None:
+    from factory.keypoints.figures import paper_figures
+
+    def row(name: str, kind: str, ms: float, ap: float) -> dict:
+        return {"model": name, "kind": kind, "test_ap": ap, "host_ms": ms, "est_ms": {"pi": ms * 10}}
+
+    rows = [row("m1", "mini", 1.0, 0.30), row("m2", "mini", 3.0, 0.50), row("b1", "baseline", 2.5, 0.40),
+            row("b2", "baseline", 10.0, 0.60)]
+    fig = paper_figures(rows, "pi", slack_ms=0.0)
+    assert [r["mini"] for r in fig["fig29"]] == ["m1", "m2"] and fig["fig29"][0]["gain_pct"] == -25.0
+    assert fig["fig30"][0]["mini"] == "m2" and fig["fig30"][0]["reduction_pct"] == -20.0
+    assert fig["fig30"][1]["mini"] is None and fig["latency_of"] == "pi (estimated)"
