@@ -80,7 +80,8 @@ class KeypointTrainParams:
     lr: float = bounded(3e-3, "peak learning rate (AdamW, cosine schedule)", gt=0)
     weight_decay: float = bounded(0.01, "AdamW weight decay", ge=0)
     warmup_steps: int = bounded(50, "linear warm-up updates", ge=0)
-    sigma: float = bounded(1.5, "target Gaussian, heatmap px (stride 4)", gt=0)
+    sigma: float = bounded(1.5, "target Gaussian, heatmap px, for a 128 px high input; scaled with the input "
+                                "height (as SimpleBaseline's 2 at 256, 3 at 384)", gt=0)
     max_train_crops: int = bounded(3000, "train on at most this many crops (a fixed random subset)", ge=1)
     val_crops: int = bounded(300, "val crops scored after every epoch (OKS AP) to keep the best weights", ge=1)
     accelerator: str = "cpu"
@@ -121,9 +122,9 @@ def model_names(params: KeypointsParams) -> dict[str, dict[str, Any]]:
     for b in params.mini.backbones:
         for h, w in params.mini.sizes:
             out[f"kp-{slug(b)}-{h}x{w}"] = mini_spec(b, (h, w), params.mini.head_width,
-                                                      backbone_kwargs(b, params.search_dir), t.sigma)
+                                                      backbone_kwargs(b, params.search_dir), t.sigma * h / 128)
     for h, w in params.baseline.sizes:
-        out[f"kp-hrnet-{h}x{w}"] = baseline_spec(params.baseline.variant, (h, w), t.sigma)
+        out[f"kp-hrnet-{h}x{w}"] = baseline_spec(params.baseline.variant, (h, w), t.sigma * h / 128)
     return out
 
 
