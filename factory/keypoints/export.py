@@ -126,3 +126,19 @@ def manifest_entry(model: KeypointNet, name_backbone: str, precision: str, files
             "macs": int(macs), "params": int(sum(p.numel() for p in model.parameters())), "task": "keypoints",
             "keypoints": {"names": list(COCO_NAMES), "body": list(BODY), "skeleton": [list(e) for e in SKELETON],
                           "sigmas": list(SIGMAS), "input_hw": [int(h), int(w)], "stride": int(spec["stride"])}}
+
+
+def export_int8(model: KeypointNet, fp32: NcnnFiles, out_dir: str | Path, stem: str, calibration: KeypointSet,
+                count: int = 32) -> tuple[NcnnFiles, dict[str, Any]]:
+    """int8 files from the fp32 export (:func:`factory.quant.int8.quantize_ncnn`: per-channel weight scales,
+    KL-calibrated activation scales over the first ``count`` calibration crops, letterboxed as at inference)."""
+    from factory.quant.int8 import quantize_ncnn
+
+    data = HeatmapDataset(calibration, model.spec, train=False)
+    inputs = [to_tensor(data.sample(i)[0], model.spec).numpy() for i in range(min(count, len(calibration)))]
+    out_dir = Path(out_dir)
+    param, weights = out_dir / f"{stem}.param", out_dir / f"{stem}.bin"
+    report = quantize_ncnn(fp32.param, fp32.bin, param, weights, fp32.input_blob, inputs, method="kl")
+    input_blob, outputs = blob_names(param, weights)
+    return NcnnFiles(param, weights, input_blob, outputs), {"layers_int8": len(report.quantized),
+                                                            "layers_fp32": len(report.skipped)}

@@ -102,15 +102,18 @@ class KeypointsParams:
     baseline: KeypointBaselineParams = field(default_factory=KeypointBaselineParams)
     train: KeypointTrainParams = field(default_factory=KeypointTrainParams)
     latency_runs: int = bounded(20, "forward passes timed per model (median)", ge=1)
-    export: list[str] = field(default_factory=lambda: ["fp32", "fp16"])  # ncnn precisions written (int8: not yet)
+    export: list[str] = field(default_factory=lambda: ["fp32", "fp16", "int8"])  # ncnn precisions (int8 needs fp32)
+    calibration_crops: int = bounded(32, "train crops that calibrate the int8 activation scales", ge=1)
     parity_crops: int = bounded(8, "test crops compared torch vs ncnn per exported file", ge=1)
     devices: list[str] = field(default_factory=lambda: ["raspberry-pi-4b"])  # estimated latency: host ncnn fp32
     # ms x host FLOPS / device FLOPS (FLOPS from <search_dir>/metrics.json), as the profile stage estimates
 
     def validate(self, where: str) -> None:
-        bad = [p for p in self.export if p not in ("fp32", "fp16")]
+        bad = [p for p in self.export if p not in ("fp32", "fp16", "int8")]
         if bad:
-            raise UserError(f"{where}.export: {bad[0]!r} is not fp32 or fp16 (int8 is not wired for keypoints)")
+            raise UserError(f"{where}.export: {bad[0]!r} is not fp32, fp16 or int8")
+        if "int8" in self.export and "fp32" not in self.export:
+            raise UserError(f"{where}.export: int8 is quantized from the fp32 files: list fp32 too")
         _check_sizes(self.mini.sizes, f"{where}.mini.sizes")
         _check_sizes(self.baseline.sizes, f"{where}.baseline.sizes")
 
@@ -210,17 +213,25 @@ def export_all(params: KeypointsParams, model: KeypointNet, name: str, out: Path
                catalog: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """ncnn files of ``model`` in every ``params.export`` precision under ``<out>/ncnn``, with parity and the
     ncnn host latency (1 thread); adds their manifest entries (``task: keypoints``) to ``catalog``."""
-    from factory.keypoints.export import export_keypoint_ncnn, manifest_entry, parity
+    from factory.keypoints.export import export_int8, export_keypoint_ncnn, manifest_entry, parity
 
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     hw = tuple(model.spec["input"])
-    for precision in params.export:
-        files = export_keypoint_ncnn(model, out / "ncnn", f"{name}-{precision}", precision == "fp16")
+    written: dict[str, Any] = {}
+    for precision in sorted(params.export, key=("fp32", "fp16", "int8").index):
+        extra: dict[str, Any] = {}
+        if precision == "int8":
+            files, extra = export_int8(model, written["fp32"], out / "ncnn", f"{name}-int8",
+                                       KeypointSet(out / "crops" / "train"), params.calibration_crops)
+        else:
+            files = export_keypoint_ncnn(model, out / "ncnn", f"{name}-{precision}", precision == "fp16")
+        written[precision] = files
         catalog[f"{name}-{precision}"] = manifest_entry(model, slug(model.spec["backbone"]), precision, files,
                                                         out / "ncnn", int(macs(model, hw) * 1e6))  # type: ignore[arg-type]
         check = parity(model, files, precision, test, params.parity_crops, params.latency_runs)
         result[precision] = {"param": files.param.name, "bin": files.bin.name, "input_blob": files.input_blob,
-                             "output_blob": files.output_blobs[0], **{k: round(v, 6) for k, v in check.items()}}
+                             "output_blob": files.output_blobs[0], **{k: round(v, 6) for k, v in check.items()},
+                             **extra}
     return result
 
 

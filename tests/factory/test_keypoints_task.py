@@ -116,7 +116,8 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
     catalog = json.loads((tmp_path / "kp" / "ncnn" / "models.json").read_text())
     manifest = parse_manifest({"classes": ["person", "vehicle"], **catalog}, "models.json:")
     assert sorted(manifest.models_of_task("keypoints")) == sorted(
-        f"{m}-{p}" for m in ("kp-standin-64x32", "kp-hrnet-64x32") for p in ("fp32", "fp16"))
+        f"{m}-{p}" for m in ("kp-standin-64x32", "kp-hrnet-64x32") for p in ("fp32", "fp16", "int8"))
+    assert all(r["ncnn"]["int8"]["layers_int8"] > 0 for r in report["rows"])
     assert manifest.models_of_kind("mini") == []  # nothing for the detection pipeline
 
 
