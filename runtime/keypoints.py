@@ -1,4 +1,4 @@
-"""The keypoint convention (docs/keypoints.md) and heatmap decoding, numpy only (the edge runtime's side).
+"""The keypoint convention (docs/keypoints.md), heatmap decoding and the manifest's keypoint section (no torch).
 
 A person has COCO's 17 keypoint slots, in COCO's order (:data:`COCO_NAMES`). The synthetic world's figures
 have no eyes or ears, so the models predict the 13 body points (:data:`BODY`, nose = head centre) and the
@@ -15,7 +15,13 @@ with SimpleBaseline's quarter-pixel shift towards the higher neighbour and retur
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
 import numpy as np
+
+from runtime.config import bounded, key_path
+from runtime.errors import UserError
 
 COCO_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
@@ -85,3 +91,33 @@ def oks(pred: np.ndarray, gt: np.ndarray, area: float) -> float:
     d2 = ((pred[:, :2] - gt[:, :2]) ** 2).sum(axis=1)
     e = d2 / (sig ** 2) / (max(area, 1e-9) + np.spacing(1)) / 2
     return float(np.exp(-e[labelled]).mean())
+
+
+def _needed(help: str) -> Any:
+    """A dataclass field without a default (a required manifest key), with a description."""
+    return field(metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class KeypointInfo:
+    """A keypoint model's output convention (``models.NAME.keypoints``, docs/keypoints.md): heatmaps of the
+    ``body`` slots of COCO's ``names``, decoded by arg-max with a quarter-cell shift (:mod:`runtime.keypoints`)."""
+
+    names: list[str] = _needed("COCO keypoint slot names, in order (17)")
+    body: list[int] = _needed("the slot of each heatmap channel (0-based), in channel order")
+    skeleton: list[list[int]] = _needed("limbs as 1-based slot pairs (COCO's skeleton)")
+    sigmas: list[float] = _needed("per-slot OKS sigmas (COCO's)")
+    input_hw: list[int] = _needed("network input [height, width] px (the crop is letterboxed into it)")
+    stride: int = bounded(4, "input px per heatmap cell", gt=0)
+    decoding: Literal["argmax-quarter"] = "argmax-quarter"
+
+    def validate(self, where: str) -> None:
+        """Consistent lengths and indices."""
+        if len(self.sigmas) != len(self.names):
+            raise UserError(f"{key_path(where, 'sigmas')}: expected one sigma per name ({len(self.names)})")
+        if not self.body or any(not 0 <= i < len(self.names) for i in self.body):
+            raise UserError(f"{key_path(where, 'body')}: expected slot indices in [0, {len(self.names)})")
+        if any(len(e) != 2 or not all(1 <= i <= len(self.names) for i in e) for e in self.skeleton):
+            raise UserError(f"{key_path(where, 'skeleton')}: expected 1-based slot pairs")
+        if len(self.input_hw) != 2 or min(self.input_hw) <= 0:
+            raise UserError(f"{key_path(where, 'input_hw')}: expected [height, width] > 0, got {self.input_hw}")

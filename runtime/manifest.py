@@ -36,6 +36,7 @@ import numpy as np
 from runtime.config import bounded, from_mapping, key_path, to_mapping
 from runtime.decode import decode
 from runtime.errors import UserError
+from runtime.keypoints import KeypointInfo
 
 if TYPE_CHECKING:
     from runtime.patches.objectness import ObjectnessModel
@@ -90,31 +91,6 @@ class DecodeParams:
     def options(self) -> dict[str, Any]:
         """The keywords of :func:`runtime.decode.decode` other than ``strides`` (and ``classes``, the manifest's)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "strides"}
-
-
-@dataclass(frozen=True)
-class KeypointInfo:
-    """A keypoint model's output convention (``models.NAME.keypoints``, docs/keypoints.md): heatmaps of the
-    ``body`` slots of COCO's ``names``, decoded by arg-max with a quarter-cell shift (:mod:`runtime.keypoints`)."""
-
-    names: list[str] = _required("COCO keypoint slot names, in order (17)")
-    body: list[int] = _required("the slot of each heatmap channel (0-based), in channel order")
-    skeleton: list[list[int]] = _required("limbs as 1-based slot pairs (COCO's skeleton)")
-    sigmas: list[float] = _required("per-slot OKS sigmas (COCO's)")
-    input_hw: list[int] = _required("network input [height, width] px (the crop is letterboxed into it)")
-    stride: int = bounded(4, "input px per heatmap cell", gt=0)
-    decoding: Literal["argmax-quarter"] = "argmax-quarter"
-
-    def validate(self, where: str) -> None:
-        """Consistent lengths and indices."""
-        if len(self.sigmas) != len(self.names):
-            raise UserError(f"{_at(where, 'sigmas')}: expected one sigma per name ({len(self.names)})")
-        if not self.body or any(not 0 <= i < len(self.names) for i in self.body):
-            raise UserError(f"{_at(where, 'body')}: expected slot indices in [0, {len(self.names)})")
-        if any(len(e) != 2 or not all(1 <= i <= len(self.names) for i in e) for e in self.skeleton):
-            raise UserError(f"{_at(where, 'skeleton')}: expected 1-based slot pairs")
-        if len(self.input_hw) != 2 or min(self.input_hw) <= 0:
-            raise UserError(f"{_at(where, 'input_hw')}: expected [height, width] > 0, got {self.input_hw}")
 
 
 Task = Literal["detection", "keypoints"]
