@@ -9,7 +9,9 @@ slots, points outside the image) do not count; ground truth with no labelled poi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,3 +63,40 @@ def keypoint_ap(truth: Mapping[str, Any], results: list[dict[str, Any]]) -> dict
 
     return {"ap": mean(precision), "ap50": mean(precision[int(np.argmin(np.abs(thr - 0.5)))]),
             "ap75": mean(precision[int(np.argmin(np.abs(thr - 0.75)))]), "images": len(ids)}
+
+
+def read_pose_lines(path: str | Path) -> dict[int, list[tuple[np.ndarray, float]]]:
+    """Frame → persons ``((13, 3) body points px, score)`` from a ``paraloupe-keypoints`` JSONL (each line
+    ``{"frame", "persons": [{"box", "score", "keypoints": [[x, y, v] × 17]}]}``)."""
+    from runtime.keypoints import from_coco17
+
+    out: dict[int, list[tuple[np.ndarray, float]]] = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            out[int(obj["frame"])] = [(from_coco17(np.asarray(p["keypoints"], dtype=np.float64).reshape(-1)),
+                                       float(p["score"])) for p in obj["persons"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}:{n}: not a keypoint prediction line ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def video_keypoint_ap(gt_path: str | Path, preds: Mapping[int, Sequence[tuple[np.ndarray, float]]],
+                      frames: tuple[int, int] | None = None) -> dict[str, float]:
+    """OKS AP of per-frame predictions against a COCO keypoint JSON (image id = frame index), over its frames
+    in the half-open range ``frames`` (all if None); frames without predictions count as misses."""
+    try:
+        truth = json.loads(Path(gt_path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{gt_path}: cannot read COCO keypoint JSON ({type(exc).__name__})") from None
+    lo, hi = frames if frames is not None else (0, 2**62)
+    truth["images"] = [im for im in truth["images"] if lo <= im["id"] < hi]
+    truth["annotations"] = [a for a in truth["annotations"] if lo <= a["image_id"] < hi]
+    kept = {im["id"] for im in truth["images"]}
+    return keypoint_ap(truth, keypoint_results({f: p for f, p in preds.items() if f in kept}))

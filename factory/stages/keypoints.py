@@ -13,7 +13,7 @@ Run: ``python -m factory.stages.keypoints`` (reads ``params.yaml: keypoints``). 
    (torch, ``threads`` threads, median of ``latency_runs``), ncnn fp32/fp16 files with parity and ncnn host
    latency, estimated latency per ``devices`` (host ncnn fp32 × FLOPS ratio, labelled estimated) and the
    best-mini-vs-best-baseline summary, the paper's Fig. 29/30 rows (:mod:`factory.keypoints.figures`) →
-   ``<out_dir>/metrics.json`` (+ ``ncnn/models.json``, ``tradeoff.png``), logged in MLflow.
+   ``<out_dir>/metrics.json`` (+ ``ncnn/manifest.json``, ``tradeoff.png``), logged in MLflow.
 
 Sizes are ``[height, width]`` px (multiples of 32); the person box of each input is the ground truth's.
 """
@@ -184,8 +184,9 @@ def train_one(params: KeypointsParams, name: str, spec: dict[str, Any], out: Pat
 
 
 def evaluate_all(params: KeypointsParams, out: Path, names: list[str]) -> list[dict[str, Any]]:
-    """Test OKS AP, MACs and host latency of every trained model; its ncnn files and their manifest entries
-    (``<out>/ncnn/models.json``: ``{"models": {NAME: entry}}``, ready for a bundle)."""
+    """Test OKS AP, MACs and host latency of every trained model; its ncnn files and a keypoint-only bundle
+    manifest for them (``<out>/ncnn/manifest.json``: ``paraloupe-run --validate`` and ``paraloupe-keypoints``
+    read it; its entries are ready to merge into the main bundle)."""
     test = KeypointSet(out / "crops" / "test")
     rows: list[dict[str, Any]] = []
     catalog: dict[str, Any] = {}
@@ -205,7 +206,9 @@ def evaluate_all(params: KeypointsParams, out: Path, names: list[str]) -> list[d
                      "ncnn": export_all(params, model, name, out, test, catalog)})
         log.info("%s", rows[-1])
     if catalog:
-        write_json(out / "ncnn" / "models.json", {"models": catalog})
+        from runtime.bundle import write_manifest
+
+        write_manifest(out / "ncnn", {"classes": ["person"], "models": catalog})
     return rows
 
 

@@ -51,3 +51,29 @@ def test_oks_is_one_for_exact_points_and_ignores_unlabelled() -> None:
     gt2 = gt.copy()
     gt2[0, 2] = 0
     assert oks(far, gt2, 400.0) == 1.0 and oks(far, gt, 400.0) < 1.0
+
+
+def test_video_keypoint_ap_of_the_ground_truth_itself_is_one(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from runtime.keypoint_ap import read_pose_lines, video_keypoint_ap
+
+    rng = np.random.default_rng(1)
+    images, anns, lines = [], [], []
+    for f in range(6):
+        images.append({"id": f, "width": 320, "height": 180})
+        persons = []
+        for _ in range(2):
+            pts = np.column_stack([rng.uniform(20, 300, 13), rng.uniform(20, 160, 13), np.full(13, 2.0)])
+            flat = to_coco17(pts)
+            anns.append({"id": len(anns) + 1, "image_id": f, "category_id": 1, "bbox": [10, 10, 60, 150],
+                         "area": 9000, "iscrowd": 0, "keypoints": flat, "num_keypoints": 13})
+            persons.append({"box": [10, 10, 60, 150], "score": 0.9, "keypoints": np.reshape(flat, (17, 3)).tolist()})
+        lines.append(json.dumps({"frame": f, "persons": persons}))
+    gt = tmp_path / "kp.json"
+    gt.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}))
+    pred = tmp_path / "p.jsonl"
+    pred.write_text("\n".join(lines) + "\n")
+    assert video_keypoint_ap(gt, read_pose_lines(pred))["ap"] == 1.0
+    half = video_keypoint_ap(gt, {f: p for f, p in read_pose_lines(pred).items() if f < 3})
+    assert 0.3 < half["ap"] < 0.7 and video_keypoint_ap(gt, read_pose_lines(pred), (0, 3))["ap"] == 1.0
