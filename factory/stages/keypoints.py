@@ -102,8 +102,9 @@ class KeypointsParams:
     baseline: KeypointBaselineParams = field(default_factory=KeypointBaselineParams)
     train: KeypointTrainParams = field(default_factory=KeypointTrainParams)
     latency_runs: int = bounded(20, "forward passes timed per model (median)", ge=1)
-    export: list[str] = field(default_factory=lambda: ["fp32", "fp16", "int8"])  # ncnn precisions (int8 needs fp32)
-    calibration_crops: int = bounded(32, "train crops that calibrate the int8 activation scales", ge=1)
+    export: list[str] = field(default_factory=lambda: ["fp32", "fp16"])  # ncnn precisions; int8 (needs fp32)
+    # is opt-in: its parity fails for these heatmap models so far (docs/keypoints.md)
+    calibration_crops: int = bounded(100, "train crops that calibrate the int8 activation scales", ge=1)
     parity_crops: int = bounded(8, "test crops compared torch vs ncnn per exported file", ge=1)
     devices: list[str] = field(default_factory=lambda: ["raspberry-pi-4b"])  # estimated latency: host ncnn fp32
     # ms x host FLOPS / device FLOPS (FLOPS from <search_dir>/metrics.json), as the profile stage estimates

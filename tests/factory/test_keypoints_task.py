@@ -96,7 +96,7 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
         "mini": {"backbones": ["standin"], "sizes": [[64, 32]], "head_width": 8},
         "baseline": {"sizes": [[64, 32]]},
         "train": {"epochs": 1, "batch_size": 4, "max_train_crops": 8, "val_crops": 4, "warmup_steps": 1},
-        "latency_runs": 2}}
+        "latency_runs": 2, "export": ["fp32", "fp16", "int8"]}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "search").mkdir()
     (tmp_path / "search" / "metrics.json").write_text(json.dumps({"raspberry-pi-4b": {"flops": 1.35e10}}))
