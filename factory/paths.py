@@ -29,6 +29,7 @@ BUNDLE_DIR = f"{MODELS_DIR}/bundle"
 REPORT_DIR = f"{MODELS_DIR}/report"
 REPORT_MD = f"{MODELS_DIR}/report.md"
 EVALUATE_DIR = f"{MODELS_DIR}/evaluate"
+KEYPOINTS_DIR = f"{MODELS_DIR}/keypoints"
 
 # -- files inside them ------------------------------------------------------------------------------------
 SEARCH_METRICS = f"{SEARCH_DIR}/metrics.json"

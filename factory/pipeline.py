@@ -16,7 +16,7 @@ from runtime.errors import UserError
 T = TypeVar("T")
 
 SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune", "export", "profile", "bundle",
-            "evaluate")
+            "evaluate", "keypoints")
 
 DEFAULT_PARAMS = Path("params.yaml")
 

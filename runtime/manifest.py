@@ -11,10 +11,14 @@ type or an out-of-range value is a one-line :class:`~runtime.errors.UserError` n
                       factory (FactoryInfo | None), schema_version, checksum
     ModelSpec         backbone, input_size (px), precision, kind, files / sha256 (ModelFiles / ModelHashes),
                       input_blob, output_blobs, mean / std (0–255 scale), colour, pad_value, decode
-                      (DecodeParams), macs, params
+                      (DecodeParams), macs, params, task (detection | keypoints; absent = detection),
+                      keypoints (KeypointInfo: names, body slots, skeleton, sigmas, input_hw, stride)
     DeviceProfile     estimated, threads, source, models {NAME: ProfileRow (latency_ms, memory_mb, accuracy, ...)}
 
-A model is named ``(backbone, input_size, precision)``, e.g. ``rpi4b-240-int8`` (CONVENTIONS.md). Consumers
+A model is named ``(backbone, input_size, precision)``, e.g. ``rpi4b-240-int8`` (CONVENTIONS.md). Keypoint
+models (issue 16) sit beside the detectors with ``task: keypoints``; every helper that lists models for the
+detection pipeline (kinds, models_of_kind, listed_models, models_served_by) lists only its ``task``
+(default detection), so a bundle with keypoint models runs detection unchanged. Consumers
 ask the :class:`Manifest` helpers (:meth:`Manifest.profile`, :meth:`Manifest.models_served_by`,
 :meth:`Manifest.latency_ms`, ...) rather than walking the sections themselves.
 """
@@ -32,6 +36,7 @@ import numpy as np
 from runtime.config import bounded, from_mapping, key_path, to_mapping
 from runtime.decode import decode
 from runtime.errors import UserError
+from runtime.keypoints import KeypointInfo
 
 if TYPE_CHECKING:
     from runtime.patches.objectness import ObjectnessModel
@@ -88,6 +93,10 @@ class DecodeParams:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "strides"}
 
 
+Task = Literal["detection", "keypoints"]
+TASKS: tuple[str, ...] = get_args(Task)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model (``models.NAME``): files, blobs, preprocessing and decoding."""
@@ -110,6 +119,8 @@ class ModelSpec:
     servable_px: list[float] | None = bounded(None, "minis: [lo, hi] longer object side at the input (px) where "
                                                     "its recall on the held-out patch set is >= 0.8 (export "
                                                     "stage); None: not measured, the runtime's default applies")
+    task: Task = "detection"  # what the outputs are; every detection consumer asks for detection models only
+    keypoints: KeypointInfo | None = None  # task keypoints: the keypoint convention and decoding
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the loader)."""
@@ -119,6 +130,8 @@ class ModelSpec:
                             f"got {self.servable_px}")
         if any(v == 0 for v in self.std):
             raise UserError(f"{_at(where, 'std')}: must be non-zero")
+        if (self.task == "keypoints") != (self.keypoints is not None):
+            raise UserError(f"{_at(where, 'keypoints')}: required exactly when task is keypoints (task {self.task})")
         if len(self.decode.strides) != len(self.output_blobs):
             raise UserError(f"{_at(where, 'decode', 'strides')}: expected one stride per output blob "
                             f"({len(self.output_blobs)})")
@@ -238,21 +251,28 @@ class Manifest:
             raise UserError(f"model {name!r} is not in the bundle (have: {', '.join(self.models)})")
         return self.models[name]
 
-    def kinds(self) -> dict[str, str]:
-        """Model name → kind (``mini`` | ``baseline``)."""
-        return {name: spec.kind for name, spec in self.models.items()}
+    def models_of_task(self, task: str) -> list[str]:
+        """The models of ``task`` (detection | keypoints), in manifest order."""
+        if task not in TASKS:
+            raise UserError(f"task {task!r}: expected one of {', '.join(TASKS)}")
+        return [n for n, s in self.models.items() if s.task == task]
 
-    def models_of_kind(self, kind: str) -> list[str]:
-        """The models of ``kind``, by ascending input side (px), models of one side in manifest order (the
-        baseline is exported at several sides, each in every precision: ``baseline-320-fp32``, ...)."""
-        return sorted((n for n, s in self.models.items() if s.kind == kind), key=lambda n: self.models[n].input_size)
+    def kinds(self, task: str = "detection") -> dict[str, str]:
+        """Model name → kind (``mini`` | ``baseline``) of the models of ``task``."""
+        return {name: self.models[name].kind for name in self.models_of_task(task)}
+
+    def models_of_kind(self, kind: str, task: str = "detection") -> list[str]:
+        """The models of ``kind`` and ``task``, by ascending input side (px), models of one side in manifest order
+        (the baseline is exported at several sides, each in every precision: ``baseline-320-fp32``, ...)."""
+        return sorted((n for n in self.models_of_task(task) if self.models[n].kind == kind),
+                      key=lambda n: self.models[n].input_size)
 
     def variant(self, name: str, precision: str) -> str | None:
         """The model with the same kind, backbone and input side as ``name`` in ``precision``, or None."""
         spec = self.models[name]
         for other, s in self.models.items():
-            if (s.kind, s.backbone, s.input_size, s.precision) == (spec.kind, spec.backbone, spec.input_size,
-                                                                    precision):
+            if (s.task, s.kind, s.backbone, s.input_size, s.precision) == (spec.task, spec.kind, spec.backbone,
+                                                                            spec.input_size, precision):
                 return other
         return None
 
@@ -302,27 +322,33 @@ class Manifest:
         """Devices named in ``devices`` or ``profiles``."""
         return set(self.devices) | set(self.profiles)
 
-    def listed_models(self, device: str) -> list[str]:
-        """The models ``device``'s profile lists, else those its ``devices`` entry serves (known models only)."""
+    def listed_models(self, device: str, task: str = "detection") -> list[str]:
+        """The ``task`` models ``device``'s profile lists, else those its ``devices`` entry serves."""
         profile, info = self.profiles.get(device), self.devices.get(device)
         listed = list(profile.models) if profile else []
-        return [m for m in (listed or (info.serves if info else [])) if m in self.models]
+        ours = set(self.models_of_task(task))
+        return [m for m in (listed or (info.serves if info else [])) if m in ours]
 
-    def models_served_by(self, device: str, override: Sequence[str] | None = None) -> list[str]:
-        """Models a server on ``device`` serves: ``override`` if given, else the bundle's ``devices.serves`` plus
-        the baseline models profiled on that device, else every model profiled there, else every model."""
+    def models_served_by(self, device: str, override: Sequence[str] | None = None, task: str = "detection"
+                         ) -> list[str]:
+        """Models of ``task`` a server on ``device`` serves: ``override`` if given, else the bundle's
+        ``devices.serves`` plus the baseline models profiled on that device, else every model profiled there,
+        else every model (always only models of ``task``; an override naming another task's model is an error)."""
+        ours = self.models_of_task(task)
         if override:
             for name in override:
                 if name not in self.models:
                     raise UserError(f"server models: {name!r} is not in the bundle (have: {', '.join(self.models)})")
+                if name not in ours:
+                    raise UserError(f"server models: {name!r} is a {self.models[name].task} model, not {task}")
             return list(override)
+        known = set(ours)
         profiled = list(self.profiles[device].models) if device in self.profiles else []
         serves = list(self.devices[device].serves) if device in self.devices else []
         if serves:
-            serves += [m for m in profiled if m in self.models and self.models[m].kind == "baseline"
-                       and m not in serves]
-            return [m for m in serves if m in self.models]
-        return [m for m in profiled if m in self.models] or list(self.models)
+            serves += [m for m in profiled if m in known and self.models[m].kind == "baseline" and m not in serves]
+            return [m for m in serves if m in known]
+        return [m for m in profiled if m in known] or ours
 
     def objectness_model(self) -> ObjectnessModel | None:
         """The patch generator's model M from the ``objectness`` section, or None when the bundle has none."""

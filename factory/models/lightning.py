@@ -80,3 +80,19 @@ class ClassifierTask(_Optimised):
         logits = self.model(x)
         self.log_dict({"val_loss": F.cross_entropy(logits, y), "val_acc": (logits.argmax(1) == y).float().mean()},
                       prog_bar=True, on_epoch=True, batch_size=x.shape[0])
+
+
+class KeypointTask(_Optimised):
+    """Trains a keypoint heatmap model (:mod:`factory.keypoints.model`): mean squared error to the target
+    heatmaps, unlabelled points weighted 0 (SimpleBaseline's loss), scaled by 1000 for readable numbers."""
+
+    def __init__(self, model: nn.Module, lr: float = 2e-3, weight_decay: float = 0.01, total_steps: int = 1000,
+                 warmup_steps: int = 50) -> None:
+        super().__init__(model, lr, weight_decay, total_steps, warmup_steps)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, maps, weights = batch
+        pred = self.model(images)
+        loss = (((pred - maps) ** 2).mean(dim=(2, 3)) * weights).mean() * 1000.0
+        self.log("train_loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True, batch_size=images.shape[0])
+        return loss

@@ -1,8 +1,9 @@
 """Generate a synthetic street video with exact ground truth (frames in memory, or written to disk).
 
 ``World(spec, scene).frames()`` yields ``(index, frame BGR uint8, FrameAnnotations)``; ``write_world`` writes
-``video.mp4`` + ``annotations.json`` (COCO: image id = frame index, categories 1 person, 2 vehicle) and
-optionally ``preview.png``. Everything is deterministic per seed: same seed → identical annotations and
+``video.mp4`` + ``annotations.json`` (COCO: image id = frame index, categories 1 person, 2 vehicle),
+``keypoints.json`` (COCO keypoints of the persons, :mod:`factory.world.keypoints`) and optionally
+``preview.png``. Everything is deterministic per seed: same seed → identical annotations and
 identical frames before encoding.
 """
 
@@ -20,6 +21,8 @@ import numpy as np
 from factory.world.actors import Population
 from factory.world.camera import CameraPath, canvas_size
 from factory.world.config import SceneConfig, VideoSpec
+from factory.world.keypoints import FILE as KEYPOINTS_FILE
+from factory.world.keypoints import frame_keypoints, write_keypoints
 from factory.world.layout import Layout, make_layout, render_background
 from factory.world.render import Look, ObjectBox, composite
 from factory.world.sprites import Sprite, draw_person, draw_vehicle
@@ -47,6 +50,7 @@ class World:
         self.look = Look.random(rng, spec.width, spec.height, scene.brightness, scene.noise_sigma, scene.blur_sigma)
         self.label_map = np.zeros((spec.height, spec.width), np.uint16)
         self._next_id = 1
+        self.keypoints: list[dict[str, Any]] = []  # the last frame's person keypoints (factory.world.keypoints)
         self._use_layout(0)
 
     def _use_layout(self, index: int) -> None:
@@ -90,7 +94,8 @@ class World:
         return self.look.apply(frame, index), boxes, crowd
 
     def frames(self) -> Iterator[tuple[int, np.ndarray, FrameAnnotations]]:
-        """Yield every frame with its annotations, advancing the world by 1/fps between frames."""
+        """Yield every frame with its annotations, advancing the world by 1/fps between frames; the frame's
+        person keypoints are in :attr:`keypoints` while it is current."""
         dt = 1.0 / self.spec.fps
         for index in range(self.spec.frames):
             if index and index == self.spec.switch_layout_at:
@@ -99,6 +104,7 @@ class World:
             elif index:
                 self.population.step(dt)
             frame, boxes, crowd = self.render(index)
+            self.keypoints = frame_keypoints(index, boxes, crowd)
             yield index, frame, _annotations(boxes, crowd)
 
 
@@ -140,13 +146,14 @@ def contact_sheet(tiles: list[np.ndarray], columns: int = 4, tile_width: int = 4
 def write_world(out_dir: str | Path, spec: VideoSpec, scene: SceneConfig, preview: bool = False) -> dict[str, Any]:
     """Write ``video.mp4`` and ``annotations.json`` (and ``preview.png``) into ``out_dir``; returns statistics.
 
-    The video and preview are written under temporary names and renamed when complete; the annotations
-    file comes last, so a directory with ``annotations.json`` is complete.
+    The video, preview and keypoints are written under temporary names and renamed when complete; the
+    annotations file comes last, so a directory with ``annotations.json`` is complete.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     world = World(spec, scene)
     frames: dict[int, FrameAnnotations] = {}
+    keypoints: dict[int, list[dict[str, Any]]] = {}
     keep = set(np.linspace(0, spec.frames - 1, min(12, spec.frames)).round().astype(int).tolist()) if preview else set()
     tiles = []
     render_s = 0.0
@@ -161,6 +168,7 @@ def write_world(out_dir: str | Path, spec: VideoSpec, scene: SceneConfig, previe
             for index, frame, ann in world.frames():
                 render_s += time.perf_counter() - t0
                 frames[index] = ann
+                keypoints[index] = world.keypoints
                 writer.write(frame)
                 if index in keep:
                     tiles.append(draw_boxes(frame, ann))
@@ -173,6 +181,7 @@ def write_world(out_dir: str | Path, spec: VideoSpec, scene: SceneConfig, previe
             cv2.imwrite(str(tmp_png), contact_sheet(tiles))
     info = {"generator": "paraloupe-world", "spec": asdict(spec), "scene": to_mapping(scene)}
     video = VideoAnnotations(CATEGORIES, frames, spec.width, spec.height, info, dict(CATEGORY_IDS))
+    write_keypoints(out_dir / KEYPOINTS_FILE, keypoints, spec.width, spec.height, info)
     write_coco(out_dir / "annotations.json", video)
     stats = video_statistics(video)
     stats.update({"render_fps": spec.frames / max(render_s, 1e-9), "total_fps": spec.frames / max(total_s, 1e-9),

@@ -1,9 +1,11 @@
 """Frame compositing: background view, shadows, actors in depth order, exact visible boxes, then the
 camera's look (lighting, optics blur, sensor noise).
 
-Boxes are the visible extent of each actor's pixels in the label map (after mutual occlusion, before blur
+Boxes are the visible extent of each actor's pixels in the label map (a person's body envelope, see
+:func:`factory.world.sprites.draw_person`) (after mutual occlusion, before blur
 and noise), so a box is tight to within a pixel. ``occluded`` = share of the actor's in-frame pixels hidden
-by nearer actors (cut-off at the frame edge is not occlusion).
+by nearer actors (cut-off at the frame edge is not occlusion). A person's keypoints get COCO visibility from
+the same label map (:func:`keypoint_visibility`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from factory.world.sprites import Sprite
 
 @dataclass
 class ObjectBox:
-    """One visible actor in one frame: box [x, y, w, h] px, label, track id, occluded fraction, depth (m)."""
+    """One visible actor in one frame: box [x, y, w, h] px, label, track id, occluded fraction, depth (m),
+    visible pixel count and, for a person, its keypoints."""
 
     box: tuple[float, float, float, float]
     label: str
@@ -27,6 +30,7 @@ class ObjectBox:
     occluded: float
     depth: float
     visible_px: int
+    keypoints: np.ndarray | None = None  # persons: (13, 3) [x, y, v] frame px, COCO visibility (keypoint_visibility)
 
 
 @dataclass(frozen=True)
@@ -96,13 +100,13 @@ def composite(frame: np.ndarray, sprites: list[Sprite], label_map: np.ndarray,
         draw_shadow(frame, sp)
     for idx, sp in enumerate(sprites, start=1):
         h, w = sp.rgba.shape[:2]
-        mask = sp.rgba[:, :, 3]
-        cv2.copyTo(cv2.cvtColor(sp.rgba, cv2.COLOR_BGRA2BGR), mask, frame[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w])
-        cv2.copyTo(np.full((h, w), idx, np.uint16), mask, label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w])
+        cv2.copyTo(cv2.cvtColor(sp.rgba, cv2.COLOR_BGRA2BGR), sp.rgba[:, :, 3],
+                   frame[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w])
+        cv2.copyTo(np.full((h, w), idx, np.uint16), _mask(sp), label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w])
     boxes, crowd = [], []
     for idx, sp in enumerate(sprites, start=1):
         h, w = sp.rgba.shape[:2]
-        total = cv2.countNonZero(sp.rgba[:, :, 3].copy())
+        total = cv2.countNonZero(_mask(sp).copy())
         visible = (label_map[sp.y0:sp.y0 + h, sp.x0:sp.x0 + w] == idx).view(np.uint8)
         count = cv2.countNonZero(visible)
         if count == 0 or total == 0:
@@ -111,6 +115,25 @@ def composite(frame: np.ndarray, sprites: list[Sprite], label_map: np.ndarray,
         bx, by = sp.x0 + cx, sp.y0 + cy
         occluded = 1.0 - count / total
         a: Actor = sp.actor
-        boxes.append(ObjectBox((float(bx), float(by), float(bw), float(bh)), a.label, a.track_id, occluded, a.z, count))
+        kps = None if sp.keypoints is None else keypoint_visibility(sp.keypoints, label_map, idx)
+        boxes.append(ObjectBox((float(bx), float(by), float(bw), float(bh)), a.label, a.track_id, occluded, a.z, count,
+                               kps))
         crowd.append(occluded > crowd_occlusion or bw * bh < min_box_area)
     return boxes, crowd
+
+
+def _mask(sp: Sprite) -> np.ndarray:
+    """Where the sprite counts as its object (boxes, occlusion): its body envelope, else its alpha."""
+    return sp.rgba[:, :, 3] if sp.mask is None else sp.mask
+
+
+def keypoint_visibility(points: np.ndarray, label_map: np.ndarray, index: int) -> np.ndarray:
+    """``(K, 2)`` frame-px points of the sprite painted as ``index`` → ``(K, 3)`` ``[x, y, v]`` (docs/keypoints.md):
+    v = 0 off the frame (x = y = 0), 1 under a nearer object (a label > ``index`` at that pixel), else 2."""
+    h, w = label_map.shape
+    out = np.zeros((len(points), 3))
+    for k, (x, y) in enumerate(points):
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        out[k] = x, y, 1 if label_map[int(y), int(x)] > index else 2
+    return out

@@ -2,8 +2,9 @@
 
 Each actor is drawn at its frame position through ``to_frame`` (world metres → frame pixels), clipped to
 the frame. Vehicles are 3-D boxes with their visible faces (near face, one side, roof) and details (windows,
-lights, plate, wheels) projected exactly; people are 2-D figures (head, hair, torso, arms, legs) scaled by
-their depth, with a walking gait. Sub-pixel accuracy via OpenCV's fixed-point ``shift``.
+lights, plate, wheels) projected exactly; people are 2-D figures (head, hair, torso, two-segment arms and
+legs: :mod:`factory.world.figure`) scaled by their depth, with a walking gait. Sub-pixel accuracy via
+OpenCV's fixed-point ``shift``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from factory.world.actors import Actor
+from factory.world.figure import Figure, Limb, person_figure
 
 SHIFT = 4
 ONE = 1 << SHIFT
@@ -27,12 +29,15 @@ Palette = Callable[[tuple[int, int, int]], tuple[int, int, int]]  # scene colour
 
 @dataclass
 class Sprite:
-    """An actor's pixels: ``rgba`` (h, w, 4) placed with its top-left at frame pixel (``x0``, ``y0``)."""
+    """An actor's pixels: ``rgba`` (h, w, 4) placed with its top-left at frame pixel (``x0``, ``y0``); for a
+    person also the body-envelope ``mask`` and the exact keypoints."""
 
     actor: Actor
     x0: int
     y0: int
     rgba: np.ndarray
+    mask: np.ndarray | None = None  # (h, w) uint8 where the object counts for boxes/occlusion; None = alpha
+    keypoints: np.ndarray | None = None  # (13, 2) body points, frame px (persons; runtime.keypoints.BODY)
 
 
 class _Buffer:
@@ -76,7 +81,13 @@ def _bounds(us: np.ndarray, vs: np.ndarray, frame_w: int, frame_h: int) -> tuple
 
 
 def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int, palette: Palette) -> Sprite | None:
-    """Draw a walking person standing at (a.x, a.z); None when out of the frame."""
+    """Draw a walking person standing at (a.x, a.z); None when out of the frame.
+
+    The visible pixels come from the jointed figure (:mod:`factory.world.figure`: two-segment limbs); the
+    sprite's ``mask`` — what the label map, and so the box and the occluded share, are measured from — is
+    the body envelope (:func:`draw_envelope`), the straight-limbed figure of earlier versions, so the
+    detection ground truth of a seed does not depend on how the limbs bend (docs/keypoints.md).
+    """
     width, height, _ = a.size
     fu, fv = to_frame(np.array([a.x, a.x]), np.array([0.0, height]), np.array([a.z, a.z]))
     u, v_foot, v_top = float(fu[0]), float(fv[0]), float(fv[1])
@@ -87,36 +98,78 @@ def draw_person(a: Actor, to_frame: ToFrame, frame_w: int, frame_h: int, palette
     box = _bounds(np.array([u - W, u + W]), np.array([v_top - 1, v_foot + 1]), frame_w, frame_h)
     if box is None:
         return None
+    fig = person_figure(a, u, v_top, v_foot)
     buf = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1], palette)
     c = a.colours
-    side = a.axis == "x"
-    swing = math.sin(a.phase) * (0.42 if side else 0.12) * (1.0 if a.speed > 0.2 else 0.0)
-    limb = max(H * 0.085, 0.8)
-    hip_v, shoulder_v = v_foot - 0.52 * H, v_foot - 0.81 * H
-    leg = 0.52 * H
-    for sgn, shade in ((1, 0.8), (-1, 1.0)):
-        fx = u + sgn * (swing * leg if side else 0.18 * W + swing * 0.3 * W)
-        lift = max(0.0, sgn * math.cos(a.phase)) * 0.05 * H
-        buf.line(u + (0 if side else sgn * 0.15 * W), hip_v, fx, v_foot - lift - limb / 2, _shade(c["legs"], shade),
-                 limb * 1.15)
-        if H > 24:  # shoes
-            buf.line(fx, v_foot - lift - limb / 2, fx + (0.08 * H * a.direction if side else 0),
-                     v_foot - lift - limb / 4, (30, 30, 30), limb)
-    tw, hw = 0.95 * W, 0.8 * W
+    limb = fig.limb
+    for leg, shade in zip(fig.legs, (0.8, 1.0), strict=True):
+        colour = _shade(c["legs"], shade)
+        buf.line(*leg.root, *leg.mid, colour, limb * 1.15)
+        buf.line(*leg.mid, *leg.end, colour, limb * 1.05)
+        buf.circle(*leg.mid, limb * 0.55, colour)
+        if H > 24 and leg.toe is not None:  # shoes
+            buf.line(*leg.end, *leg.toe, (30, 30, 30), limb)
+    far, near = fig.arms
+    if fig.side:  # the far arm hangs behind the torso, darker (tells the sides apart)
+        _arm(buf, far, _shade(c["shirt"], 0.7), c["skin"], limb, H)
+    _torso(buf, fig, c["shirt"])
+    for arm in (near,) if fig.side else (far, near):
+        _arm(buf, arm, _shade(c["shirt"], 0.9), c["skin"], limb, H)
+    _head(buf, fig, c["skin"], c["hair"])
+    _hair(buf, fig, c["hair"], a.direction)
+    mask = _Buffer(box[0], box[1], box[2] - box[0], box[3] - box[1], palette)
+    draw_envelope(mask, fig)
+    return Sprite(a, buf.x0, buf.y0, buf.img, mask.img[:, :, 3].copy(), fig.keypoints())
+
+
+def _arm(buf: _Buffer, arm: Limb, colour: tuple[int, int, int], skin: tuple[int, int, int], limb: float,
+         H: float) -> None:
+    buf.line(*arm.root, *arm.mid, colour, limb)
+    buf.line(*arm.mid, *arm.end, colour, limb * 0.9)
+    buf.circle(*arm.mid, limb * 0.45, colour)
+    if H > 24:
+        buf.circle(*arm.end, limb * 0.55, skin)
+
+
+def _hair(buf: _Buffer, fig: Figure, hair: tuple[int, int, int], direction: int) -> None:
+    """Where the figure faces, inside the head circle: seen from the back the head is all hair, from the side
+    the back half is; from the front the face stays skin (so front and back, left and right differ)."""
+    (u, hv), r = fig.head, fig.head_r
+    if fig.side:
+        ang = np.linspace(np.pi / 2, 3 * np.pi / 2, 7) if direction > 0 else np.linspace(-np.pi / 2, np.pi / 2, 7)
+        buf.poly(u + r * np.cos(ang), hv + r * np.sin(ang), hair)
+    elif direction > 0:  # walking away from the camera
+        buf.circle(u, hv, r, hair)
+
+
+def _torso(buf: _Buffer, fig: Figure, colour: tuple[int, int, int]) -> None:
+    tw, hw = 0.95 * fig.width, 0.8 * fig.width
+    u, H = fig.u, fig.height
     buf.poly(np.array([u - tw / 2, u + tw / 2, u + hw / 2, u - hw / 2]),
-             np.array([shoulder_v, shoulder_v, hip_v + 0.03 * H, hip_v + 0.03 * H]), c["shirt"])
-    for sgn in (1, -1):
-        sx = u + sgn * (0.1 * W if side else 0.47 * W)
-        hand_dx = -swing * 0.3 * H * sgn if side else sgn * 0.12 * W
-        buf.line(sx, shoulder_v + limb / 2, sx + hand_dx, v_foot - 0.45 * H, _shade(c["shirt"], 0.9), limb)
-        if H > 24:
-            buf.circle(sx + hand_dx, v_foot - 0.45 * H, limb * 0.55, c["skin"])
-    r = max(0.065 * H, 0.7)
-    hv = v_top + r * 1.05
-    buf.circle(u, hv, r, c["skin"])
+             np.array([fig.shoulder_v, fig.shoulder_v, fig.hip_v + 0.03 * H, fig.hip_v + 0.03 * H]), colour)
+
+
+def _head(buf: _Buffer, fig: Figure, skin: tuple[int, int, int], hair: tuple[int, int, int]) -> None:
+    (u, hv), r = fig.head, fig.head_r
+    buf.circle(u, hv, r, skin)
     buf.poly(np.array([u - r, u + r, u + r * 0.9, u - r * 0.9]),
-             np.array([hv - r * 0.2, hv - r * 0.2, hv - r * 1.05, hv - r * 1.05]), c["hair"])
-    return Sprite(a, buf.x0, buf.y0, buf.img)
+             np.array([hv - r * 0.2, hv - r * 0.2, hv - r * 1.05, hv - r * 1.05]), hair)
+
+
+def draw_envelope(buf: _Buffer, fig: Figure) -> None:
+    """The body envelope into ``buf``'s alpha: the figure with straight limbs root→end, exactly the drawing
+    of the versions before keypoints (same calls, same order), which the detection boxes are measured on."""
+    limb, H, grey = fig.limb, fig.height, (0, 0, 0)
+    for leg in fig.legs:
+        buf.line(*leg.root, *leg.end, grey, limb * 1.15)
+        if H > 24 and leg.toe is not None:
+            buf.line(*leg.end, *leg.toe, grey, limb)
+    _torso(buf, fig, grey)
+    for arm in fig.arms:
+        buf.line(*arm.root, *arm.end, grey, limb)
+        if H > 24:
+            buf.circle(*arm.end, limb * 0.55, grey)
+    _head(buf, fig, grey, grey)
 
 
 def _box_faces(a: Actor) -> tuple[float, float, float, float, float]:

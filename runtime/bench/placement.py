@@ -37,7 +37,7 @@ class Placement:
         self.bandwidth = float(bandwidth_Bps)
         self.whole_tiles = int(whole_tiles)
         self.seed = int(seed)
-        self.kinds = {name: spec.kind for name, spec in manifest.models.items()}
+        self.kinds = manifest.kinds()  # detection models only
         self.states: dict[str, dict[str, Any]] = {}
         for i, device in enumerate(devices):
             if manifest.profile(device) is None:

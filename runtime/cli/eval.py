@@ -1,10 +1,12 @@
-"""``paraloupe-eval --pred P.jsonl --gt GT.json [--iou 0.5] [--frames A:B] [--min-score S]``.
+"""``paraloupe-eval --pred P.jsonl --gt GT.json [--iou 0.5] [--frames A:B] [--min-score S] [--task keypoints]``.
 
 Prints precision, recall and F1 per class and overall (micro) as JSON on stdout and as a table on stderr; beside
 them COCO AP50 and AP@[.5:.95] per class and overall (:mod:`runtime.coco_ap`, JSON key ``coco_ap``) when
 ``faster-coco-eval`` is installed (``pip install 'paraloupe[coco]'``; without it one line on stderr says so).
 F1 reads each line's ``detections``; AP ranks its ``ranked_detections`` where the line has them (the frame's
-detections before the score thresholds), else its ``detections``.
+detections before the score thresholds), else its ``detections``. ``--task keypoints``: the lines of
+``paraloupe-keypoints`` against a COCO keypoint JSON (a world video's ``keypoints.json``): OKS AP / AP50 / AP75
+(:mod:`runtime.keypoint_ap`, COCO's sigmas) as JSON.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iou", type=float, default=0.5, help="IoU threshold of an F1 match (default 0.5)")
     parser.add_argument("--frames", default=None, help="half-open frame range A:B (default: all)")
     parser.add_argument("--min-score", type=float, default=0.0, help="drop predictions below this score (F1 and AP)")
+    parser.add_argument("--task", choices=("detection", "keypoints"), default="detection",
+                        help="keypoints: OKS AP of keypoint lines against a COCO keypoint JSON")
     args = parser.parse_args(argv)
+    if args.task == "keypoints":
+        from runtime.keypoint_ap import read_pose_lines, video_keypoint_ap
+
+        result = video_keypoint_ap(args.gt, read_pose_lines(args.pred), parse_frame_range(args.frames))
+        print(f"OKS AP {result['ap']:.3f}, AP50 {result['ap50']:.3f}, AP75 {result['ap75']:.3f} over "
+              f"{result['images']} frames", file=sys.stderr)
+        print(json.dumps({"keypoints": result}))
+        return 0
     gt = load_coco(args.gt)
     preds = read_predictions(args.pred)
     frames = parse_frame_range(args.frames)

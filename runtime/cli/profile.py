@@ -27,7 +27,7 @@ DEVICES = ("jetson-xavier-nx", "raspberry-pi-4b", "snapdragon-732g", "host")
 
 
 def _models(manifest: Manifest, device: str, choice: str) -> list[str]:
-    models = manifest.models
+    models = manifest.models_of_task("detection")  # keypoint models are not profiled here (yet)
     if choice == "all":
         return list(models)
     if choice == "profiled":

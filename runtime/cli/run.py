@@ -62,11 +62,17 @@ def validate_bundle(bundle: str) -> int:
 
     from runtime.bundle import load_manifest
     from runtime.infer import Detector
+    from runtime.keypoint_infer import KeypointModel
 
     manifest = load_manifest(bundle)
     print(f"{bundle}: manifest schema {manifest.schema_version}, checksum and {len(manifest.models)} "
           f"models' files OK; classes {manifest.classes}")
-    for name in manifest.models:
+    for name in manifest.models_of_task("keypoints"):
+        kp = KeypointModel(bundle, name, manifest)
+        pose = kp(np.full((kp.height, kp.width, 3), 127, dtype=np.uint8))
+        print(f"  {name}: ncnn OK, keypoints, input {kp.height}x{kp.width}, {len(pose.points)} points on a grey "
+              f"image, {pose.infer_ms:.1f} ms")
+    for name in manifest.models_of_task("detection"):
         det = Detector(bundle, name, manifest)
         out = det(np.full((det.size, det.size, 3), 127, dtype=np.uint8))
         raw = det.raw(det.preprocess(np.zeros((det.size, det.size, 3), dtype=np.uint8))[0])

@@ -89,7 +89,8 @@ class PatchDispatch:
         input sides: whole frames keep to the side of the client's own baseline model (``local_models``; for
         ``--mode baseline`` the largest) wherever the link serves that side."""
         models = self.manifest.models
-        served = {m: t for m, t in link.models.items() if m in models and models[m].kind == kind}
+        served = {m: t for m, t in link.models.items()
+                  if m in models and models[m].kind == kind and models[m].task == "detection"}
         local = self.local_models.get(kind)
         if kind == "baseline" and local in models:
             at_side = {m: t for m, t in served.items() if models[m].input_size == models[local].input_size}

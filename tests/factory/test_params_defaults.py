@@ -32,6 +32,7 @@ PARAMS_CLASSES = {
     "profile": "factory.stages.profile:ProfileParams",
     "bundle": "factory.stages.bundle:BundleParams",
     "evaluate": "factory.report.config:EvaluateParams",
+    "keypoints": "factory.stages.keypoints:KeypointsParams",
 }
 """params.yaml section → the dataclass its stage loads it into."""
 
@@ -47,6 +48,7 @@ STAGE_OUTS = {
     "profile": {paths.PROFILE_DIR},
     "bundle": {paths.BUNDLE_DIR},
     "evaluate": {paths.REPORT_DIR, paths.REPORT_MD},
+    "keypoints": {paths.KEYPOINTS_DIR},
 }
 """DVC stage → its ``outs`` in dvc.yaml, from the layout module."""
 

@@ -1,0 +1,1 @@
+"""Keypoint task (paper §IV-H): models, data, evaluation."""
