@@ -25,6 +25,7 @@ from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, MotionDetector, camera_shift_px
 from runtime.geometry import iou_matrix
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
+from runtime.video import FrameGrey
 
 
 @dataclass
@@ -112,7 +113,8 @@ class TrackFeedback:
 
     def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
         """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
-        warp = self.camera.estimate(frame) if self.camera is not None else np.eye(2, 3)
+        shared = FrameGrey(frame)  # one grey conversion and downscale for the camera motion and the motion boxes
+        warp = self.camera.estimate(shared) if self.camera is not None else np.eye(2, 3)
         self._warp = warp
         pred = self.tracker.predict(frame_id / self.fps)
         boxes = warp_boxes(pred.boxes, warp)
@@ -125,7 +127,7 @@ class TrackFeedback:
         self.candidates = warp_boxes(self._proposed, warp)
         self._proposed = np.zeros((0, 4))
         self.camera_shift_px = camera_shift_px(warp, frame.shape[1], frame.shape[0])
-        motion = self.motion.detect(frame, warp) if self.motion is not None else np.zeros((0, 4))
+        motion = self.motion.detect(shared, warp) if self.motion is not None else np.zeros((0, 4))
         return Seeds(boxes, motion, self.candidates)
 
     def propose(self, boxes: np.ndarray, hold_iou: float) -> int:

@@ -105,3 +105,42 @@ def iter_frames(path: str | Path, frames: Iterable[int] | None = None) -> Iterat
         raise UserError(f"{path}: video has 0 frames (or cannot be decoded)")
     if yielded == 0:
         raise UserError(f"{path}: none of the selected frames exist (the video has {index} frames)")
+
+
+class FrameGrey:
+    """One frame's grey copies, made once and shared by the stages that read them (camera motion and motion boxes
+    both work on the frame in grey at 320 px wide): :meth:`reduced` converts and resizes on first use only. The
+    arrays are read-only by agreement (the stages keep them as reference frames)."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        """``frame``: BGR or grey uint8, (H, W[, C])."""
+        self.frame = frame
+        self.height, self.width = int(frame.shape[0]), int(frame.shape[1])
+        self._grey: np.ndarray | None = None
+        self._reduced: dict[int, tuple[np.ndarray, float, float]] = {}
+
+    @classmethod
+    def of(cls, frame: np.ndarray | FrameGrey) -> FrameGrey:
+        """``frame`` itself when it already is one, else a new one around it."""
+        return frame if isinstance(frame, FrameGrey) else cls(frame)
+
+    def grey(self) -> np.ndarray:
+        """The frame in grey at full size (uint8, (H, W))."""
+        if self._grey is None:
+            f = self.frame
+            self._grey = f if f.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(f[:, :, :3]), cv2.COLOR_BGR2GRAY)
+        return self._grey
+
+    def reduced(self, width: int) -> tuple[np.ndarray, float, float]:
+        """The grey frame at ``width`` px wide (never upscaled; area interpolation), its own contiguous buffer, and
+        the x, y scale factors (reduced px / full px)."""
+        if width not in self._reduced:
+            grey = self.grey()
+            rw = min(int(width), self.width)
+            rh = max(1, int(round(self.height * rw / self.width)))
+            if (rw, rh) != (self.width, self.height):
+                small = cv2.resize(grey, (rw, rh), interpolation=cv2.INTER_AREA)
+            else:
+                small = grey.copy()  # kept as a reference frame: the caller may reuse its buffer
+            self._reduced[width] = (np.ascontiguousarray(small), rw / self.width, rh / self.height)
+        return self._reduced[width]

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from runtime.discovery.config import DiscoveryConfig
+from runtime.video import FrameGrey
 
 VALID_MARGIN_PX = 2  #: the warp-invalidated border is widened by this much, reduced px (interpolation, blur)
 _K3 = np.ones((3, 3), np.uint8)
@@ -98,15 +99,17 @@ class MotionDetector:
         self.mode = "none"
         self.mask = None
 
-    def detect(self, frame: np.ndarray, warp: np.ndarray | None = None) -> np.ndarray:
+    def detect(self, frame: np.ndarray | FrameGrey, warp: np.ndarray | None = None) -> np.ndarray:
         """Motion boxes ``(n, 4)`` float64 ``[x, y, w, h]`` in full-frame px, largest first.
 
-        ``frame``: BGR or grey uint8, any size (a size change resets the detector). ``warp``: the 2×3 affine
+        ``frame``: BGR or grey uint8, any size (a size change resets the detector), or its :class:`FrameGrey`
+        (shared with the camera-motion estimate). ``warp``: the 2×3 affine
         (full-frame px) mapping a point of the previous frame onto the same scene point in ``frame``; None for
         a camera known to be still.
         """
-        h, w = int(frame.shape[0]), int(frame.shape[1])
-        grey, sx, sy = self._downscale(frame)
+        frame = FrameGrey.of(frame)
+        h, w = frame.height, frame.width
+        grey, sx, sy = frame.reduced(self.cfg.width)
         if (w, h) != self._size:
             self.reset()
             self._size = (w, h)
@@ -135,18 +138,6 @@ class MotionDetector:
             return np.zeros((0, 4))
         self.mask = mask
         return self._boxes(mask, sx, sy, w, h)
-
-    def _downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """Grey frame at ``cfg.width`` px wide (never upscaled) and the x, y scale factors (reduced / full)."""
-        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        h, w = grey.shape
-        rw = min(self.cfg.width, w)
-        rh = max(1, int(round(h * rw / w)))
-        if (rw, rh) != (w, h):
-            grey = cv2.resize(grey, (rw, rh), interpolation=cv2.INTER_AREA)
-        elif grey is frame:
-            grey = grey.copy()  # kept as a reference frame: the caller may reuse its buffer
-        return np.ascontiguousarray(grey), rw / w, rh / h
 
     def _learn(self, grey: np.ndarray) -> np.ndarray:
         """Feed the background subtractor (created on demand, relearning from scratch); its foreground mask."""

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from runtime.tracker.config import TrackerConfig
+from runtime.video import FrameGrey
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  #: the 2×3 affine of a still camera
 QUALITY = 0.01            #: goodFeaturesToTrack quality level (fraction of the best corner's response)
@@ -63,10 +64,12 @@ class CameraMotion:
         self._points = None
         self.inliers = 0
 
-    def estimate(self, frame: np.ndarray) -> np.ndarray:
-        """The 2×3 affine (float64, full-resolution px) from the previous frame to ``frame`` (BGR or grey, uint8)."""
-        grey, scale = self._downscale(frame)
-        size = (int(frame.shape[0]), int(frame.shape[1]))
+    def estimate(self, frame: np.ndarray | FrameGrey) -> np.ndarray:
+        """The 2×3 affine (float64, full-resolution px) from the previous frame to ``frame`` (BGR or grey, uint8,
+        or its :class:`FrameGrey`, shared with the motion detector)."""
+        frame = FrameGrey.of(frame)
+        grey, scale, _ = frame.reduced(self.width)
+        size = (frame.height, frame.width)
         prev, points, same_size = self._prev, self._points, self._prev_size == size
         self._prev, self._prev_size = grey, size
         self.inliers = 0
@@ -80,16 +83,6 @@ class CameraMotion:
                 self.inliers = len(kept)
         self._points = kept if kept is not None and len(kept) >= self.max_points // 2 else self._detect(grey)
         return warp
-
-    def _downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        h, w = grey.shape
-        scale = min(1.0, self.width / w)
-        if scale < 1.0:
-            size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
-            grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-            scale = size[0] / w
-        return np.ascontiguousarray(grey), scale
 
     def _detect(self, grey: np.ndarray) -> np.ndarray | None:
         pts = cv2.goodFeaturesToTrack(grey, self.max_points, QUALITY, MIN_DISTANCE_PX, blockSize=3)
