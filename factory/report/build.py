@@ -28,6 +28,7 @@ from factory.report.context import Context, open_context, real_devices
 from factory.report.headline import accuracy as headline_accuracy
 from factory.report.headline import headline_metrics as headline_metrics_of
 from factory.report.headline import headline_section, headline_specs
+from factory.report.keypoints import keypoint_section
 from factory.report.runs import run_all
 from factory.report.sections import real_sections, world_sections
 from factory.report.writer import Section, figures_of, write_report
@@ -180,6 +181,7 @@ def build_report(params: EvaluateParams, full: bool = False, bundle: Path | None
     reason = "; ".join(x for x in ctx.left_out if x.startswith(params.real.name)) or "no real video configured"
     sections += real_sections(results["real"], params, out_dir, m, reason)
     sections.append(pv.strips_section(ctx, results["per_video"], out_dir))
+    sections.append(keypoint_section(resolve_path(params.keypoints), out_dir))
     cluster: dict[str, Any] = {}
     sections.append(cluster_section(ctx, results, log.info, netns=netns, sink=cluster))
     results["headline_latency"] = headline_latency(cluster["results"]) if cluster.get("results") else {}

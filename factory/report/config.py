@@ -130,6 +130,7 @@ class EvaluateParams:
     metrics_dir: str = paths.EVALUATE_DIR  # DVC metrics (metrics.json) and plots (*.csv)
     videos: list[VideoParams] = field(default_factory=_world_videos)
     real: VideoParams = field(default_factory=_real_video)
+    keypoints: str = f"{paths.KEYPOINTS_DIR}/metrics.json"  # the keypoints stage's figures (Fig. 29/30 section)
     devices: list[str] = field(default_factory=lambda: PAPER_DEVICES + ["host"])
     headline_device: str = "raspberry-pi-4b"
     single_device: str = "jetson-xavier-nx"  # Fig. 19/20: the paper's sole server
