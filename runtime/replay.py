@@ -56,19 +56,21 @@ def replay(frames: Iterable[tuple[int, np.ndarray]], detector: Callable[[np.ndar
            generator: PatchGenerator | None, config: PatchConfig, merge_iou: float = 0.5, merge_contain: float = 0.8,
            whole_frame_side: int = 960, min_score: float = 0.5, loop: LoopConfig | None = None,
            baseline: Callable[[np.ndarray], Inference] | None = None, fps: float = 25.0,
-           mode: Mode | None = None) -> Iterator[ReplayStep]:
+           mode: Mode | None = None, tracked: bool = False) -> Iterator[ReplayStep]:
     """Yield one :class:`ReplayStep` per frame of ``frames`` ((id, BGR uint8) pairs, in order) through the
     client's own frame loop (:class:`runtime.loop.ClosedLoop`): ``detector`` infers patches (or whole frames
     when ``generator`` is None), ``baseline`` the loop's baseline pass — without one, the loop runs without that
     pass (``loop.whole_every`` 0). The merge and ``min_score`` arguments are the client's aggregator settings
     (``runtime.cluster.config``); ``fps`` the stream's rate (video time = frame id / fps, s); ``mode`` the mode
     when there is no generator (default ``baseline``; ``sahi``: SAHI's slices at ``whole_frame_side``, the loop
-    of :func:`runtime.sahi_loop.make_loop`)."""
+    of :func:`runtime.sahi_loop.make_loop`); ``tracked``: a whole-frame mode's detections go through the loop's
+    tracker ("baseline + the same tracker", ``LoopSettings.track_whole``)."""
     mode = Mode(generator.name) if generator is not None else (mode or Mode.BASELINE)
     loop = loop or LoopConfig()
     if baseline is None:
         loop = dataclasses.replace(loop, whole_every=0)
-    settings = LoopSettings(mode, config, whole_frame_side, merge_iou, merge_contain, min_score, loop, fps)
+    settings = LoopSettings(mode, config, whole_frame_side, merge_iou, merge_contain, min_score, loop, fps,
+                            track_whole=tracked)
     closed = make_loop(settings, generator=generator)
     return run_loop(closed, frames, {"mini": detector, "baseline": baseline or detector})
 

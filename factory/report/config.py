@@ -103,6 +103,8 @@ class HeadlineParams:
 
     modes: list[str] = field(default_factory=_headline_modes)  # the baseline runs at every `baseline_sizes`
     sahi_side: int = bounded(320, "sahi: the baseline's input side = its slice side (px)", ge=16)
+    tracked_sides: list[int] = bounded([480, 960], "baseline sides replayed once more through the loop's tracker "
+                                                   "(\"baseline + the same tracker\": the tracker's own gain)")
     clip_frames: str = "0:40"             # the cluster clip (A:B) of each video in cluster_videos
     cluster_videos: list[str] = field(default_factory=lambda: ["test-static"])  # names in `videos`
     slo_ms: float = bounded(250.0, "per-frame SLO in device time (ms): the paper's RPi budget", gt=0.0)

@@ -23,7 +23,7 @@ import numpy as np
 from factory.report import Figure, Table
 from factory.report.cluster_headline import CLUSTERS, LABELS, method_names
 from factory.report.context import Context, series, stats
-from factory.report.runs import LASTDET_BOOT, RunSpec
+from factory.report.runs import LASTDET_BOOT, TRACKED, RunSpec
 from factory.report.writer import Section
 from runtime import coco_ap
 from runtime.modes import Mode
@@ -54,7 +54,15 @@ def method_specs(ctx: Context) -> dict[str, list[RunSpec]]:
         elif g in dm.run_mini:
             gen = None if mode is Mode.MINI else LASTDET_BOOT if mode is Mode.LASTDET and p.lastdet_bootstrap else mode
             out[name] = series(ctx, vids, dm.run_mini[g], g, gen)
+    if dm.run_baseline:
+        for side in p.headline.tracked_sides:
+            out[tracked_name(side)] = series(ctx, vids, dm.baseline_at(side)[1], side, TRACKED)
     return out
+
+
+def tracked_name(side: int) -> str:
+    """The headline's name of the baseline at ``side`` through the loop's tracker."""
+    return f"baseline-{side}+tracker"
 
 
 def headline_specs(ctx: Context) -> list[RunSpec]:
@@ -171,8 +179,13 @@ def headline_section(ctx: Context, acc: Mapping[str, Any], latency: Mapping[str,
               "AP50 (mean over videos)",
               "F1 of the 4 × RPi clip run"]
     rows = []
-    for name, _mode, _side in method_names(p.baseline_sizes, p.headline.modes, p.headline.sahi_side):
-        a, lat = acc.get(name), latency.get(name) or {}
+    names = [n for n, _m, _s in method_names(p.baseline_sizes, p.headline.modes, p.headline.sahi_side)]
+    for side in p.headline.tracked_sides:  # after its baseline row; latency = the baseline's (client-side tracker)
+        if f"baseline-{side}" in names:
+            names.insert(names.index(f"baseline-{side}") + 1, tracked_name(side))
+    for name in names:
+        base = name.removesuffix("+tracker")
+        a, lat = acc.get(name), latency.get(base if base != name else name) or {}
         if a is None and not lat:
             continue
         clip = [c.get("f1_clip") for c in (lat.get("rpi4") or {}).values() if c.get("f1_clip") is not None]
@@ -203,7 +216,10 @@ def headline_section(ctx: Context, acc: Mapping[str, Any], latency: Mapping[str,
         f"({ctx.precision}); AP50 {ap_text}.")
     note = ("Per-frame figures first; the paper's per-patch figures (Fig. 13–21) follow. A cell says `failed` where "
             "the cluster run failed (its error is in the cluster section's results). Peers: `sahi` is SAHI's sliced "
-            "inference on our baseline, `motion-regions` Frigate's motion regions feeding the mini model.")
+            "inference on our baseline, `motion-regions` Frigate's motion regions feeding the mini model; "
+            "`baseline-S+tracker` is the same whole-frame detections through ParaLoupe's tracker (its output = "
+            "confirmed tracks), so the tracker's own gain shows — its latency cells repeat the baseline's run (the "
+            "tracker runs on the client, about 1 ms a frame).")
     if cluster is None:
         note += " The cluster runs were not made: latency cells are empty."
     items: list[Any] = [note, Table("headline", "Every method: per-frame end-to-end latency (emulated devices) "

@@ -37,6 +37,7 @@ from runtime.modes import Mode
 
 CACHE_VERSION = 1
 LASTDET_BOOT = f"{Mode.LASTDET}+boot"  # lastDet that sends ParaLoupe's bootstrap tiles while it has no detection
+TRACKED = "whole+tracker"  # whole frames through the loop's tracker ("baseline + the same tracker")
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def make_generator(env: RunEnv, name: str | None, config: Any) -> Any:
     """The patch generator of a run (None = the whole frame); objectness M from the bundle when present."""
     from runtime.patches import make_generator as make
 
-    if name is None or name == Mode.SAHI:  # sahi: no generator (its own loop, runtime.sahi_loop)
+    if name is None or name in (Mode.SAHI, TRACKED):  # sahi: its own loop (runtime.sahi_loop); tracked: whole frames
         return None
     if name in (LASTDET_BOOT, Mode.LASTDET):  # runtime lastDet bootstraps by default; plain = without
         return make(Mode.LASTDET, dataclasses.replace(config, bootstrap=name == LASTDET_BOOT))
@@ -215,6 +216,7 @@ def execute(spec: RunSpec, env: RunEnv) -> RunResult:
     sahi = spec.generator == Mode.SAHI  # slices at the baseline's side ``size``, as `--mode sahi --baseline-side`
     for step in replay(frames, detector, generator, cfg, baseline=_baseline_pass_detector(env, spec),
                        fps=video_info(video)[2] or 25.0, mode=Mode.SAHI if sahi else None,
+                       tracked=spec.generator == TRACKED,
                        **({"whole_frame_side": spec.size} if sahi else {})):
         d = step.detections
         res.frame_ids.append(int(d.frame))

@@ -169,3 +169,11 @@ def test_headline_figure_plots_the_methods_with_latency(tmp_path: Path) -> None:
     assert fig is not None and (tmp_path / fig.png).stat().st_size > 1000
     assert fig.reading == "4 × RPi: paraloupe F1 0.600 at 80 ms." and fig.measured == "here"
     assert headline_figure(acc, {}, tmp_path, "") is None
+
+
+def test_tracked_baseline_rows_replay_whole_frames_through_the_tracker() -> None:
+    from factory.report.headline import tracked_name
+    from factory.report.runs import TRACKED, make_generator
+
+    assert tracked_name(480) == "baseline-480+tracker"
+    assert make_generator(None, TRACKED, None) is None  # whole frames: no patch generator
