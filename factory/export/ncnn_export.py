@@ -99,15 +99,17 @@ class FixedSize(nn.Module):
         return tuple(outs)
 
 
-def export_ncnn(model: nn.Module, input_size: int, out_dir: str | Path, stem: str, fp16: bool,
+def export_ncnn(model: nn.Module, input_size: int | tuple[int, int], out_dir: str | Path, stem: str, fp16: bool,
                 optlevel: int = 2) -> NcnnFiles:
-    """Export ``model`` (eval mode, square input ``input_size``) to ``out_dir/stem.param`` and ``.bin``."""
+    """Export ``model`` (eval mode; input ``input_size`` px: a square side, or ``(height, width)``) to
+    ``out_dir/stem.param`` and ``.bin``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     import pnnx
 
-    model = FixedSize(model.eval(), input_size) if hasattr(model, "heads") else model.eval()
-    x = torch.rand(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    model = FixedSize(model.eval(), h) if hasattr(model, "heads") else model.eval()
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with tempfile.TemporaryDirectory(prefix="paraloupe-pnnx-") as tmp:
         pt = Path(tmp) / "model.pt"
         with torch.no_grad(), _quiet(Path(tmp) / "pnnx.log") as log_file:

@@ -9,8 +9,6 @@ int8 (:func:`export_int8`) is quantized from the fp32 files with the project's o
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import numpy as np
 import torch
 
 from factory.data.keypointset import KeypointSet
-from factory.export.ncnn_export import NcnnFiles, _quiet, blob_names
+from factory.export.ncnn_export import NcnnFiles, blob_names, export_ncnn
 from factory.keypoints.data import HeatmapDataset, to_tensor
 from factory.keypoints.model import KeypointNet
 from runtime.errors import UserError
@@ -29,27 +27,8 @@ from runtime.keypoints import decode_heatmaps
 
 def export_keypoint_ncnn(model: KeypointNet, out_dir: str | Path, stem: str, fp16: bool) -> NcnnFiles:
     """Export ``model`` at its input size to ``out_dir/stem.{param,bin}`` (fp16 weights when ``fp16``)."""
-    import pnnx
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     h, w = model.spec["input"]
-    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    with tempfile.TemporaryDirectory(prefix="paraloupe-pnnx-") as tmp:
-        pt = Path(tmp) / "model.pt"
-        with torch.no_grad(), _quiet(Path(tmp) / "pnnx.log"):
-            try:
-                pnnx.export(model.eval(), str(pt), (x,), fp16=fp16)
-            except Exception as exc:  # noqa: BLE001 - pnnx/torch.jit raise many kinds
-                raise UserError(f"pnnx export of {stem} failed: {type(exc).__name__}: {exc}") from None
-        param, weights = Path(tmp) / "model.ncnn.param", Path(tmp) / "model.ncnn.bin"
-        if not (param.is_file() and weights.is_file()):
-            raise UserError(f"pnnx wrote no ncnn files for {stem}")
-        shutil.move(str(param), out_dir / f"{stem}.param")
-        shutil.move(str(weights), out_dir / f"{stem}.bin")
-    param, weights = out_dir / f"{stem}.param", out_dir / f"{stem}.bin"
-    input_blob, outputs = blob_names(param, weights)
-    return NcnnFiles(param, weights, input_blob, outputs)
+    return export_ncnn(model, (int(h), int(w)), out_dir, stem, fp16)
 
 
 def _net(files: NcnnFiles, precision: str) -> Any:
