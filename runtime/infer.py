@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,23 @@ def precision_options(precision: str) -> dict[str, bool]:
     flags.update({name: precision == "int8" for name in _INT8})
     flags.update({name: False for name in _BF16})
     return flags
+
+
+def load_net(param: str | Path, weights: str | Path, precision: str, threads: int = 1, what: str = "") -> Any:
+    """An ``ncnn.Net`` of ``param`` / ``weights`` on ``threads`` CPU threads with the flags of ``precision``
+    (:func:`precision_options`; a flag an older ncnn lacks keeps its default); a file ncnn cannot load is a
+    one-line error naming ``param`` (and ``what``, e.g. the model's name)."""
+    import ncnn
+
+    net = ncnn.Net()
+    net.opt.num_threads = int(threads)
+    net.opt.use_vulkan_compute = False
+    for flag, value in precision_options(precision).items():
+        if hasattr(net.opt, flag):  # an older ncnn without bf16/int8-packing flags: its default stays
+            setattr(net.opt, flag, value)
+    if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
+        raise UserError(f"{param}: ncnn cannot load {what or 'it'}")
+    return net
 
 
 @dataclass
@@ -75,16 +93,9 @@ class Detector:
         self.precision = spec.precision
         self.strides = list(spec.decode.strides)
         self.decode_params = spec.decode.options()
-        self.net = ncnn.Net()
-        self.net.opt.num_threads = int(threads)
-        self.net.opt.use_vulkan_compute = False
-        for flag, value in precision_options(self.precision).items():
-            if hasattr(self.net.opt, flag):  # an older ncnn without bf16/int8-packing flags: its default stays
-                setattr(self.net.opt, flag, value)
         bundle_dir = Path(bundle_dir)
-        param, weights = bundle_dir / spec.files.param, bundle_dir / spec.files.bin
-        if self.net.load_param(str(param)) != 0 or self.net.load_model(str(weights)) != 0:
-            raise UserError(f"{param}: ncnn cannot load model {name}")
+        self.net = load_net(bundle_dir / spec.files.param, bundle_dir / spec.files.bin, self.precision, threads,
+                            f"model {name}")
         self._ncnn = ncnn
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.errors import UserError
-from runtime.infer import precision_options
+from runtime.infer import load_net
 from runtime.keypoints import decode_heatmaps
 from runtime.manifest import Manifest
 from runtime.timing import Stopwatch
@@ -42,15 +42,8 @@ class KeypointModel:
         self.height, self.width = self.info.input_hw
         self.mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 1, 3)
         self.std = np.asarray(spec.std, dtype=np.float32).reshape(1, 1, 3)
-        self.net = ncnn.Net()
-        self.net.opt.num_threads = int(threads)
-        self.net.opt.use_vulkan_compute = False
-        for flag, value in precision_options(spec.precision).items():
-            if hasattr(self.net.opt, flag):
-                setattr(self.net.opt, flag, value)
-        param, weights = Path(bundle_dir) / spec.files.param, Path(bundle_dir) / spec.files.bin
-        if self.net.load_param(str(param)) != 0 or self.net.load_model(str(weights)) != 0:
-            raise UserError(f"{param}: ncnn cannot load model {name}")
+        self.net = load_net(Path(bundle_dir) / spec.files.param, Path(bundle_dir) / spec.files.bin, spec.precision,
+                            threads, f"model {name}")
         self._ncnn = ncnn
 
     def preprocess(self, crop: np.ndarray) -> tuple[np.ndarray, float, float, float]:

@@ -21,7 +21,7 @@ from factory.export.ncnn_export import NcnnFiles, blob_names, export_ncnn
 from factory.keypoints.data import HeatmapDataset, to_tensor
 from factory.keypoints.model import KeypointNet
 from runtime.errors import UserError
-from runtime.infer import precision_options
+from runtime.infer import load_net
 from runtime.keypoints import decode_heatmaps
 
 
@@ -32,17 +32,7 @@ def export_keypoint_ncnn(model: KeypointNet, out_dir: str | Path, stem: str, fp1
 
 
 def _net(files: NcnnFiles, precision: str) -> Any:
-    import ncnn
-
-    net = ncnn.Net()
-    net.opt.num_threads = 1
-    net.opt.use_vulkan_compute = False
-    for flag, value in precision_options(precision).items():
-        if hasattr(net.opt, flag):
-            setattr(net.opt, flag, value)
-    if net.load_param(str(files.param)) != 0 or net.load_model(str(files.bin)) != 0:
-        raise UserError(f"{files.param}: ncnn cannot load it")
-    return net
+    return load_net(files.param, files.bin, precision)
 
 
 def ncnn_heatmaps(net: Any, files: NcnnFiles, x: np.ndarray) -> np.ndarray:

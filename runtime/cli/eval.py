@@ -20,6 +20,7 @@ from runtime import coco_ap
 from runtime.coco import load_coco
 from runtime.errors import cli_entry, run_cli
 from runtime.evaluate import evaluate, format_table, parse_frame_range
+from runtime.manifest import TASKS
 from runtime.predictions import RANKED_KEY, read_predictions, read_ranked
 
 
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iou", type=float, default=0.5, help="IoU threshold of an F1 match (default 0.5)")
     parser.add_argument("--frames", default=None, help="half-open frame range A:B (default: all)")
     parser.add_argument("--min-score", type=float, default=0.0, help="drop predictions below this score (F1 and AP)")
-    parser.add_argument("--task", choices=("detection", "keypoints"), default="detection",
+    parser.add_argument("--task", choices=TASKS, default="detection",
                         help="keypoints: OKS AP of keypoint lines against a COCO keypoint JSON")
     args = parser.parse_args(argv)
     if args.task == "keypoints":
