@@ -139,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         quality = {r["model"]: r for r in json.loads((export_dir / "metrics.json").read_text())["rows"]}
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename}: not found (run the export stage first)") from None
-
     catalog = parse_manifest(exported, f"{export_dir / 'models.json'}:")
     models = catalog.models
     flops = read_flops(resolve_path(params.search_metrics), [d.name for d in params.devices])
