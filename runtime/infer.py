@@ -84,6 +84,7 @@ class Detector:
         self.spec = spec
         self.classes = list(manifest.classes)
         self.size = spec.input_size
+        self.input_hw = (spec.input_size, spec.input_size)  # network input (height, width) px
         self.input_blob = spec.input_blob
         self.output_blobs = list(spec.output_blobs)
         self.mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 1, 3)
@@ -141,9 +142,10 @@ class Detector:
         return Inference(Detections(boxes, dets.labels, dets.scores).select(keep), watch.ms)
 
 
-def time_model(detector: Detector, runs: int = 5, warmup: int = 2) -> float:
-    """Median latency (ms) of ``detector`` on a mid-grey square image of its input size on this host."""
-    image = np.full((detector.size, detector.size, 3), 127, dtype=np.uint8)
+def time_model(detector: Any, runs: int = 5, warmup: int = 2) -> float:
+    """Median latency (ms) of ``detector`` (a :class:`Detector` or a keypoint model: anything with ``input_hw``
+    called on a BGR image) on a mid-grey image of its input size on this host."""
+    image = np.full((*detector.input_hw, 3), 127, dtype=np.uint8)
     times = []
     for i in range(warmup + runs):
         with Stopwatch() as watch:

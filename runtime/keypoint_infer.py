@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.errors import UserError
-from runtime.infer import load_net
+from runtime.infer import Detector, load_net
 from runtime.keypoints import decode_heatmaps
 from runtime.manifest import Manifest
 from runtime.timing import Stopwatch
@@ -40,6 +40,7 @@ class KeypointModel:
             raise UserError(f"model {name!r} is a {spec.task} model, not a keypoint model")
         self.name, self.spec, self.info = name, spec, spec.keypoints
         self.height, self.width = self.info.input_hw
+        self.input_hw = (self.height, self.width)  # network input px
         self.mean = np.asarray(spec.mean, dtype=np.float32).reshape(1, 1, 3)
         self.std = np.asarray(spec.std, dtype=np.float32).reshape(1, 1, 3)
         self.net = load_net(Path(bundle_dir) / spec.files.param, Path(bundle_dir) / spec.files.bin, spec.precision,
@@ -80,3 +81,11 @@ class KeypointModel:
         pts[:, 0] = (pts[:, 0] - pad_x) / scale
         pts[:, 1] = (pts[:, 1] - pad_y) / scale
         return Pose(pts, float(pts[:, 2].mean()), watch.ms)
+
+
+def load_model(bundle_dir: str | Path, name: str, manifest: Manifest, threads: int = 1) -> Detector | KeypointModel:
+    """Model ``name`` of the bundle loaded for its task: a :class:`runtime.infer.Detector` or a
+    :class:`KeypointModel`."""
+    if manifest.model(name).task == "keypoints":
+        return KeypointModel(bundle_dir, name, manifest, threads)
+    return Detector(bundle_dir, name, manifest, threads)

@@ -16,6 +16,7 @@ carries the last detections over. So what the report measures in replay is what 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.proposer import high_conf_rois
 from runtime.patches.queue import build_entries, encode_patch
 from runtime.patches.refiner import PatchKind, grid_tiles
+from runtime.predictions import ranked_extra
 from runtime.timing import Stopwatch
 from runtime.tracker import TrackerConfig
 
@@ -193,6 +195,11 @@ class ClosedLoop:
     def whole_pass(self) -> bool:
         """Whether this patch mode also sends whole frames to the baseline model now and then."""
         return self.tracked and self.settings.loop.whole_every > 0
+
+    def line_extra(self) -> dict[str, Any]:
+        """The keys a finished frame's prediction line gains: the last frame's detections before the score cuts
+        (:func:`runtime.predictions.ranked_extra`)."""
+        return ranked_extra(self.ranked)
 
     def reset(self) -> None:
         """A new stream: no feedback, the generator's state forgotten."""

@@ -298,6 +298,27 @@ class Manifest:
         row = self.row(device, model)
         return None if row is None else row.latency_ms
 
+    def latency_or_estimate(self, device: str, model: str, host_ms: float | None = None
+                            ) -> tuple[float | None, str]:
+        """t of ``model`` on ``device`` (ms) and where it comes from: the device's profile row (``profile``);
+        else the measured ``host`` row scaled by the FLOPS ratio host / device (``devices.*.flops``, as the
+        profile stage estimates); else ``host_ms`` (measured by the caller on this host) scaled the same way
+        (× 1 when a FLOPS figure is missing). ``(None, "none")`` when none applies. Keypoint models have no
+        profile rows until the profile stage measures them."""
+        t = self.latency_ms(device, model)
+        if t is not None:
+            return t, "profile"
+        host_flops = self.devices["host"].flops if "host" in self.devices else 0.0
+        dev_flops = self.devices[device].flops if device in self.devices else 0.0
+        ratio = host_flops / dev_flops if host_flops > 0 and dev_flops > 0 else 1.0
+        how = f"x {ratio:.4g} (FLOPS ratio host/{device})" if ratio != 1.0 else "x 1 (no FLOPS ratio)"
+        host = self.profiles.get("host")
+        if device != "host" and host is not None and not host.estimated and model in host.models:
+            return host.models[model].latency_ms * ratio, f"host profile row {how}"
+        if host_ms is not None:
+            return host_ms * (1.0 if device == "host" else ratio), f"measured on this host {how}"
+        return None, "none"
+
     def latencies(self, device: str) -> dict[str, float]:
         """Model → t (ms) of ``device``'s profile; empty without one."""
         profile = self.profiles.get(device)
@@ -333,7 +354,8 @@ class Manifest:
                          ) -> list[str]:
         """Models of ``task`` a server on ``device`` serves: ``override`` if given, else the bundle's
         ``devices.serves`` plus the baseline models profiled on that device, else every model profiled there,
-        else every model (always only models of ``task``; an override naming another task's model is an error)."""
+        else every model — for keypoints (not profiled yet) every model in the device's precision, else every
+        one (always only models of ``task``; an override naming another task's model is an error)."""
         ours = self.models_of_task(task)
         if override:
             for name in override:
@@ -345,10 +367,15 @@ class Manifest:
         known = set(ours)
         profiled = list(self.profiles[device].models) if device in self.profiles else []
         serves = list(self.devices[device].serves) if device in self.devices else []
-        if serves:
+        if serves and (task == "detection" or any(m in known for m in serves)):
             serves += [m for m in profiled if m in known and self.models[m].kind == "baseline" and m not in serves]
             return [m for m in serves if m in known]
-        return [m for m in profiled if m in known] or ours
+        listed = [m for m in profiled if m in known]
+        if listed or task == "detection":
+            return listed or ours
+        # keypoint models not profiled yet: those in the device's precision, else every one
+        precision = self.devices[device].precision if device in self.devices else None
+        return [m for m in ours if self.models[m].precision == precision] or ours
 
     def objectness_model(self) -> ObjectnessModel | None:
         """The patch generator's model M from the ``objectness`` section, or None when the bundle has none."""

@@ -9,6 +9,12 @@
     paraloupe-run --bundle B --video V --cluster netns:4 [--link 300mbit,...] # each in a network namespace (root)
     paraloupe-run netns-clean                                                 # namespaces of dead netns runs
 
+Keypoint task (paper §IV-H): ``--task keypoints --boxes GT_KP.json [--boxes-from gt|detections]
+[--keypoint-model M]`` — no patch generator, one JPEG crop per person box placed by the master like a patch
+(``--mode paraloupe``/``mini``: the mini keypoint models, ``baseline``: the baseline), the servers serve the
+bundle's keypoint models; each line gains ``persons`` (``paraloupe-eval --task keypoints`` scores it), ``--gt``
+gives OKS AP in the summary.
+
 Client options: ``--mode paraloupe|baseline|mini|ep-K|lastdet|sahi``, ``--scheduler markov|uniform|proportional|
 greedy|milp``, ``--slo-ms``, ``--max-patches``, ``--frames A:B``, ``--offer-fps`` (camera-like arrival),
 ``--gt GT.json`` (F1 in the summary), ``--out P.jsonl`` (predictions), ``--save-video V.mp4`` (annotated),
@@ -35,6 +41,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import UserError, cli_entry, run_cli
+from runtime.keypoint_task import BOX_SOURCES
+from runtime.manifest import TASKS
 from runtime.modes import Mode, Solver
 
 if TYPE_CHECKING:
@@ -103,6 +111,12 @@ def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
             changes[key] = value
     if args.max_patches is not None:
         changes["patches"] = dataclasses.replace(client.patches, max_patches=args.max_patches)
+    if args.task is not None:
+        changes["task"] = args.task
+    kp = {k: v for k, v in (("boxes", args.boxes), ("boxes_from", args.boxes_from), ("model", args.keypoint_model))
+          if v is not None}
+    if kp:
+        changes["keypoints"] = dataclasses.replace(client.keypoints, **kp)
     master = cluster.master
     if args.scheduler is not None:
         master = dataclasses.replace(master, scheduler=args.scheduler)
@@ -130,6 +144,8 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
     client = Client(bundle, manifest, cluster, master_endpoint, fps=fps or 25.0)
     warm_ms = client.warm_up(width, height)
     preds: dict[int, Detections] = {}
+    keypoints = cluster.client.task == "keypoints"
+    poses: dict[int, list[dict[str, Any]]] = {}  # keypoint task with --gt: frame → persons, for OKS AP
     writer = _video_writer(args.save_video, fps, width, height) if args.save_video else None
     with contextlib.ExitStack() as outputs:  # --out is replaced only when the run ends cleanly
         if writer is not None:
@@ -139,6 +155,8 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
         def sink(dets: Detections, frame: Any, extra_keys: dict[str, Any]) -> None:
             if args.gt:  # kept only for the final F1: a live stream without --gt holds nothing per frame
                 preds[dets.frame] = dets
+                if keypoints:
+                    poses[dets.frame] = extra_keys.get("persons", [])
             if handle is not None:
                 handle.write(dets.to_line(**extra_keys) + "\n")
             if on_line is not None:
@@ -150,13 +168,14 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
         stats = client.run(_frames_from(args.video, frames, on_start), sink,
                            None if args.quiet else _print_progress, on_frame)
     print("", file=sys.stderr)
-    info = {"mode": cluster.client.mode, "scheduler": cluster.master.scheduler, "video": str(args.video),
-            "frame_size": [width, height], "servers_seen": sorted(client.links), "client_warm_ms": round(warm_ms, 1)}
+    info = {"task": cluster.client.task, "mode": cluster.client.mode, "scheduler": cluster.master.scheduler,
+            "video": str(args.video), "frame_size": [width, height], "servers_seen": sorted(client.links),
+            "client_warm_ms": round(warm_ms, 1)}
     if callable(extra):
         extra = extra()
     summary = summarize(stats, cluster.client.slo_ms, warmup=args.warmup, extra={**info, **(extra or {})})
     if args.gt:
-        summary.update(_f1(args.gt, preds))
+        summary.update(_oks_ap(args.gt, poses) if keypoints else _f1(args.gt, preds))
     summary["bandwidth_Bps"] = {k: round(v) for k, v in client.net.bw.bandwidths().items()}  # network profiler
     print(format_summary(summary), file=sys.stderr)
     if args.summary:
@@ -219,6 +238,20 @@ def _f1(gt_path: str, preds: Mapping[int, Any]) -> dict[str, Any]:
     return {"f1": o.f1, "precision": o.precision, "recall": o.recall, "eval": result.as_dict()}
 
 
+def _oks_ap(gt_path: str, poses: Mapping[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """OKS AP of the keypoint task's ``persons`` per frame against the COCO keypoint JSON at ``gt_path``, over
+    the frames from the first to the last predicted (as ``paraloupe-eval --task keypoints``)."""
+    import numpy as np
+
+    from runtime.keypoint_ap import video_keypoint_ap
+    from runtime.keypoints import from_coco17
+
+    preds = {f: [(from_coco17(np.asarray(p["keypoints"], dtype=np.float64).reshape(-1)), float(p["score"]))
+                 for p in persons] for f, persons in poses.items()}
+    ids = sorted(preds)
+    return {"keypoints": video_keypoint_ap(gt_path, preds, (ids[0], ids[-1] + 1) if ids else None)}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="paraloupe-run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -246,6 +279,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="local:N: slow every emulated device by F (>= 1) instead of the factor measured at start")
     p.add_argument("--schedule-log", metavar="L.jsonl",
                    help="local:N or master: one JSON line per scheduling decision (frame, patches per device, costs)")
+    p.add_argument("--task", choices=TASKS, help="detection (default) or keypoints: one crop per person box "
+                                                "(--boxes), the bundle's keypoint models, persons in every line")
+    p.add_argument("--boxes", help="task keypoints: the person boxes (COCO JSON, image id = frame index)")
+    p.add_argument("--boxes-from", choices=BOX_SOURCES,
+                   help="task keypoints: gt (--boxes is a COCO ground truth, default) or detections (the detection "
+                        "task's --out JSONL)")
+    p.add_argument("--keypoint-model", help="task keypoints: every crop on this model (default: the scheduler picks "
+                                            "among the mode's kind, mini or baseline)")
     p.add_argument("--mode", choices=Mode.values(), metavar="MODE", help=Mode.help_text())
     p.add_argument("--scheduler", choices=Solver.values())
     p.add_argument("--slo-ms", type=float)

@@ -40,16 +40,17 @@ import zmq
 
 from runtime.cluster.client_dispatch import PatchDispatch
 from runtime.cluster.client_frames import FrameQueue, Sink
+from runtime.cluster.client_keypoints import keypoint_client
 from runtime.cluster.client_links import ClientLinks
 from runtime.cluster.client_parts import Flight, Headroom, Job, Link, mode_kind
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.summary import Stats
 from runtime.errors import UserError
-from runtime.loop import LoopSettings, patch_budget
+from runtime.keypoint_task import KeypointLoop
+from runtime.loop import ClosedLoop, LoopSettings, patch_budget
 from runtime.manifest import Manifest
 from runtime.modes import Mode
-from runtime.predictions import ranked_extra
 from runtime.sahi_loop import make_loop
 from runtime.timing import Stopwatch
 
@@ -79,6 +80,29 @@ class Client:
         self.malformed = Malformed()
         self.jobs: dict[int, Job] = {}  # frames in flight
         self._req = itertools.count()
+        self.task = self.cfg.task
+        self.loop: ClosedLoop | KeypointLoop
+        if self.task == "keypoints":  # one crop per person box, no generator (client_keypoints)
+            self.kind, self.loop, local_models = keypoint_client(self.cfg, manifest)
+            self.kinds_used = [self.kind]
+        else:
+            local_models = self._detection_loop(manifest, fps)
+        self.frames = FrameQueue(self.cfg, self.stats, {"persons": []} if self.task == "keypoints" else None)
+        self.net = ClientLinks(cluster, master_endpoint, self.stats, self._event, self._drain, self._on_server_lost)
+        self.dispatch = PatchDispatch(self.cfg, self.net, self.jobs, self.stats, bundle_dir, manifest, local_models,
+                                      self._finish, task=self.task)
+        # message type → handler, one table per sender; a type not in its sender's table is counted as malformed
+        self._master_handlers: dict[str, Handler] = {"assign": self._on_assign, "pong": self._on_pong}
+        self._server_handlers: dict[str, Handler] = {"result": self._on_result, "error": self._on_result,
+                                                     "pong": self._on_pong}
+        if self.task == "keypoints":
+            self._server_handlers["keypoints"] = self._on_result
+        self._next_hello = 0.0  # the next device-table request to the master (monotonic s)
+        self._next_progress = 0.0  # the next progress report (monotonic s)
+        self.t0 = time.monotonic()
+
+    def _detection_loop(self, manifest: Manifest, fps: float) -> dict[str, str]:
+        """The detection task's models and closed loop; returns the models run locally, kind → name."""
         self.kind_models = manifest.models_of_kind(self.kind)  # by ascending input side
         if self.kind == "baseline" and self.cfg.baseline_side:  # whole frames at that side (or the next larger)
             larger = [m for m in self.kind_models if manifest.models[m].input_size >= self.cfg.baseline_side]
@@ -104,17 +128,7 @@ class Client:
             sides = [m for m in manifest.models_of_kind("baseline")
                      if manifest.models[m].input_size >= self.cfg.loop.whole_side]
             local_models["baseline"] = sides[0] if sides else local_models["baseline"]
-        self.frames = FrameQueue(self.cfg, self.stats)
-        self.net = ClientLinks(cluster, master_endpoint, self.stats, self._event, self._drain, self._on_server_lost)
-        self.dispatch = PatchDispatch(self.cfg, self.net, self.jobs, self.stats, bundle_dir, manifest, local_models,
-                                      self._finish)
-        # message type → handler, one table per sender; a type not in its sender's table is counted as malformed
-        self._master_handlers: dict[str, Handler] = {"assign": self._on_assign, "pong": self._on_pong}
-        self._server_handlers: dict[str, Handler] = {"result": self._on_result, "error": self._on_result,
-                                                     "pong": self._on_pong}
-        self._next_hello = 0.0  # the next device-table request to the master (monotonic s)
-        self._next_progress = 0.0  # the next progress report (monotonic s)
-        self.t0 = time.monotonic()
+        return local_models
 
     @property
     def links(self) -> dict[str, Link]:
@@ -170,7 +184,8 @@ class Client:
     def _loop(self, frames: Iterable[tuple[int, np.ndarray]], sink: Sink,
               progress: Callable[[dict[str, Any]], None] | None, on_frame: Callable[[int], None] | None) -> None:
         """The event loop (see the module docstring), until every frame of the source has been emitted."""
-        depth = self.cfg.pipeline or (max(1, len(self.net.live())) if self.mode == Mode.BASELINE else 1)
+        whole_frames = self.mode == Mode.BASELINE and self.task == "detection"
+        depth = self.cfg.pipeline or (max(1, len(self.net.live())) if whole_frames else 1)
         now = time.monotonic()
         self.t0 = now  # events' t_s: seconds since the stream started (the kill and partition schedules' clock)
         self.frames.open(frames, now)
@@ -262,7 +277,7 @@ class Client:
     def _hello(self) -> None:
         """An empty schedule request: the master answers with its device table (discovery, rejoin)."""
         hello = encode("schedule", req=f"hello-{next(self._req)}", frame=-1, kind=self.kind, slo_ms=self.cfg.slo_ms,
-                       patches=[], bandwidths={}, exclude=[], kinds=self.kinds_used)
+                       patches=[], bandwidths={}, exclude=[], kinds=self.kinds_used, **self._task_field())
         self.net.send_master(hello, counted=False)
 
     def _start(self, job: Job, now: float) -> None:
@@ -282,7 +297,7 @@ class Client:
             self._finish(job)
             return
         now = time.monotonic()
-        if self.mode == Mode.BASELINE:
+        if self.mode == Mode.BASELINE and self.task == "detection":  # keypoint crops are scheduled in every mode
             self.dispatch.baseline_assign(job, now)
             return
         self._request_schedule(job, now)
@@ -324,17 +339,24 @@ class Client:
         """Ask the master where the patches go (metadata only); unsendable → round robin (counted)."""
         job.sched_req = f"f{job.frame_id}-{next(self._req)}"
         job.sched_sent = now
-        pinned = self.mode == Mode.SAHI  # every slice on the client's own baseline (its side), as SAHI runs one model
+        # every slice on the client's own baseline (its side), as SAHI runs one model; every crop on the keypoint
+        # model named (client.keypoints.model), if one is
+        pinned = self.mode == Mode.SAHI or (self.task == "keypoints" and bool(self.cfg.keypoints.model))
         ok = self.net.send_master(encode(
             "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self._plan_slo(),
             patches=[{"bytes": len(j), "confidence": c, **({"kind": k} if k != self.kind else {}),
                       **({"model": self.dispatch.local_models[k]} if k != self.kind or pinned else {})}
                      for j, c, k in zip(job.jpegs, job.confidence, job.model_kinds, strict=True)],
-            bandwidths=self.net.bw.bandwidths(), exclude=self.net.dead(), kinds=self.kinds_used))
+            bandwidths=self.net.bw.bandwidths(), exclude=self.net.dead(), kinds=self.kinds_used,
+            **self._task_field()))
         if not ok:
             job.sched_req = None
             self.stats.count("master_fallbacks")
             self.dispatch.assign_fallback(job, now)
+
+    def _task_field(self) -> dict[str, str]:
+        """The ``task`` field of a ``schedule`` request: absent for detection (its messages unchanged)."""
+        return {} if self.task == "detection" else {"task": self.task}
 
     def _finish(self, job: Job, skipped: bool = False) -> None:
         """Merge the frame's patch results (a skipped frame carries the last result over), record its timings,
@@ -353,5 +375,5 @@ class Client:
         self.stats.add_frame(job.frame_id, e2e_ms, job.gen_ms, job.sched_ms, agg_ms, len(job.jpegs), skipped)
         extra = {"latency_ms": round(e2e_ms, 2), "patches": len(job.jpegs), **({"skipped": True} if skipped else {}),
                  "patch_rects": [[*(int(v) for v in e.rect), e.kind] for e in job.plan.entries] if job.plan else [],
-                 **ranked_extra(self.loop.ranked)}  # before the score cuts: average precision ranks them
+                 **self.loop.line_extra()}  # detection: the detections before the score cuts (AP ranks them)
         self.frames.put(job.frame_id, dets, job.frame, extra)

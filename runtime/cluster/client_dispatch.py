@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from runtime.cluster.aggregate import PatchDetections
+from runtime.cluster.client_keypoints import pose_result
 from runtime.cluster.client_links import ClientLinks
 from runtime.cluster.client_parts import Flight, Job, Link
 from runtime.cluster.config import ClientSection
@@ -34,6 +35,8 @@ from runtime.cluster.protocol import Message, encode
 from runtime.cluster.summary import Stats
 from runtime.detections import Detections
 from runtime.infer import Detector
+from runtime.keypoint_infer import KeypointModel, load_model
+from runtime.keypoint_task import PatchPose
 from runtime.manifest import Manifest
 
 #: Outstanding requests beyond which superseded ones whose replies never came are forgotten.
@@ -49,7 +52,7 @@ class PatchDispatch:
 
     def __init__(self, cfg: ClientSection, links: ClientLinks, jobs: Mapping[int, Job], stats: Stats,
                  bundle_dir: str | Path, manifest: Manifest, local_models: Mapping[str, str],
-                 finish: Callable[[Job], None]) -> None:
+                 finish: Callable[[Job], None], task: str = "detection") -> None:
         self.cfg = cfg
         self.links = links
         self.jobs = jobs
@@ -58,8 +61,9 @@ class PatchDispatch:
         self.manifest = manifest
         self.local_models = dict(local_models)
         self.finish = finish
+        self.task = task  # the models used: detection, or keypoints (crops answered by ``keypoints`` messages)
         self.flights: dict[str, Flight] = {}
-        self._local: dict[str, Detector] = {}
+        self._local: dict[str, Detector | KeypointModel] = {}
 
     # ---------------------------------------------------------------- sending
 
@@ -90,7 +94,7 @@ class PatchDispatch:
         ``--mode baseline`` the largest) wherever the link serves that side."""
         models = self.manifest.models
         served = {m: t for m, t in link.models.items()
-                  if m in models and models[m].kind == kind and models[m].task == "detection"}
+                  if m in models and models[m].kind == kind and models[m].task == self.task}
         local = self.local_models.get(kind)
         if kind == "baseline" and local in models:
             at_side = {m: t for m, t in served.items() if models[m].input_size == models[local].input_size}
@@ -139,10 +143,17 @@ class PatchDispatch:
         """Run the patch on the client's own copy of the local model of its kind."""
         name = self.local_models[job.model_kinds[index]]
         if name not in self._local:
-            self._local[name] = Detector(self.bundle_dir, name, self.manifest)
+            self._local[name] = load_model(self.bundle_dir, name, self.manifest)
+        model = self._local[name]
         image = cv2.imdecode(np.frombuffer(job.jpegs[index], dtype=np.uint8), cv2.IMREAD_COLOR)
-        out = self._local[name](image, min_score=job.min_score(index))
         self.stats.count("local_patches")
+        if isinstance(model, KeypointModel):
+            pose = model(image)
+            self.stats.add_patch("local", rtt_ms=pose.infer_ms, infer_ms=pose.infer_ms)
+            self._complete(job, index, PatchPose(job.rects[index], (image.shape[1], image.shape[0]), pose.points,
+                                                 pose.score))
+            return
+        out = model(image, min_score=job.min_score(index))
         self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms)
         self._complete(job, index, PatchDetections(job.rects[index], (image.shape[1], image.shape[0]), out.detections))
 
@@ -205,7 +216,8 @@ class PatchDispatch:
     # ---------------------------------------------------------------- answers
 
     def on_result(self, link: Link | None, msg: Message, now: float) -> None:
-        """A ``result`` (the patch done) or an ``error`` (re-sent at once); late replies dropped and counted."""
+        """A ``result`` or ``keypoints`` (the patch done) or an ``error`` (re-sent at once); late replies dropped
+        and counted."""
         fl = self.flights.pop(msg["req"], None)
         if link is not None:
             link.inflight.discard(msg["req"])
@@ -220,10 +232,13 @@ class PatchDispatch:
         rtt = (now - fl.sent) * 1000.0
         self.stats.add_patch(fl.device, rtt_ms=rtt, infer_ms=msg["infer_ms"], server_ms=msg["server_ms"],
                              transfer_ms=max(rtt - msg["server_ms"], 0.0))
+        if msg.type == "keypoints":  # a person crop's points, in the JPEG's pixels
+            self._complete(job, fl.index, pose_result(job.rects[fl.index], msg))
+            return
         dets = Detections(msg["boxes"], list(msg["labels"]), msg["scores"])  # boxes in the JPEG's pixels
         self._complete(job, fl.index, PatchDetections(job.rects[fl.index], (msg["w"], msg["h"]), dets))
 
-    def _complete(self, job: Job, index: int, result: PatchDetections) -> None:
+    def _complete(self, job: Job, index: int, result: PatchDetections | PatchPose) -> None:
         job.results[index] = result
         if job.remaining == 0:
             self.finish(job)

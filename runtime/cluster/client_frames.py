@@ -35,9 +35,12 @@ class FrameQueue:
     not yet emitted, and ``last``, the latest aggregated result (carried over to dropped and skipped frames,
     fed back to the patch generator)."""
 
-    def __init__(self, cfg: ClientSection, stats: Stats) -> None:
+    def __init__(self, cfg: ClientSection, stats: Stats, drop_extra: dict[str, Any] | None = None) -> None:
+        """``drop_extra``: keys every dropped frame's line carries besides ``dropped`` and ``reason`` (the keypoint
+        task's empty ``persons``)."""
         self.cfg = cfg
         self.stats = stats
+        self.drop_extra = dict(drop_extra or {})
         self.waiting: collections.deque[tuple[int, np.ndarray, float]] = collections.deque()  # (id, frame, arrival)
         self.order: collections.deque[int] = collections.deque()
         self.done: dict[int, tuple[Detections, np.ndarray, dict[str, Any]]] = {}
@@ -99,7 +102,7 @@ class FrameQueue:
         """Give up on a frame: its line carries the last result over, marked dropped (counted)."""
         self.stats.add_drop(frame_id, reason)
         dets = Detections(self.last.boxes, list(self.last.labels), self.last.scores, frame_id)
-        self.done[frame_id] = (dets, frame, {"dropped": True, "reason": reason})
+        self.done[frame_id] = (dets, frame, {"dropped": True, "reason": reason, **self.drop_extra})
 
     def put(self, frame_id: int, dets: Detections, frame: np.ndarray, extra: dict[str, Any]) -> None:
         """A frame's result, emitted once every frame before it is."""

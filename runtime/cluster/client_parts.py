@@ -16,6 +16,7 @@ import zmq
 from runtime.cluster.aggregate import PatchDetections
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.transport import Transport
+from runtime.keypoint_task import PatchPose
 from runtime.loop import FramePlan
 from runtime.modes import Mode, ModelKind
 from runtime.profilers.network import NetworkProfiler, ZmqProbe
@@ -53,7 +54,7 @@ class Job:
     jpegs: list[bytes] = field(default_factory=list)
     confidence: list[float] = field(default_factory=list)
     model_kinds: list[str] = field(default_factory=list)  # per patch: the model kind that infers it
-    results: list[PatchDetections | None] = field(default_factory=list)
+    results: list[PatchDetections | PatchPose | None] = field(default_factory=list)  # PatchPose: keypoint task
     attempts: list[int] = field(default_factory=list)
     gen_ms: float = 0.0
     sched_req: str | None = None

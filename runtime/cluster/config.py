@@ -22,7 +22,9 @@ from pathlib import Path
 from runtime.cluster.transport import Curve, SocketOptions
 from runtime.config import bounded, from_mapping, read_yaml
 from runtime.errors import UserError
+from runtime.keypoint_task import BoxSource
 from runtime.loop import LoopConfig
+from runtime.manifest import Task
 from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig
 from runtime.profilers.network import NetworkProfilerConfig
@@ -57,6 +59,20 @@ class ServerSection:
     models: list[str] = bounded([], "models to serve (default: the device's models in the bundle)")
     threads: int = bounded(1, "ncnn threads", ge=1, le=64)
     queue_max: int = bounded(64, "patches waiting beyond this are refused with an error reply", ge=1)
+    task: Task = bounded("detection", "the models served: detection or keypoints (the bundle's models of that task)")
+
+
+@dataclass
+class KeypointSection:
+    """The client's keypoint task (``client.keypoints``; used with ``client.task: keypoints``)."""
+
+    boxes: str = bounded("", "the person boxes: a COCO JSON (image id = frame index) or a detection JSONL")
+    boxes_from: BoxSource = bounded("gt", "gt: boxes is a COCO ground truth; detections: the "
+                                                            "detection task's prediction JSONL")
+    r: float = bounded(0.75, "box area / crop area of each person crop", gt=0, le=1)
+    min_height: float = bounded(24.0, "person boxes lower than this are skipped, px", ge=0)
+    model: str = bounded("", "the keypoint model every crop asks for (empty: the scheduler picks among the "
+                             "mode's kind: mini, or baseline with mode baseline)")
 
 
 @dataclass
@@ -91,6 +107,9 @@ class ClientSection:
     baseline_side: int = bounded(0, "modes baseline and sahi: whole frames (sahi: and slices of this side) go to "
                                     "the bundle's baseline at this input side, px (or the next larger; 0 = the "
                                     "largest)", ge=0)
+    task: Task = bounded("detection", "detection (the mode's patches) or keypoints (one crop per person box, "
+                                      "client.keypoints)")
+    keypoints: KeypointSection = field(default_factory=KeypointSection)
     patches: PatchConfig = field(default_factory=PatchConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     network_profiler: NetworkProfilerConfig = field(default_factory=NetworkProfilerConfig)

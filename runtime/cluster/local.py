@@ -45,7 +45,8 @@ from runtime.cluster.server import common_pace_factor, parse_cost_schedule, pars
 from runtime.cluster.transport import make_keys
 from runtime.config import to_mapping
 from runtime.errors import UserError
-from runtime.infer import Detector, time_model
+from runtime.infer import time_model
+from runtime.keypoint_infer import load_model
 from runtime.manifest import Manifest
 
 
@@ -62,8 +63,8 @@ def default_devices(manifest: Manifest) -> list[str]:
 
 
 def host_latencies(bundle_dir: str | Path, manifest: Manifest, models: list[str]) -> dict[str, float]:
-    """Median ncnn latency (ms) of each model on this host (1 thread)."""
-    return {m: time_model(Detector(bundle_dir, m, manifest), runs=5, warmup=2) for m in models}
+    """Median ncnn latency (ms) of each model (detector or keypoint model) on this host (1 thread)."""
+    return {m: time_model(load_model(bundle_dir, m, manifest), runs=5, warmup=2) for m in models}
 
 
 def parse_kill_schedule(spec: str, flag: str = "--kill-schedule") -> list[tuple[str, float]]:
@@ -129,6 +130,7 @@ class LocalCluster:
         self.pace_factor = 1.0
         self.measured_pace_factor = 1.0
         self.host_ms: dict[str, float] = {}
+        self.estimated: dict[str, str] = {}  # model → how its device latency was estimated (no profile row)
         self.config = base
 
     # ------------------------------------------------------------------ lifecycle
@@ -154,11 +156,17 @@ class LocalCluster:
         """Measure the host, write configs, start the master, then the servers; wait for their ready lines."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         emulated = sorted({self.device_of(s) for s in self.server_names()} - {"host"})
-        models = sorted({m for d in emulated for m in self.manifest.models_served_by(d)})
+        task = self.base.client.task  # the servers serve the client's task
+        models = sorted({m for d in emulated for m in self.manifest.models_served_by(d, task=task)})
         # a given pace factor needs no measurement (it took seconds of every run's start: all served models, 7 runs)
         measure = models and self.fixed_pace_factor is None
         self.host_ms = host_latencies(self.bundle_dir, self.manifest, models) if measure else {}
-        self.measured_pace_factor = common_pace_factor(self.manifest, emulated, self.host_ms)
+        self.measured_pace_factor = common_pace_factor(self.manifest, emulated, self.host_ms, task)
+        self.estimated = {m: how for d in emulated for m in self.manifest.models_served_by(d, task=task)
+                          if (how := self.manifest.latency_or_estimate(d, m, self.host_ms.get(m))[1]) != "profile"}
+        if self.estimated:
+            print(f"local cluster: warning: no device profile row for {', '.join(sorted(self.estimated))}: their "
+                  f"device latencies are estimated (the servers' logs say how)", file=sys.stderr)
         self.pace_factor = self.fixed_pace_factor or self.measured_pace_factor
         security = SecuritySection()
         if self.curve:
@@ -168,7 +176,7 @@ class LocalCluster:
             security = SecuritySection(curve=True, keys_dir=str(keys))
         master = dataclasses.replace(self.base.master, bind=self.bind("master"), endpoint="")
         servers = [ServerSection(name=s, bind=self.bind(s), device=self.device_of(s),
-                                 emulate=self.device_of(s) != "host", pace_factor=self.pace_factor)
+                                 emulate=self.device_of(s) != "host", pace_factor=self.pace_factor, task=task)
                    for s in self.server_names()]
         self.config = dataclasses.replace(self.base, master=master, servers=servers, security=security)
         self._write("master.yaml")
@@ -306,6 +314,7 @@ class LocalCluster:
                 "pace_factor": round(self.pace_factor, 3),
                 **({"pace_factor_given": True} if self.fixed_pace_factor else {}),
                 "host_ms": {m: round(t, 3) for m, t in self.host_ms.items()},
+                **({"latency_estimated": dict(sorted(self.estimated.items()))} if self.estimated else {}),
                 "note": "replies paced to the bundle's device profiles x pace_factor (real inference runs on this "
                         "host); latencies are emulated, not measured on the devices"}
 

@@ -6,7 +6,8 @@ reports only once it is ready (models loaded and warmed), and of the messages wa
 master the states are handled first, so neither a warming server nor a stalled master counts as a miss. A
 ``schedule`` request (a client's patch metadata, its measured bandwidths and the devices it has found dead)
 becomes a scheduler instance (:func:`runtime.profilers.build_instance`) over the live devices' models of
-the requested kind, is solved with the configured policy (:func:`runtime.scheduler.solve`), and is answered
+the requested kind and task (``task``: detection when absent; keypoint crops are placed like patches), is solved
+with the configured policy (:func:`runtime.scheduler.solve`), and is answered
 with ``assign``: one (device, model) per patch plus every live device's endpoint and model latencies.
 
 ``--schedule-log PATH`` (experiments, paper Fig. 23): one JSON line per scheduled frame — ``frame``, ``t_s``
@@ -33,7 +34,7 @@ from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
-from runtime.manifest import Manifest
+from runtime.manifest import TASKS, Manifest
 from runtime.modes import Solver
 from runtime.profilers import DeviceState, ModelProfiler, build_instance
 from runtime.scheduler import Patch, compile_problem, solve, warm_up
@@ -145,7 +146,8 @@ class Master:
                  schedule_log: str | Path | None = None) -> None:
         self.cluster = cluster
         self.name = name
-        self.kinds = manifest.kinds()
+        #: task → model name → kind: a ``schedule`` is planned over the models of its ``task`` (absent: detection)
+        self.kinds = {task: manifest.kinds(task) for task in TASKS}
         self.devices: dict[str, tuple[float, dict[str, Any]]] = {}  # name → (last seen, state header)
         self.malformed = Malformed()
         self.counters = {"schedules": 0, "joins": 0, "removals": 0}
@@ -214,7 +216,8 @@ class Master:
         m = self.cluster.master
         live = self.live(now)
         try:
-            fields = plan(msg.header, live, self.kinds, m.scheduler, m.gamma, m.default_bandwidth_Bps, m.seed)
+            kinds = self.kinds[msg.header.get("task", "detection")]
+            fields = plan(msg.header, live, kinds, m.scheduler, m.gamma, m.default_bandwidth_Bps, m.seed)
         except UserError as exc:
             fields = {"assignment": [], "devices": {}, "feasible": False, "max_latency_ms": 0.0, "ms": 0.0,
                       "error": str(exc)}

@@ -20,6 +20,10 @@ patch      client → server    req str, model str, frame int, optional min_scor
 result     server → client    req str, model str, device str, w int, h int (decoded JPEG size), boxes
                               [[x, y, w, h]] in JPEG pixels, labels [str], scores [float], infer_ms (real
                               ncnn time), server_ms (receipt → reply), paced bool
+keypoints  server → client    the answer to a patch for a keypoint model (task keypoints): req str, model str,
+                              device str, w int, h int (decoded JPEG size), points [[x, y, peak]] (one per
+                              heatmap channel) in JPEG pixels, score float (mean peak), infer_ms, server_ms,
+                              paced bool
 error      server → client    req str, reason str (unknown model, undecodable JPEG, queue full)
 ping       client → server    seq int — heartbeat, every ≤ 300 ms
 pong       server → client    seq int, device str, queued int (patches waiting)
@@ -32,12 +36,16 @@ schedule   client → master    req str, frame int, kind "mini"|"baseline", slo_
                               patch of ``kind`` naming a model keeps to it where served — mode sahi),
                               bandwidths {device: B/s} (the client's network profiler), exclude [device]
                               (found dead by the client), optional kinds [kind] (every kind the client uses:
-                              the device table lists their models); no patches =
-                              just the device table
+                              the device table lists their models), optional task "detection"|"keypoints"
+                              (absent = detection: the models scheduled); no patches = just the device table
 assign     master → client    req str, assignment [[device, model]] (one per patch, same order), devices
                               {name: {endpoint, models {name: latency_ms}}}, feasible bool,
                               max_latency_ms float, ms float (decision time); error str when none could
 =========  =================  ================================================================================
+
+The keypoint task (``paraloupe-run --task keypoints``) adds the ``keypoints`` type and the optional ``task``
+of ``schedule``; every detection message is unchanged. An optional field, when present, is checked like a
+required one (:data:`OPTIONAL`).
 
 A receiver calls :func:`decode`; a :class:`ProtocolError` names the reason (``frames``, ``header_size``,
 ``json``, ``version``, ``type``, ``field:<name>``, ``size_mismatch``, ``payload_size``), the receiver counts it
@@ -52,6 +60,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from runtime.manifest import TASKS
 
 VERSION = 1
 MAX_HEADER_BYTES = 1 << 16
@@ -120,11 +130,18 @@ def _bool(v: Any) -> bool:
     return isinstance(v, bool)
 
 
+def _points(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(p, list) and len(p) == 3 and all(_num(x) for x in p)
+                                                   for p in v)
+
+
 #: type → field → check. Every field listed is required; extra fields are allowed (forward compatible).
 SCHEMA: dict[str, dict[str, Callable[[Any], bool]]] = {
     "patch": {"req": _str, "model": _str, "frame": _int},
     "result": {"req": _str, "model": _str, "device": _str, "w": _int, "h": _int, "boxes": _boxes,
                "labels": _str_list, "scores": _num_list, "infer_ms": _num, "server_ms": _num, "paced": _bool},
+    "keypoints": {"req": _str, "model": _str, "device": _str, "w": _int, "h": _int, "points": _points,
+                  "score": _num, "infer_ms": _num, "server_ms": _num, "paced": _bool},
     "error": {"req": _str, "reason": _str},
     "ping": {"seq": _int},
     "pong": {"seq": _int, "device": _str, "queued": _int},
@@ -135,6 +152,10 @@ SCHEMA: dict[str, dict[str, Callable[[Any], bool]]] = {
                  "bandwidths": _bandwidths, "exclude": _str_list},
     "assign": {"req": _str, "assignment": _assignment, "devices": _devices, "feasible": _bool,
                "max_latency_ms": _num, "ms": _num},
+}
+#: type → optional field → check (applied when the field is present).
+OPTIONAL: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "schedule": {"task": lambda v: v in TASKS},
 }
 #: Types whose payload must not be empty.
 NEEDS_PAYLOAD = {"patch"}
@@ -201,10 +222,14 @@ def _envelope(header: dict[str, Any], payload_size: int) -> str:
 
 
 def _check_fields(kind: str, header: dict[str, Any], payload: bytes) -> None:
-    """Check the fields :data:`SCHEMA` requires of ``kind``, a non-empty payload where one is needed, and that a
+    """Check the fields :data:`SCHEMA` requires of ``kind`` (and its :data:`OPTIONAL` ones present), a non-empty
+    payload where one is needed, and that a
     result's boxes, labels and scores have one entry each per detection."""
     for name, check in SCHEMA[kind].items():
         if name not in header or not check(header[name]):
+            raise ProtocolError(f"field:{name}")
+    for name, check in OPTIONAL.get(kind, {}).items():
+        if name in header and not check(header[name]):
             raise ProtocolError(f"field:{name}")
     if kind in NEEDS_PAYLOAD and not payload:
         raise ProtocolError("size_mismatch")

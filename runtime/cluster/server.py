@@ -4,7 +4,9 @@ One thread, one bound ROUTER. Per message (after validation, :mod:`runtime.clust
 per type, looked up in a table):
 
 - ``patch`` → JPEG decoded, the named model run (real ncnn inference, :mod:`runtime.infer`), a ``result``
-  with boxes in the decoded JPEG's pixels; an unknown model, an undecodable JPEG or a full queue → ``error``;
+  with boxes in the decoded JPEG's pixels (a server of ``task: keypoints`` serves the bundle's keypoint models
+  and answers ``keypoints``: the person's points in those pixels); an unknown model, an undecodable JPEG or a full
+  queue → ``error``;
 - ``ping`` → ``pong`` at once (heartbeats are never queued behind work);
 - a bandwidth probe (``runtime.profilers.network``) → its ack; anything malformed → dropped and counted.
 
@@ -14,7 +16,9 @@ the ready line on stdout, with ``warm_ms``) says it is ready, and the master's a
 from then.
 
 Every ``report_ms`` the server sends its profilers' state to the master (``state``): per model its latency
-(the device profile's, times the pace factor, when emulated; measured on this host otherwise) and accuracy,
+(the device profile's, times the pace factor, when emulated — a keypoint model without a profile row: estimated
+by :meth:`runtime.manifest.Manifest.latency_or_estimate`, with a warning; measured on this host otherwise) and
+accuracy,
 its cost c_i and counters.
 
 Cost schedule (experiments, paper Fig. 23): ``--cost-schedule NAME:COST@T0-T1[,...]`` makes the server report
@@ -52,20 +56,24 @@ from runtime.cluster.config import ClusterConfig, ServerSection
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
-from runtime.infer import Detector, time_model
+from runtime.infer import time_model
+from runtime.keypoint_infer import KeypointModel, load_model
 from runtime.manifest import Manifest
 from runtime.profilers.device import DeviceProfiler, ModelTiming
 from runtime.profilers.network import is_probe, probe_reply
 from runtime.timing import Stopwatch
 
 
-def common_pace_factor(manifest: Manifest, devices: list[str], host_ms: Mapping[str, float]) -> float:
+def common_pace_factor(manifest: Manifest, devices: list[str], host_ms: Mapping[str, float],
+                       task: str = "detection") -> float:
     """The one slow-down applied to every emulated device (CONVENTIONS): the largest ratio host latency /
-    profiled latency over the emulated devices' models, at least 1, so no profile is faster than this host."""
+    profiled latency over the emulated devices' models of ``task``, at least 1, so no profile is faster than this
+    host (keypoint models without a profile row: their estimate, :meth:`Manifest.latency_or_estimate`)."""
     factor = 1.0
     for device in devices:
-        for model in manifest.models_served_by(device):
-            t = manifest.latency_ms(device, model)
+        for model in manifest.models_served_by(device, task=task):
+            t = (manifest.latency_ms(device, model) if task == "detection"
+                 else manifest.latency_or_estimate(device, model, host_ms.get(model))[0])
             if t is not None and t > 0 and model in host_ms:
                 factor = max(factor, host_ms[model] / t)
     return factor
@@ -146,10 +154,12 @@ class Server:
         self.cluster = cluster
         self.master_endpoint = master_endpoint
         self.log = log
-        names = manifest.models_served_by(section.device, section.models)
-        self.detectors = {n: Detector(bundle_dir, n, manifest, section.threads) for n in names}
+        names = manifest.models_served_by(section.device, section.models, task=section.task)
+        self.detectors = {n: load_model(bundle_dir, n, manifest, section.threads) for n in names}
+        # keypoint models may lack profile rows: their latency is then estimated (host × FLOPS ratio), warned
+        estimable = section.task == "keypoints"
         self.emulated = section.emulate and section.device != "host" and all(
-            manifest.latency_ms(section.device, n) is not None for n in names)
+            estimable or manifest.latency_ms(section.device, n) is not None for n in names)
         if section.emulate and section.device != "host" and not self.emulated:
             raise UserError(f"server {section.name}: device {section.device!r} has no profiled latency for every "
                             f"served model ({', '.join(names)}); set emulate: false or pick models")
@@ -157,7 +167,12 @@ class Server:
         with Stopwatch() as warm:
             for n, det in self.detectors.items():
                 if self.emulated:
-                    self.service_ms[n] = section.pace_factor * float(manifest.latency_ms(section.device, n) or 0.0)
+                    host_ms = None if manifest.latency_ms(section.device, n) is not None else time_model(det, 3, 1)
+                    t, source = manifest.latency_or_estimate(section.device, n, host_ms)
+                    if source != "profile":
+                        log(f"server {section.name}: warning: {n} has no {section.device} profile row; latency "
+                            f"{t:.2f} ms estimated from the {source}")
+                    self.service_ms[n] = section.pace_factor * float(t or 0.0)
                     time_model(det, runs=1, warmup=0)  # warm: the first inference is not a client's
                 else:
                     self.service_ms[n] = time_model(det, runs=3, warmup=1)
@@ -209,6 +224,10 @@ class Server:
                                       or not 0.0 <= min_score <= 1.0):
             self.malformed.add("field:min_score")
             return None, "min_score must be a number in [0, 1]"
+        if isinstance(det, KeypointModel):  # task keypoints: one person per crop
+            pose = det(image)
+            return {"w": int(image.shape[1]), "h": int(image.shape[0]), "score": round(pose.score, 4),
+                    "points": [[round(float(v), 2) for v in p] for p in pose.points], "infer_ms": pose.infer_ms}, ""
         out = det(image, min_score=None if min_score is None else float(min_score))
         dets = out.detections
         return {"w": int(image.shape[1]), "h": int(image.shape[0]),
@@ -305,7 +324,8 @@ class Server:
             return encode("error", req=msg["req"], reason=reason)
         release = self._release_time(msg["model"], received, time.monotonic())
         self.counters["served"] += 1
-        reply = encode("result", req=msg["req"], model=msg["model"], device=self.section.name,
+        answer = "keypoints" if isinstance(self.detectors[msg["model"]], KeypointModel) else "result"
+        reply = encode(answer, req=msg["req"], model=msg["model"], device=self.section.name,
                        server_ms=(release - received) * 1000.0, paced=self.emulated, **fields)
         heapq.heappush(self.pending, (release, next(self._seq), identity, reply))
         return None
