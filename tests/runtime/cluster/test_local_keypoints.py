@@ -107,3 +107,28 @@ def test_crop_answers_map_back_through_a_downscaled_jpeg() -> None:
     assert len(plan.entries) == 1 and plan.entries[0].model_kind == "mini"
     dets = loop.finish(plan, [PatchPose(plan.entries[0].rect, (1, 1), np.zeros((13, 3)), 0.2)])
     assert dets.labels == ["person"] and loop.line_extra()["persons"][0]["box"] == [10, 20, 30, 60]
+
+
+def test_detection_run_is_unchanged_by_keypoint_models(kp_bundle: Path, tiny_bundle: Path, tiny_video: Path,
+                                                       tmp_path: Path) -> None:
+    from runtime.cli.run import main as run_main
+
+    lines = {}
+    for name, bundle in (("plain", tiny_bundle), ("with-kp", kp_bundle)):
+        out = tmp_path / f"{name}.jsonl"
+        assert run_main(["--bundle", str(bundle), "--video", str(tiny_video), "--cluster", "local:2", "--frames",
+                         "0:4", "--mode", "ep-4", "--scheduler", "uniform", "--out", str(out), "--quiet",
+                         "--workdir", str(tmp_path / name)]) == 0
+        lines[name] = _lines(out)
+    strip = [{k: v for k, v in x.items() if k != "latency_ms"} for x in lines["with-kp"]]
+    assert strip == [{k: v for k, v in x.items() if k != "latency_ms"} for x in lines["plain"]]
+    assert all("persons" not in x for x in strip)
+
+
+def test_person_boxes_from_a_detection_jsonl(tmp_path: Path) -> None:
+    from runtime.keypoint_task import load_person_boxes
+
+    pred = tmp_path / "det.jsonl"
+    pred.write_text(json.dumps({"frame": 3, "detections": [[1, 2, 10, 40, "person", 0.9], [5, 5, 10, 10, "person", 0.8],
+                                                           [0, 0, 50, 50, "vehicle", 0.9]]}) + "\n")
+    assert load_person_boxes(pred, "detections", min_height=24) == {3: [[1.0, 2.0, 10.0, 40.0]]}
