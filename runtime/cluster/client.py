@@ -7,7 +7,8 @@ Per frame: patches from the generator (``paraloupe``, ``lastdet``, ``ep-K``), th
 ``baseline``) or SAHI's slices and whole frame on the baseline model (``sahi``) → ``schedule`` (metadata
 only: bytes, confidence, the measured bandwidths) → ``assign`` → each patch sent to its server → results
 mapped to the frame and merged (:mod:`runtime.cluster.aggregate`; ``sahi``: :mod:`runtime.sahi`) →
-one prediction line per frame, in frame order.
+one prediction line per frame, in frame order. With ``client.task: keypoints`` the frame's entries are its person
+crops instead (:mod:`runtime.cluster.client_keypoints`), answered by ``keypoints`` messages; the rest is the same.
 
 The loop, per pass: admit frames and start those the pipeline has room for; run the timers (heartbeats, the
 master hello each second, patch deadlines, master timeouts); emit the frames done, in order; then wait on

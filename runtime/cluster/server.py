@@ -167,8 +167,9 @@ class Server:
         with Stopwatch() as warm:
             for n, det in self.detectors.items():
                 if self.emulated:
-                    host_ms = None if manifest.latency_ms(section.device, n) is not None else time_model(det, 3, 1)
-                    t, source = manifest.latency_or_estimate(section.device, n, host_ms)
+                    t, source = manifest.latency_or_estimate(section.device, n)
+                    if t is None:  # no row to start from: this host's own timing, scaled
+                        t, source = manifest.latency_or_estimate(section.device, n, time_model(det, 3, 1))
                     if source != "profile":
                         log(f"server {section.name}: warning: {n} has no {section.device} profile row; latency "
                             f"{t:.2f} ms estimated from the {source}")
