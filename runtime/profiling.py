@@ -3,8 +3,10 @@ estimated for devices not measured yet.
 
 A measured row of one model, :func:`measure_model`::
 
-    {"latency_ms": median of ``runs`` timed calls after ``warmup`` (ms) — one whole per-patch call of
-                   runtime.infer.Detector: letterbox + normalise, ncnn forward, decode,
+    {"latency_ms": median of ``runs`` timed calls after ``warmup`` (ms) — one whole per-input call of the model
+                   as the runtime loads it (:func:`runtime.keypoint_infer.load_model`): a detector's
+                   runtime.infer.Detector (letterbox + normalise, ncnn forward, decode) or a keypoint model's
+                   KeypointModel (letterbox + normalise, ncnn forward, heatmap decoding),
      "latency_p90_ms": ..., "net_ms": median of the ncnn forward alone (ms),
      "memory_mb": peak resident memory while loading and running the model, above the process's memory
                   before loading it (MB),
@@ -68,35 +70,42 @@ def peak_rss_mb() -> float:
     return peak / 1024.0
 
 
-def timing_image(size: int, seed: int = 0) -> np.ndarray:
-    """The fixed input of every timing: seeded noise, BGR uint8, ``size`` × ``size``."""
-    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+def timing_image(size: int, seed: int = 0, width: int | None = None) -> np.ndarray:
+    """The fixed input of every timing: seeded noise, BGR uint8, ``size`` px high × ``width`` px wide
+    (default ``size``: square)."""
+    return np.random.default_rng(seed).integers(0, 256, (size, width or size, 3), dtype=np.uint8)
 
 
 def measure_model(bundle_dir: str | Path, manifest: Manifest, name: str, threads: int = 1,
                   runs: int = MIN_RUNS, warmup: int = 5) -> dict[str, Any]:
-    """Measure model ``name`` in this process (see the module docstring; ``accuracy`` is not filled in)."""
+    """Measure model ``name`` (a detector or a keypoint model) in this process (see the module docstring;
+    ``accuracy`` is not filled in). A keypoint model is timed on a crop of its own input ``[height, width]``."""
     import cv2  # noqa: F401  (imported before the baseline: the libraries are not the model's memory)
     import ncnn  # noqa: F401
 
-    from runtime.infer import Detector
+    from runtime.keypoint_infer import KeypointModel, load_model
 
     if runs < 1 or warmup < 0:
         raise UserError(f"profiling: runs must be >= 1 and warmup >= 0 (got {runs}, {warmup})")
     reset_peak_memory()
     before = rss_mb()
-    det = Detector(bundle_dir, name, manifest, threads)
-    image = timing_image(det.size)
-    x, _ = det.preprocess(image)
+    model = load_model(bundle_dir, name, manifest, threads)
+    forward: Callable[[np.ndarray], Any]
+    if isinstance(model, KeypointModel):
+        image = timing_image(model.height, width=model.width)
+        x, forward = model.preprocess(image)[0], model.heatmaps
+    else:
+        image = timing_image(model.size)
+        x, forward = model.preprocess(image)[0], model.raw
     for _ in range(warmup):
-        det(image)
+        model(image)
     total, net = [], []
     for _ in range(runs):
         with Stopwatch() as watch:
-            det(image)
+            model(image)
         total.append(watch.ms)
         with Stopwatch() as watch:
-            det.raw(x)
+            forward(x)
         net.append(watch.ms)
     return {"latency_ms": round(float(np.median(total)), 3),
             "latency_p90_ms": round(float(np.percentile(total, 90)), 3),

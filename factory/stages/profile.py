@@ -17,6 +17,14 @@ detector was built on its backbone, every mini detector in that precision (said 
 a smaller side on host is logged as a warning and listed under ``warnings`` in ``metrics.json`` (a noisy
 host: re-run). Writes ``<out_dir>/profiles.json`` (the manifest's ``profiles`` and ``devices`` sections)
 and ``<out_dir>/metrics.json``.
+
+Keypoint models (issue 16): the keypoints stage's ncnn files under ``keypoints_dir`` whose torch vs ncnn parity
+passes (mean keypoint drift ≤ ``keypoint_parity_px``; :mod:`factory.keypoints.bundle_entries`: fp32 and fp16,
+int8 left out while its parity fails) are measured on host by the same code, right after the detectors, with
+α = their test OKS AP, and estimated for every other device by the same FLOPS ratio. A device's profile lists
+the keypoint models in its precision, else the fp32 ones; ``devices`` entries (what a device serves for
+detection) are not touched. Without keypoint files the stage says so in one line and writes detection only —
+the same detection rows either way.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from factory import paths
+from factory.keypoints.bundle_entries import KeypointExports, keypoint_serves, read_keypoint_exports
 from factory.nas.devices import measure_host_flops
 from factory.pipeline import load_section, resolve_path
 from factory.tracking import stage_run
@@ -68,6 +77,9 @@ class ProfileParams:
     export_dir: str = paths.EXPORT_DIR
     search_metrics: str = paths.SEARCH_METRICS  # device FLOPS (host's measured by the search stage)
     out_dir: str = paths.PROFILE_DIR
+    keypoints_dir: str = paths.KEYPOINTS_DIR  # the keypoints stage's output; absent: no keypoint rows
+    keypoint_parity_px: float = bounded(1.0, "largest mean torch vs ncnn keypoint drift (input px) of a keypoint "
+                                             "file that is profiled and bundled", ge=0.0)
     runs: int = bounded(30, "timed runs per model (median)", ge=MIN_RUNS)
     warmup: int = bounded(5, "untimed runs first", ge=0)
     devices: list[DeviceProfileParams] = field(default_factory=_default_devices)
@@ -129,6 +141,20 @@ def side_order_warnings(models: Mapping[str, ModelSpec], rows: Mapping[str, Mapp
     return out
 
 
+def read_keypoints(params: ProfileParams) -> KeypointExports | None:
+    """The keypoint files to profile (logged: what is left out and why), or None — said in one line — when the
+    keypoints stage's output is absent."""
+    where = resolve_path(params.keypoints_dir)
+    kp = read_keypoint_exports(where, params.keypoint_parity_px)
+    if kp is None:
+        log.info("profile: no keypoint models found (%s absent): detection models only", where / "ncnn/manifest.json")
+        return None
+    for name, why in kp.left_out.items():
+        log.info("profile: keypoint model %s left out: %s", name, why)
+    log.info("profile: %d keypoint models from %s: %s", len(kp.models), kp.ncnn_dir, ", ".join(kp.models) or "none")
+    return kp
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -142,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     catalog = parse_manifest(exported, f"{export_dir / 'models.json'}:")
     models = catalog.models
     flops = read_flops(resolve_path(params.search_metrics), [d.name for d in params.devices])
+    kp = read_keypoints(params)
+    kp_models = kp.models if kp is not None else {}
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     with stage_run("profile", params, out) as tracker:
@@ -150,22 +178,36 @@ def main(argv: list[str] | None = None) -> int:
                                   log=lambda msg: log.info("profile host: %s", msg))
         for name, row in measured.items():
             row["accuracy"] = round(float(quality[name]["f1"]), 4)
+        kp_measured: dict[str, dict[str, Any]] = {}
+        if kp is not None and kp_models:
+            kp_measured = measure_models(kp.ncnn_dir, kp.catalog, list(kp_models), host.threads, params.runs,
+                                         params.warmup, log=lambda msg: log.info("profile host: %s", msg))
+            for name, row in kp_measured.items():
+                row["accuracy"] = kp.accuracy[name]
         # the host's FLOPS under the load its latencies were just timed under (the search stage's figure may come
         # from a quieter or busier moment: a 2.2x difference was measured), so that their ratio scales one load
         flops["host"] = measure_host_flops(threads=host.threads)
         log.info("profile host: %.3g FLOPS (measured beside the latencies)", flops["host"])
-        warnings = side_order_warnings(models, measured)
+        warnings = side_order_warnings(models, measured) + side_order_warnings(kp_models, kp_measured)
         for w in warnings:
             log.warning("profile host: %s (latency should grow with the input side)", w)
         profiles: dict[str, Any] = {}
         devices: dict[str, Any] = {}
+        kp_serves: dict[str, Any] = {}
         for d in params.devices:
             served, note = serves(models, d)
+            kp_served, kp_note = keypoint_serves(kp_models, d.precision)
+            kp_note = "" if d.name == "host" else kp_note  # host lists every model
+            kp_serves[d.name] = {"models": list(kp_models) if d.name == "host" else kp_served,
+                                 **({"note": kp_note} if kp_note else {})}
+            if kp_note:
+                log.info("profile %s: %s", d.name, kp_note)
             if d.name == "host":
-                profiles[d.name] = {"estimated": False, "threads": d.threads, "models": measured,
+                profiles[d.name] = {"estimated": False, "threads": d.threads, "models": {**measured, **kp_measured},
                                     "source": "measured by the profile stage (runtime.profiling, ncnn)"}
             else:
-                rows = estimate_rows({n: measured[n] for n in served}, flops["host"], flops[d.name], "host")
+                chosen = {**{n: measured[n] for n in served}, **{n: kp_measured[n] for n in kp_served}}
+                rows = estimate_rows(chosen, flops["host"], flops[d.name], "host")
                 profiles[d.name] = {"estimated": True, "threads": d.threads, "models": rows,
                                     "source": f"estimated: host latency x FLOPS ratio {flops['host']:.3g} / "
                                               f"{flops[d.name]:.3g}; run paraloupe-profile on the device"}
@@ -174,12 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         write_json(out / "profiles.json", {"profiles": profiles, "devices": devices})
         table = [{"device": dev, "model": name, **row} for dev, p in profiles.items()
                  for name, row in p["models"].items()]
+        keypoints = {"found": kp is not None, "serves": kp_serves, "left_out": kp.left_out if kp else {}}
         write_json(out / "metrics.json", {"rows": table, "seconds": round(time.time() - t0, 1),
-                                          "warnings": warnings, "params": to_mapping(params)})
-        tracker.metrics({f"host/{n}/latency_ms": r["latency_ms"] for n, r in measured.items()})
-        log.info("%-18s %-22s %10s %9s %7s %s", "device", "model", "t ms", "mem MB", "α", "")
+                                          "warnings": warnings, "keypoints": keypoints, "params": to_mapping(params)})
+        tracker.metrics({f"host/{n}/latency_ms": r["latency_ms"] for n, r in {**measured, **kp_measured}.items()})
+        log.info("%-18s %-30s %10s %9s %7s %s", "device", "model", "t ms", "mem MB", "α", "")
         for r in table:
-            log.info("%-18s %-22s %10.2f %9.1f %7.4f %s", r["device"], r["model"], r["latency_ms"], r["memory_mb"],
+            log.info("%-18s %-30s %10.2f %9.1f %7.4f %s", r["device"], r["model"], r["latency_ms"], r["memory_mb"],
                      r["accuracy"], "estimated" if r["estimated"] else "measured")
     return 0
 

@@ -7,8 +7,9 @@ profile into the bundle (paper §III-D1: latency t, memory, accuracy α per mode
 Run it once on each device (Raspberry Pi, Jetson, phone): its rows replace the estimated ones (FLOPS ratio
 to ``host``) and the profile is marked ``"estimated": false``. Models measured: ``--models`` — ``profiled``
 (default: the models the device's profile already lists, else those it serves), ``all``, or a comma list.
-Threads: ``--threads``, else the profile's own ``threads``. Accuracy α is copied from the bundle (F1 on the
-held-out patch set, measured by the factory). Runtime side: numpy, OpenCV and ncnn only.
+Keypoint models (``task: keypoints``) are timed like detectors, on a crop of their input size. Threads:
+``--threads``, else the profile's own ``threads``. Accuracy α is copied from the bundle (detectors: F1 measured
+by the factory; keypoint models: their test OKS AP). Runtime side: numpy, OpenCV and ncnn only.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ DEVICES = ("jetson-xavier-nx", "raspberry-pi-4b", "snapdragon-732g", "host")
 
 
 def _models(manifest: Manifest, device: str, choice: str) -> list[str]:
-    models = manifest.models_of_task("detection")  # keypoint models are not profiled here (yet)
+    models = list(manifest.models)  # detectors and keypoint models alike (runtime.profiling times both)
     if choice == "all":
-        return list(models)
+        return models
     if choice == "profiled":
-        return manifest.listed_models(device) or list(models)
+        listed = manifest.listed_models(device)
+        return (listed + manifest.listed_models(device, "keypoints")) if listed else models
     names = [n for n in choice.split(",") if n]
     for n in names:
         if n not in models:
