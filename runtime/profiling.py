@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -118,9 +119,12 @@ def measure_isolated(bundle_dir: str | Path, manifest: Manifest, name: str, thre
                      runs: int = MIN_RUNS, warmup: int = 5, timeout_s: float = 600.0) -> dict[str, Any]:
     """:func:`measure_model` in a fresh ``python -m runtime.profiling`` child (the manifest goes on stdin)."""
     cmd = [sys.executable, "-m", "runtime.profiling", str(bundle_dir), name, str(threads), str(runs), str(warmup)]
+    # the child imports the runtime package this process runs (not another checkout installed in the venv)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
     try:
         done = subprocess.run(cmd, input=json.dumps(to_mapping(manifest)), capture_output=True, text=True,
-                              timeout=timeout_s)
+                              timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         raise UserError(f"profiling {name}: no result within {timeout_s:.0f} s") from None
     lines = done.stdout.strip().splitlines()

@@ -102,9 +102,9 @@ def keypoint_serves(models: Mapping[str, ModelSpec], precision: str) -> tuple[li
 
 
 def bundled_entries(keypoints_dir: Path, names: Iterable[str]) -> tuple[Path, dict[str, Any]]:
-    """The ncnn folder and the raw manifest entries (a deep copy, files relative to that folder) of the keypoint
-    models ``names`` — those the profile stage rowed. A name the keypoints stage's manifest lacks is an error
-    (the profile is older than the keypoint files: re-run the profile stage)."""
+    """The ncnn folder and the raw manifest entries (deep copies in that manifest's order, files relative to that
+    folder) of the keypoint models ``names`` — those the profile stage rowed. A name the keypoints stage's
+    manifest lacks is an error (the profile is older than the keypoint files: re-run the profile stage)."""
     manifest_path = keypoints_dir / MANIFEST
     wanted = list(names)
     if not wanted:
@@ -114,4 +114,4 @@ def bundled_entries(keypoints_dir: Path, names: Iterable[str]) -> tuple[Path, di
     if missing:
         raise UserError(f"{manifest_path}: models.{missing[0]}: profiled but not exported (re-run the profile "
                         f"stage)")
-    return manifest_path.parent, {n: json.loads(json.dumps(models[n])) for n in wanted}
+    return manifest_path.parent, {n: json.loads(json.dumps(e)) for n, e in models.items() if n in wanted}
