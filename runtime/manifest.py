@@ -303,8 +303,8 @@ class Manifest:
         """t of ``model`` on ``device`` (ms) and where it comes from: the device's profile row (``profile``);
         else the measured ``host`` row scaled by the FLOPS ratio host / device (``devices.*.flops``, as the
         profile stage estimates); else ``host_ms`` (measured by the caller on this host) scaled the same way
-        (× 1 when a FLOPS figure is missing). ``(None, "none")`` when none applies. Keypoint models have no
-        profile rows until the profile stage measures them."""
+        (× 1 when a FLOPS figure is missing). ``(None, "none")`` when none applies (a bundle built before the
+        profile stage rowed keypoint models has none for them)."""
         t = self.latency_ms(device, model)
         if t is not None:
             return t, "profile"

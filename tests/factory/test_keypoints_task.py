@@ -118,6 +118,11 @@ def test_keypoints_stage_end_to_end(world_dir: Path, tmp_path: Path, monkeypatch
         f"{m}-{p}" for m in ("kp-standin-64x32", "kp-hrnet-64x32") for p in ("fp32", "fp16", "int8"))
     assert all(r["ncnn"]["int8"]["layers_int8"] > 0 for r in report["rows"])
     assert manifest.models_of_kind("mini") == []  # nothing for the detection pipeline
+    from factory.keypoints.bundle_entries import read_keypoint_exports
+
+    picked = read_keypoint_exports(tmp_path / "kp", max_parity_px=1e9)  # what the profile stage reads of it
+    assert picked is not None and set(picked.models) == set(manifest.models) and not picked.left_out
+    assert all(picked.accuracy[f"{r['model']}-fp32"] == r["test_ap"] for r in report["rows"])
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
