@@ -62,6 +62,10 @@ log = logging.getLogger("paraloupe")
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
+#: the held-out world videos the minis' closed-loop alpha is measured on (world stage defaults)
+VAL_VIDEOS = ("val-static", "val-moving", "val-static-2", "val-moving-2", "val-switch", "val-moving-3")
+
+
 @dataclass
 class Int8Params:
     """Post-training int8 quantization (``export.int8``)."""
@@ -90,8 +94,7 @@ class ExportParams:
     optlevel: int = bounded(2, "pnnx graph optimisation level (2 = all passes)", ge=0, le=2)
     eval: str = paths.patches("val")  # held-out patch set (COCO) for the minis' F1
     # the minis' α = closed-loop F1 on these held-out videos (factory/export/loop_alpha.py); [] = patch-set F1
-    loop_eval: list[Source] = field(default_factory=lambda: [world_source("val-static"),
-                                                             world_source("val-moving")])
+    loop_eval: list[Source] = field(default_factory=lambda: [world_source(name) for name in VAL_VIDEOS])
     loop_objectness: str = paths.OBJECTNESS_WEIGHTS  # the loop's objectness model M (absent: the prior)
     baseline_eval: list[Source] = field(default_factory=lambda: [world_source("val-static"),
                                                                  world_source("val-moving")])

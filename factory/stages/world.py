@@ -48,6 +48,12 @@ def _default_videos() -> dict[str, VideoParams]:
         "train-moving-2": VideoParams(seed=104, frames=600, camera="moving"),
         "val-static": VideoParams(seed=201, frames=200, camera="static"),
         "val-moving": VideoParams(seed=202, frames=200, camera="moving"),
+        # more tuning videos: the closed loop's choices (the minis' alpha among them) swing by +-2 F1 points
+        # from one 200-frame video to the next
+        "val-static-2": VideoParams(seed=211, frames=200, camera="static"),
+        "val-moving-2": VideoParams(seed=212, frames=200, camera="moving"),
+        "val-switch": VideoParams(seed=213, frames=200, camera="static", switch_layout_at=100),
+        "val-moving-3": VideoParams(seed=214, frames=200, camera="moving"),
         "test-static": VideoParams(seed=301, frames=400, camera="static"),
         "test-moving": VideoParams(seed=302, frames=400, camera="moving"),
         "test-switch": VideoParams(seed=303, frames=400, camera="static", switch_layout_at=200),
