@@ -152,6 +152,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    out = run(args)
+    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()), file=sys.stdout)
+    if args.json:
+        write_json(args.json, out, indent=1)
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """One video through the loop (``args`` as :func:`_parser` makes them); returns the figures."""
     manifest = load_manifest(args.bundle)
     data = _merge(read_yaml(args.config) if args.config else {}, _parse_set(args.set))
     unknown = set(data) - {"patches", "loop"}
@@ -217,10 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
            **({"devices": args.devices, "slo_ms": args.slo, "budget": budget,
                "entries_per_model": dict(sorted(placement.chosen.items()))} if placement else {})}
-    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()), file=sys.stdout)
-    if args.json:
-        write_json(args.json, out, indent=1)
-    return 0
+    return out
 
 
 def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: int) -> Any:

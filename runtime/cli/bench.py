@@ -3,8 +3,9 @@
 Subcommands are modules ``runtime.bench.<what>`` with a ``main(argv) -> int``:
 ``scheduler`` (policies vs the MILP optimum), ``patches`` (patch generators: speed and coverage),
 ``soak`` (the local cluster under overload for minutes: queues, RSS, drops, latency), ``tracker`` (the
-multi-object tracker: ms/frame incl. camera motion, id switches), ``motion`` (motion boxes: ms/frame) and
-``loop`` (the closed loop in process with the real models: F1, patch recall, patches per frame).
+multi-object tracker: ms/frame incl. camera motion, id switches), ``motion`` (motion boxes: ms/frame),
+``loop`` (the closed loop in process with the real models: F1, patch recall, patches per frame) and ``tune``
+(that loop over the whole tuning set: per-video F1 and the mean to compare settings by).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from runtime.errors import UserError, cli_entry, run_cli
 
-SUBCOMMANDS = ("scheduler", "patches", "soak", "tracker", "motion", "loop")
+SUBCOMMANDS = ("scheduler", "patches", "soak", "tracker", "motion", "loop", "tune")
 
 
 @cli_entry

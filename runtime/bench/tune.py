@@ -1,0 +1,99 @@
+"""``paraloupe-bench tune`` — the closed loop over the whole tuning set at once: per-video F1 and their mean.
+
+Run::
+
+    paraloupe-bench tune --bundle models/bundle --world models/world
+        [--real ../shared/data/vtest/vtest.avi --real-gt models/label/vtest/annotations.json --real-frames 200:500]
+        [--devices raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b --slo 250]
+        [--set loop.KEY=VALUE ...] [--config loop.yaml] [--mode ...] [--jobs 2] [--json OUT]
+
+The tuning set is every ``val*`` folder of ``--world`` (``video.mp4`` + ``annotations.json``) plus, with
+``--real``, a real video's training range. Test videos are refused (a folder named ``test*`` given with
+``--videos``, or ``--real-frames`` reaching into the real video's evaluation range ``--real-test-from``): a
+setting is chosen on these and only reported on the test videos. Each video runs ``paraloupe-bench loop`` with
+the same options, ``--jobs`` at a time (one process each); the mean F1 over the videos is the figure to compare
+settings by — single 200-frame videos swing by about ±2 points between nearly equal settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from runtime.atomic import write_json
+from runtime.bench import loop
+from runtime.errors import UserError
+from runtime.evaluate import parse_frame_range
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paraloupe-bench tune", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--world", help="folder of world videos: every val* subfolder is a tuning video")
+    p.add_argument("--videos", nargs="*", default=[], help="tuning video folders (video.mp4 + annotations.json) "
+                                                            "instead of --world's val* ones")
+    p.add_argument("--real", help="a real video whose training range joins the tuning set")
+    p.add_argument("--real-gt", help="its COCO ground truth (required with --real)")
+    p.add_argument("--real-frames", default="0:500", help="the real video's tuning range A:B")
+    p.add_argument("--real-test-from", type=int, default=500, help="first frame of the real video's evaluation "
+                                                                   "range (never tuned on)")
+    p.add_argument("--jobs", type=int, default=2, help="videos run at once (one process each)")
+    p.add_argument("--json", help="write every video's figures and the mean here")
+    return p
+
+
+def tuning_videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """(name, ``paraloupe-bench loop`` video arguments) per tuning video; a test video is a one-line error."""
+    folders = [Path(v) for v in args.videos]
+    if not folders and args.world:
+        folders = sorted(p for p in Path(args.world).glob("val*") if p.is_dir())
+    for f in folders:
+        if f.name.startswith("test"):
+            raise UserError(f"{f}: a test video is never tuned on (choose val* videos)")
+        for needed in ("video.mp4", "annotations.json"):
+            if not (f / needed).is_file():
+                raise UserError(f"{f}: no {needed}")
+    videos = [(f.name, ["--video", str(f / "video.mp4"), "--gt", str(f / "annotations.json")]) for f in folders]
+    if args.real:
+        if not args.real_gt:
+            raise UserError("--real-gt: required with --real")
+        span = parse_frame_range(args.real_frames)
+        if span is None or span[1] > args.real_test_from:
+            raise UserError(f"--real-frames {args.real_frames}: must end by frame {args.real_test_from} (the "
+                            "evaluation range is never tuned on)")
+        videos.append((f"{Path(args.real).stem}[{args.real_frames}]",
+                       ["--video", args.real, "--gt", args.real_gt, "--frames", args.real_frames]))
+    if not videos:
+        raise UserError("no tuning videos: give --world (with val* folders), --videos or --real")
+    return videos
+
+
+def _one(argv: list[str]) -> dict[str, Any]:
+    """One video (in a worker process)."""
+    return loop.run(loop._parser().parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, loop_args = _parser().parse_known_args(argv)
+    videos = tuning_videos(args)
+    argvs = [["--bundle", args.bundle, *video, *loop_args] for _, video in videos]
+    for a in argvs:  # bad loop options fail here, once, before any worker starts
+        loop._parser().parse_args(a)
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(_one, argvs))
+    rows = {name: r for (name, _), r in zip(videos, results, strict=True)}
+    mean = sum(r["f1"] for r in rows.values()) / len(rows)
+    width = max(len(n) for n in rows)
+    print(f"{'video'.ljust(width)}  F1     P      R      patches/frame")
+    for name, r in rows.items():
+        print(f"{name.ljust(width)}  {r['f1']:.3f}  {r['precision']:.3f}  {r['recall']:.3f}  "
+              f"{r['patches_per_frame']:.1f}")
+    print(f"{'mean'.ljust(width)}  {mean:.4f}  ({len(rows)} videos; options: {' '.join(loop_args) or 'defaults'})",
+          file=sys.stdout)
+    if args.json:
+        write_json(args.json, {"mean_f1": mean, "videos": rows, "options": loop_args}, indent=1)
+    return 0
