@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from factory.label import mediapipe_pose_worker as worker
-from factory.label.pose_teacher import (
+from factory.teacher import mediapipe_pose_worker as worker
+from factory.teacher.pose import (
     BLAZEPOSE_TO_COCO,
     FACE,
     landmarks_to_coco17,

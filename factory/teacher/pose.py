@@ -1,11 +1,11 @@
-"""``python -m factory.label.pose_teacher --video V --boxes DET.json --out KP.json [--frames A:B]
+"""``python -m factory.teacher.pose --video V --boxes DET.json --out KP.json [--frames A:B]
 [--python /work/mp-venv/bin/python] [--vis 0.5] [--mask-pad 0.1] [--no-mask] [--raw RAW.npz]``
 
 A pose **teacher** for a real video (issue 16 item 5, like the detection teacher of ``paraloupe-label``): every
 non-crowd person box of a COCO JSON (the detection teacher's ``annotations.json``, image id = frame index) is
 labelled with MediaPipe's BlazePose GHUM *full* landmark model (Apache-2.0; ``pose_landmark_full.tflite``, 6.4 MB,
 shipped inside the mediapipe 0.10.14 wheel — no download). MediaPipe runs in a **separate** virtual environment
-(``--python``) as a subprocess (:mod:`factory.label.mediapipe_pose_worker`); the two exchange a JSON request and an
+(``--python``) as a subprocess (:mod:`factory.teacher.mediapipe_pose_worker`); the two exchange a JSON request and an
 NPZ answer, so this environment never imports mediapipe.
 
 Output: a COCO keypoint JSON in the project's convention (docs/keypoints.md) — one annotation per person box (same
@@ -85,7 +85,7 @@ def matches_box(points: np.ndarray, box: Sequence[float], inside: float = 0.8, g
 
 
 def run_worker(python: str, request: dict, timeout_s: float | None = None) -> dict[str, np.ndarray]:
-    """Run :mod:`factory.label.mediapipe_pose_worker` under ``python`` (the mediapipe environment) on
+    """Run :mod:`factory.teacher.mediapipe_pose_worker` under ``python`` (the mediapipe environment) on
     ``request`` and return its arrays."""
     if not Path(python).exists():
         raise UserError(f"--python: {python} not found (a virtual environment with mediapipe==0.10.14)")
@@ -126,7 +126,7 @@ def teacher_annotations(boxes: dict[int, list[list[float]]], landmarks: np.ndarr
 def main(argv: Sequence[str] | None = None) -> int:
     from factory.world.keypoints import write_keypoints
 
-    parser = argparse.ArgumentParser(prog="python -m factory.label.pose_teacher",
+    parser = argparse.ArgumentParser(prog="python -m factory.teacher.pose",
                                      description="Label a video's person boxes with MediaPipe's pose model.")
     parser.add_argument("--video", required=True, help="input video")
     parser.add_argument("--boxes", required=True, help="COCO JSON with person boxes (image id = frame index)")
