@@ -64,6 +64,8 @@ def device_models(manifest: Manifest, device: str, precision: str = "device") ->
     out = DeviceModels(device, basis, profile.source)
     for name in profile.models:
         spec = manifest.models[name]
+        if spec.task != "detection":  # the keypoint models' rows sit beside (their own section of the report)
+            continue
         run = name
         if precision != "device":
             run = manifest.variant(name, precision) or name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,18 @@ def test_rois_take_the_densest_windows_without_overlap() -> None:
     assert rois[0][:2] == [240.0, 16.0] and rois[0][2:] == [32.0, 32.0]
     assert rois[1][:2] == [32.0, 96.0]
     assert len(rois) == 2  # nothing left with any density
+
+
+def test_a_device_s_detection_models_leave_its_keypoint_rows_out() -> None:
+    from factory.report.latency import device_models
+    from tests.runtime.cluster.tiny_bundle import fake_manifest
+
+    m = fake_manifest({"mini-64": "mini", "kp-64": "mini", "baseline-320-int8": "baseline"},
+                      profiles={"pi": {"kp-64": 5.0, "mini-64": 20.0, "baseline-320-int8": 90.0}})
+    # a keypoint model's row in the same profile (the bundle stage adds them)
+    m.models["kp-64"] = dataclasses.replace(m.models["kp-64"], task="keypoints")
+    dm = device_models(m, "pi")
+    assert dm is not None and dm.mini == {64: "mini-64"} and dm.baselines == {64: "baseline-320-int8"}
 
 
 def test_each_baseline_side_uses_the_model_exported_at_it() -> None:
