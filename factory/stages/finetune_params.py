@@ -22,15 +22,15 @@ class MiniParams:
 
     train: list[str] = field(default_factory=lambda: [paths.patches("train")])  # COCO patch sets
     val: list[str] = field(default_factory=lambda: [paths.patches("val")])
-    epochs: int = bounded(8, "epochs at the smallest size", ge=1)
+    epochs: int = bounded(24, "epochs at the smallest size", ge=1)
     resize_epochs: int = bounded(2, "epochs at each larger size (starting from the previous size)", ge=1)
     samples_per_epoch: int | None = bounded(3200, "patches drawn per epoch (null: the whole set)", ge=1)
     batch_size: int = bounded(32, "patches per batch", ge=1)
     lr: float = bounded(4e-3, "peak AdamW learning rate", gt=0)
     resize_lr: float = bounded(1.5e-3, "peak learning rate at the larger sizes", gt=0)
     weight_decay: float = bounded(0.05, "AdamW weight decay", ge=0)
-    neck_width: int = bounded(64, "neck channels", ge=8)
-    head_width: int = bounded(64, "head channels", ge=8)
+    neck_width: int = bounded(96, "neck channels", ge=8)
+    head_width: int = bounded(96, "head channels", ge=8)
     head_depth: int = bounded(2, "depthwise-separable layers in the head", ge=0)
     top_k: int = bounded(30, "proposals kept before NMS (a patch holds one object, maybe a neighbour)", ge=1)
     max_detections: int = bounded(15, "detections kept after NMS", ge=1)
