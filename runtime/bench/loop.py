@@ -142,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", help="comma-separated device profiles of an emulated cluster (e.g. raspberry-pi-4b "
                                      "four times): each entry's model is chosen by the master's scheduler and each "
                                      "frame's patch budget follows from the SLO, as in a cluster run (default: "
-                                     "--mini for every patch, no budget)")
+                                     "--mini for every patch, no budget; the whole-frame modes run the model they "
+                                     "name on every frame either way)")
     p.add_argument("--slo", type=float, default=250.0, help="SLO with --devices, ms of device time")
     p.add_argument("--scheduler", default=Solver.MARKOV.value, choices=Solver.values(), help="with --devices")
     p.add_argument("--json", help="write the figures here")
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     preds, gen_ms, patch_ms, n_patches, served = {}, [], [], [], Served()
     ranked: dict[int, Detections] = {}  # before the score cuts: the --out lines carry them for average precision
     route, budget, placement = None, None, None
-    if args.devices:
+    if args.devices and not mode.is_whole_frame:  # a whole-frame mode runs the model it names, at its side
         placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
                               whole_tiles=loop_cfg.whole_tiles)
         budget = placement.budget(loop.whole_pass) if loop_cfg.budget else None
@@ -225,8 +226,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "gen_ms_median": float(np.median(gen_ms)), "gen_ms_p90": float(np.percentile(gen_ms, 90)),
            "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
            **({"devices": args.devices, "slo_ms": args.slo, "budget": budget,
-               "entries_per_model": dict(sorted(placement.chosen.items()))} if placement else {})}
+               "entries_per_model": dict(sorted(placement.chosen.items()))} if placement else {}),
+           **({"devices": args.devices, "entries_per_model": {_whole_model(mode, mini, base): result.frames}}
+              if args.devices and mode.is_whole_frame else {})}
     return out
+
+
+def _whole_model(mode: Mode, mini: str, base: str) -> str:
+    """The model a whole-frame mode runs on every frame (``--baseline`` or ``--mini``)."""
+    return base if mode == Mode.BASELINE else mini
 
 
 def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: int) -> Any:

@@ -1,0 +1,39 @@
+"""``paraloupe-bench loop`` in a whole-frame mode runs the baseline it names on every frame, also with --devices
+(the emulated cluster's scheduler must not swap in another export of the same network, e.g. the 320 side's int8
+file at side 960)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from runtime.bench.loop import main
+from runtime.bundle import write_manifest
+
+
+def _two_baselines(tiny_bundle: Path, folder: Path) -> Path:
+    """The tiny bundle plus a second baseline entry (same files, side 96) that every device runs faster."""
+    bundle = folder / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    data = json.loads((bundle / "manifest.json").read_text())
+    data["models"]["baseline-96-fp32"] = {**data["models"]["baseline-160-fp32"], "input_size": 96}
+    for profile in data["profiles"].values():
+        profile["models"]["baseline-96-fp32"] = {**profile["models"]["baseline-160-fp32"], "latency_ms": 1.0}
+    for device in data["devices"].values():
+        device["serves"].append("baseline-96-fp32")
+    data.pop("checksum")
+    write_manifest(bundle, data)
+    return bundle
+
+
+def test_whole_frame_mode_runs_the_named_baseline_with_devices(tiny_bundle: Path, tiny_video: Path,
+                                                                 tmp_path: Path) -> None:
+    bundle = _two_baselines(tiny_bundle, tmp_path)
+    gt = tiny_video.parent / "annotations.json"
+    out = tmp_path / "out.json"
+    main(["--bundle", str(bundle), "--video", str(tiny_video), "--gt", str(gt), "--mode", "baseline",
+          "--baseline", "baseline-160-fp32", "--devices", "raspberry-pi-4b,raspberry-pi-4b", "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert figures["baseline"] == "baseline-160-fp32" and figures["side"] == 160
+    assert figures["entries_per_model"] == {"baseline-160-fp32": figures["frames"]}
