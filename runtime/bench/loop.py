@@ -225,16 +225,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "missed_unserved": served.missed_unserved, "missed_served": served.missed_served,
            "gen_ms_median": float(np.median(gen_ms)), "gen_ms_p90": float(np.percentile(gen_ms, 90)),
            "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
-           **({"devices": args.devices, "slo_ms": args.slo, "budget": budget,
-               "entries_per_model": dict(sorted(placement.chosen.items()))} if placement else {}),
-           **({"devices": args.devices, "entries_per_model": {_whole_model(mode, mini, base): result.frames}}
-              if args.devices and mode.is_whole_frame else {})}
+           **_device_figures(args, mode, placement, budget, mini, base, result.frames)}
     return out
 
 
-def _whole_model(mode: Mode, mini: str, base: str) -> str:
-    """The model a whole-frame mode runs on every frame (``--baseline`` or ``--mini``)."""
-    return base if mode == Mode.BASELINE else mini
+def _device_figures(args: argparse.Namespace, mode: Mode, placement: Placement | None, budget: int | None,
+                    mini: str, base: str, frames: int) -> dict[str, Any]:
+    """The ``--devices`` part of the figures: the placement's model counts, or, in a whole-frame mode, the one
+    model it ran on every frame."""
+    if placement is not None:
+        return {"devices": args.devices, "slo_ms": args.slo, "budget": budget,
+                "entries_per_model": dict(sorted(placement.chosen.items()))}
+    if args.devices:
+        return {"devices": args.devices, "entries_per_model": {base if mode == Mode.BASELINE else mini: frames}}
+    return {}
 
 
 def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: int) -> Any:
