@@ -15,8 +15,8 @@ from runtime.errors import UserError
 
 T = TypeVar("T")
 
-SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune", "export", "profile", "bundle",
-            "evaluate", "keypoints")
+SECTIONS = ("world", "label", "datasets", "objectness", "search", "pretrain", "finetune", "refine", "export", "profile",
+            "bundle", "evaluate", "keypoints")
 
 DEFAULT_PARAMS = Path("params.yaml")
 

@@ -61,9 +61,25 @@ def world_source(name: str) -> Source:
 TRAIN_WORLD_VIDEOS = ("train-static", "train-moving", "train-static-2", "train-moving-2")
 
 
+#: world videos held out from the minis' first training pass: the closed loop's mistakes on them are the second
+#: pass's hard examples (refine stage); the baseline trains on them too (:func:`baseline_train_sources`)
+MINE_WORLD_VIDEOS = ("mine-static", "mine-moving", "mine-static-2", "mine-moving-2")
+
+
 def train_sources() -> list[Source]:
     """Every training source: the world's training videos and the real video's training split."""
     return [world_source(name) for name in TRAIN_WORLD_VIDEOS] + [real_train_source()]
+
+
+def mine_sources() -> list[Source]:
+    """The refine stage's videos (:data:`MINE_WORLD_VIDEOS`)."""
+    return [world_source(name) for name in MINE_WORLD_VIDEOS]
+
+
+def baseline_train_sources() -> list[Source]:
+    """The baseline's training videos: every frame either mini pass learns from (the training videos, the
+    mining videos, the real video's training split), so the comparison is fair."""
+    return [world_source(name) for name in TRAIN_WORLD_VIDEOS] + mine_sources() + [real_train_source()]
 
 
 def real_train_source() -> Source:

@@ -85,7 +85,7 @@ class Int8Params:
 class ExportParams:
     """The ``export`` section of params.yaml."""
 
-    detectors_dir: str = paths.DETECTORS_DIR
+    detectors_dir: str = paths.REFINED_DIR  # the refine stage's (second-pass minis + the baseline)
     out_dir: str = paths.EXPORT_DIR
     models: list[str] | None = None  # checkpoint folders of detectors_dir; null = every one with a model.pt
     baseline_sizes: list[int] = bounded([320, 480, 640, 960], "square input sides the whole-frame baseline is "

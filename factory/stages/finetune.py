@@ -172,14 +172,14 @@ def _row(model: Detector, name: str, kind: str, h: int, w: int, scores: Scores, 
             "evaluation": evaluation, "images": scores.count}
 
 
-def evaluate_all(params: FinetuneParams, out: Path, tracker: Tracker, names: list[str]) -> dict[str, Any]:
-    """The table and the comparison on the test videos (see the module docstring)."""
+def evaluate_models(params: FinetuneParams, out: Path, tracker: Tracker, names: list[str]) -> list[dict[str, Any]]:
+    """The table's rows of the checkpoints ``names`` under ``out`` on the test videos (module docstring);
+    each model's rows also go to ``out/<name>/metrics.json``."""
     e = params.eval
     frames = read_frames(e.test, e.frame_step, "finetune.eval.test")
     mini_frames = frames[::max(e.mini_frame_step // e.frame_step, 1)]
     w0, h0 = frames[0].image().shape[1], frames[0].image().shape[0]
     rows: list[dict[str, Any]] = []
-    baseline_f1: dict[int, float] = {}
     for name in names:
         model = load_detector(out / name / "model.pt").eval()
         t0 = time.time()
@@ -188,7 +188,6 @@ def evaluate_all(params: FinetuneParams, out: Path, tracker: Tracker, names: lis
                 h, w = _canvas(width, frames[0], model.size_multiple)
                 s = evaluate_frames(model, frames, width, model.spec["decode"])
                 rows.append(_row(model, name, "baseline", h, w, s, e.latency_runs, "full frames (test)"))
-                baseline_f1[width] = rows[-1]["f1"]
         else:
             size = int(model.spec["input_size"])
             s = evaluate_gt_patches(model, frames, w0, h0, size, model.spec["decode"],
@@ -203,6 +202,12 @@ def evaluate_all(params: FinetuneParams, out: Path, tracker: Tracker, names: lis
                 tracker.metrics({f"test/{name}/{row['kind']}/{row['input_size']}/f1": row["f1"]})
         write_json(out / name / "metrics.json", {"model": name, "rows": [r for r in rows if r["model"] == name]})
         log.info("evaluated %s (%.0f s)", name, time.time() - t0)
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The table's summary: the baseline's best full-frame F1 and each mini's gap to it (points)."""
+    baseline_f1 = {r["input_size"]: r["f1"] for r in rows if r["kind"] == "baseline"}
     summary: dict[str, Any] = {}
     if baseline_f1:
         largest = max(baseline_f1)
@@ -217,7 +222,13 @@ def evaluate_all(params: FinetuneParams, out: Path, tracker: Tracker, names: lis
             if r["kind"] == "mini":
                 summary.setdefault("mini_gt_patch_f1", {})[r["model"]] = r["f1"]
                 summary.setdefault("gap_points_vs_baseline_best", {})[r["model"]] = round(100 * (best - r["f1"]), 2)
-    return {"rows": rows, "summary": summary}
+    return summary
+
+
+def evaluate_all(params: FinetuneParams, out: Path, tracker: Tracker, names: list[str]) -> dict[str, Any]:
+    """The table and the comparison on the test videos (see the module docstring)."""
+    rows = evaluate_models(params, out, tracker, names)
+    return {"rows": rows, "summary": summarize(rows)}
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

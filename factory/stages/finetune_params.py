@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from factory import paths
-from factory.data.builder import Source, train_sources, world_source
+from factory.data.builder import Source, baseline_train_sources, world_source
 from runtime.config import bounded
 from runtime.errors import UserError
 
@@ -42,8 +42,8 @@ class BaselineParams:
     """Training of the full-frame baseline (``finetune.baseline``)."""
 
     enabled: bool = True
-    # the real video's training split too, as the mini models' patch set has it (a fair comparison)
-    train: list[Source] = field(default_factory=train_sources)
+    # every frame the minis learn from (both passes) and the real video's training split: a fair comparison
+    train: list[Source] = field(default_factory=baseline_train_sources)
     val: list[Source] = field(default_factory=lambda: [world_source("val-static"), world_source("val-moving")])
     frame_step: int = bounded(1, "use every n-th training frame", ge=1)
     epochs: int = bounded(16, "training epochs", ge=1)
