@@ -69,7 +69,7 @@ class LoopConfig:
                                   "every ceil(columns·rows / this) passes)", ge=1)
     output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
                                            "reported when it scores at least this", ge=0.0, le=1.0)
-    mini_start_score: float = bounded(0.85, "a detection no baseline pass confirmed (IoU >= 0.5) starts a "
+    mini_start_score: float = bounded(0.7, "a detection no baseline pass confirmed (IoU >= 0.5) starts a "
                                             "track only at this score (the minis' false positives must not "
                                             "seed their own patches)", ge=0.0, le=1.0)
     candidate_score: float = bounded(0.2, "the baseline pass reports boxes down to this score (below its model's "
