@@ -45,17 +45,21 @@ def make_video(root: Path) -> dict[str, str]:
     return {"video": str(root / "video.mp4"), "annotations": str(root / "annotations.json")}
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
+    """The tiny video under ``root`` and its patch and ImageNet-style sets (train and val from the same video)."""
     from factory.data.builder import Source
 
-    root = tmp_path_factory.mktemp("stages")
     src = make_video(root)
     for split in ("train", "val"):
         build_split(split, [Source(**src)], root / "patches" / split, root / "imagenet" / split,
                     PatchParams(frame_step=1, min_object_side=8, seeded_per_video=40),
                     ImagenetParams(frame_step=2, background_per_video=8, min_object_side=10), seed=1)
     return root, src
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    return build_workspace(tmp_path_factory.mktemp("stages"))
 
 
 def write_params(root: Path, src: dict[str, str], **finetune: object) -> Path:

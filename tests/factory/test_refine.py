@@ -14,7 +14,7 @@ from factory.models.detector import load_detector
 from factory.train.mining import MiningParams, false_positive_boxes, hard_patch_rects, loop_predictions
 from runtime.coco import FrameAnnotations, VideoAnnotations, load_coco
 from runtime.detections import Detections
-from tests.factory.test_detectors_stages import make_video, write_params
+from tests.factory.test_detectors_stages import build_workspace, write_params
 
 torch.set_num_threads(1)
 
@@ -52,17 +52,7 @@ def test_false_positives_are_what_the_evaluator_counts() -> None:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    from factory.data.builder import Source, build_split
-    from factory.data.imagenet import ImagenetParams
-    from factory.data.patchset import PatchParams
-
-    root = tmp_path_factory.mktemp("refine")
-    src = make_video(root)
-    for split in ("train", "val"):
-        build_split(split, [Source(**src)], root / "patches" / split, root / "imagenet" / split,
-                    PatchParams(frame_step=1, min_object_side=8, seeded_per_video=40),
-                    ImagenetParams(frame_step=2, background_per_video=8, min_object_side=10), seed=1)
-    return root, src
+    return build_workspace(tmp_path_factory.mktemp("refine"))
 
 
 def _with_refine(root: Path, src: dict[str, str], **refine: object) -> Path:
