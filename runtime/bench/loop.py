@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--video", required=True)
     p.add_argument("--gt", required=True, help="COCO ground truth of the video")
     p.add_argument("--frames", help="half-open range A:B")
+    p.add_argument("--score-frames", help="score only this half-open range A:B of the frames run (default: all of "
+                                          "them; replays started at different frames scored on their common "
+                                          "frames: ``paraloupe-bench stability``)")
     p.add_argument("--mode", default=Mode.PARALOUPE.value, choices=Mode.values())
     p.add_argument("--mini", help="mini model for patches (default: the smallest mini of the bundle)")
     p.add_argument("--baseline", help="model for whole frames (default: the bundle's baseline)")
@@ -210,7 +214,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         kinds = [k for k, m in zip(step.kinds, minis, strict=True) if m]
         n_patches.append(len(rects))
         _count(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
-    result = evaluate(gt, preds, frames=(ids.start, ids.stop))
+    scored = parse_frame_range(args.score_frames) or (ids.start, ids.stop)
+    result = evaluate(gt, preds, frames=scored)
     if args.out:
         with atomic_open(args.out) as handle:
             for f in sorted(preds):
@@ -227,6 +232,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
            **_device_figures(args, mode, placement, budget, mini, base, result.frames)}
     return out
+
+
+def _one(argv: list[str]) -> dict[str, Any]:
+    """One :func:`run` from its command line (a worker process's job)."""
+    return run(_parser().parse_args(argv))
+
+
+def run_many(argvs: Sequence[list[str]], jobs: int) -> list[dict[str, Any]]:
+    """:func:`run` once per command line, ``jobs`` at a time (one process each), results in order; bad options
+    fail once, before any worker starts."""
+    for a in argvs:
+        _parser().parse_args(a)
+    if jobs <= 1 or len(argvs) <= 1:
+        return [_one(list(a)) for a in argvs]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_one, [list(a) for a in argvs]))
 
 
 def _device_figures(args: argparse.Namespace, mode: Mode, placement: Placement | None, budget: int | None,

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from runtime.atomic import write_json
 from runtime.bench import loop
@@ -72,19 +70,11 @@ def tuning_videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return videos
 
 
-def _one(argv: list[str]) -> dict[str, Any]:
-    """One video (in a worker process)."""
-    return loop.run(loop._parser().parse_args(argv))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args, loop_args = _parser().parse_known_args(argv)
     videos = tuning_videos(args)
     argvs = [["--bundle", args.bundle, *video, *loop_args] for _, video in videos]
-    for a in argvs:  # bad loop options fail here, once, before any worker starts
-        loop._parser().parse_args(a)
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(_one, argvs))
+    results = loop.run_many(argvs, args.jobs)
     rows = {name: r for (name, _), r in zip(videos, results, strict=True)}
     mean = sum(r["f1"] for r in rows.values()) / len(rows)
     width = max(len(n) for n in rows)

@@ -1,0 +1,163 @@
+"""``paraloupe-bench versus`` — ParaLoupe against the whole-frame baseline at every exported side, per video.
+
+Run::
+
+    paraloupe-bench versus --bundle models/bundle --videos models/world/test-static models/world/test-moving
+        [--real ../shared/data/vtest/vtest.avi --real-gt models/label/vtest/annotations.json --real-frames 500:795]
+        [--devices raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b] [--slo 250]
+        [--precision int8] [--tracked] [--jobs 2] [--json OUT] [--set loop.KEY=VALUE ...]
+
+Each video runs ``paraloupe-bench loop`` once in ParaLoupe mode with the emulated cluster (``--devices``,
+``--slo``: the scheduler picks each patch's model, the SLO sets the patch budget; extra options such as
+``--set`` go to this run only) and once per exported baseline side of ``--precision`` (``--mode baseline``,
+raw per-frame detections, as users run it; ``--tracked`` adds the equal-budget side through the same tracker).
+The *equal-budget side* is the largest side whose profiled latency on the first device fits the SLO: one
+frame on one device, the per-frame budget ParaLoupe spends across the cluster. Printed per video: ParaLoupe's
+F1 (P / R), patch recall, patches per frame and per object, patch-generation ms (median / p90), every side's
+F1, the ratio to the equal-budget side and the gap to the best side (F1 points); then the means and issue 14's
+goals (ratio >= 1.2, gap >= -2 points, patch recall >= 0.95, generation median <= 5 ms) met or not, per video.
+Host inference: per-frame latency comes from cluster runs (``paraloupe-run``), not from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime.atomic import write_json
+from runtime.bench import loop
+from runtime.bundle import load_manifest
+from runtime.errors import UserError
+from runtime.manifest import Manifest
+
+GOALS = {"ratio": 1.2, "gap_points": -2.0, "patch_recall": 0.95, "patch_ms_median": 5.0}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paraloupe-bench versus", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--videos", nargs="*", default=[], help="video folders (video.mp4 + annotations.json)")
+    p.add_argument("--real", help="a real video")
+    p.add_argument("--real-gt", help="its COCO ground truth (required with --real)")
+    p.add_argument("--real-frames", default="500:795", help="its evaluation range A:B")
+    p.add_argument("--devices", default=",".join(["raspberry-pi-4b"] * 4),
+                   help="comma-separated device profiles of the emulated cluster")
+    p.add_argument("--slo", type=float, default=250.0, help="per-frame budget, ms of device time")
+    p.add_argument("--precision", default="int8", help="the baseline export compared (fp32 | fp16 | int8)")
+    p.add_argument("--tracked", action="store_true", help="also the equal-budget side through the loop's tracker")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once (one process each)")
+    p.add_argument("--json", help="write every run's figures and the comparison here")
+    return p
+
+
+def baseline_sides(manifest: Manifest, precision: str, device: str) -> dict[int, tuple[str, float | None]]:
+    """Input side (px) → (baseline model of ``precision``, its latency on ``device`` in ms, None when neither
+    profiled nor estimable), ascending sides."""
+    out: dict[int, tuple[str, float | None]] = {}
+    for name in manifest.models_of_kind("baseline"):
+        spec = manifest.model(name)
+        if spec.precision == precision:
+            out[spec.input_size] = (name, manifest.latency_or_estimate(device, name)[0])
+    if not out:
+        raise UserError(f"--precision {precision}: the bundle has no baseline in that precision")
+    return out
+
+
+def equal_budget_side(sides: dict[int, tuple[str, float | None]], slo_ms: float) -> int | None:
+    """The largest side whose latency fits ``slo_ms`` (None when none does)."""
+    fits = [s for s, (_, ms) in sides.items() if ms is not None and ms <= slo_ms]
+    return max(fits) if fits else None
+
+
+def compare(pl: dict[str, Any], side_f1: dict[int, float], equal: int | None) -> dict[str, Any]:
+    """One video's comparison: ratio to the equal-budget side, gap to the best side (points), goals met."""
+    best = max(side_f1, key=lambda s: side_f1[s])
+    ratio = pl["f1"] / side_f1[equal] if equal is not None and side_f1[equal] > 0 else None
+    gap = 100.0 * (pl["f1"] - side_f1[best])
+    met = {"ratio": ratio is not None and ratio >= GOALS["ratio"], "gap_points": gap >= GOALS["gap_points"],
+           "patch_recall": pl["patch_recall"] >= GOALS["patch_recall"],
+           "patch_ms_median": pl["patch_ms_median"] <= GOALS["patch_ms_median"]}
+    return {"f1": pl["f1"], "sides": side_f1, "equal_side": equal, "ratio": ratio, "best_side": best,
+            "gap_points": gap, "met": met}
+
+
+def _videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    videos = []
+    for folder in map(Path, args.videos):
+        for needed in ("video.mp4", "annotations.json"):
+            if not (folder / needed).is_file():
+                raise UserError(f"{folder}: no {needed}")
+        videos.append((folder.name, ["--video", str(folder / "video.mp4"), "--gt", str(folder / "annotations.json")]))
+    if args.real:
+        if not args.real_gt:
+            raise UserError("--real-gt: required with --real")
+        videos.append((f"{Path(args.real).stem}[{args.real_frames}]",
+                       ["--video", args.real, "--gt", args.real_gt, "--frames", args.real_frames]))
+    if not videos:
+        raise UserError("no videos: give --videos and/or --real")
+    return videos
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, loop_args = _parser().parse_known_args(argv)
+    videos = _videos(args)
+    manifest = load_manifest(args.bundle)
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    if not devices:
+        raise UserError("--devices: name at least one device")
+    sides = baseline_sides(manifest, args.precision, devices[0])
+    equal = equal_budget_side(sides, args.slo)
+    jobs: list[tuple[str, str, list[str]]] = []  # (video, run name, loop argv)
+    for name, video in videos:
+        common = ["--bundle", args.bundle, *video]
+        jobs.append((name, "paraloupe", [*common, "--devices", args.devices, "--slo", str(args.slo), *loop_args]))
+        for side, (model, _) in sides.items():
+            jobs.append((name, f"B{side}", [*common, "--mode", "baseline", "--baseline", model]))
+        if args.tracked and equal is not None:
+            jobs.append((name, f"B{equal}+tracker", [*common, "--mode", "baseline", "--baseline", sides[equal][0],
+                                                     "--tracked"]))
+    results = loop.run_many([a for _, _, a in jobs], max(1, args.jobs))
+    runs: dict[str, dict[str, Any]] = {}
+    for (name, run, _), r in zip(jobs, results, strict=True):
+        runs.setdefault(name, {})[run] = r
+    table = {name: compare(r["paraloupe"], {s: r[f"B{s}"]["f1"] for s in sides}, equal) for name, r in runs.items()}
+    _print(runs, table, sides, equal, args)
+    if args.json:
+        write_json(args.json, {"devices": devices, "slo_ms": args.slo, "precision": args.precision,
+                               "latency_ms": {s: ms for s, (_, ms) in sides.items()}, "equal_side": equal,
+                               "comparison": table, "runs": runs, "options": loop_args}, indent=1)
+    return 0
+
+
+def _print(runs: dict[str, dict[str, Any]], table: dict[str, dict[str, Any]],
+           sides: dict[int, tuple[str, float | None]], equal: int | None, args: argparse.Namespace) -> None:
+    lat = ", ".join(f"{s}: {ms:.0f} ms" if ms is not None else f"{s}: ?" for s, (_, ms) in sides.items())
+    print(f"baseline {args.precision} on {args.devices.split(',')[0]} ({lat}); SLO {args.slo:g} ms -> equal-budget "
+          f"side {equal}")
+    width = max(len(n) for n in table)
+    head = "  ".join(f"B{s}".ljust(5) for s in sides)
+    print(f"{'video'.ljust(width)}  PL F1  P      R      recall  p/frame p/obj  gen ms   {head}  ratio  gap")
+    for name, c in table.items():
+        pl = runs[name]["paraloupe"]
+        side_cols = "  ".join(f"{c['sides'][s]:.3f}" for s in sides)
+        ratio = f"{c['ratio']:.2f}x" if c["ratio"] is not None else "  -  "
+        print(f"{name.ljust(width)}  {pl['f1']:.3f}  {pl['precision']:.3f}  {pl['recall']:.3f}  "
+              f"{pl['patch_recall']:.3f}   {pl['patches_per_frame']:5.1f}  {pl['patches_per_object']:4.1f}  "
+              f"{pl['patch_ms_median']:.1f}/{pl['patch_ms_p90']:.1f}  {side_cols}  {ratio}  "
+              f"{c['gap_points']:+.1f}")
+        if args.tracked and equal is not None:
+            print(f"{''.ljust(width)}  (B{equal} + the loop's tracker: {runs[name][f'B{equal}+tracker']['f1']:.3f})")
+    n = len(table)
+    print(f"{'mean'.ljust(width)}  {sum(c['f1'] for c in table.values()) / n:.3f}  "
+          + "  ".join(f"B{s} {sum(c['sides'][s] for c in table.values()) / n:.3f}" for s in sides))
+    for goal, bound in GOALS.items():
+        met = [name for name, c in table.items() if c["met"][goal]]
+        print(f"goal {goal} ({'>=' if goal != 'patch_ms_median' else '<='} {bound:g}): met on {len(met)}/{n}"
+              + (f" ({', '.join(met)})" if met and len(met) < n else ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""``paraloupe-bench stability`` and ``versus``: argument rules, the equal-budget side, and real runs of the loop
+on the tiny bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runtime.bench import stability, versus
+from runtime.bundle import load_manifest
+from runtime.errors import UserError
+
+
+def test_starts_are_parsed_and_checked() -> None:
+    assert stability.parse_starts("20, 0,10") == [0, 10, 20]
+    for bad in ("0", "a,b", "-1,3", "5,5"):
+        with pytest.raises(UserError, match="--starts"):
+            stability.parse_starts(bad)
+
+
+def test_stability_scores_every_start_on_the_common_frames(tiny_bundle: Path, tiny_video: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s.json"
+    gt = tiny_video.parent / "annotations.json"
+    assert stability.main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--gt", str(gt),
+                           "--starts", "0,3", "--end", "8", "--jobs", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["scored"] == [3, 8] and set(data["runs"]) == {"0", "3"}
+    assert all(r["frames"] == 5 for r in data["runs"].values())  # both scored on [3, 8) only
+    f1 = [r["f1"] for r in data["runs"].values()]
+    assert data["spread"] == pytest.approx(max(f1) - min(f1))
+    assert "spread" in capsys.readouterr().out
+    with pytest.raises(UserError, match="--frames: set by stability"):
+        stability.main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--gt", str(gt),
+                        "--frames", "0:4"])
+    with pytest.raises(UserError, match="--end 3: must be after"):
+        stability.main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--gt", str(gt),
+                        "--starts", "0,3", "--end", "3"])
+
+
+def test_equal_budget_side_is_the_largest_that_fits(tiny_bundle: Path) -> None:
+    sides = versus.baseline_sides(load_manifest(tiny_bundle), "fp32", "raspberry-pi-4b")
+    assert sides == {160: ("baseline-160-fp32", 240.0)}
+    assert versus.equal_budget_side(sides, 250.0) == 160
+    assert versus.equal_budget_side(sides, 200.0) is None
+    assert versus.equal_budget_side({320: ("a", 55.0), 480: ("b", 134.0), 640: ("c", 282.0)}, 250.0) == 480
+    with pytest.raises(UserError, match="--precision int8: the bundle has no baseline"):
+        versus.baseline_sides(load_manifest(tiny_bundle), "int8", "raspberry-pi-4b")
+
+
+def test_compare_ratio_gap_and_goals() -> None:
+    pl = {"f1": 0.8, "patch_recall": 0.96, "patch_ms_median": 3.0}
+    c = versus.compare(pl, {480: 0.6, 960: 0.83}, 480)
+    assert c["ratio"] == pytest.approx(0.8 / 0.6) and c["best_side"] == 960
+    assert c["gap_points"] == pytest.approx(-3.0)
+    assert c["met"] == {"ratio": True, "gap_points": False, "patch_recall": True, "patch_ms_median": True}
+    none_fits = versus.compare(pl, {960: 0.7}, None)
+    assert none_fits["ratio"] is None and not none_fits["met"]["ratio"] and none_fits["met"]["gap_points"]
+
+
+def test_versus_runs_paraloupe_and_every_side(tiny_bundle: Path, tiny_video: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "v.json"
+    assert versus.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--precision", "fp32",
+                        "--tracked", "--jobs", "1", "--json", str(out), "--frames", "0:4"]) == 0
+    data = json.loads(out.read_text())
+    name = tiny_video.parent.name
+    assert set(data["runs"][name]) == {"paraloupe", "B160", "B160+tracker"}
+    assert data["runs"][name]["paraloupe"]["mode"] == "paraloupe"
+    assert data["runs"][name]["B160"]["mode"] == "baseline" and data["runs"][name]["B160"]["side"] == 160
+    assert data["equal_side"] == 160 and data["comparison"][name]["sides"] == {"160": data["runs"][name]["B160"]["f1"]}
+    printed = capsys.readouterr().out
+    assert "equal-budget side 160" in printed and "goal patch_recall" in printed
+    with pytest.raises(UserError, match="no videos"):
+        versus.main(["--bundle", str(tiny_bundle)])
