@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -90,13 +91,32 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
                              ranked=loop.ranked)
             continue
         chosen = route(plan) if route is not None else [detectors[e.model_kind] for e in plan.entries]
-        results, infer_ms = [], []
-        for entry, detect in zip(plan.entries, chosen, strict=True):
-            image = _decode(entry.jpeg)
-            out = detect(image) if entry.min_score is None else detect(image, min_score=entry.min_score)
-            infer_ms.append(out.infer_ms)
-            results.append(PatchDetections(entry.rect, (image.shape[1], image.shape[0]), out.detections))
+        images = [_decode(e.jpeg) for e in plan.entries]
+        outs = infer_entries(images, [e.min_score for e in plan.entries], chosen)
+        results = [PatchDetections(e.rect, (im.shape[1], im.shape[0]), out.detections)
+                   for e, im, out in zip(plan.entries, images, outs, strict=True)]
+        infer_ms = [out.infer_ms for out in outs]
         detections = loop.finish(plan, results)
         yield ReplayStep(detections, [tuple(int(v) for v in e.rect) for e in plan.entries],
                          [e.kind for e in plan.entries], infer_ms, plan.gen_ms, patch_ms=plan.patch_ms,
                          ranked=loop.ranked)
+
+
+def infer_entries(images: Sequence[np.ndarray], min_scores: Sequence[float | None],
+                  detectors: Sequence[Callable[..., Inference]]) -> list[Inference]:
+    """Each image through its detector (``min_score`` passed when not None), in order. A detector with a
+    ``batch(images, min_scores)`` method (the factory's torch detectors) gets all of its images in one call;
+    the others (ncnn: one image per extractor) one call each."""
+    out: list[Inference | None] = [None] * len(images)
+    grouped: dict[int, list[int]] = {}
+    for i, detect in enumerate(detectors):
+        if hasattr(detect, "batch"):
+            grouped.setdefault(id(detect), []).append(i)
+        else:
+            score = min_scores[i]
+            out[i] = detect(images[i]) if score is None else detect(images[i], min_score=score)
+    for idx in grouped.values():
+        batch = detectors[idx[0]].batch  # type: ignore[attr-defined]
+        for i, inf in zip(idx, batch([images[i] for i in idx], [min_scores[i] for i in idx]), strict=True):
+            out[i] = inf
+    return cast(list[Inference], out)  # every slot filled: by a call or by its detector's batch (strict zip)

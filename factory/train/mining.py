@@ -63,7 +63,8 @@ class TorchDetector:
     """A torch detector as the loop's inference step: image (BGR uint8) → :class:`Inference` in the image's
     pixels. Minis letterbox to their square input; the baseline (``side``) to ``side`` px on the longer side,
     as the runtime's resized baseline; detections below the model's tuned threshold (or ``min_score``,
-    when the loop asks for candidates) are dropped."""
+    when the loop asks for candidates) are dropped. :meth:`batch` is the loop's batched step
+    (:func:`runtime.replay.run_loop` uses it when a detector has one)."""
 
     def __init__(self, model: torch.nn.Module, side: int | None = None) -> None:
         self.model = model.eval()
@@ -72,21 +73,40 @@ class TorchDetector:
         self.square = self.spec["kind"] == "mini"
 
     def __call__(self, image: np.ndarray, min_score: float | None = None) -> Inference:
+        return self.batch([image], [min_score])[0]
+
+    def batch(self, images: Sequence[np.ndarray], min_scores: Sequence[float | None]) -> list[Inference]:
+        """Several images at once (one forward pass per input shape: a frame's patches all letterbox to a mini's
+        square input); ``infer_ms`` is each image's share of the time."""
         t0 = time.perf_counter()
-        h, w = image.shape[:2]
-        if self.square:
-            lb = Letterbox.fit(w, h, self.side)
-            canvas = lb.apply(image, PAD_VALUE)
-        else:
-            canvas, lb = letterbox_frame(image, self.side, self.model.size_multiple)  # type: ignore[attr-defined]
+        canvases, boxes = [], []
+        for image in images:
+            h, w = image.shape[:2]
+            if self.square:
+                lb = Letterbox.fit(w, h, self.side)
+                canvases.append(lb.apply(image, PAD_VALUE))
+            else:
+                canvas, lb = letterbox_frame(image, self.side, self.model.size_multiple)  # type: ignore[attr-defined]
+                canvases.append(canvas)
+            boxes.append(lb)
         decode = self.spec["decode"]
-        det = run_batch(self.model, [canvas], [lb], self.spec["classes"], decode, self.spec["mean"],
-                        self.spec["std"])[0]
-        floor = decode["score_threshold"] if min_score is None else min_score
-        keep = det.scores >= floor
-        out = Detections(clip_boxes(det.boxes[keep], w, h), [lab for lab, k in zip(det.labels, keep, strict=True)
-                                                              if k], det.scores[keep])
-        return Inference(out, (time.perf_counter() - t0) * 1000.0)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, canvas in enumerate(canvases):
+            by_shape.setdefault(canvas.shape, []).append(i)
+        raw: dict[int, Detections] = {}
+        for idx in by_shape.values():
+            dets = run_batch(self.model, [canvases[i] for i in idx], [boxes[i] for i in idx], self.spec["classes"],
+                             decode, self.spec["mean"], self.spec["std"])
+            raw.update(zip(idx, dets, strict=True))
+        share = (time.perf_counter() - t0) * 1000.0 / max(len(images), 1)
+        out = []
+        for i, (image, min_score) in enumerate(zip(images, min_scores, strict=True)):
+            det, (h, w) = raw[i], image.shape[:2]
+            keep = det.scores >= (decode["score_threshold"] if min_score is None else min_score)
+            out.append(Inference(Detections(clip_boxes(det.boxes[keep], w, h),
+                                             [lab for lab, k in zip(det.labels, keep, strict=True) if k],
+                                             det.scores[keep]), share))
+        return out
 
 
 def loop_predictions(video: str | Path, gt: VideoAnnotations, mini: torch.nn.Module,

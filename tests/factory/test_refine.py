@@ -11,9 +11,10 @@ import torch
 import yaml
 
 from factory.models.detector import load_detector
-from factory.train.mining import MiningParams, false_positive_boxes, hard_patch_rects, loop_predictions
+from factory.train.mining import MiningParams, TorchDetector, false_positive_boxes, hard_patch_rects, loop_predictions
 from runtime.coco import FrameAnnotations, VideoAnnotations, load_coco
 from runtime.detections import Detections
+from runtime.video import iter_frames
 from tests.factory.test_detectors_stages import build_workspace, write_params
 
 torch.set_num_threads(1)
@@ -74,6 +75,17 @@ def test_refine_mines_the_loop_and_trains_the_minis_again(workspace, monkeypatch
     gt = load_coco(src["annotations"])
     mini, base = (load_detector(root / "detectors" / n / "model.pt") for n in ("standin-48", "baseline"))
     assert sorted(loop_predictions(src["video"], gt, mini, base, None)) == sorted(gt.frames)  # the real loop
+    _, frame = next(iter(iter_frames(src["video"], [0])))
+    crops = [frame[0:40, 0:40], frame[10:70, 20:80], frame[0:50, 0:30]]
+    for step in (TorchDetector(mini), TorchDetector(base, 64)):  # one batched call = one call per image
+        step.spec = {**step.spec, "decode": {**step.spec["decode"], "score_threshold": 0.001}}  # untrained: low
+        with torch.no_grad():
+            one, many = [step(c) for c in crops], step.batch(crops, [None, 0.002, None])
+            one[1] = step(crops[1], min_score=0.002)
+        for a, b in zip(one, many, strict=True):
+            np.testing.assert_allclose(a.detections.scores, b.detections.scores, atol=1e-4)
+            np.testing.assert_allclose(a.detections.boxes, b.detections.boxes, atol=1e-2)
+        assert sum(len(a.detections) for a in one) > 0  # something to compare
     # one-epoch minis report next to nothing: add a false positive per video so that a patch is mined
     real = refine.false_positive_boxes
     monkeypatch.setattr(refine, "false_positive_boxes",

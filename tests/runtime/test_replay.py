@@ -64,3 +64,26 @@ def test_tracked_whole_frames_report_confirmed_tracks_only() -> None:
     tracked = list(replay(video(4), bright_blobs, None, cfg, whole_frame_side=640, tracked=True))
     assert len(raw[0].detections) == 2 and len(tracked[0].detections) == 0
     assert _matched(tracked[-1].detections.boxes, squares(3)) == 2
+
+
+def test_infer_entries_batches_detectors_that_can_and_keeps_the_order() -> None:
+    from runtime.infer import Inference
+    from runtime.replay import infer_entries
+
+    calls: list[tuple[str, int]] = []
+
+    def single(image: np.ndarray, min_score: float | None = None) -> Inference:
+        calls.append(("single", int(image[0, 0, 0])))
+        return Inference(Detections(np.zeros((0, 4)), [], np.zeros(0)), float(image[0, 0, 0]))
+
+    class Batched:
+        def batch(self, images: list[np.ndarray], min_scores: list[float | None]) -> list[Inference]:
+            calls.append(("batch", len(images)))
+            return [Inference(Detections(np.zeros((0, 4)), [], np.zeros(0)), float(im[0, 0, 0]) + (s or 0.0))
+                    for im, s in zip(images, min_scores, strict=True)]
+
+    batched = Batched()
+    images = [np.full((4, 4, 3), v, np.uint8) for v in range(5)]
+    out = infer_entries(images, [None, 0.25, None, None, 0.5], [batched, batched, single, batched, single])
+    assert [o.infer_ms for o in out] == [0.0, 1.25, 2.0, 3.0, 4.0]  # in entry order, min_score passed
+    assert sorted(calls) == [("batch", 3), ("single", 2), ("single", 4)]
