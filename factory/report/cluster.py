@@ -23,25 +23,21 @@ Runs (all on the primary world video, ``test-static``; quick = short frame range
 
 Every run's summary, per-frame predictions (latency, patch count) and schedule log are cached under
 ``out_dir/cluster/NAME-KEY/``, KEY = hash of the run's arguments and the bundle checksum: an unchanged bundle
-and set-up replays nothing.
+and set-up replays nothing (:mod:`factory.report.cluster_run`; the netns variant: :mod:`factory.report.cluster_netns`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import json
 import math
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.atomic import write_json
+from factory.report.cluster_netns import NETNS_LINK, NETNS_PREFIX, netns_unavailable, netns_variant
+from factory.report.cluster_run import run_key, run_one, runtime_digest
 from runtime.errors import UserError
 from runtime.modes import Mode, Solver
 
@@ -57,15 +53,7 @@ SCALE_DEVICE = "raspberry-pi-4b"
 COST_DEVICE = "jetson-xavier-nx"  # the server Markov uses most (see cluster_figures: fig23's reading)
 HIGH_COST = 1.0
 WARMUP = 5  # frames left out of the percentiles (paraloupe-run's default --warmup)
-RUN_TIMEOUT_S = 900
-
-
 PACE_MARGIN = 1.5  # head-room over the bundle's host/device latency ratio (this VM runs other work too)
-
-NETNS_PREFIX = "netns-"  # run-name prefix of the netns variant
-NETNS_LINK = "300mbit"  # every server link of the netns variant (the paper's Wi-Fi), given explicitly: a change of
-#                         runtime's default must not silently change what a cached run means
-NETNS_FIGURES = ("fig22-", "fig23-", "fig24-")  # the runs the netns variant repeats (not scale-*, not real-*)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,48 +123,6 @@ class RunSpec:
         if self.pace_factor:
             a += ["--pace-factor", f"{self.pace_factor:g}"]
         return a
-
-
-@functools.lru_cache(maxsize=1)
-def runtime_digest() -> str:
-    """sha256 (hex, 12) over every ``runtime/**/*.py``: the code a cluster run executes."""
-    root = Path(__file__).resolve().parents[2] / "runtime"
-    digest = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def run_key(spec: RunSpec, bundle: str, checksum: str) -> str:
-    """Cache key: the run's arguments, whether it logs schedules, and the bundle checksum."""
-    blob = json.dumps({"args": spec.args(bundle), "schedule_log": spec.schedule_log, "bundle": checksum})
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def netns_variant(specs: Iterable[RunSpec], link: str = NETNS_LINK) -> list[RunSpec]:
-    """The netns copies of the Fig. 22–24 runs among ``specs`` (same arguments, ``--cluster netns:N --link
-    LINK``, names prefixed ``netns-``)."""
-    return [dataclasses.replace(s, name=NETNS_PREFIX + s.name, cluster="netns", link=link)
-            for s in specs if s.cluster == "local" and s.name.startswith(NETNS_FIGURES)]
-
-
-def netns_unavailable() -> str | None:
-    """Why ``--cluster netns:N`` cannot run here (one line), or None when it can: root, iproute2, kernel
-    support (:func:`runtime.cluster.netns.check_available`)."""
-    try:
-        from runtime.cluster.netns import check_available
-
-        check_available()
-    except UserError as exc:
-        return str(exc).splitlines()[0] if str(exc) else "network namespaces are unavailable"
-    except ImportError as exc:
-        return f"runtime.cluster.netns is not importable ({exc})"
-    return None
-
-
-def netns_skip_line(reason: str) -> str:
-    """The report's one line when the netns variant was asked for but cannot run."""
-    return f"**netns variant (Fig. 22–24): skipped** — {reason.rstrip('.')}."
 
 
 def _video_list(videos: Any) -> list[dict[str, Any]]:
@@ -285,74 +231,6 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
     if netns:
         specs += netns_variant(specs)
     return specs
-
-
-def read_frames(predictions: Path) -> dict[str, list[Any]]:
-    """Per-frame columns of a predictions JSONL: frame, latency_ms (None when dropped), patches, dropped,
-    skipped."""
-    cols: dict[str, list[Any]] = {"frame": [], "latency_ms": [], "patches": [], "dropped": [], "skipped": []}
-    for line in predictions.read_text().splitlines():
-        if not line.strip():
-            continue
-        d = json.loads(line)
-        dropped = bool(d.get("dropped"))
-        cols["frame"].append(int(d["frame"]))
-        cols["latency_ms"].append(None if dropped or d.get("latency_ms") is None else float(d["latency_ms"]))
-        cols["patches"].append(None if dropped else d.get("patches"))
-        cols["dropped"].append(dropped)
-        cols["skipped"].append(bool(d.get("skipped")))
-    return cols
-
-
-def read_schedule_log(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def run_one(spec: RunSpec, bundle: str, checksum: str, cache: Path,
-            log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
-    """Run ``spec`` (or load it from the cache); returns its result record (JSON-ready)."""
-    key = run_key(spec, bundle, checksum)
-    folder = cache / f"{spec.name}-{key}"
-    summary_p, pred_p, sched_p, meta_p = (folder / "summary.json", folder / "predictions.jsonl",
-                                          folder / "schedule.jsonl", folder / "run.json")
-    argv = [*spec.args(bundle), "--summary", str(summary_p), "--out", str(pred_p)]
-    if spec.schedule_log:
-        argv += ["--schedule-log", str(sched_p)]
-    record: dict[str, Any] = {"name": spec.name, "key": key, "spec": dataclasses.asdict(spec),
-                              "command": "paraloupe-run " + " ".join(argv), "folder": str(folder)}
-    if meta_p.exists() and summary_p.exists() and pred_p.exists():
-        meta = json.loads(meta_p.read_text())
-        if meta.get("key") == key and meta.get("rc") == 0:
-            log(f"[cluster] {spec.name}: cached ({folder})")
-            return {**record, "wall_s": meta.get("wall_s"), "cached": True,
-                    "summary": json.loads(summary_p.read_text()), "frames": read_frames(pred_p),
-                    "schedule": read_schedule_log(sched_p)}
-    folder.mkdir(parents=True, exist_ok=True)
-    for p in (summary_p, pred_p, sched_p, meta_p):
-        p.unlink(missing_ok=True)
-    log(f"[cluster] {spec.name}: {record['command']}")
-    env = dict(os.environ)
-    env.setdefault("NUMBA_CACHE_DIR", str(Path(cache) / "numba"))
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "runtime.cli.run", *argv, "--workdir", str(folder / "work")],
-                              capture_output=True, text=True, env=env,
-                              timeout=RUN_TIMEOUT_S)
-        rc, err = proc.returncode, proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        rc, err = 124, f"timed out after {RUN_TIMEOUT_S} s\n{exc.stderr or ''}"
-    wall = time.monotonic() - t0
-    (folder / "stderr.log").write_text(err if isinstance(err, str) else err.decode(errors="replace"))
-    if rc != 0 or not summary_p.exists() or not pred_p.exists():
-        tail = " | ".join(str(err).strip().splitlines()[-3:])
-        log(f"[cluster] {spec.name}: FAILED rc={rc} after {wall:.1f} s: {tail}")
-        return {**record, "wall_s": round(wall, 2), "cached": False, "error": f"rc={rc}: {tail}"}
-    write_json(meta_p, {"key": key, "rc": rc, "wall_s": round(wall, 2), "argv": argv})  # the cache marker, last
-    log(f"[cluster] {spec.name}: done in {wall:.1f} s")
-    return {**record, "wall_s": round(wall, 2), "cached": False, "summary": json.loads(summary_p.read_text()),
-            "frames": read_frames(pred_p), "schedule": read_schedule_log(sched_p)}
 
 
 def run_cluster_experiments(bundle_dir: str | Path, videos: Any, out_dir: str | Path, quick: bool,

@@ -295,7 +295,7 @@ def scale_table(results: Mapping[str, Any]) -> Table:
 
 def netns_skip_text(reason: str) -> str:
     """The one line in the report when the netns variant was asked for but namespaces cannot be made."""
-    from factory.report.cluster import netns_skip_line
+    from factory.report.cluster_netns import netns_skip_line
 
     return netns_skip_line(reason)
 

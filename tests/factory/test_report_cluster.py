@@ -11,21 +11,11 @@ from pathlib import Path
 import pytest
 
 from factory.report import Figure, Table
-from factory.report.cluster import (
-    CLUSTER_DEVICES,
-    NETNS_FIGURES,
-    NETNS_LINK,
-    QUICK,
-    RunSpec,
-    netns_skip_line,
-    netns_unavailable,
-    pace_factor_for,
-    plan_runs,
-    read_frames,
-    run_key,
-)
+from factory.report.cluster import CLUSTER_DEVICES, QUICK, RunSpec, pace_factor_for, plan_runs
 from factory.report.cluster_figures import cluster_figures
+from factory.report.cluster_netns import NETNS_FIGURES, NETNS_LINK, netns_skip_line, netns_unavailable
 from factory.report.cluster_numbers import cluster_numbers, ideal_ratio, pct
+from factory.report.cluster_run import read_frames, run_key
 from runtime.cli.run import main
 from runtime.cluster.config import ClusterConfig, MasterSection
 from runtime.cluster.local import LocalCluster, parse_kill_schedule
