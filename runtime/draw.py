@@ -45,3 +45,15 @@ def draw_detections(img: np.ndarray, dets: Detections, scale: float = 1.0, font_
         cv2.rectangle(img, p0, p1, DETECTION_COLOUR, thickness)
         text = f"{lab} {s:.2f}" + ("" if tid is None else f" #{tid}")
         cv2.putText(img, text, (p0[0], max(12, p0[1] - 3)), FONT, font_scale, DETECTION_COLOUR, 1)
+
+
+def annotated(frame: np.ndarray, dets: Detections, patches: Sequence[Sequence[Any]], dropped: bool = False
+              ) -> np.ndarray:
+    """A copy of ``frame`` with its patches (thin, coloured by kind: :data:`PATCH_COLOURS`), the detections
+    (green boxes, label, score and track id when tracked) and, if ``dropped``, a mark — a ``--save-video`` frame."""
+    img = frame.copy()
+    draw_patches(img, patches)
+    draw_detections(img, dets)
+    if dropped:
+        cv2.putText(img, "dropped", (8, 20), FONT, 0.6, (0, 0, 255), 2)
+    return img

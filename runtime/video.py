@@ -144,3 +144,11 @@ class FrameGrey:
                 small = grey.copy()  # kept as a reference frame: the caller may reuse its buffer
             self._reduced[width] = (np.ascontiguousarray(small), rw / self.width, rh / self.height)
         return self._reduced[width]
+
+
+def open_video_writer(path: str | Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
+    """An MP4 writer for ``--save-video`` at ``fps`` (25 when unknown, 0); a UserError if it cannot write."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, (width, height))
+    if not writer.isOpened():
+        raise UserError(f"--save-video: cannot write {path}")
+    return writer

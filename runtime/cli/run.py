@@ -135,7 +135,8 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
     from runtime.cluster.client import Client
     from runtime.cluster.summary import format_summary, summarize
     from runtime.detections import Detections
-    from runtime.video import parse_frames, video_info
+    from runtime.draw import annotated
+    from runtime.video import open_video_writer, parse_frames, video_info
 
     if not args.video:
         raise UserError("--video is required for a client")
@@ -146,7 +147,7 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
     preds: dict[int, Detections] = {}
     keypoints = cluster.client.task == "keypoints"
     poses: dict[int, list[dict[str, Any]]] = {}  # keypoint task with --gt: frame → persons, for OKS AP
-    writer = _video_writer(args.save_video, fps, width, height) if args.save_video else None
+    writer = open_video_writer(args.save_video, fps, width, height) if args.save_video else None
     with contextlib.ExitStack() as outputs:  # --out is replaced only when the run ends cleanly
         if writer is not None:
             outputs.callback(writer.release)
@@ -163,7 +164,7 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
                 on_line(dets.frame, extra_keys)
             if writer is not None:
                 patches = extra_keys.get("patch_rects", [])
-                writer.write(_annotated(frame, dets, bool(extra_keys.get("dropped")), patches))
+                writer.write(annotated(frame, dets, patches, bool(extra_keys.get("dropped"))))
 
         stats = client.run(_frames_from(args.video, frames, on_start), sink,
                            None if args.quiet else _print_progress, on_frame)
@@ -183,31 +184,6 @@ def run_client(bundle: str, manifest: Manifest, cluster: Any, master_endpoint: s
 
         write_json(args.summary, summary, indent=1)
     return summary
-
-
-def _video_writer(path: str, fps: float, width: int, height: int) -> Any:
-    """An MP4 writer for ``--save-video`` at the video's rate (25 fps when unknown); a UserError if it cannot write."""
-    import cv2
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, (width, height))
-    if not writer.isOpened():
-        raise UserError(f"--save-video: cannot write {path}")
-    return writer
-
-
-def _annotated(frame: Any, dets: Any, dropped: bool, patches: list[list[Any]]) -> Any:
-    """A copy of ``frame`` with its patches (thin, coloured by kind: :data:`runtime.draw.PATCH_COLOURS`), the
-    detections (green boxes, label, score and track id when tracked) and, if ``dropped``, a mark."""
-    import cv2
-
-    from runtime.draw import FONT, draw_detections, draw_patches
-
-    img = frame.copy()
-    draw_patches(img, patches)
-    draw_detections(img, dets)
-    if dropped:
-        cv2.putText(img, "dropped", (8, 20), FONT, 0.6, (0, 0, 255), 2)
-    return img
 
 
 def _print_progress(p: dict[str, Any]) -> None:

@@ -24,10 +24,15 @@ def test_cli_local_2_end_to_end(tiny_bundle: Path, tiny_video: Path, tmp_path: P
     out, summary = tmp_path / "p.jsonl", tmp_path / "s.json"
     code = main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--cluster", "local:2", "--frames", "0:6",
                  "--mode", "ep-4", "--scheduler", "uniform", "--out", str(out), "--summary", str(summary),
-                 "--quiet", "--workdir", str(tmp_path / "work")])
+                 "--quiet", "--workdir", str(tmp_path / "work"), "--save-video", str(tmp_path / "seen.mp4")])
     assert code == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(6))
+    saved = [f for _, f in iter_frames(tmp_path / "seen.mp4")]
+    source = [f for _, f in iter_frames(tiny_video, range(6))]
+    assert len(saved) == 6 and saved[0].shape == source[0].shape
+    drawn = np.abs(saved[2].astype(int) - source[2].astype(int)).max(axis=2) > 80  # patches and boxes drawn
+    assert drawn.mean() > 0.002
     assert all(len(line["detections"]) > 0 for line in lines)  # the untrained model always finds something
     s = json.loads(summary.read_text())
     assert s["frames"] == 6 and s["frames_dropped"] == 0 and s["patches_per_frame"] == 4
