@@ -157,9 +157,9 @@ def pace_factor_for(manifest: Manifest, devices: Iterable[str] = (*CLUSTER_DEVIC
                     margin: float = PACE_MARGIN) -> float | None:
     """One slow-down for every run (CONVENTIONS: one common factor, so ratios between devices hold across
     runs): the bundle's measured ``host`` latencies over the devices' profiled ones (the factor ``local:N``
-    would measure, :func:`runtime.cluster.server.common_pace_factor`) × ``margin``, rounded up to 0.5 —
+    would measure, :func:`runtime.cluster.emulation.common_pace_factor`) × ``margin``, rounded up to 0.5 —
     deterministic for a bundle, so the run cache holds. None without a host profile (each run measures)."""
-    from runtime.cluster.server import common_pace_factor
+    from runtime.cluster.emulation import common_pace_factor
 
     host_ms = manifest.latencies("host")
     if not host_ms:

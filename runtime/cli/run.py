@@ -294,7 +294,7 @@ def _check_hooks(args: argparse.Namespace) -> None:
             raise UserError("--kill-schedule: only with --cluster local:N or netns:N")
         parse_kill_schedule(args.kill_schedule)
     if args.cost_schedule is not None:
-        from runtime.cluster.server import parse_cost_schedule
+        from runtime.cluster.emulation import parse_cost_schedule
 
         if not (args.cluster or args.role == "server"):
             raise UserError("--cost-schedule: only with --cluster local:N|netns:N or --role server")
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not args.name:
             raise UserError("--role server needs --name (its entry in the config's servers)")
-        from runtime.cluster.server import parse_cost_schedule
+        from runtime.cluster.emulation import parse_cost_schedule
 
         return serve(args.bundle, manifest, cluster, args.name,
                      parse_cost_schedule(args.cost_schedule) if args.cost_schedule else ())

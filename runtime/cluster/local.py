@@ -4,14 +4,14 @@ Each process is ``python -m runtime.cli.run --bundle B --role master|server --co
 with a cluster.yaml written into a work folder; every socket binds ``tcp://127.0.0.1:*`` (a free port) and
 the endpoints travel through the processes' JSON ready lines and the servers' state reports — no fixed
 ports. Server i takes device profile ``devices[i % len(devices)]``; emulated devices are paced with one
-common factor (:func:`runtime.cluster.server.common_pace_factor`) measured on this host, or the one given
+common factor (:func:`runtime.cluster.emulation.common_pace_factor`) measured on this host, or the one given
 (``--pace-factor``: the same factor across runs with different device sets). With ``curve``,
 key pairs are made in the work folder and every connection is encrypted and authenticated.
 
 Experiment hooks (paper Fig. 23/24), all off by default:
 
 - ``cost_schedule`` (``--cost-schedule NAME:COST@T0-T1,...``): passed to every server, each applies the entries
-  naming it or its device profile (:func:`runtime.cluster.server.parse_cost_schedule`);
+  naming it or its device profile (:func:`runtime.cluster.emulation.parse_cost_schedule`);
 - ``kill_schedule`` (``--kill-schedule NAME@SECONDS,...``): after :meth:`LocalCluster.go` (the client's start),
   a timer thread kill -9s each named server at its time; :attr:`LocalCluster.kill_events` records when and
   after which emitted frame;
@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from runtime.cluster.config import ClusterConfig, SecuritySection, ServerSection
-from runtime.cluster.server import common_pace_factor, parse_cost_schedule, parse_seconds
+from runtime.cluster.emulation import common_pace_factor, parse_cost_schedule, parse_seconds
 from runtime.cluster.transport import make_keys
 from runtime.config import to_mapping
 from runtime.errors import UserError

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.cluster.emulation import parse_seconds
 from runtime.cluster.local import LocalCluster
 from runtime.cluster.netns import Netns, parse_links
-from runtime.cluster.server import parse_seconds
 from runtime.errors import UserError
 
 

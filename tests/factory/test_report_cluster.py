@@ -18,10 +18,10 @@ from factory.report.cluster_numbers import cluster_numbers, ideal_ratio, pct
 from factory.report.cluster_run import read_frames, run_key
 from runtime.cli.run import main
 from runtime.cluster.config import ClusterConfig, MasterSection
+from runtime.cluster.emulation import CostStep, parse_cost_schedule, scheduled_cost
 from runtime.cluster.local import LocalCluster, parse_kill_schedule
 from runtime.cluster.master import Master
 from runtime.cluster.protocol import decode, encode
-from runtime.cluster.server import CostStep, parse_cost_schedule, scheduled_cost
 from runtime.errors import UserError
 from tests.runtime.cluster.tiny_bundle import fake_manifest
 
