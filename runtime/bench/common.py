@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from runtime.atomic import write_json
@@ -42,3 +43,19 @@ def report(result: dict[str, Any], table: str, json_path: str | None) -> None:
     print(json.dumps(result))
     if json_path:
         write_json(json_path, result)
+
+
+def folder_video(folder: Path) -> tuple[str, list[str]]:
+    """(name, ``paraloupe-bench loop`` video arguments) of a video folder (``video.mp4`` + ``annotations.json``);
+    a missing file is a one-line error."""
+    for needed in ("video.mp4", "annotations.json"):
+        if not (folder / needed).is_file():
+            raise UserError(f"{folder}: no {needed}")
+    return folder.name, ["--video", str(folder / "video.mp4"), "--gt", str(folder / "annotations.json")]
+
+
+def real_video(real: str, real_gt: str | None, frames: str) -> tuple[str, list[str]]:
+    """(name, ``paraloupe-bench loop`` video arguments) of a real video's frame range ``A:B`` (``--real``)."""
+    if not real_gt:
+        raise UserError("--real-gt: required with --real")
+    return f"{Path(real).stem}[{frames}]", ["--video", real, "--gt", real_gt, "--frames", frames]

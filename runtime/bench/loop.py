@@ -86,19 +86,23 @@ def servable_fractions(given: str | None, servable_px: list[float] | None, input
     return DEFAULT_SERVABLE
 
 
+def _inside_and_side(boxes: np.ndarray, rects: np.ndarray, input_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, p) whether object box i ``[x, y, w, h]`` px lies whole in patch j ``[x0, y0, x1, y1]``, and its longer
+    side once patch j is letterboxed to ``input_side`` (px)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    inside = ((boxes[:, 0:1] >= rects[None, :, 0]) & (boxes[:, 1:2] >= rects[None, :, 1])
+              & (boxes[:, 0:1] + boxes[:, 2:3] <= rects[None, :, 2])
+              & (boxes[:, 1:2] + boxes[:, 3:4] <= rects[None, :, 3]))
+    scale = input_side / np.maximum(np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1]), 1e-9)
+    return inside, boxes[:, 2:4].max(axis=1)[:, None] * scale[None, :]
+
+
 def served_mask(boxes: np.ndarray, rects: np.ndarray, input_side: int, lo: float, hi: float) -> np.ndarray:
     """(n, p) True where object box i ``[x, y, w, h]`` px lies whole in patch j ``[x0, y0, x1, y1]`` and its
     longer side, scaled by ``input_side / longer patch side`` (the letterbox), is within ``[lo, hi] ×
     input_side``."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
-    if len(boxes) == 0 or len(rects) == 0:
-        return np.zeros((len(boxes), len(rects)), dtype=bool)
-    inside = ((boxes[:, 0:1] >= rects[None, :, 0]) & (boxes[:, 1:2] >= rects[None, :, 1])
-              & (boxes[:, 0:1] + boxes[:, 2:3] <= rects[None, :, 2])
-              & (boxes[:, 1:2] + boxes[:, 3:4] <= rects[None, :, 3]))
-    scale = input_side / np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
-    side = boxes[:, 2:4].max(axis=1)[:, None] * scale[None, :]
+    inside, side = _inside_and_side(boxes, rects, input_side)
     return inside & (side >= lo * input_side) & (side <= hi * input_side)
 
 
@@ -287,7 +291,8 @@ def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[st
         return
     keep = ~np.asarray(gt.iscrowd, dtype=bool)
     boxes = gt.boxes[keep]
-    mask = served_mask(boxes, rects, side, lo, hi)
+    inside, scaled = _inside_and_side(boxes, rects, side)
+    mask = inside & (scaled >= lo * side) & (scaled <= hi * side)
     hit = mask.any(axis=1)
     served.objects += len(boxes)
     served.served += int(hit.sum())
@@ -296,7 +301,7 @@ def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[st
         served.by_kind[kind] = served.by_kind.get(kind, 0) + int(mask[:, cols].any(axis=1).sum())
     found = (iou_matrix(boxes, dets.boxes).max(axis=1) >= 0.5) if len(dets.boxes) and len(boxes) else \
         np.zeros(len(boxes), dtype=bool)
-    covered = served_mask(boxes, rects, side, 0.0, np.inf).any(axis=1)
+    covered = inside.any(axis=1)
     served.missed_unserved += int((~found & ~hit).sum())
     served.missed_uncovered += int((~found & ~covered).sum())
     served.missed_served += int((~found & hit).sum())

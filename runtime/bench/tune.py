@@ -24,6 +24,7 @@ from pathlib import Path
 
 from runtime.atomic import write_json
 from runtime.bench import loop
+from runtime.bench.common import folder_video, real_video
 from runtime.errors import UserError
 from runtime.evaluate import parse_frame_range
 
@@ -52,19 +53,14 @@ def tuning_videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     for f in folders:
         if f.name.startswith("test"):
             raise UserError(f"{f}: a test video is never tuned on (choose val* videos)")
-        for needed in ("video.mp4", "annotations.json"):
-            if not (f / needed).is_file():
-                raise UserError(f"{f}: no {needed}")
-    videos = [(f.name, ["--video", str(f / "video.mp4"), "--gt", str(f / "annotations.json")]) for f in folders]
+    videos = [folder_video(f) for f in folders]
     if args.real:
-        if not args.real_gt:
-            raise UserError("--real-gt: required with --real")
+        real = real_video(args.real, args.real_gt, args.real_frames)
         span = parse_frame_range(args.real_frames)
         if span is None or span[1] > args.real_test_from:
             raise UserError(f"--real-frames {args.real_frames}: must end by frame {args.real_test_from} (the "
                             "evaluation range is never tuned on)")
-        videos.append((f"{Path(args.real).stem}[{args.real_frames}]",
-                       ["--video", args.real, "--gt", args.real_gt, "--frames", args.real_frames]))
+        videos.append(real)
     if not videos:
         raise UserError("no tuning videos: give --world (with val* folders), --videos or --real")
     return videos

@@ -29,6 +29,7 @@ from typing import Any
 
 from runtime.atomic import write_json
 from runtime.bench import loop
+from runtime.bench.common import folder_video, real_video
 from runtime.bundle import load_manifest
 from runtime.errors import UserError
 from runtime.manifest import Manifest
@@ -85,17 +86,9 @@ def compare(pl: dict[str, Any], side_f1: dict[int, float], equal: int | None) ->
 
 
 def _videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
-    videos = []
-    for folder in map(Path, args.videos):
-        for needed in ("video.mp4", "annotations.json"):
-            if not (folder / needed).is_file():
-                raise UserError(f"{folder}: no {needed}")
-        videos.append((folder.name, ["--video", str(folder / "video.mp4"), "--gt", str(folder / "annotations.json")]))
+    videos = [folder_video(f) for f in map(Path, args.videos)]
     if args.real:
-        if not args.real_gt:
-            raise UserError("--real-gt: required with --real")
-        videos.append((f"{Path(args.real).stem}[{args.real_frames}]",
-                       ["--video", args.real, "--gt", args.real_gt, "--frames", args.real_frames]))
+        videos.append(real_video(args.real, args.real_gt, args.real_frames))
     if not videos:
         raise UserError("no videos: give --videos and/or --real")
     return videos
@@ -124,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for (name, run, _), r in zip(jobs, results, strict=True):
         runs.setdefault(name, {})[run] = r
     table = {name: compare(r["paraloupe"], {s: r[f"B{s}"]["f1"] for s in sides}, equal) for name, r in runs.items()}
-    _print(runs, table, sides, equal, args)
+    _print(runs, table, sides, equal, devices[0], args)
     if args.json:
         write_json(args.json, {"devices": devices, "slo_ms": args.slo, "precision": args.precision,
                                "latency_ms": {s: ms for s, (_, ms) in sides.items()}, "equal_side": equal,
@@ -133,9 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print(runs: dict[str, dict[str, Any]], table: dict[str, dict[str, Any]],
-           sides: dict[int, tuple[str, float | None]], equal: int | None, args: argparse.Namespace) -> None:
+           sides: dict[int, tuple[str, float | None]], equal: int | None, device: str,
+           args: argparse.Namespace) -> None:
     lat = ", ".join(f"{s}: {ms:.0f} ms" if ms is not None else f"{s}: ?" for s, (_, ms) in sides.items())
-    print(f"baseline {args.precision} on {args.devices.split(',')[0]} ({lat}); SLO {args.slo:g} ms -> equal-budget "
+    print(f"baseline {args.precision} on {device} ({lat}); SLO {args.slo:g} ms -> equal-budget "
           f"side {equal}")
     width = max(len(n) for n in table)
     head = "  ".join(f"B{s}".ljust(5) for s in sides)
