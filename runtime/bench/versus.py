@@ -7,10 +7,11 @@ Run::
         [--devices raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b] [--slo 250]
         [--precision int8] [--tracked] [--jobs 2] [--json OUT] [--set loop.KEY=VALUE ...]
 
-Each video runs ``paraloupe-bench loop`` once in ParaLoupe mode with the emulated cluster (``--devices``,
-``--slo``: the scheduler picks each patch's model, the SLO sets the patch budget; extra options such as
-``--set`` go to this run only) and once per exported baseline side of ``--precision`` (``--mode baseline``,
-raw per-frame detections, as users run it; ``--tracked`` adds the equal-budget side through the same tracker).
+Each video (``--frames`` / ``--real-frames`` apply to every run of it) runs ``paraloupe-bench loop`` once in
+ParaLoupe mode with the emulated cluster (``--devices``, ``--slo``: the scheduler picks each patch's model, the
+SLO sets the patch budget; extra options such as ``--set`` go to this run only) and once per exported baseline
+side of ``--precision`` (``--mode baseline``, raw per-frame detections, as users run it; ``--tracked`` adds the
+equal-budget side through the same tracker).
 The *equal-budget side* is the largest side whose profiled latency on the first device fits the SLO: one
 frame on one device, the per-frame budget ParaLoupe spends across the cluster. Printed per video: ParaLoupe's
 F1 (P / R), patch recall, patches per frame and per object, patch-generation ms (median / p90), every side's
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="paraloupe-bench versus", description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True)
     p.add_argument("--videos", nargs="*", default=[], help="video folders (video.mp4 + annotations.json)")
+    p.add_argument("--frames", help="half-open range A:B of the --videos folders, for every run (default: whole)")
     p.add_argument("--real", help="a real video")
     p.add_argument("--real-gt", help="its COCO ground truth (required with --real)")
     p.add_argument("--real-frames", default="500:795", help="its evaluation range A:B")
@@ -87,6 +89,8 @@ def compare(pl: dict[str, Any], side_f1: dict[int, float], equal: int | None) ->
 
 def _videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     videos = [folder_video(f) for f in map(Path, args.videos)]
+    if args.frames:
+        videos = [(name, [*argv, "--frames", args.frames]) for name, argv in videos]
     if args.real:
         videos.append(real_video(args.real, args.real_gt, args.real_frames))
     if not videos:
@@ -96,6 +100,8 @@ def _videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, loop_args = _parser().parse_known_args(argv)
+    if "--score-frames" in loop_args:
+        raise UserError("--score-frames: not with versus (every run is scored on its --frames / --real-frames)")
     videos = _videos(args)
     manifest = load_manifest(args.bundle)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]

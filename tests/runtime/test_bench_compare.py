@@ -70,6 +70,7 @@ def test_versus_runs_paraloupe_and_every_side(tiny_bundle: Path, tiny_video: Pat
     assert set(data["runs"][name]) == {"paraloupe", "B160", "B160+tracker"}
     assert data["runs"][name]["paraloupe"]["mode"] == "paraloupe"
     assert data["runs"][name]["B160"]["mode"] == "baseline" and data["runs"][name]["B160"]["side"] == 160
+    assert {r["frames"] for r in data["runs"][name].values()} == {4}  # --frames reaches every run
     assert data["equal_side"] == 160 and data["comparison"][name]["sides"] == {"160": data["runs"][name]["B160"]["f1"]}
     printed = capsys.readouterr().out
     assert "equal-budget side 160" in printed and "goal patch_recall" in printed
