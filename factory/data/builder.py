@@ -72,8 +72,15 @@ def train_sources() -> list[Source]:
 
 
 def mine_sources() -> list[Source]:
-    """The refine stage's videos (:data:`MINE_WORLD_VIDEOS`)."""
+    """The world videos held out from the minis' first pass (:data:`MINE_WORLD_VIDEOS`)."""
     return [world_source(name) for name in MINE_WORLD_VIDEOS]
+
+
+def refine_sources() -> list[Source]:
+    """The refine stage's videos: :func:`mine_sources` and the first part of the real video's training split
+    (optional), whose static distractors the teacher never labels."""
+    return mine_sources() + [Source(paths.REAL_VIDEO, paths.label_annotations(paths.REAL_NAME),
+                                    paths.REAL_MINE_FRAMES, optional=True)]
 
 
 def baseline_train_sources() -> list[Source]:

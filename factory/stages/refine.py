@@ -4,10 +4,13 @@ Run: ``python -m factory.stages.refine`` (reads ``params.yaml: refine``, and ``f
 recipe). From the first-pass checkpoints of the ``finetune`` stage (``in_dir``) it
 
 1. runs the runtime's closed loop with each first-pass mini (torch; the baseline on the tile pass) over the
-   ``videos`` — labelled world videos the minis never trained on — and cuts a patch around every false
-   positive it reports (:mod:`factory.train.mining`), labelled from the ground truth;
-2. with ``plain_patches``, also cuts those videos' patch set with the datasets stage's recipe
-   (``datasets.patches``), so the second pass sees their layouts, not only their distractors;
+   ``videos`` (each optionally a ``frames`` range) — labelled world videos the minis never trained on, and
+   the first part of the real video's training split, whose static distractors the teacher never labels
+   (the first pass saw them only at the edge of object-centred patches) — and cuts a patch around every
+   false positive it reports (:mod:`factory.train.mining`), labelled from the ground truth; an ``optional``
+   video that is absent is skipped and listed;
+2. with ``plain_patches``, also cuts the patch set (``datasets.patches`` recipe) of those videos that
+   ``datasets.train`` does not hold already, so the second pass sees their layouts, not only their distractors;
 3. trains every mini again with the finetune recipe on ``finetune.mini.train`` plus those sets, and
    evaluates them as the finetune stage does; the baseline's checkpoint and table rows are carried over.
 
@@ -35,7 +38,7 @@ import numpy as np
 import torch
 
 from factory import paths
-from factory.data.builder import Source, build_split, mine_sources
+from factory.data.builder import Source, build_split, refine_sources
 from factory.data.imagenet import ImagenetParams
 from factory.data.patchset import CocoImageWriter
 from factory.models.detector import load_detector
@@ -56,6 +59,7 @@ from runtime.coco import load_coco
 from runtime.config import to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.patches.objectness import ObjectnessModel
+from runtime.video import parse_frames
 
 log = logging.getLogger("paraloupe")
 
@@ -67,7 +71,7 @@ class RefineParams:
     enabled: bool = True  # false: the first-pass checkpoints are copied through unchanged
     in_dir: str = paths.DETECTORS_DIR  # first-pass checkpoints (finetune stage)
     out_dir: str = paths.REFINED_DIR
-    videos: list[Source] = field(default_factory=mine_sources)  # held out from the first pass
+    videos: list[Source] = field(default_factory=refine_sources)  # world videos held out from the first pass
     objectness: str = paths.OBJECTNESS_WEIGHTS  # the loop's objectness model M (absent: the prior)
     plain_patches: bool = True  # the videos' own patch set (datasets.patches recipe) joins the second pass
     mining: MiningParams = field(default_factory=MiningParams)
@@ -82,16 +86,22 @@ def mine(params: RefineParams, detectors: Path, classes: list[str], out: Path) -
     objectness = ObjectnessModel.from_dict(json.loads(weights.read_text()), str(weights)) if weights.is_file() \
         else None
     writer = CocoImageWriter(out, list(classes), params.mining.jpeg_quality)
-    counts: dict[str, Any] = {"minis": sorted(minis), "false_positives": {}, "patches": {}}
+    counts: dict[str, Any] = {"minis": sorted(minis), "false_positives": {}, "patches": {}, "skipped": []}
     for i, src in enumerate(params.videos):
         video, ann = resolve_path(src.video), resolve_path(src.annotations)
         if not (video.is_file() and ann.is_file()):
-            raise UserError(f"params.yaml: refine.videos[{i}]: {video if not video.is_file() else ann} not found")
+            missing = video if not video.is_file() else ann
+            if src.optional:
+                log.warning("refine: refine.videos[%d] skipped (optional): %s not found", i, missing)
+                counts["skipped"].append(src.video)
+                continue
+            raise UserError(f"params.yaml: refine.videos[{i}]: {missing} not found")
         gt = load_coco(ann)
+        frames = parse_frames(src.frames, f"params.yaml: refine.videos[{i}].frames")
         found: dict[int, list[np.ndarray]] = {}
         for model in minis.values():  # each mini's mistakes; the dedupe merges the ones they share
-            for fid, boxes in false_positive_boxes(gt, loop_predictions(video, gt, model, baseline,
-                                                                        objectness)).items():
+            for fid, boxes in false_positive_boxes(gt, loop_predictions(video, gt, model, baseline, objectness,
+                                                                        frames)).items():
                 found.setdefault(fid, []).append(boxes)
         boxes_by_frame = {f: np.concatenate(b) for f, b in found.items()}
         rects = hard_patch_rects(boxes_by_frame, gt.width, gt.height, params.mining)
@@ -126,9 +136,11 @@ def run(params: RefineParams, finetune: FinetuneParams) -> dict[str, Any]:
         report: dict[str, Any] = {"mining": mine(params, src, finetune.classes, out / "mined")}
         report["mining"]["seconds"] = round(time.time() - t0, 1)
         extra = [str(out / "mined")]
-        if params.plain_patches:
-            patches = load_section("datasets", DatasetsParams).patches
-            report["plain"] = build_split("train", params.videos, out / "plain", out / ".plain-imagenet", patches,
+        datasets = load_section("datasets", DatasetsParams)
+        seen = {resolve_path(s.video) for s in datasets.train}  # the first pass's patch set holds these already
+        plain = [s for s in params.videos if resolve_path(s.video) not in seen]
+        if params.plain_patches and plain:
+            report["plain"] = build_split("train", plain, out / "plain", out / ".plain-imagenet", datasets.patches,
                                           ImagenetParams(), seed=finetune.seed, split_index=0)
             shutil.rmtree(out / ".plain-imagenet", ignore_errors=True)
             extra.append(str(out / "plain"))

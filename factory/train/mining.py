@@ -110,14 +110,17 @@ class TorchDetector:
 
 
 def loop_predictions(video: str | Path, gt: VideoAnnotations, mini: torch.nn.Module,
-                     baseline: torch.nn.Module | None, objectness: ObjectnessModel | None) -> dict[int, Detections]:
+                     baseline: torch.nn.Module | None, objectness: ObjectnessModel | None,
+                     frames: range | None = None) -> dict[int, Detections]:
     """The closed loop's reported detections on every annotated frame of ``video`` (frame id → Detections),
-    every patch inferred by ``mini``, the tile pass by ``baseline`` at the loop's ``whole_side`` (None: no
-    tile pass)."""
+    or on the frames of ``frames`` among them (the loop starts at the range's first frame), every patch
+    inferred by ``mini``, the tile pass by ``baseline`` at the loop's ``whole_side`` (None: no tile pass)."""
     loop_cfg = LoopConfig() if baseline is not None else LoopConfig(whole_every=0)
     _, _, fps = video_info(video)
     loop = ClosedLoop(LoopSettings(Mode.PARALOUPE, PatchConfig(), loop=loop_cfg, fps=fps or 25.0), objectness)
-    ids = range(min(gt.frames), max(gt.frames) + 1)
+    first, last = min(gt.frames), max(gt.frames) + 1
+    ids = range(first, last) if frames is None else \
+        range(max(first, frames.start), min(last, frames.stop), frames.step)
     mini_step = TorchDetector(mini)
     detectors = {"mini": mini_step,
                  "baseline": TorchDetector(baseline, loop_cfg.whole_side) if baseline is not None else mini_step}

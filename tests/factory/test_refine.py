@@ -59,7 +59,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def _with_refine(root: Path, src: dict[str, str], **refine: object) -> Path:
     path = write_params(root, src)
     params = yaml.safe_load(path.read_text())
-    params["refine"] = {"in_dir": str(root / "detectors"), "out_dir": str(root / "refined"), "videos": [src],
+    absent = {"video": str(root / "absent.mp4"), "annotations": src["annotations"], "optional": True}
+    params["refine"] = {"in_dir": str(root / "detectors"), "out_dir": str(root / "refined"),
+                        "videos": [src, absent],
                         "objectness": str(root / "absent.json"), **refine}
     params["datasets"] = {"patches": {"frame_step": 4, "min_object_side": 8, "seeded_per_video": 8}}
     path.write_text(yaml.safe_dump(params))
@@ -75,6 +77,7 @@ def test_refine_mines_the_loop_and_trains_the_minis_again(workspace, monkeypatch
     gt = load_coco(src["annotations"])
     mini, base = (load_detector(root / "detectors" / n / "model.pt") for n in ("standin-48", "baseline"))
     assert sorted(loop_predictions(src["video"], gt, mini, base, None)) == sorted(gt.frames)  # the real loop
+    assert sorted(loop_predictions(src["video"], gt, mini, base, None, range(2, 5))) == [2, 3, 4]
     _, frame = next(iter(iter_frames(src["video"], [0])))
     crops = [frame[0:40, 0:40], frame[10:70, 20:80], frame[0:50, 0:30]]
     for step in (TorchDetector(mini), TorchDetector(base, 64)):  # one batched call = one call per image
@@ -98,6 +101,7 @@ def test_refine_mines_the_loop_and_trains_the_minis_again(workspace, monkeypatch
     mined = json.loads((out / "mined" / "annotations.json").read_text())
     assert report["mining"]["total_patches"] == len(mined["images"]) > 0
     assert report["mining"]["minis"] == ["standin-48", "standin-64"]
+    assert report["mining"]["skipped"] == [str(root / "absent.mp4")]  # optional and absent: skipped, listed
     assert json.loads((out / "plain" / "annotations.json").read_text())["images"]
     kinds = {(r["model"], r["kind"]) for r in report["rows"]}
     assert ("standin-48", "mini") in kinds and ("baseline", "baseline") in kinds
