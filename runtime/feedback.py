@@ -95,9 +95,7 @@ class TrackFeedback:
         self._warp = np.eye(2, 3)
         self._clipped = np.zeros((0, 4))  # last frame's clipped boxes no track took: next frame's patches
         self._proposed = np.zeros((0, 4))  # last frame's proposals no track holds: next frame's candidates
-        self._vouched = np.zeros(0, dtype=bool)  # which of them may verify a mini detection
         self.candidates = np.zeros((0, 4))  # this frame's candidates (the proposals moved into it), px
-        self.vouched = np.zeros(0, dtype=bool)  # which candidates let a mini detection on them start a track
         self.camera_shift_px = 0.0  # how far this frame's camera motion moves a frame corner, px
 
     def reset(self) -> None:
@@ -110,9 +108,7 @@ class TrackFeedback:
         self._warp = np.eye(2, 3)
         self._clipped = np.zeros((0, 4))
         self._proposed = np.zeros((0, 4))
-        self._vouched = np.zeros(0, dtype=bool)
         self.candidates = np.zeros((0, 4))
-        self.vouched = np.zeros(0, dtype=bool)
         self.camera_shift_px = 0.0
 
     def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
@@ -128,34 +124,28 @@ class TrackFeedback:
         side = cut[:, 2:].max(axis=1, keepdims=True) if len(cut) else np.zeros((0, 1))
         boxes = np.concatenate([boxes, np.concatenate([cut[:, :2] - side, cut[:, 2:] + 2 * side], axis=1)])
         self._clipped = np.zeros((0, 4))
-        self.candidates, self.vouched = warp_boxes(self._proposed, warp), self._vouched
-        self._proposed, self._vouched = np.zeros((0, 4)), np.zeros(0, dtype=bool)
+        self.candidates = warp_boxes(self._proposed, warp)
+        self._proposed = np.zeros((0, 4))
         self.camera_shift_px = camera_shift_px(warp, frame.shape[1], frame.shape[0])
         motion = self.motion.detect(shared, warp) if self.motion is not None else np.zeros((0, 4))
         return Seeds(boxes, motion, self.candidates)
 
-    def propose(self, boxes: np.ndarray, hold_iou: float, vouch: np.ndarray | None = None) -> int:
-        """Keep ``boxes`` (n, 4) ``[x, y, w, h]`` px as the next frame's candidates, less those a live track
-        already holds (IoU >= ``hold_iou``); returns how many. ``vouch`` (n,) true where the box is a stronger
-        detector's low-score find, whose candidate lets a mini detection on it start a track (default: all);
-        the others only get a closer look."""
+    def propose(self, boxes: np.ndarray, hold_iou: float) -> int:
+        """Keep ``boxes`` (n, 4) ``[x, y, w, h]`` px — this frame's low-score finds of a stronger detector — as the
+        next frame's candidates, less those a live track already holds (IoU >= ``hold_iou``); returns how many."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        vouch = np.ones(len(boxes), dtype=bool) if vouch is None else np.asarray(vouch, dtype=bool).reshape(-1)
         _, tracked = self.tracker.current()
         if len(boxes) and len(tracked):
-            free = iou_matrix(boxes, tracked).max(axis=1) < hold_iou
-            boxes, vouch = boxes[free], vouch[free]
-        self._proposed, self._vouched = boxes, vouch
+            boxes = boxes[iou_matrix(boxes, tracked).max(axis=1) < hold_iou]
+        self._proposed = boxes
         return len(boxes)
 
     def verified(self, boxes: np.ndarray, min_iou: float) -> np.ndarray:
-        """(n,) true where a box ``[x, y, w, h]`` px of this frame overlaps one of its vouched candidates by
-        ``min_iou``."""
+        """(n,) true where a box ``[x, y, w, h]`` px of this frame overlaps one of its candidates by ``min_iou``."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        vouched = self.candidates[self.vouched]
-        if len(boxes) == 0 or len(vouched) == 0:
+        if len(boxes) == 0 or len(self.candidates) == 0:
             return np.zeros(len(boxes), dtype=bool)
-        return iou_matrix(boxes, vouched).max(axis=1) >= min_iou
+        return iou_matrix(boxes, self.candidates).max(axis=1) >= min_iou
 
     def update(self, frame_id: int, detections: Detections, clipped: np.ndarray,
                may_start: np.ndarray | None = None) -> Detections:

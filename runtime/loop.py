@@ -78,11 +78,9 @@ class LoopConfig:
                                           "verify_iou) may start a track — a cheap proposal checked by a closer "
                                           "look (1 = off)", ge=0.0, le=1.0)
     mini_candidate_score: float = bounded(1.0, "a mini detection no track took, unclipped and scoring at least "
-                                               "this, gets a LowConf patch sized for it next frame (a small object "
-                                               "seen at the edge of a neighbour's patch gets its own closer look; "
-                                               "a detection there starts a track only by the usual rules, "
-                                               "mini_start_score: the minis do not vouch for themselves; 1 = off)",
-                                          ge=0.0, le=1.0)
+                                               "this, becomes a candidate too (a LowConf patch sized for it next "
+                                               "frame: a small object seen at the edge of a neighbour's patch gets "
+                                               "its own closer look; 1 = off)", ge=0.0, le=1.0)
     verify_iou: float = bounded(0.3, "least IoU between a mini detection and a candidate that lets the detection "
                                      "start a track", gt=0.0, le=1.0)
     candidates_moving: bool = bounded(False, "propose candidates while the camera moves too (its warp shifts a "
@@ -352,17 +350,14 @@ class ClosedLoop:
         minis = lc.mini_candidate_score < 1.0 and self.generator is not None
         if not (self.proposes or minis):
             return
-        boxes, vouch = [np.zeros((0, 4))], [np.zeros(0, dtype=bool)]
+        boxes = [np.zeros((0, 4))]
         if lc.candidates_moving or self.feedback.camera_shift_px <= lc.discovery.moving_px:
             if self.proposes:
                 whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
                 boxes.append(seen.boxes[whole])
-                vouch.append(np.ones(int(whole.sum()), dtype=bool))
             if minis:
-                weak = merged.boxes[(merged.scores >= lc.mini_candidate_score) & ~np.asarray(clipped, bool)]
-                boxes.append(weak)
-                vouch.append(np.zeros(len(weak), dtype=bool))  # a closer look only: it must score there itself
-        self.feedback.propose(np.concatenate(boxes), lc.verify_iou, np.concatenate(vouch))
+                boxes.append(merged.boxes[(merged.scores >= lc.mini_candidate_score) & ~np.asarray(clipped, bool)])
+        self.feedback.propose(np.concatenate(boxes), lc.verify_iou)
 
     def finish(self, plan: FramePlan, results: list[PatchDetections]) -> Detections:
         """The frame's detections from its entries' results (frame px); kept as the next frame's feedback.
