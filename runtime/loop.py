@@ -77,10 +77,6 @@ class LoopConfig:
                                           "puts a LowConf patch on it, and a mini detection there (IoU >= "
                                           "verify_iou) may start a track — a cheap proposal checked by a closer "
                                           "look (1 = off)", ge=0.0, le=1.0)
-    mini_candidate_score: float = bounded(1.0, "a mini detection no track took, unclipped and scoring at least "
-                                               "this, becomes a candidate too (a LowConf patch sized for it next "
-                                               "frame: a small object seen at the edge of a neighbour's patch gets "
-                                               "its own closer look; 1 = off)", ge=0.0, le=1.0)
     verify_iou: float = bounded(0.3, "least IoU between a mini detection and a candidate that lets the detection "
                                      "start a track", gt=0.0, le=1.0)
     candidates_moving: bool = bounded(False, "propose candidates while the camera moves too (its warp shifts a "
@@ -341,24 +337,6 @@ class ClosedLoop:
         big = result.detections.boxes[:, 2:].max(axis=1) * scale >= self.settings.loop.tracker.veto_min_side
         return PatchDetections(result.rect, result.src_size, result.detections.select(big))
 
-    def _propose(self, merged: Detections, clipped: np.ndarray, seen: Detections, base_rects: np.ndarray,
-                 plan: FramePlan) -> None:
-        """The next frame's candidates: the baseline pass's boxes (down to ``candidate_score``) that its tiles held
-        whole, and with ``mini_candidate_score`` < 1 the minis' unclipped detections at that score or above —
-        none while the camera moves unless ``candidates_moving``; the feedback drops those a track holds."""
-        lc = self.settings.loop
-        minis = lc.mini_candidate_score < 1.0 and self.generator is not None
-        if not (self.proposes or minis):
-            return
-        boxes = [np.zeros((0, 4))]
-        if lc.candidates_moving or self.feedback.camera_shift_px <= lc.discovery.moving_px:
-            if self.proposes:
-                whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
-                boxes.append(seen.boxes[whole])
-            if minis:
-                boxes.append(merged.boxes[(merged.scores >= lc.mini_candidate_score) & ~np.asarray(clipped, bool)])
-        self.feedback.propose(np.concatenate(boxes), lc.verify_iou)
-
     def finish(self, plan: FramePlan, results: list[PatchDetections]) -> Detections:
         """The frame's detections from its entries' results (frame px); kept as the next frame's feedback.
         A skipped frame carries the last detections over (under its own frame id)."""
@@ -388,7 +366,11 @@ class ClosedLoop:
         backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
         tracked = self.feedback.review(tracked, base_rects, lc.whole_side, backing, plan.frame_w, plan.frame_h,
                                        lc.border_px)
-        self._propose(merged, clipped, seen, base_rects, plan)
+        if self.proposes:
+            whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
+            if not lc.candidates_moving and self.feedback.camera_shift_px > lc.discovery.moving_px:
+                whole[:] = False  # the camera moves: no candidates
+            self.feedback.propose(seen.boxes[whole], lc.verify_iou)
         keep = tracked.scores >= lc.output_min_score
         self.ranked = tracked
         self.last = tracked.select(keep)

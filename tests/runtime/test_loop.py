@@ -191,18 +191,6 @@ def test_low_score_baseline_boxes_become_candidates_the_minis_confirm() -> None:
     assert len(ids_seen(0.2)) == 2  # the baseline's 0.3 boxes back the minis' finds: both squares tracked
 
 
-def test_weak_mini_detections_become_candidates_when_asked() -> None:
-    def ids_seen(mini_candidate_score: float) -> set[int]:
-        settings = _settings(track=True, motion=True, whole_every=0, mini_candidate_score=mini_candidate_score)
-        settings.patches.r_high = 0.5
-        loop = ClosedLoop(settings)
-        steps = list(run_loop(loop, video(8), {"mini": _scored(0.65, 0.4), "baseline": _scored(0.3, 0.45)}))
-        return {int(i) for s in steps for i in (s.detections.ids if s.detections.ids is not None else [])}
-
-    assert ids_seen(1.0) == set()  # 0.65 < mini_start_score, nothing backs them: no track
-    assert len(ids_seen(0.5)) == 2  # each is looked at again next frame, verified there: both squares tracked
-
-
 def test_candidates_get_a_low_conf_patch_and_verify_a_mini_detection() -> None:
     from runtime.feedback import TrackFeedback
 
