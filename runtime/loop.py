@@ -25,7 +25,7 @@ from runtime.config import bounded
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, motion_regions
 from runtime.errors import UserError
-from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
+from runtime.feedback import Seeds, TrackFeedback, clipped_flags
 from runtime.geometry import clip_boxes, iou_matrix
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
@@ -82,12 +82,6 @@ class LoopConfig:
     candidates_moving: bool = bounded(False, "propose candidates while the camera moves too (its warp shifts a "
                                              "frame corner by more than discovery.moving_px); off: measured, the "
                                              "minis confirm mostly junk there (val-moving F1 0.64 -> 0.49)")
-    start_min_fraction: float = bounded(0.0, "a mini detection starts a track only when its longer side is at "
-                                             "least this fraction of the side of some mini patch that holds it "
-                                             "whole, or the baseline found it at tracker.high_score (objects a "
-                                             "mini sees far below its servable size are its least reliable: "
-                                             "they may only extend tracks; 0 = off)", ge=0.0,
-                                        le=1.0)
     border_px: float = bounded(2.0, "a box within this of a patch's inner border is clipped there, px", ge=0.0)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
@@ -321,35 +315,18 @@ class ClosedLoop:
                          min_score=self.settings.loop.tracker.low_score)
         return boxes, seen
 
-    def _may_start(self, merged: Detections, seen: Detections, plan: FramePlan) -> np.ndarray:
+    def _may_start(self, merged: Detections, seen: Detections) -> np.ndarray:
         """Which merged detections may start a track: those a baseline entry also found (at any score it
         reported), those on a candidate (:meth:`TrackFeedback.verified`), and the rest at
-        ``loop.mini_start_score`` — each only when some mini patch held it whole at ``loop.start_min_fraction``
-        of its side or more, or the baseline found it at ``tracker.high_score`` or more."""
+        ``loop.mini_start_score``."""
         lc = self.settings.loop
         strong = merged.scores >= lc.mini_start_score
         if len(merged) == 0:
             return strong
         strong |= self.feedback.verified(merged.boxes, lc.verify_iou)
-        found = np.zeros(len(merged), dtype=bool)  # by the baseline at its confident scores
-        if len(seen):
-            overlap = iou_matrix(merged.boxes, seen.boxes) >= 0.5
-            strong |= overlap.any(axis=1)
-            found = (overlap & (seen.scores >= lc.tracker.high_score)[None, :]).any(axis=1)
-        if lc.start_min_fraction > 0.0:
-            strong &= self._seen_large_enough(merged.boxes, plan) | found
-        return strong
-
-    def _seen_large_enough(self, boxes: np.ndarray, plan: FramePlan) -> np.ndarray:
-        """(n,) true where a mini entry of ``plan`` held box ``boxes[i]`` (``[x, y, w, h]`` px) whole with the
-        box's longer side at least ``loop.start_min_fraction`` of the entry's longer side."""
-        lc = self.settings.loop
-        rects = np.array([e.rect for e in plan.entries if e.model_kind == "mini"], dtype=np.float64).reshape(-1, 4)
-        if len(rects) == 0:
-            return np.zeros(len(boxes), dtype=bool)
-        held = holds_whole(boxes, rects, plan.frame_w, plan.frame_h, lc.border_px)
-        side = np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
-        return (held & (boxes[:, 2:].max(axis=1)[:, None] >= lc.start_min_fraction * side[None, :])).any(axis=1)
+        if len(seen) == 0:
+            return strong
+        return strong | (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 0.5)
 
     def _large_only(self, result: PatchDetections, plan: FramePlan) -> PatchDetections:
         """A whole-frame result of a tiled baseline pass keeps only the objects the tiles cannot hold: longer side
@@ -383,7 +360,7 @@ class ClosedLoop:
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)
         clipped = clipped_flags(merged.boxes, rects, plan.frame_w, plan.frame_h, lc.border_px)
         base_rects, seen = self._baseline_seen(plan, results)
-        may_start = self._may_start(merged, seen, plan) if self.generator is not None else None  # whole frames: all may
+        may_start = self._may_start(merged, seen) if self.generator is not None else None  # whole frames: all may
         tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start)
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
         backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
