@@ -5,7 +5,7 @@ Run::
     paraloupe-bench versus --bundle models/bundle --videos models/world/test-static models/world/test-moving
         [--real ../shared/data/vtest/vtest.avi --real-gt models/label/vtest/annotations.json --real-frames 500:795]
         [--devices raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b] [--slo 250]
-        [--precision int8] [--tracked] [--jobs 2] [--json OUT] [--set loop.KEY=VALUE ...]
+        [--precision int8] [--tracked] [--jobs 2] [--cluster] [--json OUT] [--set loop.KEY=VALUE ...]
 
 Each video (``--frames`` / ``--real-frames`` apply to every run of it) runs ``paraloupe-bench loop`` once in
 ParaLoupe mode with the emulated cluster (``--devices``, ``--slo``: the scheduler picks each patch's model, the
@@ -17,7 +17,7 @@ frame on one device, the per-frame budget ParaLoupe spends across the cluster. P
 F1 (P / R), patch recall, patches per frame and per object, patch-generation ms (median / p90), every side's
 F1, the ratio to the equal-budget side and the gap to the best side (F1 points); then the means and issue 14's
 goals (ratio >= 1.2, gap >= -2 points, patch recall >= 0.95, generation median <= 5 ms) met or not, per video.
-Host inference: per-frame latency comes from cluster runs (``paraloupe-run``), not from here.
+Per-frame latency comes from cluster runs: ``--cluster`` adds them (:mod:`runtime.bench.versus_cluster`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import write_json
-from runtime.bench import loop
+from runtime.bench import loop, versus_cluster
 from runtime.bench.common import folder_video, real_video
 from runtime.bundle import load_manifest
 from runtime.errors import UserError
@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="int8", help="the baseline export compared (fp32 | fp16 | int8)")
     p.add_argument("--tracked", action="store_true", help="also the equal-budget side through the loop's tracker")
     p.add_argument("--jobs", type=int, default=2, help="runs at once (one process each)")
+    p.add_argument("--cluster", action="store_true",
+                   help="also time each video on a real local cluster of --devices (paraloupe-run --cluster "
+                        "local:N, pace factor 1), one run at a time: ParaLoupe, the equal-budget side, the best side")
+    p.add_argument("--cluster-warmup", type=int, default=5, help="with --cluster: frames left out of the p50")
     p.add_argument("--json", help="write every run's figures and the comparison here")
     return p
 
@@ -100,6 +104,9 @@ def _videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, loop_args = _parser().parse_known_args(argv)
+    if args.cluster and loop_args:
+        raise UserError(f"--cluster: the loop options {' '.join(loop_args)} would reach the in-process run only, "
+                        "not the cluster runs")
     if "--score-frames" in loop_args:
         raise UserError("--score-frames: not with versus (every run is scored on its --frames / --real-frames)")
     videos = _videos(args)
@@ -118,16 +125,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.tracked and equal is not None:
             jobs.append((name, f"B{equal}+tracker", [*common, "--mode", "baseline", "--baseline", sides[equal][0],
                                                      "--tracked"]))
-    results = loop.run_many([a for _, _, a in jobs], max(1, args.jobs))
+    results = loop.run_many([a for _, _, a in jobs], max(1, args.jobs))  # accuracy: in process, in parallel
     runs: dict[str, dict[str, Any]] = {}
     for (name, run, _), r in zip(jobs, results, strict=True):
         runs.setdefault(name, {})[run] = r
     table = {name: compare(r["paraloupe"], {s: r[f"B{s}"]["f1"] for s in sides}, equal) for name, r in runs.items()}
     _print(runs, table, sides, equal, devices[0], args)
+    cluster = None
+    if args.cluster:
+        timed = [(name, video, {**({"equal": equal} if equal is not None else {}), "best": table[name]["best_side"]})
+                 for name, video in videos]
+        cluster = versus_cluster.run_videos(args.bundle, timed, devices, args.slo, args.cluster_warmup)
+        versus_cluster.print_table(cluster)
     if args.json:
         write_json(args.json, {"devices": devices, "slo_ms": args.slo, "precision": args.precision,
                                "latency_ms": {s: ms for s, (_, ms) in sides.items()}, "equal_side": equal,
-                               "comparison": table, "runs": runs, "options": loop_args}, indent=1)
+                               "comparison": table, "runs": runs, "cluster": cluster, "options": loop_args},
+                   indent=1)
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.bench import stability, versus
+from runtime.bench import stability, versus, versus_cluster
 from runtime.bundle import load_manifest
 from runtime.errors import UserError
 
@@ -76,3 +76,29 @@ def test_versus_runs_paraloupe_and_every_side(tiny_bundle: Path, tiny_video: Pat
     assert "equal-budget side 160" in printed and "goal patch_recall" in printed
     with pytest.raises(UserError, match="no videos"):
         versus.main(["--bundle", str(tiny_bundle)])
+
+
+def test_cluster_claim_needs_both_the_gap_and_the_speedup() -> None:
+    best = {"f1": 0.85, "p50_ms": 300.0}
+    assert versus_cluster.claim({"f1": 0.84, "p50_ms": 90.0}, best)["met"]
+    assert not versus_cluster.claim({"f1": 0.82, "p50_ms": 90.0}, best)["met"]  # 3 points below
+    slow = versus_cluster.claim({"f1": 0.86, "p50_ms": 150.0}, best)
+    assert slow["speedup"] == pytest.approx(2.0) and not slow["met"]
+    assert not versus_cluster.claim({"f1": None, "p50_ms": 90.0}, best)["met"]
+
+
+def test_versus_cluster_times_paraloupe_and_the_sides_on_a_real_local_cluster(
+        tiny_bundle: Path, tiny_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "v.json"
+    assert versus.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--precision", "fp32",
+                        "--jobs", "1", "--frames", "0:6", "--cluster", "--cluster-warmup", "1",
+                        "--devices", "jetson-xavier-nx,jetson-xavier-nx", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    runs = data["cluster"][tiny_video.parent.name]["runs"]
+    assert set(runs) == {"paraloupe", "equal", "best"} and runs["best"]["side"] == 160
+    assert all(r["frames"] == 6 and r["p50_ms"] > 0 and r["f1"] is not None for r in runs.values())
+    assert data["cluster"][tiny_video.parent.name]["claim"]["speedup"] > 0
+    assert "cluster runs (pace factor 1" in capsys.readouterr().out
+    with pytest.raises(UserError, match="--cluster: the loop options"):
+        versus.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--cluster",
+                     "--set", "loop.track=false"])
