@@ -103,6 +103,11 @@ def served_mask(boxes: np.ndarray, rects: np.ndarray, input_side: int, lo: float
     longer side, scaled by ``input_side / longer patch side`` (the letterbox), is within ``[lo, hi] ×
     input_side``."""
     inside, side = _inside_and_side(boxes, rects, input_side)
+    return _within(inside, side, input_side, lo, hi)
+
+
+def _within(inside: np.ndarray, side: np.ndarray, input_side: int, lo: float, hi: float) -> np.ndarray:
+    """``inside`` where the scaled longer ``side`` (px) is within ``[lo, hi] × input_side``."""
     return inside & (side >= lo * input_side) & (side <= hi * input_side)
 
 
@@ -292,7 +297,7 @@ def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[st
     keep = ~np.asarray(gt.iscrowd, dtype=bool)
     boxes = gt.boxes[keep]
     inside, scaled = _inside_and_side(boxes, rects, side)
-    mask = inside & (scaled >= lo * side) & (scaled <= hi * side)
+    mask = _within(inside, scaled, side, lo, hi)
     hit = mask.any(axis=1)
     served.objects += len(boxes)
     served.served += int(hit.sum())

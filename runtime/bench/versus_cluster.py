@@ -63,10 +63,13 @@ def run_videos(bundle: str, videos: Sequence[tuple[str, list[str], dict[str, int
         for vi, (name, video_args, sides) in enumerate(videos):
             runs = {"paraloupe": cluster_run(bundle, video_args, devices, slo_ms, ["--mode", "paraloupe"], warmup,
                                              Path(tmp) / f"{vi}-paraloupe")}
+            by_side: dict[int, dict[str, Any]] = {}  # the equal-budget side is often the best one: run it once
             for run, side in sides.items():
-                runs[run] = {"side": side, **cluster_run(bundle, video_args, devices, slo_ms,
-                                                         ["--mode", "baseline", "--baseline-side", str(side)],
-                                                         warmup, Path(tmp) / f"{vi}-{run}")}
+                if side not in by_side:
+                    by_side[side] = cluster_run(bundle, video_args, devices, slo_ms,
+                                                ["--mode", "baseline", "--baseline-side", str(side)], warmup,
+                                                Path(tmp) / f"{vi}-B{side}")
+                runs[run] = {"side": side, **by_side[side]}
             out[name] = {"runs": runs, "claim": claim(runs["paraloupe"], runs["best"]) if "best" in runs else None}
     return out
 
