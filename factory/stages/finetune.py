@@ -125,7 +125,7 @@ def train_minis(params: FinetuneParams, out: Path, tracker: Tracker) -> list[Pat
                 epochs=m.epochs if previous is None else m.resize_epochs, batch_size=m.batch_size,
                 lr=m.lr if previous is None else m.resize_lr, weight_decay=m.weight_decay,
                 samples_per_epoch=m.samples_per_epoch, accelerator=params.accelerator, workers=params.workers,
-                tracker=tracker, prefix=f"{name}/", seed=params.seed)
+                tracker=tracker, prefix=f"{name}/", seed=params.seed, ema_decay=m.ema_decay)
             path = save_detector(out / name / "model.pt", model, name=name, train=summary)
             write_json(out / name / "train.json", {"model": name, **summary})
             log.info("finetune %s: val patch F1 %.4f at threshold %.2f (%s s)", name, summary["val_f1"],

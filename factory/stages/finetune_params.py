@@ -29,6 +29,8 @@ class MiniParams:
     lr: float = bounded(4e-3, "peak AdamW learning rate", gt=0)
     resize_lr: float = bounded(1.5e-3, "peak learning rate at the larger sizes", gt=0)
     weight_decay: float = bounded(0.05, "AdamW weight decay", ge=0)
+    ema_decay: float = bounded(0.0, "per-step decay of the weight average that is validated and kept "
+                                    "(0: the plain weights)", ge=0, lt=1)
     neck_width: int = bounded(96, "neck channels", ge=8)
     head_width: int = bounded(96, "head channels", ge=8)
     head_depth: int = bounded(2, "depthwise-separable layers in the head", ge=0)

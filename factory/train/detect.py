@@ -1,7 +1,8 @@
 """Training the detectors: the mini detectors on the patch set (one per input size, each larger size starting
 from the previous size's best weights — progressive resizing) and the full-frame baseline on multi-scale
 crops of whole frames. The best epoch is chosen by validation F1 at IoU 0.5, and the score threshold that
-gives it is written into the model's decoding parameters."""
+gives it is written into the model's decoding parameters. With ``ema_decay`` > 0 the weights evaluated, chosen
+and kept are an exponential moving average of the trained ones (:class:`factory.train.fit.WeightEma`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from factory.models.lightning import DetectorTask
 from factory.tracking import Tracker
 from factory.train.data import collate
 from factory.train.evaluation import Scores
-from factory.train.fit import EpochEnd, make_trainer
+from factory.train.fit import EpochEnd, WeightEma, make_trainer
 
 log = logging.getLogger("paraloupe")
 
@@ -34,7 +35,7 @@ def epoch_loader(dataset: Dataset, batch_size: int, samples: int | None, workers
 def train_detector(model: Detector, dataset: Dataset, validate: Callable[[Detector], Scores], *, epochs: int,
                    batch_size: int, lr: float, weight_decay: float, samples_per_epoch: int | None,
                    accelerator: str, workers: int, tracker: Tracker | None, prefix: str, seed: int,
-                   warmup_fraction: float = 0.1) -> dict[str, Any]:
+                   warmup_fraction: float = 0.1, ema_decay: float = 0.0) -> dict[str, Any]:
     """Train ``model`` in place; keep the epoch with the best validation F1; set its decoding threshold.
 
     Returns the summary: best val F1, its threshold and epoch, the per-epoch history and the seconds spent.
@@ -50,9 +51,11 @@ def train_detector(model: Detector, dataset: Dataset, validate: Callable[[Detect
         chosen[len(chosen)] = scores.best_threshold
         return {"val_f1": scores.best_f1, "val_threshold": scores.best_threshold}
 
-    keeper = EpochEnd("val_f1", tracker, prefix=prefix, evaluate=evaluate)  # type: ignore[arg-type]
+    ema = WeightEma(ema_decay) if ema_decay > 0 else None
+    keeper = EpochEnd("val_f1", tracker, prefix=prefix, evaluate=evaluate,  # type: ignore[arg-type]
+                      weights=ema.model if ema is not None else None)
     t0 = time.time()
-    make_trainer(accelerator, epochs, [keeper]).fit(task, data)
+    make_trainer(accelerator, epochs, [c for c in (ema, keeper) if c is not None]).fit(task, data)
     keeper.restore_best(model)
     model.cpu().eval()
     best_epoch = int(keeper.best_metrics.get("epoch", 0))

@@ -20,6 +20,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
 from factory.tracking import Tracker
@@ -46,13 +47,41 @@ def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
     return max(len(dataset) // batch_size, 1)  # type: ignore[arg-type]
 
 
+class WeightEma(pl.Callback):
+    """An exponential moving average of the model's weights and buffers (BatchNorm statistics too), updated
+    after every optimiser step with ``decay`` per step (torch's ``AveragedModel``). Its horizon is about
+    1 / (1 - decay) steps. Averaging the end of a noisy trajectory is the usual cure for a small model whose
+    chosen epoch depends on which batches it saw last."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.averaged: AveragedModel | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.averaged = AveragedModel(pl_module.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay),
+                                      use_buffers=True)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        assert self.averaged is not None
+        self.averaged.update_parameters(pl_module.model)
+
+    def model(self) -> nn.Module:
+        """The averaged weights, as a module of the trained model's class."""
+        assert self.averaged is not None, "WeightEma.model() before training started"
+        return self.averaged.module
+
+
 class EpochEnd(pl.Callback):
-    """After every training epoch: run ``evaluate`` on the plain model (in eval mode), merge its numbers with
-    the epoch's logged metrics, keep a copy of the weights when ``monitor`` improves, log to ``tracker``."""
+    """After every training epoch: run ``evaluate`` on the plain model (or on ``weights()``, e.g. a
+    :class:`WeightEma`'s average) in eval mode, merge its numbers with the epoch's logged metrics, keep a copy
+    of those weights when ``monitor`` improves, log to ``tracker``."""
 
     def __init__(self, monitor: str, tracker: Tracker | None = None, prefix: str = "",
-                 evaluate: Callable[[nn.Module], dict[str, float]] | None = None) -> None:
+                 evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+                 weights: Callable[[], nn.Module] | None = None) -> None:
         self.monitor, self.tracker, self.prefix, self.evaluate = monitor, tracker, prefix, evaluate
+        self.weights = weights
         self.best: float = -math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_metrics: dict[str, float] = {}
@@ -62,7 +91,7 @@ class EpochEnd(pl.Callback):
         logged = trainer.callback_metrics
         metrics = {k: float(v) for k, v in logged.items() if not k.endswith("_step") and f"{k}_epoch" not in logged
                    and torch.as_tensor(v).numel() == 1}
-        model: nn.Module = pl_module.model  # type: ignore[assignment]
+        model: nn.Module = self.weights() if self.weights is not None else pl_module.model  # type: ignore[assignment]
         if self.evaluate is not None:
             was = model.training
             model.eval()
