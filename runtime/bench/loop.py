@@ -143,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
                                           "them; replays started at different frames scored on their common "
                                           "frames: ``paraloupe-bench stability``)")
     p.add_argument("--mode", default=Mode.PARALOUPE.value, choices=Mode.values())
-    p.add_argument("--mini", help="mini model for patches (default: the smallest mini of the bundle)")
+    p.add_argument("--mini", help="mini model for patches (default: the smallest mini of the bundle); with --devices "
+                                  "every patch asks for it, as client.mini does (default there: the scheduler picks)")
     p.add_argument("--baseline", help="model for whole frames (default: the bundle's baseline)")
     p.add_argument("--side", type=int, help="input side of whole-frame inference, px (default: the model's)")
     p.add_argument("--tracked", action="store_true", help="whole-frame modes: their detections through the loop's "
@@ -209,8 +210,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.devices and not mode.is_whole_frame:  # a whole-frame mode runs the model it names, at its side
         placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
                               whole_tiles=loop_cfg.whole_tiles)
-        budget = placement.budget(loop.whole_pass) if loop_cfg.budget else None
-        route = _router(args.bundle, manifest, placement, whole_side)
+        budget = placement.budget(loop.whole_pass, args.mini) if loop_cfg.budget else None
+        route = _router(args.bundle, manifest, placement, whole_side, args.mini)
     for step in run_loop(loop, iter_frames(args.video, ids), detectors, route, budget):
         d = step.detections
         preds[d.frame] = d
@@ -274,9 +275,9 @@ def _device_figures(args: argparse.Namespace, mode: Mode, placement: Placement |
     return {}
 
 
-def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: int) -> Any:
+def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: int, pinned: str | None) -> Any:
     """``run_loop``'s route: each entry to a host detector of the model the placement chose (loaded once each;
-    baseline models at the loop's whole-pass side)."""
+    baseline models at the loop's whole-pass side); ``pinned``: the mini every patch asks for (``--mini``)."""
     cache: dict[str, Detector] = {}
 
     def detector(name: str) -> Detector:
@@ -286,7 +287,7 @@ def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: i
             cache[name] = Detector(bundle, name, m)
         return cache[name]
 
-    return lambda frame_plan: [detector(n) for n in placement.models(frame_plan)]
+    return lambda frame_plan: [detector(n) for n in placement.models(frame_plan, pinned=pinned)]
 
 
 def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[str], side: int, lo: float,

@@ -49,27 +49,32 @@ class Placement:
             self.states[f"{device}#{i}"] = {"endpoint": f"emulated-{i}", "models": models, "cost": cost}
         self.chosen: Counter[str] = Counter()  #: entries per model so far
 
-    def _fastest(self, kind: str) -> list[float]:
-        """Per device, the latency (ms) of its fastest model of ``kind`` (devices without one left out)."""
+    def _fastest(self, kind: str, pinned: str | None = None) -> list[float]:
+        """Per device, the latency (ms) of its fastest model of ``kind`` — of ``pinned`` where it serves that one
+        (devices without one left out)."""
         out = []
         for st in self.states.values():
-            lat = [r["latency_ms"] for m, r in st["models"].items() if self.kinds.get(m) == kind]
+            lat = {m: r["latency_ms"] for m, r in st["models"].items() if self.kinds.get(m) == kind}
             if lat:
-                out.append(min(lat))
+                out.append(lat.get(pinned or "", min(lat.values())))
         return out
 
-    def budget(self, whole_pass: bool) -> int:
-        """The frame's patch budget, as the client computes it (baseline entries' time reserved first)."""
+    def budget(self, whole_pass: bool, pinned: str | None = None) -> int:
+        """The frame's patch budget, as the client computes it (baseline entries' time reserved first; the
+        pinned mini's latency where a device serves it)."""
         reserved = min(self._fastest("baseline"), default=0.0) * self.whole_tiles if whole_pass else 0.0
-        return patch_budget(self.slo_ms, self._fastest("mini"), reserved)
+        return patch_budget(self.slo_ms, self._fastest("mini", pinned), reserved)
 
-    def models(self, frame: FramePlan, kind: str = "mini") -> list[str]:
-        """The model name of each entry of ``frame`` (in order), chosen by the master's ``plan``."""
+    def models(self, frame: FramePlan, kind: str = "mini", pinned: str | None = None) -> list[str]:
+        """The model name of each entry of ``frame`` (in order), chosen by the master's ``plan``; ``pinned``: the
+        model every entry of ``kind`` asks for (``client.mini``)."""
         if not frame.entries:
             return []
         request = {"kind": kind, "slo_ms": self.slo_ms, "exclude": [], "bandwidths": {},
                    "patches": [{"bytes": len(e.jpeg), "confidence": e.confidence,
-                                **({"kind": e.model_kind} if e.model_kind != kind else {})} for e in frame.entries]}
+                                **({"kind": e.model_kind} if e.model_kind != kind else {}),
+                                **({"model": pinned} if pinned and e.model_kind == kind else {})}
+                               for e in frame.entries]}
         out = plan(request, self.states, self.kinds, self.scheduler, self.gamma, self.bandwidth, self.seed)
         if out.get("error"):
             raise UserError(f"frame {frame.frame_id}: {out['error']}")

@@ -105,7 +105,7 @@ def _client_config(cluster: Any, args: argparse.Namespace) -> Any:
     client = cluster.client
     changes: dict[str, Any] = {}
     for opt, key in (("mode", "mode"), ("slo_ms", "slo_ms"), ("offer_fps", "offer_fps"), ("pipeline", "pipeline"),
-                     ("baseline_side", "baseline_side")):
+                     ("baseline_side", "baseline_side"), ("mini", "mini")):
         value = getattr(args, opt)
         if value is not None:
             changes[key] = value
@@ -269,6 +269,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-side", type=int, help="modes baseline, sahi: the baseline's input side (sahi: its slice "
                                                       "side), px (default: largest)")
     p.add_argument("--max-patches", type=int)
+    p.add_argument("--mini", help="patch modes: every patch asks for this mini model (client.mini; chosen per camera "
+                                  "on its own labelled frames; default: the scheduler picks)")
     p.add_argument("--offer-fps", type=float, help="frames arrive at this rate (camera-like); 0 = as served")
     p.add_argument("--pipeline", type=int, help="frames in flight")
     p.add_argument("--frames", help="half-open frame range A:B[:S]")

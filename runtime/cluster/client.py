@@ -125,6 +125,11 @@ class Client:
         # run when no server can: the largest baseline, the smallest mini
         local_models = {k: manifest.models_of_kind(k)[-1 if k == "baseline" else 0] for k in self.kinds_used}
         local_models[self.kind] = self.kind_models[-1 if self.kind == "baseline" else 0]
+        if self.cfg.mini and self.kind == "mini":  # the camera's chosen mini: every patch asks for it
+            if manifest.kinds().get(self.cfg.mini) != "mini":
+                raise UserError(f"client.mini: {self.cfg.mini!r} is not a mini model of the bundle "
+                                f"(have: {', '.join(manifest.models_of_kind('mini'))})")
+            local_models["mini"] = self.cfg.mini
         if self.loop.whole_pass:  # a patch mode's whole-frame pass: the baseline at its side (or the next larger)
             sides = [m for m in manifest.models_of_kind("baseline")
                      if manifest.models[m].input_size >= self.cfg.loop.whole_side]
@@ -323,7 +328,7 @@ class Client:
         if not self.cfg.loop.budget or self.loop.generator is None:
             return None
         minis = [self.dispatch.of_kind(link, "mini") for link in self.net.live()]
-        latencies = [min(m.values()) for m in minis if m]
+        latencies = [m.get(self.cfg.mini, min(m.values())) for m in minis if m]  # the camera's mini where served
         if not latencies:
             return None
         reserved = 0.0
@@ -341,8 +346,9 @@ class Client:
         job.sched_req = f"f{job.frame_id}-{next(self._req)}"
         job.sched_sent = now
         # every slice on the client's own baseline (its side), as SAHI runs one model; every crop on the keypoint
-        # model named (client.keypoints.model), if one is
-        pinned = self.mode == Mode.SAHI or (self.task == "keypoints" and bool(self.cfg.keypoints.model))
+        # model named (client.keypoints.model), if one is; every patch on the camera's mini (client.mini), if set
+        pinned = self.mode == Mode.SAHI or (self.task == "keypoints" and bool(self.cfg.keypoints.model)) \
+            or (self.kind == "mini" and bool(self.cfg.mini))
         ok = self.net.send_master(encode(
             "schedule", req=job.sched_req, frame=job.frame_id, kind=self.kind, slo_ms=self._plan_slo(),
             patches=[{"bytes": len(j), "confidence": c, **({"kind": k} if k != self.kind else {}),

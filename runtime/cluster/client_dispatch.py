@@ -149,12 +149,12 @@ class PatchDispatch:
         self.stats.count("local_patches")
         if isinstance(model, KeypointModel):
             pose = model(image)
-            self.stats.add_patch("local", rtt_ms=pose.infer_ms, infer_ms=pose.infer_ms)
+            self.stats.add_patch("local", rtt_ms=pose.infer_ms, infer_ms=pose.infer_ms, model=name)
             self._complete(job, index, PatchPose(job.rects[index], (image.shape[1], image.shape[0]), pose.points,
                                                  pose.score))
             return
         out = model(image, min_score=job.min_score(index))
-        self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms)
+        self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms, model=name)
         self._complete(job, index, PatchDetections(job.rects[index], (image.shape[1], image.shape[0]), out.detections))
 
     # ---------------------------------------------------------------- placing a frame's patches
@@ -231,7 +231,7 @@ class PatchDispatch:
             return
         rtt = (now - fl.sent) * 1000.0
         self.stats.add_patch(fl.device, rtt_ms=rtt, infer_ms=msg["infer_ms"], server_ms=msg["server_ms"],
-                             transfer_ms=max(rtt - msg["server_ms"], 0.0))
+                             transfer_ms=max(rtt - msg["server_ms"], 0.0), model=msg["model"])
         if msg.type == "keypoints":  # a person crop's points, in the JPEG's pixels
             self._complete(job, fl.index, pose_result(job.rects[fl.index], msg))
             return

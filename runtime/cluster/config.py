@@ -107,6 +107,9 @@ class ClientSection:
     baseline_side: int = bounded(0, "modes baseline and sahi: whole frames (sahi: and slices of this side) go to "
                                     "the bundle's baseline at this input side, px (or the next larger; 0 = the "
                                     "largest)", ge=0)
+    mini: str = bounded("", "patch modes: the mini model every patch asks for (a per-camera choice, made on the "
+                            "camera's own labelled frames: paraloupe-bench tune --mini; a device that does not "
+                            "serve it uses its own); empty: the scheduler picks by the profiles' accuracy")
     task: Task = bounded("detection", "detection (the mode's patches) or keypoints (one crop per person box, "
                                       "client.keypoints)")
     keypoints: KeypointSection = field(default_factory=KeypointSection)

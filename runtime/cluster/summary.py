@@ -144,6 +144,7 @@ class Stats:
         default_factory=lambda: {k: LogHistogram() for k in FRAME_TIMINGS + PATCH_TIMINGS})
     head: np.ndarray = field(default_factory=lambda: np.full((HEAD_FRAMES, 5), np.nan))  # e2e, gen, sched, agg, K
     per_device: collections.Counter = field(default_factory=collections.Counter)  # device → patches
+    per_model: collections.Counter = field(default_factory=collections.Counter)  # model → patches
     recent_frames: collections.deque = field(default_factory=lambda: collections.deque(maxlen=RECENT))
     recent_patches: collections.deque = field(default_factory=lambda: collections.deque(maxlen=RECENT))
     counters: collections.Counter = field(default_factory=collections.Counter)
@@ -202,9 +203,11 @@ class Stats:
         self.recent_frames.append({"frame": frame, "dropped": True, "reason": reason})
 
     def add_patch(self, device: str, rtt_ms: float, infer_ms: float, server_ms: float | None = None,
-                  transfer_ms: float | None = None) -> None:
-        """One patch answered by ``device`` (or inferred ``local``ly: no server/transfer time)."""
+                  transfer_ms: float | None = None, model: str = "") -> None:
+        """One patch answered by ``device`` (or inferred ``local``ly: no server/transfer time) with ``model``."""
         self.per_device[device] += 1
+        if model:
+            self.per_model[model] += 1
         self.timings["infer"].add(infer_ms)
         if server_ms is not None:
             self.timings["server"].add(server_ms)
@@ -259,6 +262,7 @@ def summarize(stats: Stats, slo_ms: float, warmup: int = 0, extra: dict[str, Any
         "patches_per_frame": round(stats.patches_sum / stats.patches_frames, 3) if stats.patches_frames else 0.0,
         "ideal_ratio_4": round(stats.ideal_sum / stats.ideal_frames, 4) if stats.ideal_frames else None,
         "patches_per_device": dict(sorted(stats.per_device.items())),
+        "patches_per_model": dict(sorted(stats.per_model.items())),
         "counters": dict(sorted(stats.counters.items())),
         "malformed_received": dict(stats.malformed),
         "events": stats.events[:50],

@@ -43,3 +43,11 @@ def test_models_follow_the_slo_and_kind() -> None:
 def test_unknown_device_is_a_one_line_error() -> None:
     with pytest.raises(UserError, match="--devices: 'jetson' has no profile"):
         Placement(_manifest(), ["jetson"], 100.0, "markov")
+
+
+def test_a_pinned_mini_is_asked_for_and_budgets_at_its_latency() -> None:
+    roomy = Placement(_manifest(), ["rpi", "rpi"], slo_ms=1000.0, scheduler="markov")
+    names = roomy.models(_frame(3, n_base=1), pinned="m-64")
+    assert names[:3] == ["m-64"] * 3 and names[3] == "base"  # the less accurate mini, because the camera chose it
+    p = Placement(_manifest(), ["rpi", "rpi"], slo_ms=100.0, scheduler="markov")
+    assert p.budget(whole_pass=False, pinned="m-96") == 10  # two devices x floor(100 / 20 ms)

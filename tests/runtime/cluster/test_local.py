@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from runtime.bundle import load_manifest
 from runtime.cli.run import main
@@ -74,3 +75,21 @@ def test_kill_9_a_server_mid_run_loses_no_frame_and_it_rejoins(tiny_bundle: Path
     assert "server-0" in [p["device"] for p in list(stats.recent_patches)[-8:]]  # it serves again after rejoining
     assert np.isfinite([f["e2e_ms"] for f in stats.recent_frames]).all()
     assert stats.frames_total == stats.frames_ran == len(frames)
+
+
+def test_client_mini_pins_every_patch_to_the_cameras_mini(tiny_bundle: Path, tiny_video: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    def run(*extra: str) -> dict:
+        summary = tmp_path / f"s{len(extra)}.json"
+        code = main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--cluster", "local:2", "--frames",
+                     "0:4", "--mode", "ep-4", "--slo-ms", "1000", "--summary", str(summary), "--quiet",
+                     "--workdir", str(tmp_path / f"w{len(extra)}"), *extra])
+        assert code == 0
+        return json.loads(summary.read_text())
+
+    assert set(run()["patches_per_model"]) == {"tiny-96-fp32"}  # the scheduler's pick: the more accurate mini
+    assert run("--mini", "tiny-64-fp32")["patches_per_model"] == {"tiny-64-fp32": 16}
+    assert main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--cluster", "local:2", "--frames", "0:2",
+                 "--mini", "baseline-160-fp32", "--quiet", "--workdir", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: client.mini: 'baseline-160-fp32' is not a mini model of the bundle")
