@@ -5,7 +5,7 @@ Run::
     paraloupe-bench tune --bundle models/bundle --world models/world
         [--real ../shared/data/vtest/vtest.avi --real-gt models/label/vtest/annotations.json --real-frames 200:500]
         [--devices raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b,raspberry-pi-4b --slo 250]
-        [--set loop.KEY=VALUE ...] [--config loop.yaml] [--mode ...] [--jobs 2] [--json OUT]
+        [--set loop.KEY=VALUE ...] [--config loop.yaml] [--mode ...] [--jobs 2] [--json OUT] [--per-mini]
 
 The tuning set is every ``val*`` folder of ``--world`` (``video.mp4`` + ``annotations.json``) plus, with
 ``--real``, a real video's training range. Test videos are refused (a folder named ``test*`` given with
@@ -13,6 +13,10 @@ The tuning set is every ``val*`` folder of ``--world`` (``video.mp4`` + ``annota
 setting is chosen on these and only reported on the test videos. Each video runs ``paraloupe-bench loop`` with
 the same options, ``--jobs`` at a time (one process each); the mean F1 over the videos is the figure to compare
 settings by — single 200-frame videos swing by about ±2 points between nearly equal settings.
+
+``--per-mini`` (with ``--devices``) runs the set once with the scheduler's choice and once per mini the devices
+serve, every patch pinned to it, and prints each video's best: a camera whose own labelled frames favour one
+mini (the real video's [0, 500) over its scheduler choice) gets it as ``client.mini`` (``paraloupe-run --mini``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from runtime.atomic import write_json
 from runtime.bench import loop
 from runtime.bench.common import folder_video, real_video
+from runtime.bundle import load_manifest
 from runtime.errors import UserError
 from runtime.evaluate import parse_frame_range
 
@@ -42,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                                                                    "range (never tuned on)")
     p.add_argument("--jobs", type=int, default=2, help="videos run at once (one process each)")
     p.add_argument("--json", help="write every video's figures and the mean here")
+    p.add_argument("--per-mini", action="store_true", help="with --devices: the scheduler's choice and every mini "
+                                                           "the devices serve pinned, each video's best printed")
     return p
 
 
@@ -66,9 +73,42 @@ def tuning_videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return videos
 
 
+def served_minis(bundle: str, devices: str) -> list[str]:
+    """The mini models the ``--devices`` (comma-separated profiles) serve, by ascending input side."""
+    manifest = load_manifest(bundle)
+    minis = manifest.models_of_kind("mini")
+    served = {m for d in devices.split(",") for m in manifest.models_served_by(d.strip())}
+    return [m for m in minis if m in served]
+
+
+def per_mini(args: argparse.Namespace, videos: list[tuple[str, list[str]]], loop_args: list[str]) -> int:
+    """``--per-mini``: F1 per video × choice (the scheduler's, then each mini pinned) and each video's best."""
+    known, _ = loop._parser().parse_known_args(["--bundle", args.bundle, "--video", "v", "--gt", "g", *loop_args])
+    if not known.devices or known.mini:
+        raise UserError("--per-mini: give --devices (and no --mini: every mini the devices serve is tried)")
+    choices = ["scheduler", *served_minis(args.bundle, known.devices)]
+    argvs = [["--bundle", args.bundle, *video, *loop_args, *([] if c == "scheduler" else ["--mini", c])]
+             for c in choices for _, video in videos]
+    results = iter(loop.run_many(argvs, args.jobs))
+    table = {c: {name: next(results)["f1"] for name, _ in videos} for c in choices}
+    width = max(len(n) for n, _ in videos)
+    print(f"{'video'.ljust(width)}  " + "  ".join(c.rjust(max(len(c), 6)) for c in choices) + "  best")
+    for name, _ in videos:
+        cells = "  ".join(f"{table[c][name]:.3f}".rjust(max(len(c), 6)) for c in choices)
+        print(f"{name.ljust(width)}  {cells}  {max(choices, key=lambda c: table[c][name])}")
+    means = {c: sum(table[c].values()) / len(videos) for c in choices}
+    print(f"{'mean'.ljust(width)}  " + "  ".join(f"{means[c]:.3f}".rjust(max(len(c), 6)) for c in choices)
+          + f"  {max(choices, key=means.__getitem__)}")
+    if args.json:
+        write_json(args.json, {"f1": table, "mean_f1": means, "options": loop_args}, indent=1)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, loop_args = _parser().parse_known_args(argv)
     videos = tuning_videos(args)
+    if args.per_mini:
+        return per_mini(args, videos, loop_args)
     argvs = [["--bundle", args.bundle, *video, *loop_args] for _, video in videos]
     results = loop.run_many(argvs, args.jobs)
     rows = {name: r for (name, _), r in zip(videos, results, strict=True)}

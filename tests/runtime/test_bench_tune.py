@@ -57,3 +57,17 @@ def test_runs_the_loop_on_every_video_and_prints_the_mean(tiny_bundle: Path, tin
     assert name == tiny_video.parent.name and row["frames"] == 4
     assert data["mean_f1"] == pytest.approx(row["f1"]) and data["options"] == ["--frames", "0:4"]
     assert "mean" in capsys.readouterr().out
+
+
+def test_per_mini_runs_the_scheduler_and_every_served_mini_pinned(tiny_bundle: Path, tiny_video: Path,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "per-mini.json"
+    assert tune.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--jobs", "1", "--per-mini",
+                      "--json", str(out), "--frames", "0:3", "--devices", "raspberry-pi-4b"]) == 0
+    data = json.loads(out.read_text())
+    assert list(data["f1"]) == ["scheduler", "tiny-64-fp32", "tiny-96-fp32"]
+    assert all(0 <= f <= 1 for row in data["f1"].values() for f in row.values())
+    assert "best" in capsys.readouterr().out
+    with pytest.raises(UserError, match="--per-mini: give --devices"):
+        tune.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--per-mini"])
