@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--real", help="a real video")
     p.add_argument("--real-gt", help="its COCO ground truth (required with --real)")
     p.add_argument("--real-frames", default="500:795", help="its evaluation range A:B")
+    p.add_argument("--real-mini", help="the real video's camera: every ParaLoupe patch asks for this mini "
+                                       "(client.mini, chosen on its training frames: paraloupe-bench tune --per-mini)")
     p.add_argument("--devices", default=",".join(["raspberry-pi-4b"] * 4),
                    help="comma-separated device profiles of the emulated cluster")
     p.add_argument("--slo", type=float, default=250.0, help="per-frame budget, ms of device time")
@@ -116,10 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--devices: name at least one device")
     sides = baseline_sides(manifest, args.precision, devices[0])
     equal = equal_budget_side(sides, args.slo)
+    camera = {videos[-1][0]: ["--mini", args.real_mini]} if args.real and args.real_mini else {}  # client.mini
     jobs: list[tuple[str, str, list[str]]] = []  # (video, run name, loop argv)
     for name, video in videos:
         common = ["--bundle", args.bundle, *video]
-        jobs.append((name, "paraloupe", [*common, "--devices", args.devices, "--slo", str(args.slo), *loop_args]))
+        jobs.append((name, "paraloupe", [*common, "--devices", args.devices, "--slo", str(args.slo), *loop_args,
+                                         *camera.get(name, [])]))
         for side, (model, _) in sides.items():
             jobs.append((name, f"B{side}", [*common, "--mode", "baseline", "--baseline", model]))
         if args.tracked and equal is not None:
@@ -135,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cluster:
         timed = [(name, video, {**({"equal": equal} if equal is not None else {}), "best": table[name]["best_side"]})
                  for name, video in videos]
-        cluster = versus_cluster.run_videos(args.bundle, timed, devices, args.slo, args.cluster_warmup)
+        cluster = versus_cluster.run_videos(args.bundle, timed, devices, args.slo, args.cluster_warmup, camera)
         versus_cluster.print_table(cluster)
     if args.json:
         write_json(args.json, {"devices": devices, "slo_ms": args.slo, "precision": args.precision,

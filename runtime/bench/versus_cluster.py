@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,16 @@ def claim(pl: dict[str, Any], best: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_videos(bundle: str, videos: Sequence[tuple[str, list[str], dict[str, int]]], devices: Sequence[str],
-               slo_ms: float, warmup: int) -> dict[str, dict[str, Any]]:
-    """Every video's cluster runs — ParaLoupe and the baseline at each side of its ``sides`` (run name, e.g.
-    ``equal`` / ``best``, → side px) — and the claim against its ``best`` run; video name → results."""
+               slo_ms: float, warmup: int, camera: Mapping[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Every video's cluster runs — ParaLoupe (with the video's ``camera`` options, e.g. ``--mini``) and the
+    baseline at each side of its ``sides`` (run name, e.g. ``equal`` / ``best``, → side px) — and the claim
+    against its ``best`` run; video name → results."""
+    camera = camera or {}
     out: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="paraloupe-versus-") as tmp:
         for vi, (name, video_args, sides) in enumerate(videos):
-            runs = {"paraloupe": cluster_run(bundle, video_args, devices, slo_ms, ["--mode", "paraloupe"], warmup,
+            runs = {"paraloupe": cluster_run(bundle, video_args, devices, slo_ms,
+                                             ["--mode", "paraloupe", *camera.get(name, [])], warmup,
                                              Path(tmp) / f"{vi}-paraloupe")}
             by_side: dict[int, dict[str, Any]] = {}  # the equal-budget side is often the best one: run it once
             for run, side in sides.items():

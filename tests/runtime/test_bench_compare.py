@@ -78,6 +78,17 @@ def test_versus_runs_paraloupe_and_every_side(tiny_bundle: Path, tiny_video: Pat
         versus.main(["--bundle", str(tiny_bundle)])
 
 
+def test_versus_real_mini_pins_the_real_cameras_patches(tiny_bundle: Path, tiny_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "v.json"
+    gt = tiny_video.parent / "annotations.json"
+    assert versus.main(["--bundle", str(tiny_bundle), "--real", str(tiny_video), "--real-gt", str(gt),
+                        "--real-frames", "0:4", "--real-mini", "tiny-64-fp32", "--precision", "fp32", "--jobs", "1",
+                        "--devices", "jetson-xavier-nx", "--json", str(out)]) == 0
+    (runs,) = json.loads(out.read_text())["runs"].values()
+    assert runs["paraloupe"]["mini"] == "tiny-64-fp32"
+    assert {m for m in runs["paraloupe"]["entries_per_model"] if m.startswith("tiny")} == {"tiny-64-fp32"}
+
+
 def test_cluster_claim_needs_both_the_gap_and_the_speedup() -> None:
     best = {"f1": 0.85, "p50_ms": 300.0}
     assert versus_cluster.claim({"f1": 0.84, "p50_ms": 90.0}, best)["met"]
