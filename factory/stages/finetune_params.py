@@ -22,14 +22,14 @@ class MiniParams:
 
     train: list[str] = field(default_factory=lambda: [paths.patches("train")])  # COCO patch sets
     val: list[str] = field(default_factory=lambda: [paths.patches("val")])
-    epochs: int = bounded(24, "epochs at the smallest size", ge=1)
+    epochs: int = bounded(40, "epochs at the smallest size", ge=1)
     resize_epochs: int = bounded(2, "epochs at each larger size (starting from the previous size)", ge=1)
     samples_per_epoch: int | None = bounded(3200, "patches drawn per epoch (null: the whole set)", ge=1)
     batch_size: int = bounded(32, "patches per batch", ge=1)
     lr: float = bounded(4e-3, "peak AdamW learning rate", gt=0)
     resize_lr: float = bounded(1.5e-3, "peak learning rate at the larger sizes", gt=0)
     weight_decay: float = bounded(0.05, "AdamW weight decay", ge=0)
-    ema_decay: float = bounded(0.0, "per-step decay of the weight average that is validated and kept "
+    ema_decay: float = bounded(0.99, "per-step decay of the weight average that is validated and kept "
                                     "(0: the plain weights)", ge=0, lt=1)
     neck_width: int = bounded(96, "neck channels", ge=8)
     head_width: int = bounded(96, "head channels", ge=8)
