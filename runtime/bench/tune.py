@@ -91,14 +91,13 @@ def per_mini(args: argparse.Namespace, videos: list[tuple[str, list[str]]], loop
              for c in choices for _, video in videos]
     results = iter(loop.run_many(argvs, args.jobs))
     table = {c: {name: next(results)["f1"] for name, _ in videos} for c in choices}
-    width = max(len(n) for n, _ in videos)
-    print(f"{'video'.ljust(width)}  " + "  ".join(c.rjust(max(len(c), 6)) for c in choices) + "  best")
-    for name, _ in videos:
-        cells = "  ".join(f"{table[c][name]:.3f}".rjust(max(len(c), 6)) for c in choices)
-        print(f"{name.ljust(width)}  {cells}  {max(choices, key=lambda c: table[c][name])}")
     means = {c: sum(table[c].values()) / len(videos) for c in choices}
-    print(f"{'mean'.ljust(width)}  " + "  ".join(f"{means[c]:.3f}".rjust(max(len(c), 6)) for c in choices)
-          + f"  {max(choices, key=means.__getitem__)}")
+    rows = {**{name: {c: table[c][name] for c in choices} for name, _ in videos}, "mean": means}
+    width = max(len(n) for n in rows)
+    print(f"{'video'.ljust(width)}  " + "  ".join(c.rjust(max(len(c), 6)) for c in choices) + "  best")
+    for name, row in rows.items():
+        cells = "  ".join(f"{row[c]:.3f}".rjust(max(len(c), 6)) for c in choices)
+        print(f"{name.ljust(width)}  {cells}  {max(choices, key=row.__getitem__)}")
     if args.json:
         write_json(args.json, {"f1": table, "mean_f1": means, "options": loop_args}, indent=1)
     return 0

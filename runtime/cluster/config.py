@@ -108,7 +108,7 @@ class ClientSection:
                                     "the bundle's baseline at this input side, px (or the next larger; 0 = the "
                                     "largest)", ge=0)
     mini: str = bounded("", "patch modes: the mini model every patch asks for (a per-camera choice, made on the "
-                            "camera's own labelled frames: paraloupe-bench tune --mini; a device that does not "
+                            "camera's own labelled frames: paraloupe-bench tune --per-mini; a device that does not "
                             "serve it uses its own); empty: the scheduler picks by the profiles' accuracy")
     task: Task = bounded("detection", "detection (the mode's patches) or keypoints (one crop per person box, "
                                       "client.keypoints)")
