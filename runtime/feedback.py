@@ -24,6 +24,7 @@ import numpy as np
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, MotionDetector, camera_shift_px
 from runtime.geometry import iou_matrix
+from runtime.modes import OutputBox
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 from runtime.video import FrameGrey
 
@@ -164,7 +165,9 @@ class TrackFeedback:
         untaken[idx[hit]] = False
         self._clipped = detections.boxes[untaken & np.asarray(clipped, dtype=bool)]
         boxes, scores = out.boxes.copy(), out.scores.astype(np.float64)  # a coasting track: prediction, last score
-        boxes[hit], scores[hit] = detections.boxes[idx[hit]], detections.scores[idx[hit]]
+        if self.cfg.output_box == OutputBox.DETECTION:
+            boxes[hit] = detections.boxes[idx[hit]]
+        scores[hit] = detections.scores[idx[hit]]
         labels = [detections.labels[i] if i >= 0 else self.names[int(k)] for i, k in zip(idx, out.labels, strict=True)]
         return Detections(boxes.reshape(-1, 4), labels, scores, frame_id, np.asarray(out.ids, dtype=np.int64))
 

@@ -148,4 +148,13 @@ class Solver(Choice):
     MILP = "milp"
 
 
-__all__ = ["Choice", "Mode", "ModelKind", "Solver"]
+class OutputBox(Choice):
+    """Which box a tracked loop reports for a confirmed track hit in a frame (``loop.tracker.output_box``):
+    the matched detection's own box, or the track's Kalman posterior (the detection smoothed by the track's
+    history, as ByteTrack reports it)."""
+
+    DETECTION = "detection"
+    FILTERED = "filtered"
+
+
+__all__ = ["Choice", "Mode", "ModelKind", "OutputBox", "Solver"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from runtime.config import bounded
 from runtime.errors import UserError
+from runtime.modes import OutputBox
 
 
 @dataclass
@@ -42,6 +43,9 @@ class TrackerConfig:
                               gt=0.0, le=1.0)
     veto_min_side: float = bounded(24.0, "a baseline pass vetoes only tracks whose longer side at its input is at "
                                          "least this, px (smaller objects it misses too often)", ge=0.0)
+    output_box: OutputBox = bounded(OutputBox.DETECTION, "box reported for a track hit in a frame: "
+                                    f"{' | '.join(OutputBox.values())} (the matched detection's, or the "
+                                    "Kalman posterior's)")
     std_measurement: float = bounded(0.05, "detection noise: std of centre and size, fraction of the box side",
                                      gt=0.0, le=1.0)
     std_init_velocity: float = bounded(1.0, "a new track's velocity std, box sides per second", gt=0.0)
@@ -61,6 +65,7 @@ class TrackerConfig:
 
     def validate(self, where: str) -> None:
         """Check what single-field bounds cannot (called by ``from_mapping``)."""
+        self.output_box = OutputBox.parse(self.output_box, f"{where}.output_box")  # a plain string given in code
         if self.low_score > self.high_score:
             raise UserError(f"{where}.low_score: {self.low_score} must be <= high_score ({self.high_score})")
         if self.new_track_score < self.high_score:

@@ -325,3 +325,26 @@ def test_feedback_reports_coasting_tracks_with_their_label() -> None:
     out = fb.update(2, Detections(np.zeros((0, 4)), [], np.zeros(0), 2), np.zeros(0, bool))
     assert out.labels == ["vehicle"] and out.ids.tolist() == [1] and out.scores.tolist() == [0.9]
     np.testing.assert_allclose(out.boxes[0], A, atol=1.0)
+
+
+@pytest.mark.parametrize("output_box", ["detection", "filtered"])
+def test_feedback_reports_the_detection_or_the_kalman_posterior_box(output_box: str) -> None:
+    from runtime.detections import Detections
+    from runtime.feedback import TrackFeedback
+
+    cfg = from_mapping(TrackerConfig, {"output_box": output_box, "camera_motion": False}, "tracker")
+    fb = TrackFeedback(cfg, None, fps=10.0)
+    frame = np.zeros((300, 500, 3), dtype=np.uint8)
+    jittered = [A, [104.0, 100.0, 32.0, 80.0], A, [96.0, 100.0, 48.0, 80.0]]  # a still object, width 40 ± 8
+    widths = []
+    for f, box in enumerate(jittered):
+        fb.seeds(frame, f)
+        out = fb.update(f, Detections(np.array([box]), ["person"], np.array([0.9]), f), np.zeros(1, bool))
+        if len(out):
+            assert out.scores.tolist() == [0.9]  # the score is the detection's either way
+            widths.append(float(out.boxes[0, 2]))
+    assert len(widths) == 3  # confirmed on the second hit
+    if output_box == "detection":
+        assert widths == [32.0, 40.0, 48.0]
+    else:  # the posterior lies between the prediction and the jittered detection
+        assert 32.0 < widths[0] < 40.0 and 40.0 < widths[2] < 48.0
