@@ -52,8 +52,10 @@ def _sides(means: np.ndarray) -> np.ndarray:
 class BoxKalman:
     """The filter's noise model; methods take and return batches of states (see the module docstring)."""
 
-    def __init__(self, std_measurement: float = 0.05, std_init_velocity: float = 1.0, q_position: float = 0.25,
-                 q_velocity: float = 1.0) -> None:
+    def __init__(self, std_measurement: float, std_init_velocity: float, q_position: float,
+                 q_velocity: float) -> None:
+        """The noise levels, as :class:`runtime.tracker.TrackerConfig` documents them (its defaults are the only
+        ones)."""
         self.std_measurement = float(std_measurement)
         self.std_init_velocity = float(std_init_velocity)
         self.q_position = float(q_position)
