@@ -14,8 +14,9 @@ ground-truth object, *patch recall* (ground-truth objects served by some mini pa
 the patch is letterboxed to the mini's input, its longer side within the servable range: ``--servable LO:HI``
 as fractions of that input side, by default the mini's ``servable_px`` from the bundle, the sizes where its recall
 on the held-out patch set is >= 0.8) per patch kind, the split of every missed object into "no patch served it"
-and "served but not detected" (``missed_uncovered``: of the unserved, those whole in no mini patch at all —
-the rest lay in one at a size out of range), and the patch-generation time (ms/frame, median and p90): ``patch_ms`` for
+and "served but not detected" (``missed_uncovered``: of the unserved, those whole in no mini patch at all;
+``missed_too_small``: those whole in some patch but below the range in each — typically an untracked object inside
+a neighbour's patch; the rest lay in one above the range), and the patch-generation time (ms/frame, median and p90): ``patch_ms`` for
 generation alone (camera motion, tracker, motion boxes, generator), ``gen_ms`` with cropping and JPEG.
 ``--config`` is a YAML file with ``patches:`` and ``loop:`` sections (the client config's); ``--set`` overrides
 one key. Host inference only: per-frame latency comes from cluster runs (``paraloupe-run``).
@@ -63,6 +64,7 @@ class Served:
     missed_unserved: int = 0
     missed_served: int = 0
     missed_uncovered: int = 0  # of missed_unserved: whole in no mini patch at all (a coverage miss, not a size one)
+    missed_too_small: int = 0  # of missed_unserved: whole in some patch, below the range in every one (no own patch)
 
 
 #: the servable range (fractions of the mini's input side) of a bundle whose minis have none measured
@@ -240,7 +242,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "patch_recall": served.served / max(served.objects, 1),
            "patch_recall_by_kind": {k: v / max(served.objects, 1) for k, v in sorted(served.by_kind.items())},
            "missed_unserved": served.missed_unserved, "missed_served": served.missed_served,
-           "missed_uncovered": served.missed_uncovered,
+           "missed_uncovered": served.missed_uncovered, "missed_too_small": served.missed_too_small,
            "gen_ms_median": float(np.median(gen_ms)), "gen_ms_p90": float(np.percentile(gen_ms, 90)),
            "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
            **_device_figures(args, mode, placement, budget, mini, base, result.frames)}
@@ -308,6 +310,8 @@ def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[st
     found = (iou_matrix(boxes, dets.boxes).max(axis=1) >= 0.5) if len(dets.boxes) and len(boxes) else \
         np.zeros(len(boxes), dtype=bool)
     covered = inside.any(axis=1)
+    small = covered & ~(inside & (scaled >= lo * side)).any(axis=1)
     served.missed_unserved += int((~found & ~hit).sum())
     served.missed_uncovered += int((~found & ~covered).sum())
+    served.missed_too_small += int((~found & ~hit & small).sum())
     served.missed_served += int((~found & hit).sum())

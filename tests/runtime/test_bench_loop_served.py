@@ -29,4 +29,5 @@ def test_misses_split_into_uncovered_out_of_range_and_served() -> None:
     # 2: served, missed; 3: served and found
     assert (served.objects, served.served) == (4, 2)
     assert (served.missed_unserved, served.missed_uncovered, served.missed_served) == (2, 1, 1)
+    assert served.missed_too_small == 1  # object 0
     assert served.by_kind == {"high": 1, "low": 1}
