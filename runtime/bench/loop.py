@@ -16,8 +16,9 @@ as fractions of that input side, by default the mini's ``servable_px`` from the 
 on the held-out patch set is >= 0.8) per patch kind, the split of every missed object into "no patch served it"
 and "served but not detected" (``missed_uncovered``: of the unserved, those whole in no mini patch at all;
 ``missed_too_small``: those whole in some patch but below the range in each — typically an untracked object inside
-a neighbour's patch; the rest lay in one above the range), and the patch-generation time (ms/frame, median and p90): ``patch_ms`` for
-generation alone (camera motion, tracker, motion boxes, generator), ``gen_ms`` with cropping and JPEG.
+a neighbour's patch; the rest lay in one above the range), and the patch-generation time (ms/frame, median and
+p90): ``patch_ms`` for generation alone (camera motion, tracker, motion boxes, generator), ``gen_ms`` with
+cropping and JPEG.
 ``--config`` is a YAML file with ``patches:`` and ``loop:`` sections (the client config's); ``--set`` overrides
 one key. Host inference only: per-frame latency comes from cluster runs (``paraloupe-run``).
 """
