@@ -98,6 +98,7 @@ class TrackFeedback:
         self._proposed = np.zeros((0, 4))  # last frame's proposals no track holds: next frame's candidates
         self.candidates = np.zeros((0, 4))  # this frame's candidates (the proposals moved into it), px
         self.camera_shift_px = 0.0  # how far this frame's camera motion moves a frame corner, px
+        self.untaken = np.zeros(0, dtype=bool)  # the last update's detections that no track took
 
     def reset(self) -> None:
         """A new stream."""
@@ -111,6 +112,7 @@ class TrackFeedback:
         self._proposed = np.zeros((0, 4))
         self.candidates = np.zeros((0, 4))
         self.camera_shift_px = 0.0
+        self.untaken = np.zeros(0, dtype=bool)
 
     def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
         """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
@@ -163,6 +165,7 @@ class TrackFeedback:
         hit = idx >= 0
         untaken = np.ones(len(detections), dtype=bool)
         untaken[idx[hit]] = False
+        self.untaken = untaken
         self._clipped = detections.boxes[untaken & np.asarray(clipped, dtype=bool)]
         boxes, scores = out.boxes.copy(), out.scores.astype(np.float64)  # a coasting track: prediction, last score
         if self.cfg.output_box == OutputBox.DETECTION:

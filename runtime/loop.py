@@ -25,7 +25,7 @@ from runtime.config import bounded
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, motion_regions
 from runtime.errors import UserError
-from runtime.feedback import Seeds, TrackFeedback, clipped_flags
+from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
 from runtime.geometry import clip_boxes, iou_matrix
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
@@ -83,6 +83,10 @@ class LoopConfig:
                                              "frame corner by more than discovery.moving_px); off: measured, the "
                                              "minis confirm mostly junk there (val-moving F1 0.64 -> 0.49)")
     border_px: float = bounded(2.0, "a box within this of a patch's inner border is clipped there, px", ge=0.0)
+    zoom_below: float = bounded(0.0, "a detection no track took whose longer side is below this fraction of the "
+                                     "longer side of the smallest mini patch holding it (an object seen small in a "
+                                     "neighbour's patch) becomes a candidate like the baseline pass's: the next "
+                                     "frame looks at it closely (0 = off)", ge=0.0, le=1.0)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
@@ -337,6 +341,19 @@ class ClosedLoop:
         big = result.detections.boxes[:, 2:].max(axis=1) * scale >= self.settings.loop.tracker.veto_min_side
         return PatchDetections(result.rect, result.src_size, result.detections.select(big))
 
+    def _seen_small(self, plan: FramePlan, merged: Detections) -> np.ndarray:
+        """The merged detections (m, 4) ``[x, y, w, h]`` px no track took that the smallest mini patch holding them
+        whole shows below ``loop.zoom_below`` of its longer side."""
+        untaken = self.feedback.untaken
+        rects = np.array([e.rect for e in plan.entries if e.model_kind == "mini"], dtype=np.float64).reshape(-1, 4)
+        if not untaken.any() or len(rects) == 0:
+            return np.zeros((0, 4))
+        boxes = merged.boxes[untaken]
+        held = holds_whole(boxes, rects, plan.frame_w, plan.frame_h, 0.0)
+        sides = np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+        smallest = np.where(held, sides[None, :], np.inf).min(axis=1)
+        return boxes[boxes[:, 2:].max(axis=1) < self.settings.loop.zoom_below * smallest]
+
     def finish(self, plan: FramePlan, results: list[PatchDetections]) -> Detections:
         """The frame's detections from its entries' results (frame px); kept as the next frame's feedback.
         A skipped frame carries the last detections over (under its own frame id)."""
@@ -366,11 +383,14 @@ class ClosedLoop:
         backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
         tracked = self.feedback.review(tracked, base_rects, lc.whole_side, backing, plan.frame_w, plan.frame_h,
                                        lc.border_px)
-        if self.proposes:
-            whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
+        if self.proposes or lc.zoom_below > 0.0:
+            proposals = self._seen_small(plan, merged) if lc.zoom_below > 0.0 else np.zeros((0, 4))
+            if self.proposes:
+                whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
+                proposals = np.concatenate([seen.boxes[whole], proposals])
             if not lc.candidates_moving and self.feedback.camera_shift_px > lc.discovery.moving_px:
-                whole[:] = False  # the camera moves: no candidates
-            self.feedback.propose(seen.boxes[whole], lc.verify_iou)
+                proposals = proposals[:0]  # the camera moves: no candidates
+            self.feedback.propose(proposals, lc.verify_iou)
         keep = tracked.scores >= lc.output_min_score
         self.ranked = tracked
         self.last = tracked.select(keep)

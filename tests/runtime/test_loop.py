@@ -208,3 +208,21 @@ def test_candidates_get_a_low_conf_patch_and_verify_a_mini_detection() -> None:
     assert patches.kind_names() == ["low"]
     x0, y0, x1, y1 = patches.rects[0]
     assert x0 <= 20 and y0 <= 30 and x1 >= 30 and y1 >= 50  # centred on it, holding it whole
+
+
+def test_a_detection_seen_small_in_a_neighbours_patch_becomes_a_candidate() -> None:
+    from runtime.detections import Detections
+    from runtime.loop import Entry, FramePlan
+
+    loop = ClosedLoop(_settings(track=True, motion=False, whole_every=0, zoom_below=0.3))
+    plan = FramePlan(0, 320, 240, [Entry((0, 0, 200, 200), "high", 1.0, b""),
+                                   Entry((100, 100, 140, 140), "high", 1.0, b""),
+                                   Entry((0, 0, 320, 240), WHOLE_FRAME, 1.0, b"", "baseline")])
+    merged = Detections(np.array([[10.0, 10.0, 20.0, 20.0],     # 20 px in a 200 px patch: 0.1 -> zoom in
+                                  [105.0, 105.0, 20.0, 20.0],   # also in the 40 px patch: 0.5 -> seen well
+                                  [10.0, 150.0, 80.0, 40.0]]),  # 80 of 200: 0.4 -> seen well
+                        ["person"] * 3, np.array([0.3, 0.3, 0.3]), 0)
+    loop.feedback.untaken = np.array([True, True, True])
+    np.testing.assert_allclose(loop._seen_small(plan, merged), [[10, 10, 20, 20]])
+    loop.feedback.untaken = np.array([False, True, True])  # a track took it: nothing to look at
+    assert len(loop._seen_small(plan, merged)) == 0
