@@ -113,11 +113,12 @@ def test_detection_run_is_unchanged_by_keypoint_models(kp_bundle: Path, tiny_bun
                                                        tmp_path: Path) -> None:
     from runtime.cli.run import main as run_main
 
-    lines = {}
+    lines = {}  # one device profile on both servers: the same model whichever server a patch lands on
     for name, bundle in (("plain", tiny_bundle), ("with-kp", kp_bundle)):
         out = tmp_path / f"{name}.jsonl"
         assert run_main(["--bundle", str(bundle), "--video", str(tiny_video), "--cluster", "local:2", "--frames",
-                         "0:4", "--mode", "ep-4", "--scheduler", "uniform", "--out", str(out), "--quiet",
+                         "0:4", "--mode", "ep-4", "--scheduler", "uniform", "--devices", "raspberry-pi-4b",
+                         "--out", str(out), "--quiet",
                          "--workdir", str(tmp_path / name)]) == 0
         lines[name] = _lines(out)
     strip = [{k: v for k, v in x.items() if k != "latency_ms"} for x in lines["with-kp"]]
