@@ -109,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cluster and loop_args:
         raise UserError(f"--cluster: the loop options {' '.join(loop_args)} would reach the in-process run only, "
                         "not the cluster runs")
+    if args.real_mini and not args.real:
+        raise UserError("--real-mini: names the real video's mini; give --real too")
     if "--score-frames" in loop_args:
         raise UserError("--score-frames: not with versus (every run is scored on its --frames / --real-frames)")
     videos = _videos(args)

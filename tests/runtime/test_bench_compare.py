@@ -87,6 +87,8 @@ def test_versus_real_mini_pins_the_real_cameras_patches(tiny_bundle: Path, tiny_
     (runs,) = json.loads(out.read_text())["runs"].values()
     assert runs["paraloupe"]["mini"] == "tiny-64-fp32"
     assert {m for m in runs["paraloupe"]["entries_per_model"] if m.startswith("tiny")} == {"tiny-64-fp32"}
+    with pytest.raises(UserError, match="--real-mini"):  # without --real it would pin nothing
+        versus.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--real-mini", "tiny-64-fp32"])
 
 
 def test_cluster_claim_needs_both_the_gap_and_the_speedup() -> None:

@@ -8,8 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from runtime.bench.loop import main
 from runtime.bundle import write_manifest
+from runtime.errors import UserError
 
 
 def _two_baselines(tiny_bundle: Path, folder: Path) -> Path:
@@ -37,3 +40,10 @@ def test_whole_frame_mode_runs_the_named_baseline_with_devices(tiny_bundle: Path
     figures = json.loads(out.read_text())
     assert figures["baseline"] == "baseline-160-fp32" and figures["side"] == 160
     assert figures["entries_per_model"] == {"baseline-160-fp32": figures["frames"]}
+
+
+def test_mini_must_name_a_mini_model(tiny_bundle: Path, tiny_video: Path) -> None:
+    gt = tiny_video.parent / "annotations.json"
+    with pytest.raises(UserError, match="--mini: 'baseline-160-fp32' is not a mini model"):
+        main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--gt", str(gt), "--mini",
+              "baseline-160-fp32"])
