@@ -341,11 +341,11 @@ class ClosedLoop:
         big = result.detections.boxes[:, 2:].max(axis=1) * scale >= self.settings.loop.tracker.veto_min_side
         return PatchDetections(result.rect, result.src_size, result.detections.select(big))
 
-    def _seen_small(self, plan: FramePlan, merged: Detections) -> np.ndarray:
-        """The merged detections (m, 4) ``[x, y, w, h]`` px no track took that the smallest mini patch holding them
-        whole shows below ``loop.zoom_below`` of its longer side."""
+    def _seen_small(self, plan: FramePlan, merged: Detections, rects: np.ndarray) -> np.ndarray:
+        """The merged detections (m, 4) ``[x, y, w, h]`` px no track took that the smallest of the mini patches
+        ``rects`` (p, 4) ``[x0, y0, x1, y1]`` px holding them whole shows below ``loop.zoom_below`` of its longer
+        side."""
         untaken = self.feedback.untaken
-        rects = np.array([e.rect for e in plan.entries if e.model_kind == "mini"], dtype=np.float64).reshape(-1, 4)
         if not untaken.any() or len(rects) == 0:
             return np.zeros((0, 4))
         boxes = merged.boxes[untaken]
@@ -384,13 +384,16 @@ class ClosedLoop:
         tracked = self.feedback.review(tracked, base_rects, lc.whole_side, backing, plan.frame_w, plan.frame_h,
                                        lc.border_px)
         if self.proposes or lc.zoom_below > 0.0:
-            proposals = self._seen_small(plan, merged) if lc.zoom_below > 0.0 else np.zeros((0, 4))
-            if self.proposes:
-                whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
-                proposals = np.concatenate([seen.boxes[whole], proposals])
-            if not lc.candidates_moving and self.feedback.camera_shift_px > lc.discovery.moving_px:
-                proposals = proposals[:0]  # the camera moves: no candidates
-            self.feedback.propose(proposals, lc.verify_iou)
+            parts = [np.zeros((0, 4))]
+            # the camera moves: no candidates
+            if lc.candidates_moving or self.feedback.camera_shift_px <= lc.discovery.moving_px:
+                if self.proposes:
+                    whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
+                    parts.append(seen.boxes[whole])
+                if lc.zoom_below > 0.0:
+                    minis = np.array([e.model_kind == "mini" for e in plan.entries], dtype=bool)
+                    parts.append(self._seen_small(plan, merged, rects[minis]))
+            self.feedback.propose(np.concatenate(parts), lc.verify_iou)
         keep = tracked.scores >= lc.output_min_score
         self.ranked = tracked
         self.last = tracked.select(keep)

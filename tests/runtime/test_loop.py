@@ -222,7 +222,8 @@ def test_a_detection_seen_small_in_a_neighbours_patch_becomes_a_candidate() -> N
                                   [105.0, 105.0, 20.0, 20.0],   # also in the 40 px patch: 0.5 -> seen well
                                   [10.0, 150.0, 80.0, 40.0]]),  # 80 of 200: 0.4 -> seen well
                         ["person"] * 3, np.array([0.3, 0.3, 0.3]), 0)
+    minis = np.array([e.rect for e in plan.entries if e.model_kind == "mini"], dtype=np.float64)
     loop.feedback.untaken = np.array([True, True, True])
-    np.testing.assert_allclose(loop._seen_small(plan, merged), [[10, 10, 20, 20]])
+    np.testing.assert_allclose(loop._seen_small(plan, merged, minis), [[10, 10, 20, 20]])
     loop.feedback.untaken = np.array([False, True, True])  # a track took it: nothing to look at
-    assert len(loop._seen_small(plan, merged)) == 0
+    assert len(loop._seen_small(plan, merged, minis)) == 0
