@@ -151,22 +151,29 @@ class TrackFeedback:
         return iou_matrix(boxes, self.candidates).max(axis=1) >= min_iou
 
     def update(self, frame_id: int, detections: Detections, clipped: np.ndarray,
-               may_start: np.ndarray | None = None) -> Detections:
+               may_start: np.ndarray | None = None, from_baseline: np.ndarray | None = None) -> Detections:
         """Feed the frame's aggregated detections to the tracker; the confirmed tracks' detections of this frame
-        (their matched boxes and scores, ``ids`` the track ids) are the frame's output."""
+        (their matched boxes and scores, ``ids`` the track ids) are the frame's output. Each detection's
+        measurement noise is the tracker's ``std_clipped`` when ``clipped``, else ``std_baseline`` when
+        ``from_baseline`` (the loop's baseline pass found it), else ``std_measurement``."""
         for name in detections.labels:
             if name not in self.names:
                 self.names.append(name)
         labels = np.array([self.names.index(n) for n in detections.labels], dtype=np.int64)
+        clipped = np.asarray(clipped, dtype=bool).reshape(-1)
+        noise = np.full(len(detections), self.cfg.std_measurement)
+        if from_baseline is not None:
+            noise[np.asarray(from_baseline, dtype=bool).reshape(-1)] = self.cfg.std_baseline
+        noise[clipped] = self.cfg.std_clipped
         out = self.tracker.update(frame_id / self.fps, detections.boxes, detections.scores, labels,
-                                  clipped=clipped, warp=self._warp, may_start=may_start)
+                                  clipped=clipped, warp=self._warp, may_start=may_start, noise=noise)
         self._warp = np.eye(2, 3)
         idx = np.asarray(out.det_index, dtype=np.int64)
         hit = idx >= 0
         untaken = np.ones(len(detections), dtype=bool)
         untaken[idx[hit]] = False
         self.untaken = untaken
-        self._clipped = detections.boxes[untaken & np.asarray(clipped, dtype=bool)]
+        self._clipped = detections.boxes[untaken & clipped]
         boxes, scores = out.boxes.copy(), out.scores.astype(np.float64)  # a coasting track: prediction, last score
         if self.cfg.output_box == OutputBox.DETECTION:
             boxes[hit] = detections.boxes[idx[hit]]

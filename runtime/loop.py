@@ -378,7 +378,10 @@ class ClosedLoop:
         clipped = clipped_flags(merged.boxes, rects, plan.frame_w, plan.frame_h, lc.border_px)
         base_rects, seen = self._baseline_seen(plan, results)
         may_start = self._may_start(merged, seen) if self.generator is not None else None  # whole frames: all may
-        tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start)
+        # a merged box the baseline pass found is one of its boxes, unchanged (aggregation moves no box)
+        from_baseline = (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 1.0 - 1e-9 if len(seen) and len(merged)
+                         else np.zeros(len(merged), dtype=bool))
+        tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start, from_baseline)
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
         backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
         tracked = self.feedback.review(tracked, base_rects, lc.whole_side, backing, plan.frame_w, plan.frame_h,

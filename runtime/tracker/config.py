@@ -50,6 +50,13 @@ class TrackerConfig:
     std_measurement: float = bounded(0.1, "detection noise: std of centre and size, fraction of the box side "
                                           "(0.1 measured best on the tuning set of 0.05, 0.1, 0.15, 0.2)",
                                      gt=0.0, le=1.0)
+    std_clipped: float = bounded(0.1, "detection noise of a box touching a patch's inner border (the part of "
+                                      "an object a patch saw), fraction of the box side (0.3 and 1.0 measured "
+                                      "-0.1 F1 points on the tuning set)", gt=0.0, le=10.0)
+    std_baseline: float = bounded(0.05, "detection noise of a box the loop's baseline pass found (a larger model "
+                                        "seeing the object at full resolution), fraction of the box side (0.05 "
+                                        "measured +0.2 to +0.3 F1 points over 0.1 on the tuning set, three "
+                                        "builds; 0.03 no gain)", gt=0.0, le=1.0)
     std_init_velocity: float = bounded(1.0, "a new track's velocity std, box sides per second", gt=0.0)
     q_position: float = bounded(0.25, "process noise of centre and size, box sides per sqrt(second)", ge=0.0)
     q_velocity: float = bounded(1.0, "process noise of the velocities, box sides per second per sqrt(second)",

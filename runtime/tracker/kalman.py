@@ -13,7 +13,8 @@ filter behaves the same at 5 and 30 fps:
 
 - initial covariance: position/size std ``std_measurement``·side, velocity std ``std_init_velocity``·side/s;
 - predict over dt s: ``F = [[I, dt·I], [0, I]]``, ``Q = diag((q_position·side)²·dt, (q_velocity·side)²·dt)``;
-- update: ``R = diag((std_measurement·side)²)``, standard Kalman gain.
+- update: ``R = diag((std_measurement·side)²)``, standard Kalman gain; a caller may give each measurement its own
+  std (a detector it trusts more, a box it knows is cut), same units.
 
 Arrays: means (n, 8) float64, covariances (n, 8, 8) float64. Every function returns new arrays.
 """
@@ -87,12 +88,15 @@ class BoxKalman:
             new_means[:, 6:8] = np.where(small, 0.0, new_means[:, 6:8])
         return new_means, new_covs
 
-    def update(self, means: np.ndarray, covs: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Correct each track (n) with its measurement ``z`` (n, 4) px; returns the posterior means and covariances."""
+    def update(self, means: np.ndarray, covs: np.ndarray, z: np.ndarray,
+               std: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Correct each track (n) with its measurement ``z`` (n, 4) px; ``std`` (n,) each measurement's noise as a
+        fraction of the box side (None: ``std_measurement`` for all). Returns the posterior means and covariances."""
         if len(means) == 0:
             return means.copy(), covs.copy()
         z = np.asarray(z, dtype=np.float64).reshape(-1, 4)
-        r = (self.std_measurement * _sides(means)) ** 2
+        frac = self.std_measurement if std is None else np.asarray(std, dtype=np.float64).reshape(-1, 1)
+        r = (frac * _sides(means)) ** 2
         s = covs[:, :4, :4] + _diag(r)                    # innovation covariance (n, 4, 4)
         ph = covs[:, :, :4]                               # P Hᵀ (n, 8, 4)
         gain = np.linalg.solve(s, np.swapaxes(ph, 1, 2))  # S⁻¹ H P = Kᵀ (n, 4, 8), S symmetric

@@ -101,13 +101,14 @@ class Tracker:
 
     def update(self, t: float, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                clipped: np.ndarray | None = None, warp: np.ndarray | None = None,
-               may_start: np.ndarray | None = None) -> TrackerOutput:
+               may_start: np.ndarray | None = None, noise: np.ndarray | None = None) -> TrackerOutput:
         """Advance to video time ``t`` (s) with this frame's detections and return its confirmed tracks.
 
         ``boxes`` (m, 4) ``[x, y, w, h]`` px, ``scores`` (m,) in 0–1, ``labels`` (m,) class indices, ``clipped``
         (m,) true where a box touches a patch's inner border (default none), ``warp`` the 2×3 affine from the
         previous processed frame's pixels to this frame's (default: still camera), ``may_start`` (m,) false for
-        detections the caller does not trust to start a track (default: all may).
+        detections the caller does not trust to start a track (default: all may), ``noise`` (m,) each detection's
+        measurement std as a fraction of the box side (default: ``std_measurement`` for all).
         """
         boxes, scores, labels, clipped = _detections(boxes, scores, labels, clipped)
         if warp is not None:
@@ -123,7 +124,8 @@ class Tracker:
         det_of_track = np.full(len(self._ids), -1, dtype=np.int64)
         det_of_track[track_idx] = det_idx
         if len(track_idx):
-            self._correct(track_idx, det_idx, boxes, scores, clipped, t)
+            std = None if noise is None else np.asarray(noise, dtype=np.float64).reshape(-1)[det_idx]
+            self._correct(track_idx, det_idx, boxes, scores, clipped, t, std)
         lost = det_of_track < 0
         dead = lost & (~self._confirmed | (t - self._last_hit > cfg.max_lost_s + TIME_EPS_S))
         self._keep(~dead)
@@ -210,9 +212,10 @@ class Tracker:
         return np.concatenate([r1, rest[r2]]), np.concatenate([high[c1], low[c2]])
 
     def _correct(self, track_idx: np.ndarray, det_idx: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-                 clipped: np.ndarray, t: float) -> None:
+                 clipped: np.ndarray, t: float, std: np.ndarray | None) -> None:
         z = boxes_to_measurements(boxes[det_idx])
-        self._mean[track_idx], self._cov[track_idx] = self.kf.update(self._mean[track_idx], self._cov[track_idx], z)
+        self._mean[track_idx], self._cov[track_idx] = self.kf.update(self._mean[track_idx], self._cov[track_idx], z,
+                                                                     std)
         self._scores[track_idx] = scores[det_idx]
         self._last_hit[track_idx] = t
         strong = (scores[det_idx] >= self.cfg.high_score) & ~clipped[det_idx]

@@ -66,6 +66,18 @@ def test_update_hand_computed() -> None:
     np.testing.assert_allclose(pcov, np.swapaxes(pcov, 1, 2))
 
 
+def test_update_with_per_measurement_std() -> None:
+    mean, cov = KF.predict(*_moving(), dt=0.5)
+    z = np.array([[60.0, 40.0, 20.0, 10.0]])
+    same, _ = KF.update(mean, cov, z, std=np.array([KF.std_measurement]))
+    np.testing.assert_allclose(same, KF.update(mean, cov, z)[0])
+    trusted, _ = KF.update(mean, cov, z, std=np.array([0.01]))
+    doubted, _ = KF.update(mean, cov, z, std=np.array([1.0]))
+    s = 113.5 + (0.01 * 20) ** 2  # innovation variance of cx with the measurement's own std
+    assert trusted[0, 0] == pytest.approx(55 + 113.5 / s * 5)
+    assert abs(trusted[0, 0] - 60.0) < abs(same[0, 0] - 60.0) < abs(doubted[0, 0] - 60.0)
+
+
 def test_batch_equals_one_by_one() -> None:
     rng = np.random.default_rng(1)
     boxes = np.column_stack([rng.uniform(0, 500, (5, 2)), rng.uniform(10, 90, (5, 2))])

@@ -348,3 +348,22 @@ def test_feedback_reports_the_detection_or_the_kalman_posterior_box(output_box: 
         assert widths == [32.0, 40.0, 48.0]
     else:  # the posterior lies between the prediction and the jittered detection
         assert 32.0 < widths[0] < 40.0 and 40.0 < widths[2] < 48.0
+
+
+def test_feedback_trusts_a_baseline_box_more_and_a_clipped_box_less() -> None:
+    from runtime.detections import Detections
+    from runtime.feedback import TrackFeedback
+
+    cfg = from_mapping(TrackerConfig, {"camera_motion": False, "std_baseline": 0.02, "std_clipped": 1.0}, "tracker")
+    frame = np.zeros((300, 500, 3), dtype=np.uint8)
+    wide = [96.0, 100.0, 48.0, 80.0]
+    widths = {}
+    for source in ("mini", "baseline", "clipped"):
+        fb = TrackFeedback(cfg, None, fps=10.0)
+        for f, box in enumerate([A, A, wide]):  # confirmed on A, then a wider box from the source
+            fb.seeds(frame, f)
+            out = fb.update(f, Detections(np.array([box]), ["person"], np.array([0.9]), f),
+                            np.array([source == "clipped" and f == 2]),
+                            from_baseline=np.array([source == "baseline" and f == 2]))
+        widths[source] = float(out.boxes[0, 2])
+    assert 40.0 < widths["clipped"] < widths["mini"] < widths["baseline"] < 48.0
