@@ -98,6 +98,7 @@ class RunSpec:
     cluster: str = "local"  # --cluster KIND:N: "local" (loopback) or "netns" (namespaces, shaped links)
     link: str | None = None  # --link (netns only)
     baseline_side: int | None = None  # --baseline-side (modes baseline, sahi)
+    mini: str | None = None  # --mini (patch modes: the camera's own mini model; None = the scheduler picks)
 
     def args(self, bundle: str) -> list[str]:
         """The command's arguments except the output paths (these are the cache key's)."""
@@ -110,6 +111,8 @@ class RunSpec:
             a += ["--slo-ms", f"{self.slo_ms:g}"]
         if self.baseline_side:
             a += ["--baseline-side", str(self.baseline_side)]
+        if self.mini:
+            a += ["--mini", self.mini]
         if self.frames:
             a += ["--frames", self.frames]
         if self.gt:
@@ -126,21 +129,25 @@ class RunSpec:
 
 
 def _video_list(videos: Any) -> list[dict[str, Any]]:
-    """Normalise ``videos``: a mapping name → path, or objects/mappings with name, video, annotations."""
+    """Normalise ``videos``: a mapping name → path, or objects/mappings with name, video, annotations (and
+    optionally ``mini``, the camera's own mini model)."""
     out = []
     items = videos.items() if isinstance(videos, Mapping) else [(None, v) for v in videos]
     for name, v in items:
+        mini = None
         if isinstance(v, (str, Path)):
             path, ann = str(v), None
         elif isinstance(v, Mapping):
-            name, path, ann = v.get("name", name), str(v["video"]), v.get("annotations")
+            name, path, ann, mini = v.get("name", name), str(v["video"]), v.get("annotations"), v.get("mini")
         else:
             name, path, ann = getattr(v, "name", name), str(v.video), getattr(v, "annotations", None)
+            mini = getattr(v, "mini", None)
         name = name or Path(path).parent.name
         if not ann:
             guess = Path(path).with_name("annotations.json")
             ann = str(guess) if guess.exists() else None
-        out.append({"name": str(name), "video": path, "annotations": str(ann) if ann else None})
+        out.append({"name": str(name), "video": path, "annotations": str(ann) if ann else None,
+                    "mini": mini or None})
     return out
 
 
@@ -189,17 +196,17 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
 
     pf = pace_factor
 
-    def fig22(prefix: str, video: str, gt: str | None, frames: str | None) -> None:
+    def fig22(prefix: str, video: str, gt: str | None, frames: str | None, mini: str | None = None) -> None:
         single = _first(frames, scope.single_frames)
         for d in SINGLE_DEVICES:
-            specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), single, gt, pace_factor=pf))
+            specs.append(RunSpec(f"{prefix}single-{d}", video, 1, (d,), single, gt, pace_factor=pf, mini=mini))
         specs.append(RunSpec(f"{prefix}uniform", video, 4, CLUSTER_DEVICES, frames, gt, scheduler=Solver.UNIFORM,
-                             pace_factor=pf))
+                             pace_factor=pf, mini=mini))
         specs.append(RunSpec(f"{prefix}baseline", video, 4, CLUSTER_DEVICES, frames, gt, mode=Mode.BASELINE,
                              pace_factor=pf))
-        specs.append(RunSpec(f"{prefix}markov", video, 4, CLUSTER_DEVICES, frames, gt, pace_factor=pf))
+        specs.append(RunSpec(f"{prefix}markov", video, 4, CLUSTER_DEVICES, frames, gt, pace_factor=pf, mini=mini))
 
-    fig22("fig22-", video, gt, scope.fig22_frames)
+    fig22("fig22-", video, gt, scope.fig22_frames, v["mini"])
     half = scope.fig23_frames / scope.fig23_fps / 2.0
     specs.append(RunSpec("fig23-cost", video, 4, CLUSTER_DEVICES, f"0:{scope.fig23_frames}", gt,
                          offer_fps=scope.fig23_fps, cost_schedule=f"{COST_DEVICE}:{HIGH_COST:g}@0-{half:g}",
@@ -223,7 +230,7 @@ def plan_runs(videos: Any, quick: bool, real: Any = None, real_frames: str = "50
             frames = f"{span.start}:{min(span.stop, span.start + QUICK_REAL_FRAMES)}"
         if Path(r["video"]).exists():
             fig22("real-fig22-", r["video"], r["annotations"] if r["annotations"] and
-                  Path(r["annotations"]).exists() else None, frames)
+                  Path(r["annotations"]).exists() else None, frames, r["mini"])
     if params is not None and getattr(params, "headline", None) is not None:
         from factory.report.cluster_headline import plan_headline
 

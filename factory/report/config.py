@@ -30,6 +30,8 @@ class VideoParams:
     video: str = ""
     annotations: str = ""
     optional: bool = False  # absent files: left out with a reason in the report instead of an error
+    mini: str = ""  # the camera's own mini model (paraloupe-run --mini, chosen by paraloupe-bench tune --per-mini
+    #                 on the camera's training frames) for its cluster runs; empty: the scheduler picks
 
 
 def _world_videos() -> list[VideoParams]:

@@ -84,6 +84,10 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
     bundle = bundle or resolve_path(params.bundle)
     out_dir = out_dir or resolve_path(params.out_dir)
     manifest = load_manifest(bundle)
+    for v in params.videos + [params.real]:
+        if v.mini and manifest.kinds().get(v.mini) != "mini":
+            raise UserError(f"evaluate: {v.name}: mini {v.mini!r} is not a mini model of {bundle} "
+                            f"(have: {', '.join(manifest.models_of_kind('mini'))})")
     left_out: list[str] = []
     videos: dict[str, tuple[str, str]] = {}
     gts: dict[str, VideoAnnotations] = {}

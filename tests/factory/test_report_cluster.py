@@ -399,3 +399,17 @@ def test_report_cli_has_a_netns_flag_default_off() -> None:
     from factory.report.cli import parse_args
 
     assert parse_args([]).netns is False and parse_args(["--netns"]).netns is True
+
+
+def test_plan_runs_the_real_camera_on_its_own_mini(tmp_path: Path) -> None:
+    video = tmp_path / "vtest.avi"
+    video.write_bytes(b"")  # only its existence is checked when planning
+    real = {"name": "vtest", "video": str(video), "annotations": None, "mini": "rpi4b-240-int8"}
+    specs = plan_runs({"test-static": "models/world/test-static/video.mp4"}, quick=True, real=real,
+                      real_frames="500:795", pace_factor=7.5)
+    by = {s.name: s for s in specs}
+    for name in ("real-fig22-markov", "real-fig22-uniform", "real-fig22-single-raspberry-pi-4b"):
+        args = by[name].args("B")
+        assert args[args.index("--mini") + 1] == "rpi4b-240-int8"
+    assert "--mini" not in by["real-fig22-baseline"].args("B")  # the whole-frame baseline has no mini
+    assert "--mini" not in by["fig22-markov"].args("B")  # a world camera without one: the scheduler picks

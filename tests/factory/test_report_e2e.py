@@ -4,6 +4,7 @@ cache)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -15,6 +16,7 @@ from factory.report import cluster_hook
 from factory.report.build import build_report
 from factory.report.config import EvaluateParams, RoiParams, ScopeParams, VideoParams
 from runtime import coco_ap
+from runtime.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +77,11 @@ def test_tiny_report_end_to_end(tiny: tuple[Path, Path], tmp_path: Path, monkeyp
     with caplog.at_level(logging.INFO, logger="paraloupe"):
         build_report(params)
     assert any(", 0 to replay" in r.getMessage() for r in caplog.records)
+
+
+def test_a_camera_mini_the_bundle_lacks_is_a_one_line_error(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    params = _params(tmp_path, *tiny)
+    params.videos[0] = dataclasses.replace(params.videos[0], mini="rpi4b-999-int8")
+    with pytest.raises(UserError, match="evaluate: tiny: mini 'rpi4b-999-int8' is not a mini model"):
+        build_report(params)
+    assert not (tmp_path / "report.md").exists()
