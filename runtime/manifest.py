@@ -44,6 +44,13 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 Precision = Literal["fp32", "fp16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+def network_of(name: str) -> str:
+    """A model name less its precision (CONVENTIONS: a model is ``backbone-side-precision``): the network its
+    precision variants share, ``rpi4b-240`` for ``rpi4b-240-int8``; a name without such a suffix is its own."""
+    stem, _, precision = name.rpartition("-")
+    return stem if stem and precision in PRECISIONS else name
 _DECODE_DEFAULTS = {n: p.default for n, p in inspect.signature(decode).parameters.items() if p.default is not p.empty}
 
 

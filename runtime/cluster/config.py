@@ -109,7 +109,8 @@ class ClientSection:
                                     "largest)", ge=0)
     mini: str = bounded("", "patch modes: the mini model every patch asks for (a per-camera choice, made on the "
                             "camera's own labelled frames: paraloupe-bench tune --per-mini; a device that does not "
-                            "serve it uses its own); empty: the scheduler picks by the profiles' accuracy")
+                            "serve it uses the same network in its own precision, else its own); empty: the "
+                            "scheduler picks by the profiles' accuracy")
     task: Task = bounded("detection", "detection (the mode's patches) or keypoints (one crop per person box, "
                                       "client.keypoints)")
     keypoints: KeypointSection = field(default_factory=KeypointSection)

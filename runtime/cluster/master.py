@@ -34,7 +34,7 @@ from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
-from runtime.manifest import TASKS, Manifest
+from runtime.manifest import TASKS, Manifest, network_of
 from runtime.modes import Solver
 from runtime.profilers import DeviceState, ModelProfiler, build_instance
 from runtime.scheduler import Patch, compile_problem, solve, warm_up
@@ -49,7 +49,9 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
     patches of the request's kind are scheduled by ``scheduler`` within the SLO less the time kept for the
     patches of another kind (a patch mode's baseline pass), which then go to the device where they finish
     first given that load (greedy, one by one). Where the patches of the request's kind name a model (mode
-    ``sahi``: the client's baseline), the scheduler chooses among those on each device that serves one.
+    ``sahi``: the client's baseline; a camera's own mini), the scheduler chooses among those on each device that
+    serves one, else among the same networks in another precision (a Jetson serving ``rpi4b-240-fp16`` where the
+    client named ``rpi4b-240-int8``), else among all the device's models of that kind.
     The device table lists the models of every kind the request names (``kind``, ``kinds``, patch kinds).
     """
     exclude = set(request["exclude"])
@@ -57,14 +59,16 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
     kind = request["kind"]
     wanted = {kind, *request.get("kinds", ()), *(p.get("kind", kind) for p in request["patches"])}
     asked = {p["model"] for p in request["patches"] if p.get("kind", kind) == kind and "model" in p}
+    asked_networks = {network_of(m) for m in asked}
     states, accuracy, table = {}, {}, {}
     for name, st in live.items():
         listed = {m: float(r["latency_ms"]) for m, r in st["models"].items() if kinds.get(m) in wanted}
         if listed:
             table[name] = {"endpoint": st["endpoint"], "models": listed}
         models = {m: row for m, row in st["models"].items() if kinds.get(m) == kind}
-        if asked:  # the models the patches name, where this device serves one
-            models = {m: row for m, row in models.items() if m in asked} or models
+        if asked:  # the models the patches name where this device serves one, else another precision of them
+            models = ({m: row for m, row in models.items() if m in asked}
+                      or {m: row for m, row in models.items() if network_of(m) in asked_networks} or models)
         if models:
             states[name] = DeviceState(name, {m: float(r["latency_ms"]) for m, r in models.items()},
                                        float(st["cost"]))

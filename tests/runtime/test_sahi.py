@@ -11,6 +11,7 @@ from runtime.cluster.master import plan
 from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopSettings
+from runtime.manifest import network_of
 from runtime.modes import Mode
 from runtime.patches import PatchConfig
 from runtime.replay import run_loop
@@ -155,3 +156,17 @@ def test_master_keeps_the_slices_on_the_baseline_they_name() -> None:
     unpinned = dict(request, patches=[{"bytes": 5000, "confidence": 1.0}] * 7)
     free = plan(unpinned, {"a": both}, kinds, "markov", 0.1, 12.5e6)
     assert "b640" in {m for _, m in free["assignment"]}  # without a name the scheduler picks by accuracy
+
+
+def test_master_serves_a_named_mini_in_the_precision_a_device_has() -> None:
+    kinds = {"rpi4b-160-int8": "mini", "rpi4b-240-int8": "mini", "rpi4b-160-fp16": "mini", "rpi4b-240-fp16": "mini"}
+    rpi = {"endpoint": "a", "cost": 0.0, "models": {"rpi4b-160-int8": {"latency_ms": 7.0, "accuracy": 0.8},
+                                                    "rpi4b-240-int8": {"latency_ms": 14.0, "accuracy": 0.7}}}
+    jetson = {"endpoint": "b", "cost": 0.0, "models": {"rpi4b-160-fp16": {"latency_ms": 1.0, "accuracy": 0.8},
+                                                       "rpi4b-240-fp16": {"latency_ms": 2.0, "accuracy": 0.7}}}
+    request = {"kind": "mini", "slo_ms": 250.0, "exclude": [], "bandwidths": {},
+               "patches": [{"bytes": 2000, "confidence": 1.0, "model": "rpi4b-240-int8"} for _ in range(8)]}
+    out = plan(request, {"a": rpi, "b": jetson}, kinds, "markov", 0.1, 12.5e6)
+    assert {m for _, m in out["assignment"]} <= {"rpi4b-240-int8", "rpi4b-240-fp16"}  # never the 160 network
+    assert network_of("rpi4b-240-int8") == network_of("rpi4b-240-fp16") == "rpi4b-240"
+    assert network_of("baseline") == "baseline" and network_of("tiny") == "tiny"
