@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -51,6 +51,19 @@ def network_of(name: str) -> str:
     precision variants share, ``rpi4b-240`` for ``rpi4b-240-int8``; a name without such a suffix is its own."""
     stem, _, precision = name.rpartition("-")
     return stem if stem and precision in PRECISIONS else name
+
+
+def asked_models(served: Iterable[str], asked: Iterable[str]) -> set[str]:
+    """The models of ``served`` (one device's) that answer a request for ``asked``: those named, else the same
+    networks in another precision (:func:`network_of`), else none (the caller falls back to its own choice)."""
+    served, asked = set(served), set(asked)
+    named = served & asked
+    if named:
+        return named
+    networks = {network_of(m) for m in asked}
+    return {m for m in served if network_of(m) in networks}
+
+
 _DECODE_DEFAULTS = {n: p.default for n, p in inspect.signature(decode).parameters.items() if p.default is not p.empty}
 
 

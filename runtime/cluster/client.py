@@ -50,7 +50,7 @@ from runtime.cluster.summary import Stats
 from runtime.errors import UserError
 from runtime.keypoint_task import KeypointLoop
 from runtime.loop import ClosedLoop, LoopSettings, patch_budget
-from runtime.manifest import Manifest
+from runtime.manifest import Manifest, asked_models
 from runtime.modes import Mode
 from runtime.sahi_loop import make_loop
 from runtime.timing import Stopwatch
@@ -328,7 +328,9 @@ class Client:
         if not self.cfg.loop.budget or self.loop.generator is None:
             return None
         minis = [self.dispatch.of_kind(link, "mini") for link in self.net.live()]
-        latencies = [m.get(self.cfg.mini, min(m.values())) for m in minis if m]  # the camera's mini where served
+        # the camera's mini where served (in the device's precision), else the device's fastest
+        latencies = [min(m[k] for k in (asked_models(m, [self.cfg.mini]) if self.cfg.mini else ()) or m)
+                     for m in minis if m]
         if not latencies:
             return None
         reserved = 0.0

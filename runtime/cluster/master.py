@@ -34,7 +34,7 @@ from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.transport import Transport, drain
 from runtime.errors import UserError
-from runtime.manifest import TASKS, Manifest, network_of
+from runtime.manifest import TASKS, Manifest, asked_models
 from runtime.modes import Solver
 from runtime.profilers import DeviceState, ModelProfiler, build_instance
 from runtime.scheduler import Patch, compile_problem, solve, warm_up
@@ -59,7 +59,6 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
     kind = request["kind"]
     wanted = {kind, *request.get("kinds", ()), *(p.get("kind", kind) for p in request["patches"])}
     asked = {p["model"] for p in request["patches"] if p.get("kind", kind) == kind and "model" in p}
-    asked_networks = {network_of(m) for m in asked}
     states, accuracy, table = {}, {}, {}
     for name, st in live.items():
         listed = {m: float(r["latency_ms"]) for m, r in st["models"].items() if kinds.get(m) in wanted}
@@ -67,8 +66,8 @@ def plan(request: Mapping[str, Any], devices: Mapping[str, Mapping[str, Any]], k
             table[name] = {"endpoint": st["endpoint"], "models": listed}
         models = {m: row for m, row in st["models"].items() if kinds.get(m) == kind}
         if asked:  # the models the patches name where this device serves one, else another precision of them
-            models = ({m: row for m, row in models.items() if m in asked}
-                      or {m: row for m, row in models.items() if network_of(m) in asked_networks} or models)
+            answer = asked_models(models, asked)
+            models = {m: row for m, row in models.items() if m in answer} or models
         if models:
             states[name] = DeviceState(name, {m: float(r["latency_ms"]) for m, r in models.items()},
                                        float(st["cost"]))

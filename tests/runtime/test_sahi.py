@@ -11,7 +11,7 @@ from runtime.cluster.master import plan
 from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopSettings
-from runtime.manifest import network_of
+from runtime.manifest import asked_models, network_of
 from runtime.modes import Mode
 from runtime.patches import PatchConfig
 from runtime.replay import run_loop
@@ -170,3 +170,6 @@ def test_master_serves_a_named_mini_in_the_precision_a_device_has() -> None:
     assert {m for _, m in out["assignment"]} <= {"rpi4b-240-int8", "rpi4b-240-fp16"}  # never the 160 network
     assert network_of("rpi4b-240-int8") == network_of("rpi4b-240-fp16") == "rpi4b-240"
     assert network_of("baseline") == "baseline" and network_of("tiny") == "tiny"
+    assert asked_models(jetson["models"], ["rpi4b-240-int8"]) == {"rpi4b-240-fp16"}
+    assert asked_models(rpi["models"], ["rpi4b-240-int8"]) == {"rpi4b-240-int8"}  # the exact one first
+    assert asked_models(rpi["models"], ["rpi4b-320-int8"]) == set()  # not served: the caller's own choice
