@@ -321,18 +321,16 @@ class ClosedLoop:
                          min_score=self.settings.loop.tracker.low_score)
         return boxes, seen
 
-    def _may_start(self, merged: Detections, seen: Detections) -> np.ndarray:
+    def _may_start(self, merged: Detections, seen_iou: np.ndarray) -> np.ndarray:
         """Which merged detections may start a track: those a baseline entry also found (at any score it
-        reported), those on a candidate (:meth:`TrackFeedback.verified`), and the rest at
-        ``loop.mini_start_score``."""
+        reported; ``seen_iou`` (m,) each one's best IoU with those finds), those on a candidate
+        (:meth:`TrackFeedback.verified`), and the rest at ``loop.mini_start_score``."""
         lc = self.settings.loop
         strong = merged.scores >= lc.mini_start_score
         if len(merged) == 0:
             return strong
         strong |= self.feedback.verified(merged.boxes, lc.verify_iou)
-        if len(seen) == 0:
-            return strong
-        return strong | (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 0.5)
+        return strong | (seen_iou >= 0.5)
 
     def _large_only(self, result: PatchDetections, plan: FramePlan) -> PatchDetections:
         """A whole-frame result of a tiled baseline pass keeps only the objects the tiles cannot hold: longer side
@@ -379,10 +377,12 @@ class ClosedLoop:
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)
         clipped = clipped_flags(merged.boxes, rects, plan.frame_w, plan.frame_h, lc.border_px)
         base_rects, seen = self._baseline_seen(plan, results)
-        may_start = self._may_start(merged, seen) if self.generator is not None else None  # whole frames: all may
+        # each merged box's best IoU with the baseline pass's finds (0 without any)
+        seen_iou = (iou_matrix(merged.boxes, seen.boxes).max(axis=1) if len(seen) and len(merged)
+                    else np.zeros(len(merged)))
+        may_start = self._may_start(merged, seen_iou) if self.generator is not None else None  # whole frames: all
         # a merged box the baseline pass found is one of its boxes, unchanged (aggregation moves no box)
-        from_baseline = (iou_matrix(merged.boxes, seen.boxes).max(axis=1) >= 1.0 - 1e-9 if len(seen) and len(merged)
-                         else np.zeros(len(merged), dtype=bool))
+        from_baseline = seen_iou >= 1.0 - 1e-9
         tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start, from_baseline)
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
         backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen

@@ -281,6 +281,12 @@ class Manifest:
         """Model name → kind (``mini`` | ``baseline``) of the models of ``task``."""
         return {name: self.models[name].kind for name in self.models_of_task(task)}
 
+    def check_mini(self, name: str, where: str) -> None:
+        """UserError ``{where} '{name}' is not a mini model of the bundle (have: ...)`` unless ``name`` is one."""
+        if self.kinds().get(name) != "mini":
+            raise UserError(f"{where} {name!r} is not a mini model of the bundle "
+                            f"(have: {', '.join(self.models_of_kind('mini'))})")
+
     def models_of_kind(self, kind: str, task: str = "detection") -> list[str]:
         """The models of ``kind`` and ``task``, by ascending input side (px), models of one side in manifest order
         (the baseline is exported at several sides, each in every precision: ``baseline-320-fp32``, ...)."""

@@ -93,9 +93,8 @@ def open_context(params: EvaluateParams, full: bool, bundle: Path | None = None,
         loaded = _load_video(v, left_out)
         if loaded is None:
             continue
-        if v.mini and manifest.kinds().get(v.mini) != "mini":
-            raise UserError(f"evaluate: {v.name}: mini {v.mini!r} is not a mini model of {bundle} "
-                            f"(have: {', '.join(manifest.models_of_kind('mini'))})")
+        if v.mini:
+            manifest.check_mini(v.mini, f"evaluate: {v.name}: mini")
         videos[v.name], gts[v.name] = (loaded[0], loaded[1]), loaded[2]
         text = scope.real_frames if v is params.real else scope.world_frames
         ranges[v.name] = _range(loaded[2], text)

@@ -188,9 +188,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"{args.config}: {sorted(unknown)[0]}: unknown section (known: loop, patches)")
     patches = from_mapping(PatchConfig, data.get("patches"), "patches")
     loop_cfg = from_mapping(LoopConfig, data.get("loop"), "loop")
-    if args.mini and manifest.kinds().get(args.mini) != "mini":
-        raise UserError(f"--mini: {args.mini!r} is not a mini model of the bundle "
-                        f"(have: {', '.join(manifest.models_of_kind('mini'))})")
+    if args.mini:
+        manifest.check_mini(args.mini, "--mini:")
     mini = args.mini or manifest.models_of_kind("mini")[0]
     base = args.baseline or manifest.models_of_kind("baseline")[-1]
     side = args.side or manifest.model(base).input_size

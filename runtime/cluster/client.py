@@ -126,9 +126,7 @@ class Client:
         local_models = {k: manifest.models_of_kind(k)[-1 if k == "baseline" else 0] for k in self.kinds_used}
         local_models[self.kind] = self.kind_models[-1 if self.kind == "baseline" else 0]
         if self.cfg.mini and self.kind == "mini":  # the camera's chosen mini: every patch asks for it
-            if manifest.kinds().get(self.cfg.mini) != "mini":
-                raise UserError(f"client.mini: {self.cfg.mini!r} is not a mini model of the bundle "
-                                f"(have: {', '.join(manifest.models_of_kind('mini'))})")
+            manifest.check_mini(self.cfg.mini, "client.mini:")
             local_models["mini"] = self.cfg.mini
         if self.loop.whole_pass:  # a patch mode's whole-frame pass: the baseline at its side (or the next larger)
             sides = [m for m in manifest.models_of_kind("baseline")
@@ -329,8 +327,8 @@ class Client:
             return None
         minis = [self.dispatch.of_kind(link, "mini") for link in self.net.live()]
         # the camera's mini where served (in the device's precision), else the device's fastest
-        latencies = [min(m[k] for k in (asked_models(m, [self.cfg.mini]) if self.cfg.mini else ()) or m)
-                     for m in minis if m]
+        pinned = [self.cfg.mini] if self.cfg.mini else []
+        latencies = [min(m[k] for k in (asked_models(m, pinned) or m)) for m in minis if m]
         if not latencies:
             return None
         reserved = 0.0
