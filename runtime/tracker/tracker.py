@@ -40,14 +40,16 @@ TIME_EPS_S = 1e-6  #: slack on time comparisons, s (frame_index / fps is not exa
 @dataclass
 class TrackerOutput:
     """Confirmed tracks hit in one frame, ids ascending: ``boxes`` (k, 4) ``[x, y, w, h]`` px in that frame,
-    ``scores`` (k,) of the matched detections, ``labels`` (k,) class indices, ``ids`` (k,) track ids and
-    ``det_index`` (k,) the index of the matched detection in the arrays passed to :meth:`Tracker.update`."""
+    ``scores`` (k,) of the matched detections, ``labels`` (k,) class indices, ``ids`` (k,) track ids,
+    ``det_index`` (k,) the index of the matched detection in the arrays passed to :meth:`Tracker.update` and
+    ``mean_scores`` (k,) each track's mean detection score over all its hits (0–1)."""
 
     ids: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
     det_index: np.ndarray
+    mean_scores: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -90,6 +92,8 @@ class Tracker:
         self._ids = np.zeros(0, dtype=np.int64)
         self._labels = np.zeros(0, dtype=np.int64)
         self._scores = np.zeros(0)
+        self._score_sum = np.zeros(0)  # sum of the track's hit scores
+        self._score_n = np.zeros(0)  # its hits (strong and weak)
         self._hits = np.zeros(0, dtype=np.int64)
         self._confirmed = np.zeros(0, dtype=bool)
         self._last_hit = np.zeros(0)
@@ -141,7 +145,8 @@ class Tracker:
         coasting = (det_of_track < 0) & (t - self._last_hit <= cfg.coast_s + TIME_EPS_S) & (cfg.coast_s > 0)
         show = self._confirmed & ((det_of_track >= 0) | coasting)
         return TrackerOutput(self._ids[show].copy(), states_to_boxes(self._mean[show]), self._scores[show].copy(),
-                             self._labels[show].copy(), det_of_track[show])
+                             self._labels[show].copy(), det_of_track[show],
+                             self._score_sum[show] / np.maximum(self._score_n[show], 1))
 
     def predict(self, t: float) -> TrackPredictions:
         """Every live track's box at video time ``t`` (s, >= the last update) with its margin, px.
@@ -217,6 +222,8 @@ class Tracker:
         self._mean[track_idx], self._cov[track_idx] = self.kf.update(self._mean[track_idx], self._cov[track_idx], z,
                                                                      std)
         self._scores[track_idx] = scores[det_idx]
+        self._score_sum[track_idx] += scores[det_idx]
+        self._score_n[track_idx] += 1
         self._last_hit[track_idx] = t
         strong = (scores[det_idx] >= self.cfg.high_score) & ~clipped[det_idx]
         self._hits[track_idx[strong]] += 1
@@ -231,6 +238,8 @@ class Tracker:
         self._next_id += k
         self._labels = np.concatenate([self._labels, labels])
         self._scores = np.concatenate([self._scores, scores])
+        self._score_sum = np.concatenate([self._score_sum, scores])
+        self._score_n = np.concatenate([self._score_n, np.ones(k)])
         self._hits = np.concatenate([self._hits, np.ones(k, dtype=np.int64)])
         self._confirmed = np.concatenate([self._confirmed, np.full(k, self.cfg.min_hits <= 1)])
         self._last_hit = np.concatenate([self._last_hit, np.full(k, t)])
@@ -239,7 +248,8 @@ class Tracker:
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():
             return
-        for name in ("_mean", "_cov", "_ids", "_labels", "_scores", "_hits", "_confirmed", "_last_hit", "_vetoes"):
+        for name in ("_mean", "_cov", "_ids", "_labels", "_scores", "_score_sum", "_score_n", "_hits", "_confirmed",
+                     "_last_hit", "_vetoes"):
             setattr(self, name, getattr(self, name)[keep])
 
 

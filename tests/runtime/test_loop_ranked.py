@@ -47,3 +47,25 @@ def test_untracked_loop_keeps_what_the_score_floor_cut() -> None:
     assert all(len(s.ranked) >= 2 and np.allclose(s.ranked.scores, 0.3) for s in steps)
     line = steps[0].detections.to_line(**ranked_extra(steps[0].ranked))
     assert f'"{RANKED_KEY}"' in line
+
+
+def _middling(image: np.ndarray, min_score: float | None = None):
+    """bright_blobs at score 0.55: above the per-frame output floor (0.5), below the mean-score gate (0.6)."""
+    out = bright_blobs(image)
+    d = out.detections
+    d.scores = np.full(len(d), 0.55)
+    return dataclasses.replace(out, detections=d)
+
+
+def test_a_track_whose_hits_score_middling_on_average_is_not_reported() -> None:
+    from runtime.tracker import TrackerConfig
+
+    tracker = TrackerConfig(new_track_score=0.5, camera_motion=False)
+    reported = {}
+    for gate in (0.6, 0.5):
+        loop = ClosedLoop(_settings(track=True, motion=False, whole_every=0, mini_start_score=0.5,
+                                    output_mean_score=gate, tracker=tracker))
+        steps = list(run_loop(loop, video(6), {"mini": _middling, "baseline": _middling}))
+        assert len(steps[-1].ranked) >= 2  # the tracks live either way
+        reported[gate] = sum(len(s.detections) for s in steps)
+    assert reported[0.6] == 0 and reported[0.5] >= 8

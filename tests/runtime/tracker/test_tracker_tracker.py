@@ -367,3 +367,13 @@ def test_feedback_trusts_a_baseline_box_more_and_a_clipped_box_less() -> None:
                             from_baseline=np.array([source == "baseline" and f == 2]))
         widths[source] = float(out.boxes[0, 2])
     assert 40.0 < widths["clipped"] < widths["mini"] < widths["baseline"] < 48.0
+
+
+def test_output_carries_each_tracks_mean_score_over_its_hits() -> None:
+    tr = Tracker()
+    step(tr, 0.0, (A, 0.9))
+    out = step(tr, 0.1, (A, 0.7), (B, 0.8))  # A confirmed; B tentative
+    np.testing.assert_allclose(out.mean_scores, [0.8])
+    out = step(tr, 0.2, (A, 0.3), (B, 0.6))  # a weak hit counts in the mean too
+    assert out.ids.tolist() == [1, 2]
+    np.testing.assert_allclose(out.mean_scores, [(0.9 + 0.7 + 0.3) / 3, 0.7])
