@@ -99,7 +99,6 @@ class TrackFeedback:
         self.candidates = np.zeros((0, 4))  # this frame's candidates (the proposals moved into it), px
         self.camera_shift_px = 0.0  # how far this frame's camera motion moves a frame corner, px
         self.untaken = np.zeros(0, dtype=bool)  # the last update's detections that no track took
-        self._mean_score: dict[int, float] = {}  # the last update's output tracks: id -> mean score of its hits
 
     def reset(self) -> None:
         """A new stream."""
@@ -114,12 +113,6 @@ class TrackFeedback:
         self.candidates = np.zeros((0, 4))
         self.camera_shift_px = 0.0
         self.untaken = np.zeros(0, dtype=bool)
-        self._mean_score = {}
-
-    def mean_scores(self, ids: np.ndarray) -> np.ndarray:
-        """(k,) the mean detection score over all hits (0–1) of each track in ``ids`` (k,), tracks the last
-        :meth:`update` output."""
-        return np.array([self._mean_score[int(i)] for i in ids], dtype=np.float64)
 
     def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
         """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
@@ -180,7 +173,6 @@ class TrackFeedback:
         untaken = np.ones(len(detections), dtype=bool)
         untaken[idx[hit]] = False
         self.untaken = untaken
-        self._mean_score = dict(zip(out.ids.tolist(), out.mean_scores.tolist(), strict=True))
         self._clipped = detections.boxes[untaken & clipped]
         boxes, scores = out.boxes.copy(), out.scores.astype(np.float64)  # a coasting track: prediction, last score
         if self.cfg.output_box == OutputBox.DETECTION:

@@ -71,12 +71,6 @@ class LoopConfig:
                                   "tracker.std_baseline 0.05); 3 costs about 4-10 ms of p50", ge=1)
     output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
                                            "reported when it scores at least this", ge=0.0, le=1.0)
-    output_mean_score: float = bounded(0.6, "tracked output: a track is reported only while the mean score of all "
-                                            "its hits is at least this, so a false positive the minis keep "
-                                            "finding at a middling score stays out (Frigate's rule, on the mean; "
-                                            "tuning set, three builds: off 0.791 / 0.798 / 0.792, 0.55 +0.0 to "
-                                            "+0.4, 0.6 +0.1 to +0.6, 0.65 -1.0 on the first; 0 = off)",
-                                       ge=0.0, le=1.0)
     mini_start_score: float = bounded(0.7, "a detection no baseline pass confirmed (IoU >= 0.5) starts a "
                                             "track only at this score (the minis' false positives must not "
                                             "seed their own patches)", ge=0.0, le=1.0)
@@ -406,8 +400,6 @@ class ClosedLoop:
                     parts.append(self._seen_small(plan, merged, rects[minis]))
             self.feedback.propose(np.concatenate(parts), lc.verify_iou)
         keep = tracked.scores >= lc.output_min_score
-        if lc.output_mean_score > 0 and len(tracked):
-            keep &= self.feedback.mean_scores(tracked.ids) >= lc.output_mean_score
         self.ranked = tracked
         self.last = tracked.select(keep)
         return self.last

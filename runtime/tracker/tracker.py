@@ -12,7 +12,8 @@ One :meth:`Tracker.update` per processed frame, with that frame's detections and
    (IoU >= ``low_match_iou``). Matching is within class, greedy by IoU (:mod:`runtime.tracker.association`);
 4. matched tracks are corrected by their detection. A *strong* hit (score >= high_score, not ``clipped``)
    counts towards confirmation; a weak one (low score, or a box touching a patch's inner border) keeps a
-   track alive and updates it but never confirms it;
+   track alive and updates it but never confirms it. A track is confirmed once it has ``min_hits`` strong
+   hits and the mean score of all its hits is at least ``confirm_mean_score``, and stays confirmed;
 5. a tentative track with no match dies at once; a confirmed one is deleted when its last hit is more than
    ``max_lost_s`` seconds of video time old;
 6. an unmatched detection with ``score >= new_track_score`` that is not clipped starts a tentative track
@@ -40,16 +41,14 @@ TIME_EPS_S = 1e-6  #: slack on time comparisons, s (frame_index / fps is not exa
 @dataclass
 class TrackerOutput:
     """Confirmed tracks hit in one frame, ids ascending: ``boxes`` (k, 4) ``[x, y, w, h]`` px in that frame,
-    ``scores`` (k,) of the matched detections, ``labels`` (k,) class indices, ``ids`` (k,) track ids,
-    ``det_index`` (k,) the index of the matched detection in the arrays passed to :meth:`Tracker.update` and
-    ``mean_scores`` (k,) each track's mean detection score over all its hits (0–1)."""
+    ``scores`` (k,) of the matched detections, ``labels`` (k,) class indices, ``ids`` (k,) track ids and
+    ``det_index`` (k,) the index of the matched detection in the arrays passed to :meth:`Tracker.update`."""
 
     ids: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
     det_index: np.ndarray
-    mean_scores: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -145,8 +144,7 @@ class Tracker:
         coasting = (det_of_track < 0) & (t - self._last_hit <= cfg.coast_s + TIME_EPS_S) & (cfg.coast_s > 0)
         show = self._confirmed & ((det_of_track >= 0) | coasting)
         return TrackerOutput(self._ids[show].copy(), states_to_boxes(self._mean[show]), self._scores[show].copy(),
-                             self._labels[show].copy(), det_of_track[show],
-                             self._score_sum[show] / np.maximum(self._score_n[show], 1))
+                             self._labels[show].copy(), det_of_track[show])
 
     def predict(self, t: float) -> TrackPredictions:
         """Every live track's box at video time ``t`` (s, >= the last update) with its margin, px.
@@ -227,7 +225,8 @@ class Tracker:
         self._last_hit[track_idx] = t
         strong = (scores[det_idx] >= self.cfg.high_score) & ~clipped[det_idx]
         self._hits[track_idx[strong]] += 1
-        self._confirmed |= self._hits >= self.cfg.min_hits
+        self._confirmed |= (self._hits >= self.cfg.min_hits) & (
+            self._score_sum >= self.cfg.confirm_mean_score * np.maximum(self._score_n, 1) - 1e-9)
 
     def _start(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, t: float) -> None:
         k = len(boxes)
@@ -241,7 +240,8 @@ class Tracker:
         self._score_sum = np.concatenate([self._score_sum, scores])
         self._score_n = np.concatenate([self._score_n, np.ones(k)])
         self._hits = np.concatenate([self._hits, np.ones(k, dtype=np.int64)])
-        self._confirmed = np.concatenate([self._confirmed, np.full(k, self.cfg.min_hits <= 1)])
+        self._confirmed = np.concatenate([self._confirmed, (self.cfg.min_hits <= 1)
+                                          & (scores >= self.cfg.confirm_mean_score)])
         self._last_hit = np.concatenate([self._last_hit, np.full(k, t)])
         self._vetoes = np.concatenate([self._vetoes, np.zeros(k, dtype=np.int64)])
 

@@ -369,11 +369,12 @@ def test_feedback_trusts_a_baseline_box_more_and_a_clipped_box_less() -> None:
     assert 40.0 < widths["clipped"] < widths["mini"] < widths["baseline"] < 48.0
 
 
-def test_output_carries_each_tracks_mean_score_over_its_hits() -> None:
-    tr = Tracker()
-    step(tr, 0.0, (A, 0.9))
-    out = step(tr, 0.1, (A, 0.7), (B, 0.8))  # A confirmed; B tentative
-    np.testing.assert_allclose(out.mean_scores, [0.8])
-    out = step(tr, 0.2, (A, 0.3), (B, 0.6))  # a weak hit counts in the mean too
-    assert out.ids.tolist() == [1, 2]
-    np.testing.assert_allclose(out.mean_scores, [(0.9 + 0.7 + 0.3) / 3, 0.7])
+def test_confirmation_needs_a_mean_score_too_and_then_stays() -> None:
+    tr = Tracker(TrackerConfig(new_track_score=0.5, confirm_mean_score=0.6))
+    step(tr, 0.0, (A, 0.55), (B, 0.9))
+    out = step(tr, 0.1, (A, 0.55), (B, 0.5))  # A: two strong hits at mean 0.55; B: mean 0.7
+    assert out.ids.tolist() == [2] and len(tr) == 2
+    assert step(tr, 0.2, (A, 0.75), (B, 0.5)).ids.tolist() == [1, 2]  # A's mean reaches 0.6; B's falls below it
+    assert step(tr, 0.3, (A, 0.5), (B, 0.5)).ids.tolist() == [1, 2]  # confirmed tracks stay confirmed
+    tr = Tracker(TrackerConfig(new_track_score=0.5, confirm_mean_score=0.6, min_hits=1))
+    assert step(tr, 0.0, (A, 0.55), (B, 0.9)).ids.tolist() == [2]
