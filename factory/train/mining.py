@@ -121,8 +121,9 @@ def loop_predictions(video: str | Path, gt: VideoAnnotations, mini: torch.nn.Mod
     false positives out of the report, but the miner must still see them (with it on, a fresh build mined 2838
     false positives instead of 4978 on mine-static, and its minis were less precise: test-static P 0.77 against
     0.85)."""
-    tracker = TrackerConfig(confirm_mean_score=0.0)
-    loop_cfg = LoopConfig(tracker=tracker) if baseline is not None else LoopConfig(whole_every=0, tracker=tracker)
+    loop_cfg = LoopConfig(tracker=TrackerConfig(confirm_mean_score=0.0))
+    if baseline is None:
+        loop_cfg.whole_every = 0
     _, _, fps = video_info(video)
     loop = ClosedLoop(LoopSettings(Mode.PARALOUPE, PatchConfig(), loop=loop_cfg, fps=fps or 25.0), objectness)
     first, last = min(gt.frames), max(gt.frames) + 1

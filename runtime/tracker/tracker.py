@@ -92,7 +92,7 @@ class Tracker:
         self._labels = np.zeros(0, dtype=np.int64)
         self._scores = np.zeros(0)
         self._score_sum = np.zeros(0)  # sum of the track's hit scores
-        self._score_n = np.zeros(0)  # its hits (strong and weak)
+        self._score_n = np.zeros(0)  # its hits, strong and weak (>= 1)
         self._hits = np.zeros(0, dtype=np.int64)
         self._confirmed = np.zeros(0, dtype=bool)
         self._last_hit = np.zeros(0)
@@ -225,8 +225,12 @@ class Tracker:
         self._last_hit[track_idx] = t
         strong = (scores[det_idx] >= self.cfg.high_score) & ~clipped[det_idx]
         self._hits[track_idx[strong]] += 1
+        self._confirm()
+
+    def _confirm(self) -> None:
+        """Confirm the tentative tracks with ``min_hits`` strong hits and a mean hit score >= ``confirm_mean_score``."""
         self._confirmed |= (self._hits >= self.cfg.min_hits) & (
-            self._score_sum >= self.cfg.confirm_mean_score * np.maximum(self._score_n, 1) - 1e-9)
+            self._score_sum >= self.cfg.confirm_mean_score * self._score_n - 1e-9)
 
     def _start(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, t: float) -> None:
         k = len(boxes)
@@ -240,10 +244,10 @@ class Tracker:
         self._score_sum = np.concatenate([self._score_sum, scores])
         self._score_n = np.concatenate([self._score_n, np.ones(k)])
         self._hits = np.concatenate([self._hits, np.ones(k, dtype=np.int64)])
-        self._confirmed = np.concatenate([self._confirmed, (self.cfg.min_hits <= 1)
-                                          & (scores >= self.cfg.confirm_mean_score)])
+        self._confirmed = np.concatenate([self._confirmed, np.zeros(k, dtype=bool)])
         self._last_hit = np.concatenate([self._last_hit, np.full(k, t)])
         self._vetoes = np.concatenate([self._vetoes, np.zeros(k, dtype=np.int64)])
+        self._confirm()  # min_hits 1: at once
 
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():
