@@ -25,9 +25,9 @@ import numpy as np
 
 from runtime.detections import Detections
 from runtime.errors import UserError
+from runtime.frame_plan import Entry, FramePlan
 from runtime.geometry import clip_boxes, patch_around_box
 from runtime.keypoints import to_coco17
-from runtime.loop import Entry, FramePlan
 from runtime.patches.queue import encode_patch
 from runtime.timing import Stopwatch
 

@@ -15,20 +15,18 @@ carries the last detections over. So what the report measures in replay is what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from runtime.cluster.aggregate import PatchDetections, aggregate
-from runtime.config import bounded
 from runtime.detections import Detections
-from runtime.discovery import DiscoveryConfig, motion_regions
-from runtime.errors import UserError
+from runtime.discovery import motion_regions
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
+from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME, Entry, FramePlan, keep_within
 from runtime.geometry import clip_boxes, iou_matrix
+from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
-from runtime.patches.config import PatchConfig
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
 from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.proposer import high_conf_rois
@@ -36,140 +34,6 @@ from runtime.patches.queue import build_entries, encode_patch
 from runtime.patches.refiner import PatchKind, grid_tiles
 from runtime.predictions import ranked_extra
 from runtime.timing import Stopwatch
-from runtime.tracker import TrackerConfig
-
-#: The kind word of a whole-frame entry (modes ``mini`` and ``baseline``, a patch mode's 1×1 baseline pass).
-WHOLE_FRAME = "frame"
-#: The kind word of a tile of a patch mode's baseline pass.
-BASELINE_TILE = "keyframe"
-
-
-@dataclass
-class LoopConfig:
-    """The ``loop`` section: how a patch mode learns from its detections and finds new objects."""
-
-    track: bool = bounded(True, "feed detections through the tracker: HighConf patches on the tracks' "
-                                 "predictions (camera motion compensated), output = confirmed tracks")
-    motion: bool = bounded(True, "add a patch around every motion region no other patch holds (discovery)")
-    budget: bool = bounded(True, "cap each frame's patches at what the live servers can infer within the SLO "
-                                 "(their mini latencies; a whole-frame pass reserved first)")
-    whole_every: int = bounded(1, "every this many processed frames part of the frame also goes to the baseline "
-                                  "model (discovery that does not depend on feedback; 0 = never)", ge=0)
-    whole_side: int = bounded(320, "input side of that baseline pass, px (the bundle's baseline at this side)",
-                              ge=32)
-    whole_grid: list[int] = bounded([3, 2], "the pass covers the frame in [columns, rows] tiles (SAHI-like: "
-                                            "small objects grow by the grid's factor at the same input side)")
-    whole_overlap: float = bounded(0.0, "each tile of that grid grows into its neighbours by this fraction of a "
-                                        "cell, so objects crossing a cell border lie whole in a tile", ge=0.0,
-                                   le=1.0)
-    whole_frame_too: bool = bounded(False, "the whole frame joins that grid's tiles in the rotation (at the same "
-                                          "input side), so objects larger than a tile or standing across tile "
-                                          "borders are seen too")
-    whole_tiles: int = bounded(3, "tiles of that grid sent per pass, in rotation (the whole grid is covered "
-                                  "every ceil(columns·rows / this) passes); tuning set, three builds: 2 "
-                                  "0.783-0.789, 3 0.791-0.798, 4 0.789-0.795, 6 0.780-0.795 (with "
-                                  "tracker.std_baseline 0.05); 3 costs about 4-10 ms of p50", ge=1)
-    output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
-                                           "reported when it scores at least this", ge=0.0, le=1.0)
-    mini_start_score: float = bounded(0.7, "a detection no baseline pass confirmed (IoU >= 0.5) starts a "
-                                            "track only at this score (the minis' false positives must not "
-                                            "seed their own patches)", ge=0.0, le=1.0)
-    candidate_score: float = bounded(0.2, "the baseline pass reports boxes down to this score (below its model's "
-                                          "own threshold); each no track holds becomes a candidate: the next frame "
-                                          "puts a LowConf patch on it, and a mini detection there (IoU >= "
-                                          "verify_iou) may start a track — a cheap proposal checked by a closer "
-                                          "look (1 = off)", ge=0.0, le=1.0)
-    verify_iou: float = bounded(0.3, "least IoU between a mini detection and a candidate that lets the detection "
-                                     "start a track", gt=0.0, le=1.0)
-    candidates_moving: bool = bounded(False, "propose candidates while the camera moves too (its warp shifts a "
-                                             "frame corner by more than discovery.moving_px); off: measured, the "
-                                             "minis confirm mostly junk there (val-moving F1 0.64 -> 0.49)")
-    border_px: float = bounded(2.0, "a box within this of a patch's inner border is clipped there, px", ge=0.0)
-    zoom_below: float = bounded(0.0, "a detection no track took whose longer side is below this fraction of the "
-                                     "longer side of the smallest mini patch holding it (an object seen small in a "
-                                     "neighbour's patch) becomes a candidate like the baseline pass's: the next "
-                                     "frame looks at it closely (0 = off)", ge=0.0, le=1.0)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
-
-    def validate(self, where: str) -> None:
-        """Check what single-field bounds cannot (called by ``from_mapping``)."""
-        if len(self.whole_grid) != 2 or min(self.whole_grid) < 1:
-            raise UserError(f"{where}.whole_grid: expected [columns, rows] >= 1, got {self.whole_grid}")
-
-
-@dataclass
-class LoopSettings:
-    """What the loop needs besides the frames: the mode, the generator's config, the side (px) whole frames
-    are encoded at, and the aggregator's settings (the client config's ``merge_iou``, ``merge_contain``,
-    ``min_score``; the score floor applies in patch modes only — whole-frame modes keep the model's own
-    tuned threshold)."""
-
-    mode: Mode = Mode.PARALOUPE
-    patches: PatchConfig = field(default_factory=PatchConfig)
-    whole_frame_side: int = 960
-    merge_iou: float = 0.5
-    merge_contain: float = 0.8
-    min_score: float = 0.5
-    loop: LoopConfig = field(default_factory=LoopConfig)
-    fps: float = 25.0  # the stream's frame rate: video time = frame id / fps (s)
-    track_whole: bool = False  # a whole-frame mode's detections through the same tracker ("baseline + tracker")
-
-
-@dataclass
-class Entry:
-    """One thing to infer: ``rect`` (x0, y0, x1, y1) frame px, ``kind`` (a patch kind word or ``frame``),
-    ``confidence`` y_k, ``jpeg`` the bytes sent (s_k = their count), ``model_kind`` the family of models that
-    infers it (``mini`` for patches, ``baseline`` for whole-frame passes of a patch mode, the mode's own
-    otherwise), ``min_score`` the score down to which its detections are wanted (None: the model's own
-    threshold)."""
-
-    rect: tuple[int, int, int, int]
-    kind: str
-    confidence: float
-    jpeg: bytes
-    model_kind: str = "mini"
-    min_score: float | None = None
-
-
-@dataclass
-class FramePlan:
-    """One frame's entries to infer; ``skipped``: nothing to infer (the last detections carry over);
-    ``gen_ms``: patch generation + JPEG encoding time (ms, this host); ``patch_ms``: patch generation alone
-    (camera motion, tracker predictions, motion boxes, generator, budget — no cropping or JPEG), ms."""
-
-    frame_id: int
-    frame_w: int
-    frame_h: int
-    entries: list[Entry] = field(default_factory=list)
-    skipped: bool = False
-    gen_ms: float = 0.0
-    patch_ms: float = 0.0
-
-
-#: Which patches a budget keeps first: tracked objects, then discovery, then the rest.
-KIND_PRIORITY = {PatchKind.HIGH: 0, PatchKind.LOW: 1, PatchKind.PREDEFINED: 2, PatchKind.PARTITION: 2,
-                 PatchKind.REFRESH: 3}
-
-
-def patch_budget(slo_ms: float, latencies_ms: list[float], reserved_ms: float = 0.0) -> int:
-    """How many patches the cluster can infer within ``slo_ms``: per device ``floor(slo_ms / t)`` with ``t`` its
-    fastest mini's latency (ms), summed, less what ``reserved_ms`` of device time (a whole-frame pass) takes on
-    the fastest device; at least 1."""
-    if not latencies_ms:
-        return 1
-    total = sum(int(slo_ms // max(t, 1e-3)) for t in latencies_ms)
-    return max(1, total - int(np.ceil(reserved_ms / max(min(latencies_ms), 1e-3))))
-
-
-def keep_within(patches: FramePatches, budget: int | None) -> FramePatches:
-    """``patches`` cut to ``budget`` by :data:`KIND_PRIORITY` (stable: the generator's order within a kind)."""
-    if budget is None or len(patches) <= budget:
-        return patches
-    rank = np.array([KIND_PRIORITY[PatchKind(int(k))] for k in patches.kinds])
-    keep = np.sort(np.argsort(rank, kind="stable")[:budget])
-    return FramePatches(patches.frame_id, patches.frame_w, patches.frame_h, patches.rects[keep],
-                        patches.confidence[keep], patches.kinds[keep], patches.skipped)
 
 
 class ClosedLoop:

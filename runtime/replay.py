@@ -26,8 +26,10 @@ import numpy as np
 
 from runtime.cluster.aggregate import PatchDetections
 from runtime.detections import Detections
+from runtime.frame_plan import FramePlan
 from runtime.infer import Inference
-from runtime.loop import ClosedLoop, FramePlan, LoopConfig, LoopSettings
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import PatchGenerator

@@ -19,7 +19,9 @@ import numpy as np
 
 from runtime.cluster.aggregate import PatchDetections, to_frame
 from runtime.detections import Detections
-from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, Entry, FramePlan, LoopSettings
+from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME, Entry, FramePlan
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
 from runtime.patches.generators import PatchGenerator
 from runtime.patches.objectness import ObjectnessModel

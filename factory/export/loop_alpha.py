@@ -16,7 +16,8 @@ from pathlib import Path
 from runtime.coco import load_coco
 from runtime.evaluate import Counts, evaluate
 from runtime.infer import Detector
-from runtime.loop import ClosedLoop, LoopConfig, LoopSettings
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.manifest import Manifest
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig

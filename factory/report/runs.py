@@ -189,7 +189,7 @@ def make_generator(env: RunEnv, name: str | None, config: Any) -> Any:
 def _baseline_pass_detector(env: RunEnv, spec: RunSpec) -> Any:
     """The detector of ParaLoupe's baseline pass (the bundle's baseline at ``loop.whole_side``, as the client
     picks it), or None for other generators and bundles without a baseline."""
-    from runtime.loop import LoopConfig
+    from runtime.loop_config import LoopConfig
 
     side = LoopConfig().whole_side
     bases = env.manifest.models_of_kind("baseline")

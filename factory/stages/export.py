@@ -53,7 +53,7 @@ from runtime.atomic import write_json
 from runtime.config import bounded, to_mapping
 from runtime.errors import UserError, cli_entry, run_cli
 from runtime.infer import Detector
-from runtime.loop import LoopConfig
+from runtime.loop_config import LoopConfig
 from runtime.manifest import Manifest, parse_manifest
 from runtime.patches.objectness import ObjectnessModel
 

@@ -31,7 +31,8 @@ from runtime.detections import Detections
 from runtime.evaluate import FP, match_objects
 from runtime.geometry import Letterbox, clip_boxes, iou_matrix
 from runtime.infer import Inference
-from runtime.loop import ClosedLoop, LoopConfig, LoopSettings
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.objectness import ObjectnessModel

@@ -43,9 +43,10 @@ from runtime.config import from_mapping, read_yaml
 from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
+from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME
 from runtime.geometry import iou_matrix
 from runtime.infer import Detector
-from runtime.loop import BASELINE_TILE, WHOLE_FRAME, LoopConfig, LoopSettings
+from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.manifest import Manifest
 from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig

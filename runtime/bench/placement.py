@@ -1,7 +1,7 @@
 """Which model infers each entry of a frame in replay, as the cluster would choose it: the master's own ``plan``.
 
 ``paraloupe-bench loop --devices raspberry-pi-4b,raspberry-pi-4b,... --slo 250`` replays the closed loop with
-the cluster's decisions but host inference: each frame's patch budget comes from :func:`runtime.loop.patch_budget`
+the cluster's decisions but host inference: each frame's patch budget comes from :func:`runtime.frame_plan.patch_budget`
 over the devices' profiled latencies (as the client computes it from live servers), and each entry's model from
 :func:`runtime.cluster.master.plan` (the scheduler the master runs) over device states built from the bundle's
 profiles (as an emulated server announces them). So replay accuracy includes the per-patch model choice; what
@@ -16,7 +16,7 @@ from typing import Any
 
 from runtime.cluster.master import plan
 from runtime.errors import UserError
-from runtime.loop import FramePlan, patch_budget
+from runtime.frame_plan import FramePlan, patch_budget
 from runtime.manifest import Manifest
 from runtime.modes import Solver
 

@@ -48,8 +48,10 @@ from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.summary import Stats
 from runtime.errors import UserError
+from runtime.frame_plan import patch_budget
 from runtime.keypoint_task import KeypointLoop
-from runtime.loop import ClosedLoop, LoopSettings, patch_budget
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopSettings
 from runtime.manifest import Manifest, asked_models
 from runtime.modes import Mode
 from runtime.sahi_loop import make_loop

@@ -16,8 +16,8 @@ import zmq
 from runtime.cluster.aggregate import PatchDetections
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.transport import Transport
+from runtime.frame_plan import FramePlan
 from runtime.keypoint_task import PatchPose
-from runtime.loop import FramePlan
 from runtime.modes import Mode, ModelKind
 from runtime.profilers.network import NetworkProfiler, ZmqProbe
 

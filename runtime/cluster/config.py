@@ -23,7 +23,7 @@ from runtime.cluster.transport import Curve, SocketOptions
 from runtime.config import bounded, from_mapping, read_yaml
 from runtime.errors import UserError
 from runtime.keypoint_task import BoxSource
-from runtime.loop import LoopConfig
+from runtime.loop_config import LoopConfig
 from runtime.manifest import Task
 from runtime.modes import Mode, Solver
 from runtime.patches.config import PatchConfig

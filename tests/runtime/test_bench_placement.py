@@ -7,7 +7,7 @@ import pytest
 
 from runtime.bench.placement import Placement
 from runtime.errors import UserError
-from runtime.loop import Entry, FramePlan
+from runtime.frame_plan import Entry, FramePlan
 from tests.runtime.cluster.tiny_bundle import fake_manifest
 
 MODELS = {"m-64": "mini", "m-96": "mini", "base": "baseline"}

@@ -9,7 +9,9 @@ import numpy as np
 
 from runtime.cluster.master import plan
 from runtime.feedback import clipped_flags, warp_boxes
-from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopConfig, LoopSettings, keep_within, patch_budget
+from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME, keep_within, patch_budget
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches import PatchConfig
 from runtime.patches.generators import FramePatches
@@ -212,7 +214,7 @@ def test_candidates_get_a_low_conf_patch_and_verify_a_mini_detection() -> None:
 
 def test_a_detection_seen_small_in_a_neighbours_patch_becomes_a_candidate() -> None:
     from runtime.detections import Detections
-    from runtime.loop import Entry, FramePlan
+    from runtime.frame_plan import Entry, FramePlan
 
     loop = ClosedLoop(_settings(track=True, motion=False, whole_every=0, zoom_below=0.3))
     plan = FramePlan(0, 320, 240, [Entry((0, 0, 200, 200), "high", 1.0, b""),

@@ -7,7 +7,8 @@ import dataclasses
 
 import numpy as np
 
-from runtime.loop import ClosedLoop, LoopConfig, LoopSettings
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
 from runtime.patches import PatchConfig
 from runtime.predictions import RANKED_KEY, ranked_extra

@@ -10,7 +10,9 @@ import pytest
 from runtime.cluster.master import plan
 from runtime.detections import Detections
 from runtime.errors import UserError
-from runtime.loop import BASELINE_TILE, WHOLE_FRAME, ClosedLoop, LoopSettings
+from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME
+from runtime.loop import ClosedLoop
+from runtime.loop_config import LoopSettings
 from runtime.manifest import asked_models, network_of
 from runtime.modes import Mode
 from runtime.patches import PatchConfig
