@@ -68,34 +68,3 @@ def test_tracks_whose_hits_score_middling_on_average_are_never_confirmed() -> No
         steps = list(run_loop(loop, video(6), {"mini": _middling, "baseline": _middling}))
         reported[gate] = sum(len(s.detections) for s in steps)
     assert reported[0.6] == 0 and reported[0.5] >= 8
-
-
-def test_weak_hits_keep_a_track_reported_when_the_minis_report_them_and_the_track_mean_scores() -> None:
-    from runtime.tracker import TrackerConfig
-
-    now = {"frame": 0}
-
-    def frames(n: int):
-        for f, img in video(n):
-            now["frame"] = f
-            yield f, img
-
-    def fading(image: np.ndarray, min_score: float | None = None):
-        """bright_blobs at 0.9 on frames 0-2, then at 0.3: below the model's own 0.45 threshold."""
-        out = bright_blobs(image)
-        d = out.detections
-        d.scores = np.full(len(d), 0.9 if now["frame"] < 3 else 0.3)
-        return dataclasses.replace(out, detections=d.select(d.scores >= (0.45 if min_score is None else min_score)))
-
-    reported = {}
-    for low, score in ((1.0, "detection"), (0.2, "detection"), (1.0, "track-mean"), (0.2, "track-mean")):
-        tracker = TrackerConfig(new_track_score=0.5, camera_motion=False, output_score=score)
-        loop = ClosedLoop(_settings(track=True, motion=False, whole_every=0, mini_start_score=0.5,
-                                    mini_low_score=low, tracker=tracker))
-        steps = list(run_loop(loop, frames(6), {"mini": fading, "baseline": fading}))
-        assert len(steps[2].detections) == 2  # both squares confirmed on strong hits
-        reported[low, score] = [len(s.detections) for s in steps[3:]]
-        assert all(_rows(s.detections) <= _rows(s.ranked) for s in steps)
-    # weak hits only exist when the minis are asked for them, and only a track-mean score reports them
-    assert reported[1.0, "detection"] == reported[0.2, "detection"] == reported[1.0, "track-mean"] == [0, 0, 0]
-    assert reported[0.2, "track-mean"] == [2, 2, 2]  # mean 0.75, 0.66, 0.6 >= output_min_score 0.5

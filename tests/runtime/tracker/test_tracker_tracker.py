@@ -378,12 +378,3 @@ def test_confirmation_needs_a_mean_score_too_and_then_stays() -> None:
     assert step(tr, 0.3, (A, 0.5), (B, 0.5)).ids.tolist() == [1, 2]  # confirmed tracks stay confirmed
     tr = Tracker(TrackerConfig(new_track_score=0.5, confirm_mean_score=0.6, min_hits=1))
     assert step(tr, 0.0, (A, 0.55), (B, 0.9)).ids.tolist() == [2]
-
-
-def test_output_carries_each_tracks_mean_hit_score() -> None:
-    tr = Tracker(TrackerConfig(new_track_score=0.5, confirm_mean_score=0.0))
-    step(tr, 0.0, (A, 0.9))
-    step(tr, 0.1, (A, 0.7))
-    out = step(tr, 0.2, (A, 0.2))  # a weak hit (stage 2) still counts in the mean
-    assert out.ids.tolist() == [1]
-    assert np.allclose(out.scores, [0.2]) and np.allclose(out.mean_scores, [0.6])
