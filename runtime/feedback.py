@@ -24,7 +24,7 @@ import numpy as np
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, MotionDetector, camera_shift_px
 from runtime.geometry import iou_matrix
-from runtime.modes import OutputBox, OutputScore
+from runtime.modes import OutputBox
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 from runtime.video import FrameGrey
 
@@ -178,8 +178,6 @@ class TrackFeedback:
         if self.cfg.output_box == OutputBox.DETECTION:
             boxes[hit] = detections.boxes[idx[hit]]
         scores[hit] = detections.scores[idx[hit]]
-        if self.cfg.output_score == OutputScore.TRACK_MEAN:
-            scores[hit] = np.asarray(out.mean_scores, dtype=np.float64)[hit]
         labels = [detections.labels[i] if i >= 0 else self.names[int(k)] for i, k in zip(idx, out.labels, strict=True)]
         return Detections(boxes.reshape(-1, 4), labels, scores, frame_id, np.asarray(out.ids, dtype=np.int64))
 

@@ -98,8 +98,7 @@ class ClosedLoop:
                 patches = keep_within(self._patches(frame, frame_id), budget)
             plan.patch_ms = gen.ms
             plan.skipped = patches.skipped
-            low = self.settings.loop.mini_low_score
-            plan.entries = [Entry(e.location, e.kind, e.confidence, e.jpeg, min_score=low if low < 1.0 else None)
+            plan.entries = [Entry(e.location, e.kind, e.confidence, e.jpeg)
                             for e in build_entries(frame, patches, cfg.jpeg_quality, cfg.max_side)]
             if not plan.skipped and self.whole_pass:
                 plan.entries += self._baseline_pass(frame)

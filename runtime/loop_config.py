@@ -40,9 +40,6 @@ class LoopConfig:
                                   "tracker.std_baseline 0.05); 3 costs about 4-10 ms of p50", ge=1)
     output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
                                            "reported when it scores at least this", ge=0.0, le=1.0)
-    mini_low_score: float = bounded(1.0, "mini patches report boxes down to this score, below their model's own "
-                                         "threshold: weak hits that keep a track going (the tracker's stage 2; "
-                                         "they never start one) (1 = the model's threshold)", ge=0.0, le=1.0)
     mini_start_score: float = bounded(0.7, "a detection no baseline pass confirmed (IoU >= 0.5) starts a "
                                             "track only at this score (the minis' false positives must not "
                                             "seed their own patches)", ge=0.0, le=1.0)

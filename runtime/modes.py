@@ -157,14 +157,4 @@ class OutputBox(Choice):
     FILTERED = "filtered"
 
 
-class OutputScore(Choice):
-    """Which score a tracked loop gives a confirmed track hit in a frame (``loop.tracker.output_score``), the
-    score ``loop.output_min_score`` cuts at: the matched detection's own, or the mean of all the track's hit
-    scores (Frigate judges a tracked object by its score history the same way), so that a weak hit on a
-    well-established track is still reported and a strong hit on a doubtful one is not."""
-
-    DETECTION = "detection"
-    TRACK_MEAN = "track-mean"
-
-
-__all__ = ["Choice", "Mode", "ModelKind", "OutputBox", "OutputScore", "Solver"]
+__all__ = ["Choice", "Mode", "ModelKind", "OutputBox", "Solver"]

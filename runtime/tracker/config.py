@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from runtime.config import bounded
 from runtime.errors import UserError
-from runtime.modes import OutputBox, OutputScore
+from runtime.modes import OutputBox
 
 
 @dataclass
@@ -53,9 +53,6 @@ class TrackerConfig:
                                     f"{' | '.join(OutputBox.values())} (the matched detection's, or the "
                                     "Kalman posterior's: the minis' boxes jitter from frame to frame; filtered "
                                     "measured +0.7 F1 points on the tuning set, two builds)")
-    output_score: OutputScore = bounded(OutputScore.DETECTION, "score reported for a track hit in a frame: "
-                                        f"{' | '.join(OutputScore.values())} (the matched detection's, or the "
-                                        "mean of all the track's hit scores)")
     std_measurement: float = bounded(0.1, "detection noise: std of centre and size, fraction of the box side "
                                           "(0.1 measured best on the tuning set of 0.05, 0.1, 0.15, 0.2)",
                                      gt=0.0, le=1.0)
@@ -84,7 +81,6 @@ class TrackerConfig:
     def validate(self, where: str) -> None:
         """Check what single-field bounds cannot (called by ``from_mapping``)."""
         self.output_box = OutputBox.parse(self.output_box, f"{where}.output_box")  # a plain string given in code
-        self.output_score = OutputScore.parse(self.output_score, f"{where}.output_score")
         if self.low_score > self.high_score:
             raise UserError(f"{where}.low_score: {self.low_score} must be <= high_score ({self.high_score})")
         if self.new_track_score < self.high_score:

@@ -42,15 +42,13 @@ TIME_EPS_S = 1e-6  #: slack on time comparisons, s (frame_index / fps is not exa
 class TrackerOutput:
     """Confirmed tracks hit in one frame, ids ascending: ``boxes`` (k, 4) ``[x, y, w, h]`` px in that frame,
     ``scores`` (k,) of the matched detections, ``labels`` (k,) class indices, ``ids`` (k,) track ids and
-    ``det_index`` (k,) the index of the matched detection in the arrays passed to :meth:`Tracker.update`,
-    ``mean_scores`` (k,) the mean score of each track's hits so far (this frame's included)."""
+    ``det_index`` (k,) the index of the matched detection in the arrays passed to :meth:`Tracker.update`."""
 
     ids: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
     det_index: np.ndarray
-    mean_scores: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -146,8 +144,7 @@ class Tracker:
         coasting = (det_of_track < 0) & (t - self._last_hit <= cfg.coast_s + TIME_EPS_S) & (cfg.coast_s > 0)
         show = self._confirmed & ((det_of_track >= 0) | coasting)
         return TrackerOutput(self._ids[show].copy(), states_to_boxes(self._mean[show]), self._scores[show].copy(),
-                             self._labels[show].copy(), det_of_track[show],
-                             self._score_sum[show] / np.maximum(self._score_n[show], 1.0))
+                             self._labels[show].copy(), det_of_track[show])
 
     def predict(self, t: float) -> TrackPredictions:
         """Every live track's box at video time ``t`` (s, >= the last update) with its margin, px.
