@@ -44,6 +44,10 @@ class PatchParams:
     max_side: int = bounded(320, "stored patches are scaled down to at most this side (px)", ge=16)
     jpeg_quality: int = bounded(95, "JPEG quality of stored patches", ge=1, le=100)
     frame_step: int = bounded(5, "use every n-th annotated frame of a video", ge=1)
+    large_object_side: float = bounded(0.0, "objects whose (frame-clipped) longer side is at least this, px, are "
+                                             "crop centres on every annotated frame, not every frame_step-th: "
+                                             "close-up objects are rare in the videos and the minis under-score "
+                                             "them (0 = off)", ge=0.0)
     max_crops_per_video: int = bounded(1500, "cap on patches cut from one video (random subset)", ge=1)
     tiles_per_video: int = bounded(300, "extra crops per video that are random frame tiles (any objects "
                                         "inside), like the EP-k and refresh tiles the runtime sends", ge=0)
@@ -106,11 +110,30 @@ def eligible_objects(frame: FrameAnnotations, width: int, height: int, min_side:
     return np.flatnonzero(ok)
 
 
+def large_pairs(video: VideoAnnotations, frames: Iterable[int] | None, params: PatchParams) -> list[tuple[int, int]]:
+    """(frame, object) pairs of the objects with a longer side >= ``large_object_side`` px on the annotated
+    frames that ``frame_step`` skips (the frames it keeps hold them already)."""
+    kept = set(candidate_frames(video, frames, params.frame_step))
+    out = []
+    for f in candidate_frames(video, frames, 1):
+        if f in kept:
+            continue
+        fr = video.frames[f]
+        idx = eligible_objects(fr, video.width, video.height, params.min_object_side)
+        if len(idx) == 0:
+            continue
+        sides = clip_boxes(fr.boxes[idx], video.width, video.height)[:, 2:].max(axis=1)
+        out += [(f, int(i)) for i in idx[sides >= params.large_object_side]]
+    return out
+
+
 def plan_crops(video: VideoAnnotations, frames: Iterable[int] | None, params: PatchParams,
                rng: np.random.Generator) -> list[Crop]:
     """Choose the crops of one video (at most ``max_crops_per_video``), sorted by frame."""
     pairs = [(f, int(i)) for f in candidate_frames(video, frames, params.frame_step)
              for i in eligible_objects(video.frames[f], video.width, video.height, params.min_object_side)]
+    if params.large_object_side > 0.0:
+        pairs = sorted(pairs + large_pairs(video, frames, params))
     if len(pairs) > params.max_crops_per_video:
         pick = np.sort(rng.choice(len(pairs), params.max_crops_per_video, replace=False))
         pairs = [pairs[i] for i in pick]

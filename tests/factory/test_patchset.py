@@ -162,3 +162,17 @@ def test_datasets_stage(tmp_path: Path, source: Source, monkeypatch: pytest.Monk
     with pytest.raises(UserError, match="absent.avi"):
         run(params)
     assert (out / "patches" / "train" / "annotations.json").is_file()  # the previous complete set stays
+
+
+def test_large_objects_are_crop_centres_on_every_frame(tmp_path: Path, source: Source) -> None:
+    from factory.data.patchset import large_pairs, plan_crops
+
+    video = load_coco(source.annotations)
+    params = PatchParams(frame_step=4, tiles_per_video=0, large_object_side=40.0)
+    pairs = large_pairs(video, None, params)
+    # the two vehicles (50 and 40 px long) on the 9 frames step 4 skips; no person is that long
+    assert {i for _, i in pairs} == {2, 3} and {f for f, _ in pairs} == set(range(N)) - {0, 4, 8}
+    plain = plan_crops(video, None, PatchParams(frame_step=4, tiles_per_video=0), np.random.default_rng(0))
+    more = plan_crops(video, None, params, np.random.default_rng(0))
+    assert len(more) == len(plain) + len(pairs)
+    assert [c.frame for c in more] == sorted(c.frame for c in more)
