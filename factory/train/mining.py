@@ -62,17 +62,20 @@ class MiningParams:
 
 
 class TorchDetector:
-    """A torch detector as the loop's inference step: image (BGR uint8) → :class:`Inference` in the image's
-    pixels. Minis letterbox to their square input; the baseline (``side``) to ``side`` px on the longer side,
-    as the runtime's resized baseline; detections below the model's tuned threshold (or ``min_score``,
-    when the loop asks for candidates) are dropped. :meth:`batch` is the loop's batched step
-    (:func:`runtime.replay.run_loop` uses it when a detector has one)."""
+    """A torch detector as the loop's inference step: image (BGR uint8, as the loop decodes its JPEGs) →
+    :class:`Inference` in the image's pixels. The networks were trained on RGB
+    (:func:`factory.train.data.to_tensor`), so each image is turned to RGB first (unless the spec says ``colour:
+    bgr``), as the runtime's ncnn models do. Minis letterbox to their square input; the baseline (``side``) to
+    ``side`` px on the longer side, as the runtime's resized baseline; detections below the model's tuned
+    threshold (or ``min_score``, when the loop asks for candidates) are dropped. :meth:`batch` is the loop's
+    batched step (:func:`runtime.replay.run_loop` uses it when a detector has one)."""
 
     def __init__(self, model: torch.nn.Module, side: int | None = None) -> None:
         self.model = model.eval()
         self.spec = model.spec  # type: ignore[attr-defined]
         self.side = int(side or self.spec["input_size"])
         self.square = self.spec["kind"] == "mini"
+        self.rgb = self.spec.get("colour", self.spec.get("color", "rgb")) == "rgb"  # as the ncnn export reads it
 
     def __call__(self, image: np.ndarray, min_score: float | None = None) -> Inference:
         return self.batch([image], [min_score])[0]
@@ -82,7 +85,8 @@ class TorchDetector:
         square input); ``infer_ms`` is each image's share of the time."""
         t0 = time.perf_counter()
         canvases, boxes = [], []
-        for image in images:
+        for bgr in images:
+            image = np.ascontiguousarray(bgr[..., ::-1]) if self.rgb else bgr
             h, w = image.shape[:2]
             if self.square:
                 lb = Letterbox.fit(w, h, self.side)

@@ -112,3 +112,27 @@ def test_refine_mines_the_loop_and_trains_the_minis_again(workspace, monkeypatch
     monkeypatch.setenv("PARALOUPE_PARAMS", str(_with_refine(root, src, enabled=False)))
     assert refine.main([]) == 0
     assert not (out / "mined").exists() and (out / "standin-48" / "model.pt").read_bytes() == first
+
+
+def test_the_miners_detector_feeds_the_network_rgb_as_it_was_trained(monkeypatch) -> None:
+    """The loop hands its detectors BGR images (decoded JPEGs); the networks were trained on RGB."""
+    from factory.train import mining
+    from runtime.detections import Detections
+
+    seen = []
+
+    def capture(model, canvases, letterboxes, classes, decode, mean, std):
+        seen.extend(canvases)
+        return [Detections.empty() for _ in canvases]
+
+    monkeypatch.setattr(mining, "run_batch", capture)
+    model = torch.nn.Identity()
+    model.spec = {"input_size": 32, "kind": "mini", "decode": {"score_threshold": 0.5}, "classes": ["person"],
+                  "mean": [0, 0, 0], "std": [1, 1, 1]}
+    blue = np.zeros((32, 32, 3), dtype=np.uint8)
+    blue[..., 0] = 255  # pure blue in BGR
+    TorchDetector(model)(blue)
+    assert seen[-1][16, 16].tolist() == [0, 0, 255]  # RGB: blue last
+    model.spec = {**model.spec, "colour": "bgr"}
+    TorchDetector(model)(blue)
+    assert seen[-1][16, 16].tolist() == [255, 0, 0]
