@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from factory.models.detector import spec_colour
 from factory.quant.ncnnfile import read_ncnn
 from runtime.bundle import file_sha256
 from runtime.errors import UserError
@@ -138,5 +139,5 @@ def manifest_entry(spec: dict[str, Any], backbone: str, input_size: int, precisi
             "sha256": {"param": file_sha256(files.param), "bin": file_sha256(files.bin)},
             "input_blob": files.input_blob, "output_blobs": list(files.output_blobs),
             "mean": [float(v) for v in spec["mean"]], "std": [float(v) for v in spec["std"]],
-            "colour": spec.get("colour", spec.get("color", "rgb")), "pad_value": int(pad_value), "decode": decode,
+            "colour": spec_colour(spec), "pad_value": int(pad_value), "decode": decode,
             "macs": int(macs), "params": int(params)}

@@ -35,6 +35,12 @@ MEAN = [127.5, 127.5, 127.5]
 STD = [127.5, 127.5, 127.5]
 
 
+def spec_colour(spec: dict[str, Any]) -> str:
+    """The channel order (``rgb`` | ``bgr``) a detector spec's network takes: its ``color`` (``colour`` read too),
+    rgb when absent — what the ncnn manifest entry says and what the torch inference steps feed."""
+    return str(spec.get("colour", spec.get("color", "rgb")))
+
+
 def mini_spec(backbone: str, classes: list[str], input_size: int, neck_width: int = 64, head_width: int = 64,
               head_depth: int = 2, backbone_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """The spec of a mini detector (single-object patches, square ``input_size`` px, stride 16). Its decoding

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from factory.data.patchset import CocoImageWriter, annotate_patch, crop_image
+from factory.models.detector import spec_colour
 from factory.train.data import PAD_VALUE, letterbox_frame
 from factory.train.evaluation import run_batch
 from runtime.coco import VideoAnnotations
@@ -64,18 +65,19 @@ class MiningParams:
 class TorchDetector:
     """A torch detector as the loop's inference step: image (BGR uint8, as the loop decodes its JPEGs) →
     :class:`Inference` in the image's pixels. The networks were trained on RGB
-    (:func:`factory.train.data.to_tensor`), so each image is turned to RGB first (unless the spec says ``colour:
-    bgr``), as the runtime's ncnn models do. Minis letterbox to their square input; the baseline (``side``) to
-    ``side`` px on the longer side, as the runtime's resized baseline; detections below the model's tuned
-    threshold (or ``min_score``, when the loop asks for candidates) are dropped. :meth:`batch` is the loop's
-    batched step (:func:`runtime.replay.run_loop` uses it when a detector has one)."""
+    (:func:`factory.train.data.to_tensor`), so each letterboxed image is turned to RGB (unless the spec says
+    ``colour: bgr``, :func:`factory.models.detector.spec_colour`), as the runtime's ncnn models do. Minis
+    letterbox to their square input; the baseline (``side``) to ``side`` px on the longer side, as the runtime's
+    resized baseline; detections below the model's tuned threshold (or ``min_score``, when the loop asks for
+    candidates) are dropped. :meth:`batch` is the loop's batched step (:func:`runtime.replay.run_loop` uses it
+    when a detector has one)."""
 
     def __init__(self, model: torch.nn.Module, side: int | None = None) -> None:
         self.model = model.eval()
         self.spec = model.spec  # type: ignore[attr-defined]
         self.side = int(side or self.spec["input_size"])
         self.square = self.spec["kind"] == "mini"
-        self.rgb = self.spec.get("colour", self.spec.get("color", "rgb")) == "rgb"  # as the ncnn export reads it
+        self.rgb = spec_colour(self.spec) == "rgb"
 
     def __call__(self, image: np.ndarray, min_score: float | None = None) -> Inference:
         return self.batch([image], [min_score])[0]
@@ -85,15 +87,15 @@ class TorchDetector:
         square input); ``infer_ms`` is each image's share of the time."""
         t0 = time.perf_counter()
         canvases, boxes = [], []
-        for bgr in images:
-            image = np.ascontiguousarray(bgr[..., ::-1]) if self.rgb else bgr
+        for image in images:
             h, w = image.shape[:2]
             if self.square:
                 lb = Letterbox.fit(w, h, self.side)
-                canvases.append(lb.apply(image, PAD_VALUE))
+                canvas = lb.apply(image, PAD_VALUE)
             else:
                 canvas, lb = letterbox_frame(image, self.side, self.model.size_multiple)  # type: ignore[attr-defined]
-                canvases.append(canvas)
+            # the loop's images are BGR; flip the (grey-padded, usually smaller) canvas, not the image
+            canvases.append(np.ascontiguousarray(canvas[..., ::-1]) if self.rgb else canvas)
             boxes.append(lb)
         decode = self.spec["decode"]
         by_shape: dict[tuple[int, ...], list[int]] = {}
