@@ -104,8 +104,12 @@ def build_mini(params: FinetuneParams, backbone: str, size: int) -> Detector:
     return model
 
 
-def train_minis(params: FinetuneParams, out: Path, tracker: Tracker) -> list[Path]:
-    """Train every backbone × size; returns the checkpoint paths."""
+def train_minis(params: FinetuneParams, out: Path, tracker: Tracker, resume: bool = False) -> list[Path]:
+    """Train every backbone × size; returns the checkpoint paths.
+
+    With ``resume``, a size whose checkpoint is already in ``out`` (a run that stopped part way) is loaded instead of
+    trained again and seeds the next size's progressive resizing, as it did in the run that wrote it.
+    """
     m = params.mini
     val_sets = _patch_sets(m.val, "finetune.mini.val")
     paths = []
@@ -113,6 +117,14 @@ def train_minis(params: FinetuneParams, out: Path, tracker: Tracker) -> list[Pat
         previous: Detector | None = None
         for k, size in enumerate(sorted(params.sizes)):
             name = model_name(backbone, size, params.aliases)
+            if resume and (out / name / "model.pt").is_file():
+                previous = load_detector(out / name / "model.pt")
+                if previous.spec["input_size"] != size:
+                    raise UserError(f"{out / name / 'model.pt'}: input size {previous.spec['input_size']}, "
+                                    f"finetune.sizes says {size} (remove it to train again)")
+                log.info("finetune %s: kept %s (--resume)", name, out / name / "model.pt")
+                paths.append(out / name / "model.pt")
+                continue
             model = build_mini(params, backbone, size)
             if previous is not None:  # progressive resizing: same architecture, weights of the last size
                 model.load_state_dict(previous.state_dict())
@@ -244,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m factory.stages.finetune", description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("mini", "baseline"), help="train only this family")
     parser.add_argument("--eval-only", action="store_true", help="evaluate the checkpoints already written")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the checkpoints a stopped run already wrote and train the rest (outside "
+                             "`dvc repro`, which clears the outputs first; `dvc commit finetune` afterwards)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     params = load_section("finetune", FinetuneParams)
@@ -259,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     with stage_run("finetune", params, out) as tracker:
         if not args.eval_only:
             if args.only in (None, "mini"):
-                train_minis(params, out, tracker)
-            if args.only in (None, "baseline") and params.baseline.enabled:
+                train_minis(params, out, tracker, resume=args.resume)
+            kept = args.resume and (out / "baseline" / "model.pt").is_file()
+            if args.only in (None, "baseline") and params.baseline.enabled and not kept:
                 train_baseline(params, out, tracker)
         missing = [n for n in names if not (out / n / "model.pt").is_file()]
         if missing:

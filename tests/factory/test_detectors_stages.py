@@ -108,6 +108,22 @@ def test_pretrain_then_finetune_write_checkpoints_and_the_table(workspace, monke
     assert "baseline_best_full_frame_f1" in report["summary"]
 
 
+def test_resume_keeps_the_checkpoints_written_and_trains_the_rest(workspace, monkeypatch) -> None:
+    from factory.stages import finetune, pretrain
+
+    root, src = workspace
+    monkeypatch.setenv("PARALOUPE_PARAMS", str(write_params(root, src, out_dir=str(root / "resume"))))
+    if not (root / "pretrain" / "standin" / "backbone.pt").is_file():
+        assert pretrain.main([]) == 0
+    assert finetune.main([]) == 0
+    out = root / "resume"
+    kept = {n: (out / n / "model.pt").stat().st_mtime_ns for n in ("standin-48", "baseline")}
+    (out / "standin-64" / "model.pt").unlink()
+    assert finetune.main(["--resume"]) == 0
+    assert {n: (out / n / "model.pt").stat().st_mtime_ns for n in kept} == kept  # not written again
+    assert load_detector(out / "standin-64" / "model.pt").spec["input_size"] == 64
+
+
 def test_size_off_the_stride_is_a_one_line_error(workspace, monkeypatch, capsys) -> None:
     from factory.stages import finetune
 
