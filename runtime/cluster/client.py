@@ -20,6 +20,7 @@ client side) lives with the code that does it:
 - :mod:`runtime.cluster.client_dispatch` — placing patches, deadlines and re-sends, late replies, local
   inference, the fallbacks when the master or every server is gone;
 - :mod:`runtime.cluster.client_frames` — bounded queues, overload and stale drops, output in frame order.
+- :mod:`runtime.cluster.client_detection` — the models a detection client's frames use, a frame's patch budget.
 
 Memory stays flat on an endless stream: statistics are fixed-size (:class:`runtime.cluster.summary.Stats`:
 counters, histograms, the last few records), a finished frame's superseded requests are forgotten, and the
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from runtime.cluster.client_detection import detection_client, frame_patch_budget
 from runtime.cluster.client_dispatch import PatchDispatch
 from runtime.cluster.client_frames import FrameQueue, Sink
 from runtime.cluster.client_keypoints import keypoint_client
@@ -47,14 +49,10 @@ from runtime.cluster.client_parts import Flight, Headroom, Job, Link, mode_kind
 from runtime.cluster.config import ClusterConfig
 from runtime.cluster.protocol import Malformed, Message, encode, try_decode
 from runtime.cluster.summary import Stats
-from runtime.errors import UserError
-from runtime.frame_plan import patch_budget
 from runtime.keypoint_task import KeypointLoop
 from runtime.loop import ClosedLoop
-from runtime.loop_config import LoopSettings
-from runtime.manifest import Manifest, asked_models
+from runtime.manifest import Manifest
 from runtime.modes import Mode
-from runtime.sahi_loop import make_loop
 from runtime.timing import Stopwatch
 
 #: A message handler: ``(message, sender, now)``; the sender is None for the master.
@@ -89,7 +87,8 @@ class Client:
             self.kind, self.loop, local_models = keypoint_client(self.cfg, manifest)
             self.kinds_used = [self.kind]
         else:
-            local_models = self._detection_loop(manifest, fps)
+            setup = detection_client(self.cfg, manifest, self.kind, fps)
+            self.loop, self.kinds_used, local_models = setup.loop, setup.kinds_used, setup.local_models
         self.frames = FrameQueue(self.cfg, self.stats, {"persons": []} if self.task == "keypoints" else None)
         self.net = ClientLinks(cluster, master_endpoint, self.stats, self._event, self._drain, self._on_server_lost)
         self.dispatch = PatchDispatch(self.cfg, self.net, self.jobs, self.stats, bundle_dir, manifest, local_models,
@@ -103,38 +102,6 @@ class Client:
         self._next_hello = 0.0  # the next device-table request to the master (monotonic s)
         self._next_progress = 0.0  # the next progress report (monotonic s)
         self.t0 = time.monotonic()
-
-    def _detection_loop(self, manifest: Manifest, fps: float) -> dict[str, str]:
-        """The detection task's models and closed loop; returns the models run locally, kind → name."""
-        self.kind_models = manifest.models_of_kind(self.kind)  # by ascending input side
-        if self.kind == "baseline" and self.cfg.baseline_side:  # whole frames at that side (or the next larger)
-            larger = [m for m in self.kind_models if manifest.models[m].input_size >= self.cfg.baseline_side]
-            self.kind_models = [m for m in self.kind_models if manifest.models[m].input_size <=
-                                manifest.models[(larger or self.kind_models)[0]].input_size]
-        if not self.kind_models:
-            raise UserError(f"bundle has no {self.kind} model (mode {self.mode})")
-        self.whole_frame_side = manifest.models[self.kind_models[-1]].input_size
-        settings = LoopSettings(Mode(self.mode), self.cfg.patches, self.whole_frame_side, self.cfg.merge_iou,
-                                self.cfg.merge_contain, self.cfg.min_score, self.cfg.loop, fps)
-        try:
-            self.loop = make_loop(settings, manifest.objectness_model())
-        except ValueError as exc:
-            raise UserError(f"--mode: {exc}") from None
-        if self.loop.whole_pass and not manifest.models_of_kind("baseline"):
-            raise UserError("client.loop.whole_every: the bundle has no baseline model for the baseline pass (set 0)")
-        #: every model kind this client's frames use (a patch mode's whole-frame pass adds ``baseline``)
-        self.kinds_used = sorted({self.kind} | ({"baseline"} if self.loop.whole_pass else set()))
-        # run when no server can: the largest baseline, the smallest mini
-        local_models = {k: manifest.models_of_kind(k)[-1 if k == "baseline" else 0] for k in self.kinds_used}
-        local_models[self.kind] = self.kind_models[-1 if self.kind == "baseline" else 0]
-        if self.cfg.mini and self.kind == "mini":  # the camera's chosen mini: every patch asks for it
-            manifest.check_mini(self.cfg.mini, "client.mini:")
-            local_models["mini"] = self.cfg.mini
-        if self.loop.whole_pass:  # a patch mode's whole-frame pass: the baseline at its side (or the next larger)
-            sides = [m for m in manifest.models_of_kind("baseline")
-                     if manifest.models[m].input_size >= self.cfg.loop.whole_side]
-            local_models["baseline"] = sides[0] if sides else local_models["baseline"]
-        return local_models
 
     @property
     def links(self) -> dict[str, Link]:
@@ -323,21 +290,11 @@ class Client:
         return True
 
     def _budget(self) -> int | None:
-        """The patch budget of a frame from the SLO and the live servers' mini latencies (the baseline tiles'
-        time reserved first); None when ``loop.budget`` is off or no server is live (the generator's cap holds)."""
-        if not self.cfg.loop.budget or self.loop.generator is None:
-            return None
-        minis = [self.dispatch.of_kind(link, "mini") for link in self.net.live()]
-        # the camera's mini where served (in the device's precision), else the device's fastest
-        pinned = [self.cfg.mini] if self.cfg.mini else []
-        latencies = [min(m[k] for k in (asked_models(m, pinned) or m)) for m in minis if m]
-        if not latencies:
-            return None
-        reserved = 0.0
-        if self.loop.whole_pass:
-            wholes = [self.dispatch.of_kind(link, "baseline") for link in self.net.live()]
-            reserved = min((min(w.values()) for w in wholes if w), default=0.0) * self.cfg.loop.whole_tiles
-        return patch_budget(self._plan_slo(), latencies, reserved)
+        """The frame's patch budget (:func:`frame_patch_budget`) from the live servers; None: the cap holds."""
+        live = self.net.live()
+        return frame_patch_budget(self.cfg, self.loop, self._plan_slo(),
+                                  [self.dispatch.of_kind(link, "mini") for link in live],
+                                  [self.dispatch.of_kind(link, "baseline") for link in live])
 
     def _plan_slo(self) -> float:
         """The SLO this frame's device time is planned within, ms (:class:`Headroom`; the SLO when off)."""
