@@ -149,7 +149,7 @@ def test_bundle_keypoint_model_runs_in_the_runtime_like_torch(world_dir: Path, t
 
     from factory.keypoints.export import export_keypoint_ncnn, manifest_entry
     from runtime.bundle import load_manifest, write_manifest
-    from runtime.cli.run import validate_bundle
+    from runtime.cli.bundle_tools import validate_bundle
     from runtime.keypoint_infer import KeypointModel
 
     crops = _crops(world_dir, tmp_path / "crops")
