@@ -167,7 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slo", type=float, default=250.0, help="SLO with --devices, ms of device time")
     p.add_argument("--scheduler", default=Solver.MARKOV.value, choices=Solver.values(), help="with --devices")
     p.add_argument("--json", help="write the figures here")
-    p.add_argument("--out", help="write the per-frame predictions here (JSONL, the runtime's format)")
+    p.add_argument("--out", help="write the per-frame predictions here (JSONL, the runtime's format, each line with "
+                   "its patch_rects as a cluster client writes them)")
     return p
 
 
@@ -212,6 +213,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     lo, hi = servable_fractions(args.servable, manifest.model(mini).servable_px, mini_side, mini)
     preds, gen_ms, patch_ms, n_patches, served = {}, [], [], [], Served()
     ranked: dict[int, Detections] = {}  # before the score cuts: the --out lines carry them for average precision
+    patch_rects: dict[int, list[list[Any]]] = {}  # frame → [x0, y0, x1, y1, kind] per entry, as the client's lines
     route, budget, placement = None, None, None
     if args.devices and not mode.is_whole_frame:  # a whole-frame mode runs the model it names, at its side
         placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
@@ -225,6 +227,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ranked[d.frame] = step.ranked
         gen_ms.append(step.gen_ms)
         patch_ms.append(step.patch_ms)
+        patch_rects[d.frame] = [[*(int(v) for v in r), k] for r, k in zip(step.rects, step.kinds, strict=True)]
         if step.skipped:
             continue
         minis = [k not in (WHOLE_FRAME, BASELINE_TILE) for k in step.kinds]
@@ -237,7 +240,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.out:
         with atomic_open(args.out) as handle:
             for f in sorted(preds):
-                write_line(handle, preds[f], **(ranked_extra(ranked[f]) if f in ranked else {}))
+                write_line(handle, preds[f], patch_rects=patch_rects.get(f, []),
+                           **(ranked_extra(ranked[f]) if f in ranked else {}))
     o = result.overall
     out = {"mode": mode.value, "mini": mini, "baseline": base, "side": side, "frames": result.frames,
            "f1": o.f1, "precision": o.precision, "recall": o.recall,

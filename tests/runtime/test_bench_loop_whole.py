@@ -13,6 +13,7 @@ import pytest
 from runtime.bench.loop import main
 from runtime.bundle import write_manifest
 from runtime.errors import UserError
+from runtime.frame_plan import WHOLE_FRAME
 
 
 def _two_baselines(tiny_bundle: Path, folder: Path) -> Path:
@@ -47,3 +48,15 @@ def test_mini_must_name_a_mini_model(tiny_bundle: Path, tiny_video: Path) -> Non
     with pytest.raises(UserError, match="--mini: 'baseline-160-fp32' is not a mini model"):
         main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--gt", str(gt), "--mini",
               "baseline-160-fp32"])
+
+
+def test_out_lines_carry_each_frames_patches_as_a_client_writes_them(tiny_bundle: Path, tiny_video: Path,
+                                                                     tmp_path: Path) -> None:
+    gt = tiny_video.parent / "annotations.json"
+    out = tmp_path / "pred.jsonl"
+    main(["--bundle", str(tiny_bundle), "--video", str(tiny_video), "--gt", str(gt), "--mode", "baseline",
+          "--out", str(out)])
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and all(len(line["patch_rects"]) == 1 for line in lines)  # the whole frame, one entry a frame
+    x0, y0, x1, y1, kind = lines[0]["patch_rects"][0]
+    assert (x0, y0) == (0, 0) and x1 > x0 and y1 > y0 and kind == WHOLE_FRAME
