@@ -378,3 +378,25 @@ def test_confirmation_needs_a_mean_score_too_and_then_stays() -> None:
     assert step(tr, 0.3, (A, 0.5), (B, 0.5)).ids.tolist() == [1, 2]  # confirmed tracks stay confirmed
     tr = Tracker(TrackerConfig(new_track_score=0.5, confirm_mean_score=0.6, min_hits=1))
     assert step(tr, 0.0, (A, 0.55), (B, 0.9)).ids.tolist() == [2]
+
+
+def test_feedback_review_a_fragment_is_not_backed_by_the_whole_objects_box() -> None:
+    """A mini's track on part of a close-up vehicle (the default veto_iou): the baseline's box of the whole vehicle
+    does not back it (IoU 0.4), so two passes in a row delete it; the track of the whole vehicle stays."""
+    from runtime.detections import Detections
+    from runtime.feedback import TrackFeedback
+
+    fb = TrackFeedback(TrackerConfig(camera_motion=False), None, fps=10.0)
+    frame = np.zeros((300, 500, 3), dtype=np.uint8)
+    whole, fragment = [200.0, 100.0, 160.0, 120.0], [220.0, 120.0, 120.0, 64.0]  # fragment: 0.4 of its area
+    for f in range(2):
+        fb.seeds(frame, f)
+        out = fb.update(f, Detections(np.array([whole, fragment]), ["vehicle"] * 2, np.array([0.9, 0.9]), f),
+                        np.zeros(2, bool))
+    assert sorted(out.ids.tolist()) == [1, 2]
+    seen = Detections(np.array([whole]), ["vehicle"], np.array([0.9]), 1)
+    everything = np.array([[0.0, 0.0, 500.0, 300.0]])
+    for _ in range(2):
+        out = fb.review(out, everything, 320, seen, 500, 300, 0.0)
+    assert out.ids.tolist() == [1]
+    np.testing.assert_allclose(out.boxes[0], whole, atol=1.0)
