@@ -47,8 +47,9 @@ class TrackerConfig:
                                  "the minis' false positives do not live on their own patches (0 = never)", ge=0)
     veto_iou: float = bounded(0.5, "least IoU between a track's box and a baseline detection that backs it: "
                                    "a fragment of a larger object (a mini's box on part of a close-up vehicle) is "
-                                   "not backed by the whole object's box; tuning set, two builds: 0.3 0.804 / "
-                                   "0.803, 0.4 0.809, 0.5 0.809 / 0.811, 0.6 0.807", gt=0.0, le=1.0)
+                                   "not backed by the whole object's box; tuning set, three builds: 0.3 0.804 / "
+                                   "0.803 / 0.794, 0.4 0.809, 0.5 0.809 / 0.811 / 0.800, 0.6 0.807", gt=0.0,
+                              le=1.0)
     veto_min_side: float = bounded(24.0, "a baseline pass vetoes only tracks whose longer side at its input is at "
                                          "least this, px (smaller objects it misses too often)", ge=0.0)
     output_box: OutputBox = bounded(OutputBox.FILTERED, "box reported for a track hit in a frame: "
