@@ -56,6 +56,21 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def covered_by_larger(boxes: np.ndarray, classes: np.ndarray, share: float) -> np.ndarray:
+    """(n,) true where another box of the same class in ``classes`` (n,) and of a larger area covers at least
+    ``share`` of the box's area; ``boxes`` (n, 4) ``[x, y, w, h]`` px. ``share`` 0 marks nothing (off)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    classes = np.asarray(classes).reshape(-1)
+    if share <= 0.0 or len(boxes) < 2:
+        return np.zeros(len(boxes), dtype=bool)
+    r = boxes_to_rects(boxes)
+    iw = np.minimum(r[:, None, 2], r[None, :, 2]) - np.maximum(r[:, None, 0], r[None, :, 0])
+    ih = np.minimum(r[:, None, 3], r[None, :, 3]) - np.maximum(r[:, None, 1], r[None, :, 1])
+    area = boxes[:, 2] * boxes[:, 3]
+    covers = (iw > 0) & (ih > 0) & (np.clip(iw, 0, None) * np.clip(ih, 0, None) >= share * area[:, None])
+    return (covers & (area[None, :] > area[:, None]) & (classes[:, None] == classes[None, :])).any(axis=1)
+
+
 def patch_around_box(box: np.ndarray | list[float], r: float, frame_w: int, frame_h: int,
                      min_side: int = 1) -> tuple[int, int, int, int]:
     """The patch ``(x0, y0, x1, y1)`` in which object ``box`` (xywh) fills area ratio ``r`` (0 < r <= 1).

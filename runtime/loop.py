@@ -24,7 +24,7 @@ from runtime.detections import Detections
 from runtime.discovery import motion_regions
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
 from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME, Entry, FramePlan, keep_within
-from runtime.geometry import clip_boxes, iou_matrix
+from runtime.geometry import clip_boxes, covered_by_larger, iou_matrix
 from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
@@ -263,6 +263,7 @@ class ClosedLoop:
                     minis = np.array([e.model_kind == "mini" for e in plan.entries], dtype=bool)
                     parts.append(self._seen_small(plan, merged, rects[minis]))
             self.feedback.propose(np.concatenate(parts), lc.verify_iou)
+        tracked = tracked.select(~covered_by_larger(tracked.boxes, np.array(tracked.labels), lc.output_contain))
         keep = tracked.scores >= lc.output_min_score
         self.ranked = tracked
         self.last = tracked.select(keep)

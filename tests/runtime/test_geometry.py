@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes, iou_matrix, patch_around_box, rects_to_boxes
+from runtime.geometry import (
+    Letterbox,
+    boxes_to_rects,
+    clip_boxes,
+    covered_by_larger,
+    iou_matrix,
+    patch_around_box,
+    rects_to_boxes,
+)
 
 
 @pytest.mark.parametrize("r", [0.5, 0.64, 1.0])
@@ -51,3 +59,36 @@ def test_boxes_and_rects_convert_both_ways() -> None:
 def test_clip_boxes() -> None:
     out = clip_boxes(np.array([[-10, 5, 30, 10], [90, 90, 20, 20], [200, 0, 5, 5.0]]), 100, 100)
     assert out.tolist() == [[0, 5, 20, 10], [90, 90, 10, 10], [100, 0, 0, 5]]
+
+
+def _covered_reference(boxes: np.ndarray, classes: list[int], share: float) -> list[bool]:
+    """Pairwise loops: box i is covered when a larger same-class box j holds >= share of its area."""
+    out = []
+    for i, a in enumerate(boxes):
+        hit = False
+        for j, b in enumerate(boxes):
+            if i == j or classes[i] != classes[j] or b[2] * b[3] <= a[2] * a[3]:
+                continue
+            iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+            ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+            hit |= iw > 0 and ih > 0 and iw * ih >= share * a[2] * a[3]
+        out.append(hit)
+    return out
+
+
+def test_covered_by_larger_marks_fragments_of_a_larger_box_of_their_class() -> None:
+    bus = [255.0, 95.0, 585.0, 160.0]
+    boxes = np.array([bus, [525.0, 100.0, 245.0, 160.0],  # a fragment: 94 % of it inside the bus
+                      [150.0, 95.0, 215.0, 150.0],  # half outside the bus: kept
+                      [600.0, 120.0, 40.0, 90.0],  # a person in front of the bus: another class
+                      [900.0, 300.0, 20.0, 20.0]])
+    classes = np.array([1, 1, 1, 0, 1])
+    assert covered_by_larger(boxes, classes, 0.8).tolist() == [False, True, False, False, False]
+    assert not covered_by_larger(boxes, classes, 0.0).any()  # 0 = off
+    assert covered_by_larger(np.zeros((0, 4)), np.zeros(0), 0.8).shape == (0,)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        boxes = np.concatenate([rng.uniform(0, 400, (12, 2)), rng.uniform(5, 200, (12, 2))], axis=1)
+        classes = rng.integers(0, 2, 12)
+        for share in (0.5, 0.8):
+            assert covered_by_larger(boxes, classes, share).tolist() == _covered_reference(boxes, list(classes), share)

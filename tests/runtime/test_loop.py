@@ -229,3 +229,24 @@ def test_a_detection_seen_small_in_a_neighbours_patch_becomes_a_candidate() -> N
     np.testing.assert_allclose(loop._seen_small(plan, merged, minis), [[10, 10, 20, 20]])
     loop.feedback.untaken = np.array([False, True, True])  # a track took it: nothing to look at
     assert len(loop._seen_small(plan, merged, minis)) == 0
+
+
+def _with_fragments(image: np.ndarray, min_score: float | None = None):
+    """:func:`bright_blobs` plus, inside each blob, a box of its central part (a fragment of the same object)."""
+    found = bright_blobs(image, min_score)
+    d = found.detections
+    parts = np.concatenate([d.boxes[:, :2] + d.boxes[:, 2:] * 0.2, d.boxes[:, 2:] * 0.6], axis=1)
+    both = type(d)(np.concatenate([d.boxes, parts]), d.labels * 2, np.concatenate([d.scores, d.scores]))
+    return dataclasses.replace(found, detections=both)
+
+
+def test_output_drops_a_tracks_box_inside_a_larger_box_of_its_class() -> None:
+    reported = {}
+    for share in (0.8, 0.0):
+        loop = ClosedLoop(LoopSettings(Mode.BASELINE, PatchConfig(), 320, loop=LoopConfig(output_contain=share),
+                                       fps=10.0, track_whole=True))
+        steps = list(run_loop(loop, video(4), {"baseline": _with_fragments}))
+        reported[share] = [len(s.detections) for s in steps[1:]]
+        if share:
+            assert all(_matched(s.detections.boxes, squares(s.detections.frame)) == 2 for s in steps[1:])
+    assert reported == {0.8: [2, 2, 2], 0.0: [4, 4, 4]}  # the fragments' tracks live; off, they are reported
