@@ -67,7 +67,7 @@ def covered_by_larger(boxes: np.ndarray, classes: np.ndarray, share: float) -> n
     iw = np.minimum(r[:, None, 2], r[None, :, 2]) - np.maximum(r[:, None, 0], r[None, :, 0])
     ih = np.minimum(r[:, None, 3], r[None, :, 3]) - np.maximum(r[:, None, 1], r[None, :, 1])
     area = boxes[:, 2] * boxes[:, 3]
-    covers = (iw > 0) & (ih > 0) & (np.clip(iw, 0, None) * np.clip(ih, 0, None) >= share * area[:, None])
+    covers = (iw > 0) & (ih > 0) & (iw * ih >= share * area[:, None])
     return (covers & (area[None, :] > area[:, None]) & (classes[:, None] == classes[None, :])).any(axis=1)
 
 

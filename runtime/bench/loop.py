@@ -227,7 +227,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ranked[d.frame] = step.ranked
         gen_ms.append(step.gen_ms)
         patch_ms.append(step.patch_ms)
-        patch_rects[d.frame] = [[*(int(v) for v in r), k] for r, k in zip(step.rects, step.kinds, strict=True)]
+        if args.out:  # only the --out lines carry them
+            patch_rects[d.frame] = [[*(int(v) for v in r), k] for r, k in zip(step.rects, step.kinds, strict=True)]
         if step.skipped:
             continue
         minis = [k not in (WHOLE_FRAME, BASELINE_TILE) for k in step.kinds]

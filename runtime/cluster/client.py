@@ -291,10 +291,8 @@ class Client:
 
     def _budget(self) -> int | None:
         """The frame's patch budget (:func:`frame_patch_budget`) from the live servers; None: the cap holds."""
-        live = self.net.live()
         return frame_patch_budget(self.cfg, self.loop, self._plan_slo(),
-                                  [self.dispatch.of_kind(link, "mini") for link in live],
-                                  [self.dispatch.of_kind(link, "baseline") for link in live])
+                                  lambda kind: [self.dispatch.of_kind(link, kind) for link in self.net.live()])
 
     def _plan_slo(self) -> float:
         """The SLO this frame's device time is planned within, ms (:class:`Headroom`; the SLO when off)."""

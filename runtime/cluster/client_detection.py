@@ -12,7 +12,7 @@ The keypoint task's counterpart is :mod:`runtime.cluster.client_keypoints`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from runtime.cluster.config import ClientSection
@@ -27,10 +27,8 @@ from runtime.sahi_loop import make_loop
 
 @dataclass(frozen=True)
 class DetectionSetup:
-    """What a detection client runs: ``loop`` over ``kind_models`` (by ascending input side, px)."""
+    """What a detection client runs: its closed ``loop`` and the models its frames ask for."""
 
-    kind_models: list[str]
-    whole_frame_side: int  # px, the largest of kind_models
     loop: ClosedLoop
     kinds_used: list[str]  # every model kind the frames ask for
     local_models: dict[str, str]  # kind → the model the client runs when no server can
@@ -65,22 +63,22 @@ def detection_client(cfg: ClientSection, manifest: Manifest, kind: str, fps: flo
     if loop.whole_pass:  # a patch mode's whole-frame pass: the baseline at its side (or the next larger)
         sides = [m for m in manifest.models_of_kind("baseline") if manifest.models[m].input_size >= cfg.loop.whole_side]
         local_models["baseline"] = sides[0] if sides else local_models["baseline"]
-    return DetectionSetup(kind_models, whole_frame_side, loop, kinds_used, local_models)
+    return DetectionSetup(loop, kinds_used, local_models)
 
 
 def frame_patch_budget(cfg: ClientSection, loop: ClosedLoop, plan_slo_ms: float,
-                       minis: Sequence[dict[str, float]], wholes: Sequence[dict[str, float]]) -> int | None:
-    """A frame's patch budget within ``plan_slo_ms``: ``minis`` / ``wholes`` hold each live server's mini /
-    baseline models, name → latency ms. None when ``loop.budget`` is off, the loop has no generator or no live
-    server serves a mini (the generator's cap holds)."""
+                       served: Callable[[str], Sequence[dict[str, float]]]) -> int | None:
+    """A frame's patch budget within ``plan_slo_ms``: ``served(kind)`` gives each live server's models of that kind,
+    name → latency ms (asked only when needed). None when ``loop.budget`` is off, the loop has no generator or no
+    live server serves a mini (the generator's cap holds)."""
     if not cfg.loop.budget or loop.generator is None:
         return None
     # the camera's mini where served (in the device's precision), else the device's fastest
     pinned = [cfg.mini] if cfg.mini else []
-    latencies = [min(m[k] for k in (asked_models(m, pinned) or m)) for m in minis if m]
+    latencies = [min(m[k] for k in (asked_models(m, pinned) or m)) for m in served("mini") if m]
     if not latencies:
         return None
     reserved = 0.0
     if loop.whole_pass:
-        reserved = min((min(w.values()) for w in wholes if w), default=0.0) * cfg.loop.whole_tiles
+        reserved = min((min(w.values()) for w in served("baseline") if w), default=0.0) * cfg.loop.whole_tiles
     return patch_budget(plan_slo_ms, latencies, reserved)
