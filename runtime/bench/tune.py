@@ -81,16 +81,28 @@ def served_minis(bundle: str, devices: str) -> list[str]:
     return [m for m in minis if m in served]
 
 
-def per_mini(args: argparse.Namespace, videos: list[tuple[str, list[str]]], loop_args: list[str]) -> int:
-    """``--per-mini``: F1 per video × choice (the scheduler's, then each mini pinned) and each video's best."""
-    known, _ = loop._parser().parse_known_args(["--bundle", args.bundle, "--video", "v", "--gt", "g", *loop_args])
+#: the mini choice that pins nothing: the scheduler picks each patch's model
+SCHEDULER = "scheduler"
+
+
+def mini_f1(bundle: str, videos: list[tuple[str, list[str]]], loop_args: list[str],
+            jobs: int) -> dict[str, dict[str, float]]:
+    """F1 per mini choice (:data:`SCHEDULER`, then every mini the ``--devices`` in ``loop_args`` serve, pinned)
+    per video: ``{choice: {video: f1}}``."""
+    known, _ = loop._parser().parse_known_args(["--bundle", bundle, "--video", "v", "--gt", "g", *loop_args])
     if not known.devices or known.mini:
         raise UserError("--per-mini: give --devices (and no --mini: every mini the devices serve is tried)")
-    choices = ["scheduler", *served_minis(args.bundle, known.devices)]
-    argvs = [["--bundle", args.bundle, *video, *loop_args, *([] if c == "scheduler" else ["--mini", c])]
+    choices = [SCHEDULER, *served_minis(bundle, known.devices)]
+    argvs = [["--bundle", bundle, *video, *loop_args, *([] if c == SCHEDULER else ["--mini", c])]
              for c in choices for _, video in videos]
-    results = iter(loop.run_many(argvs, args.jobs))
-    table = {c: {name: next(results)["f1"] for name, _ in videos} for c in choices}
+    results = iter(loop.run_many(argvs, jobs))
+    return {c: {name: next(results)["f1"] for name, _ in videos} for c in choices}
+
+
+def per_mini(args: argparse.Namespace, videos: list[tuple[str, list[str]]], loop_args: list[str]) -> int:
+    """``--per-mini``: F1 per video × choice (the scheduler's, then each mini pinned) and each video's best."""
+    table = mini_f1(args.bundle, videos, loop_args, args.jobs)
+    choices = list(table)
     means = {c: sum(table[c].values()) / len(videos) for c in choices}
     rows = {**{name: {c: table[c][name] for c in choices} for name, _ in videos}, "mean": means}
     width = max(len(n) for n in rows)

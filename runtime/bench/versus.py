@@ -29,12 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import write_json
-from runtime.bench import loop, versus_cluster
+from runtime.bench import loop, tune, versus_cluster
 from runtime.bench.common import folder_video, real_video
 from runtime.bundle import load_manifest
 from runtime.errors import UserError
+from runtime.evaluate import parse_frame_range
 from runtime.manifest import Manifest
 
+#: ``--real-mini`` value that lets the real video's tuning range choose its mini
+TUNED = "tuned"
 GOALS = {"ratio": 1.2, "gap_points": -2.0, "patch_recall": 0.95, "patch_ms_median": 5.0}
 
 
@@ -47,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--real-gt", help="its COCO ground truth (required with --real)")
     p.add_argument("--real-frames", default="500:795", help="its evaluation range A:B")
     p.add_argument("--real-mini", help="the real video's camera: every ParaLoupe patch asks for this mini "
-                                       "(client.mini, chosen on its training frames: paraloupe-bench tune --per-mini)")
+                                       "(client.mini, chosen on its training frames: paraloupe-bench tune --per-mini); "
+                                       f"{TUNED!r}: chosen here, the best F1 on --real-tune-frames of the scheduler's "
+                                       "choice and every mini the devices serve pinned (a tie keeps the scheduler)")
+    p.add_argument("--real-tune-frames", default="200:500",
+                   help=f"with --real-mini {TUNED}: the real video's tuning range A:B (before --real-frames)")
     p.add_argument("--devices", default=",".join(["raspberry-pi-4b"] * 4),
                    help="comma-separated device profiles of the emulated cluster")
     p.add_argument("--slo", type=float, default=250.0, help="per-frame budget, ms of device time")
@@ -120,7 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--devices: name at least one device")
     sides = baseline_sides(manifest, args.precision, devices[0])
     equal = equal_budget_side(sides, args.slo)
-    camera = {videos[-1][0]: ["--mini", args.real_mini]} if args.real and args.real_mini else {}  # client.mini
+    mini, choice = args.real_mini, None
+    if mini == TUNED:
+        choice = tuned_mini(args, loop_args)
+        mini = None if choice["mini"] == tune.SCHEDULER else choice["mini"]
+    camera = {videos[-1][0]: ["--mini", mini]} if args.real and mini else {}  # client.mini
     jobs: list[tuple[str, str, list[str]]] = []  # (video, run name, loop argv)
     for name, video in videos:
         common = ["--bundle", args.bundle, *video]
@@ -146,9 +157,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         write_json(args.json, {"devices": devices, "slo_ms": args.slo, "precision": args.precision,
                                "latency_ms": {s: ms for s, (_, ms) in sides.items()}, "equal_side": equal,
-                               "comparison": table, "runs": runs, "cluster": cluster, "options": loop_args},
+                               "comparison": table, "runs": runs, "cluster": cluster, "options": loop_args,
+                               "real_mini": choice or args.real_mini},
                    indent=1)
     return 0
+
+
+def tuned_mini(args: argparse.Namespace, loop_args: list[str]) -> dict[str, Any]:
+    """``--real-mini tuned``: the real video's mini chosen on ``--real-tune-frames`` (which must end by the start
+    of ``--real-frames``), printed; ``{"mini": best choice, "frames": A:B, "f1": {choice: F1}}``."""
+    tuning, evaluation = parse_frame_range(args.real_tune_frames), parse_frame_range(args.real_frames)
+    if tuning is None or evaluation is None or tuning[1] > evaluation[0]:
+        raise UserError(f"--real-tune-frames {args.real_tune_frames}: must end by the start of --real-frames "
+                        f"({args.real_frames}): the evaluation range is never tuned on")
+    video = real_video(args.real, args.real_gt, args.real_tune_frames)
+    table = tune.mini_f1(args.bundle, [video], ["--devices", args.devices, "--slo", str(args.slo), *loop_args],
+                         max(1, args.jobs))
+    f1 = {choice: row[video[0]] for choice, row in table.items()}
+    best = max(f1, key=f1.__getitem__)  # the first of equals: the scheduler's choice
+    print(f"{video[0]}: mini chosen on the tuning range: {best} ("
+          + ", ".join(f"{c} {v:.3f}" for c, v in f1.items()) + ")")
+    return {"mini": best, "frames": args.real_tune_frames, "f1": f1}
 
 
 def _print(runs: dict[str, dict[str, Any]], table: dict[str, dict[str, Any]],

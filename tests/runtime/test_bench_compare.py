@@ -91,6 +91,27 @@ def test_versus_real_mini_pins_the_real_cameras_patches(tiny_bundle: Path, tiny_
         versus.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--real-mini", "tiny-64-fp32"])
 
 
+def test_versus_real_mini_tuned_chooses_on_the_tuning_range_only(tiny_bundle: Path, tiny_video: Path,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "v.json"
+    gt = tiny_video.parent / "annotations.json"
+    argv = ["--bundle", str(tiny_bundle), "--real", str(tiny_video), "--real-gt", str(gt), "--real-frames", "6:9",
+            "--real-mini", "tuned", "--precision", "fp32", "--jobs", "1", "--devices", "jetson-xavier-nx"]
+    assert versus.main([*argv, "--real-tune-frames", "0:4", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    choice = data["real_mini"]
+    assert choice["frames"] == "0:4" and set(choice["f1"]) == {"scheduler", "tiny-64-fp32", "tiny-96-fp32"}
+    assert choice["f1"][choice["mini"]] == max(choice["f1"].values())
+    (runs,) = data["runs"].values()
+    pinned = {m for m in runs["paraloupe"]["entries_per_model"] if m.startswith("tiny")}
+    if choice["mini"] != "scheduler":  # the chosen mini is the one the evaluation run pins
+        assert pinned == {choice["mini"]}
+    assert "mini chosen on the tuning range" in capsys.readouterr().out
+    with pytest.raises(UserError, match="--real-tune-frames 0:8: must end by the start of --real-frames"):
+        versus.main([*argv, "--real-tune-frames", "0:8"])
+
+
 def test_cluster_claim_needs_both_the_gap_and_the_speedup() -> None:
     best = {"f1": 0.85, "p50_ms": 300.0}
     assert versus_cluster.claim({"f1": 0.84, "p50_ms": 90.0}, best)["met"]
