@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -20,6 +21,14 @@ class UserError(Exception):
 def fail(message: str) -> NoReturn:
     """Raise a :class:`UserError` with ``message``."""
     raise UserError(message)
+
+
+def read_text(path: str | Path) -> str:
+    """The text of ``path``; a missing or unreadable file is a one-line :class:`UserError` naming it."""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def cli_entry(main: Callable[[Sequence[str] | None], int | None]) -> Callable[[Sequence[str] | None], int]:

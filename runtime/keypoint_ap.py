@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.errors import UserError
+from runtime.errors import UserError, read_text
 from runtime.keypoints import SIGMAS, to_coco17
 
 
@@ -71,10 +71,7 @@ def read_pose_lines(path: str | Path) -> dict[int, list[tuple[np.ndarray, float]
     from runtime.keypoints import from_coco17
 
     out: dict[int, list[tuple[np.ndarray, float]]] = {}
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    lines = read_text(path).splitlines()
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue

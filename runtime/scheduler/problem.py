@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from runtime.config import bounded, from_mapping
-from runtime.errors import UserError
+from runtime.errors import UserError, read_text
 
 #: Slack (ms) when comparing a load with T_SLO, so that float rounding never flips feasibility.
 FEAS_TOL_MS = 1e-6
@@ -122,10 +122,7 @@ def parse_instance(data: Any, where: str = "instance") -> Instance:
 def load_instance(path: str | Path) -> Instance:
     """Read and validate an instance JSON file; unreadable or invalid files are a one-line UserError."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
