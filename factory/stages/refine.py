@@ -71,7 +71,7 @@ class RefineParams:
     enabled: bool = True  # false: the first-pass checkpoints are copied through unchanged
     in_dir: str = paths.DETECTORS_DIR  # first-pass checkpoints (finetune stage)
     out_dir: str = paths.REFINED_DIR
-    videos: list[Source] = field(default_factory=refine_sources)  # held-out world videos + vtest [0, 500) (paths.REAL_MINE_FRAMES)
+    videos: list[Source] = field(default_factory=refine_sources)  # held-out world videos + vtest [0, 500)
     objectness: str = paths.OBJECTNESS_WEIGHTS  # the loop's objectness model M (absent: the prior)
     plain_patches: bool = True  # the videos' own patch set (datasets.patches recipe) joins the second pass
     mining: MiningParams = field(default_factory=MiningParams)
