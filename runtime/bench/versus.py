@@ -167,7 +167,7 @@ def tuned_mini(args: argparse.Namespace, loop_args: list[str]) -> dict[str, Any]
     """``--real-mini tuned``: the real video's mini chosen on ``--real-tune-frames`` (which must end by the start
     of ``--real-frames``), printed; ``{"mini": best choice, "frames": A:B, "f1": {choice: F1}}``."""
     tuning, evaluation = parse_frame_range(args.real_tune_frames), parse_frame_range(args.real_frames)
-    if tuning is None or evaluation is None or tuning[1] > evaluation[0]:
+    if tuning[1] > evaluation[0]:  # both are A:B strings (parser defaults): parse_frame_range returns a range
         raise UserError(f"--real-tune-frames {args.real_tune_frames}: must end by the start of --real-frames "
                         f"({args.real_frames}): the evaluation range is never tuned on")
     video = real_video(args.real, args.real_gt, args.real_tune_frames)
