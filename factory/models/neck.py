@@ -28,20 +28,18 @@ class SingleScaleNeck(nn.Module):
 
 
 class TwoScaleNeck(nn.Module):
-    """:class:`SingleScaleNeck`'s stride-16 map plus a narrower stride-8 map for small objects: C3's 1×1
-    projection plus the stride-16 map projected (1×1) and upsampled ×2 (nearest), then a depthwise-separable
-    3×3. Outputs [P3 (``small_width`` channels, stride 8), P4 (``width`` channels, stride 16)]."""
+    """:class:`SingleScaleNeck`'s stride-16 map plus a stride-8 map for small objects: C3's 1×1 projection plus
+    the stride-16 map upsampled ×2 (nearest), then a depthwise-separable 3×3. Outputs [P3, P4] (strides 8, 16)."""
 
-    def __init__(self, in_channels: list[int], width: int, small_width: int) -> None:
+    def __init__(self, in_channels: list[int], width: int) -> None:
         super().__init__()
         self.p4 = SingleScaleNeck(in_channels, width)
-        self.lat3 = ConvBNAct(in_channels[0], small_width, 1)
-        self.down4 = ConvBNAct(width, small_width, 1)
-        self.fuse3 = DWSep(small_width, small_width)
+        self.lat3 = ConvBNAct(in_channels[0], width, 1)
+        self.fuse3 = DWSep(width, width)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         (p4,) = self.p4(feats)
-        p3 = self.fuse3(self.lat3(feats[0]) + F.interpolate(self.down4(p4), scale_factor=2.0, mode="nearest"))
+        p3 = self.fuse3(self.lat3(feats[0]) + F.interpolate(p4, scale_factor=2.0, mode="nearest"))
         return [p3, p4]
 
 
