@@ -2,8 +2,7 @@
 their architecture.
 
 - ``mini``: a (searched) backbone, :class:`SingleScaleNeck`, one light head at stride 16 — for single-object
-  patches at a reduced square input (paper §III-B3), few proposals. With ``small_level`` (px), objects whose
-  longer side is at most that go to a second light head at stride 8 (:class:`TwoScaleNeck`).
+  patches at a reduced square input (paper §III-B3), few proposals.
 - ``baseline``: the conventional full-frame detector — ``resnet-lite`` backbone, :class:`FPN`, one head per
   level at strides 8, 16, 32; any input whose sides are multiples of 32.
 
@@ -24,7 +23,7 @@ from torch import nn
 
 from factory.models.backbones import create_backbone
 from factory.models.head import Head
-from factory.models.neck import FPN, SingleScaleNeck, TwoScaleNeck
+from factory.models.neck import FPN, SingleScaleNeck
 from runtime.atomic import atomic_path
 from runtime.errors import UserError
 
@@ -43,16 +42,13 @@ def spec_colour(spec: dict[str, Any]) -> str:
 
 
 def mini_spec(backbone: str, classes: list[str], input_size: int, neck_width: int = 64, head_width: int = 64,
-              head_depth: int = 2, backbone_kwargs: dict[str, Any] | None = None,
-              small_level: float | None = None) -> dict[str, Any]:
-    """The spec of a mini detector (single-object patches, square ``input_size`` px, stride 16; with
-    ``small_level``, objects up to that longer side in input px go to a stride-8 level). Its decoding keeps
-    top-k 10 and 5 detections; the finetune stage replaces both with ``finetune.mini.top_k`` and
+              head_depth: int = 2, backbone_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The spec of a mini detector (single-object patches, square ``input_size`` px, stride 16). Its decoding
+    keeps top-k 10 and 5 detections; the finetune stage replaces both with ``finetune.mini.top_k`` and
     ``max_detections``."""
-    strides, bounds = ([8, 16], [float(small_level)]) if small_level else ([16], [])
     return {"kind": "mini", "backbone": backbone, "backbone_kwargs": dict(backbone_kwargs or {}),
-            "classes": list(classes), "input_size": int(input_size), "strides": strides, "neck_width": neck_width,
-            "head_width": head_width, "head_depth": head_depth, "level_bounds": bounds,
+            "classes": list(classes), "input_size": int(input_size), "strides": [16], "neck_width": neck_width,
+            "head_width": head_width, "head_depth": head_depth, "level_bounds": [],
             "mean": MEAN, "std": STD, "color": "rgb",
             "decode": {"score_threshold": 0.3, "top_k": 10, "nms_iou": 0.6, "max_detections": 5}}
 
@@ -113,10 +109,8 @@ def build_detector(spec: dict[str, Any]) -> Detector:
     backbone = create_backbone(spec["backbone"], **spec.get("backbone_kwargs", {}))
     c = len(spec["classes"])
     if spec["kind"] == "mini":
-        two = len(spec["strides"]) == 2
-        neck: nn.Module = (TwoScaleNeck if two else SingleScaleNeck)(backbone.out_channels, spec["neck_width"])
-        heads = [Head(spec["neck_width"], c, spec["head_width"], spec["head_depth"], light=True)
-                 for _ in spec["strides"]]
+        neck: nn.Module = SingleScaleNeck(backbone.out_channels, spec["neck_width"])
+        heads = [Head(spec["neck_width"], c, spec["head_width"], spec["head_depth"], light=True)]
     elif spec["kind"] == "baseline":
         neck = FPN(backbone.out_channels, spec["neck_width"])
         heads = [Head(spec["neck_width"], c, spec["head_width"], spec["head_depth"], light=False)

@@ -1,4 +1,4 @@
-"""Necks: the mini detector's single-scale fusion (with an optional stride-8 level) and the baseline's FPN."""
+"""Necks: the mini detector's single-scale fusion and the baseline's FPN."""
 
 from __future__ import annotations
 
@@ -25,22 +25,6 @@ class SingleScaleNeck(nn.Module):
         c3, c4, c5 = feats
         x = self.lat4(c4) + F.interpolate(self.lat5(c5), scale_factor=2.0, mode="nearest") + self.down3(c3)
         return [self.fuse(x)]
-
-
-class TwoScaleNeck(nn.Module):
-    """:class:`SingleScaleNeck`'s stride-16 map plus a stride-8 map for small objects: C3's 1×1 projection plus
-    the stride-16 map upsampled ×2 (nearest), then a depthwise-separable 3×3. Outputs [P3, P4] (strides 8, 16)."""
-
-    def __init__(self, in_channels: list[int], width: int) -> None:
-        super().__init__()
-        self.p4 = SingleScaleNeck(in_channels, width)
-        self.lat3 = ConvBNAct(in_channels[0], width, 1)
-        self.fuse3 = DWSep(width, width)
-
-    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-        (p4,) = self.p4(feats)
-        p3 = self.fuse3(self.lat3(feats[0]) + F.interpolate(p4, scale_factor=2.0, mode="nearest"))
-        return [p3, p4]
 
 
 class FPN(nn.Module):

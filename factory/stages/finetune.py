@@ -92,7 +92,7 @@ def build_mini(params: FinetuneParams, backbone: str, size: int) -> Detector:
     """A mini detector at ``size`` with its pretrained backbone loaded (when ``pretrain_dir`` is set)."""
     m = params.mini
     spec = mini_spec(backbone, params.classes, size, m.neck_width, m.head_width, m.head_depth,
-                     backbone_kwargs(backbone, params.search_dir), m.small_level)
+                     backbone_kwargs(backbone, params.search_dir))
     spec["decode"].update(top_k=m.top_k, max_detections=m.max_detections)
     model = build_detector(spec)
     if params.pretrain_dir:

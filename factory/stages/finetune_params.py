@@ -34,8 +34,6 @@ class MiniParams:
     neck_width: int = bounded(96, "neck channels", ge=8)
     head_width: int = bounded(96, "head channels", ge=8)
     head_depth: int = bounded(2, "depthwise-separable layers in the head", ge=0)
-    small_level: float | None = bounded(None, "objects up to this longer side (px at the input) go to an extra "
-                                              "stride-8 head (null: one stride-16 head)", gt=0)
     top_k: int = bounded(30, "proposals kept before NMS (a patch holds one object, maybe a neighbour)", ge=1)
     max_detections: int = bounded(15, "detections kept after NMS", ge=1)
     val_limit: int | None = bounded(400, "val patches used per epoch (null: all)", ge=1)

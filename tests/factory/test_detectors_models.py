@@ -133,23 +133,3 @@ def test_loss_falls_when_fitting_one_batch() -> None:
         opt.step()
         losses.append(float(loss["loss"]))
     assert np.isfinite(losses).all() and losses[-1] < 0.7 * losses[0]
-
-
-def test_small_level_adds_a_stride_8_head_that_takes_the_small_objects(tmp_path: Path) -> None:
-    spec = mini_spec("standin", CLASSES, 64, 16, 16, 1, {"width": 8}, small_level=24.0)
-    model = build_detector(spec).eval()
-    assert model.strides == [8, 16] and spec["level_bounds"] == [24.0]
-    with torch.no_grad():
-        out = model(torch.zeros(1, 3, 64, 64))
-    assert [tuple(o.shape[-2:]) for o in out] == [(8, 8), (4, 4)]
-    shapes = [(8, 8), (4, 4)]
-    centres, strides, levels = cell_centres(shapes, model.strides, torch.device("cpu"))
-    small = Targets(torch.tensor([[20.0, 20.0, 36.0, 40.0]]), torch.tensor([0]), torch.tensor([False]))
-    large = Targets(torch.tensor([[4.0, 4.0, 60.0, 50.0]]), torch.tensor([1]), torch.tensor([False]))
-    for target, level in ((small, 0), (large, 1)):
-        assigned, _ = assign(target, centres, strides, levels, spec["level_bounds"], 1.5)
-        assert (assigned >= 0).any() and set(levels[assigned >= 0].tolist()) == {level}
-    path = save_detector(tmp_path / "m.pt", model)
-    assert load_detector(path, expect=spec).strides == [8, 16]
-    with pytest.raises(UserError, match="strides"):
-        load_detector(path, expect=mini_spec("standin", CLASSES, 64, 16, 16, 1, {"width": 8}))

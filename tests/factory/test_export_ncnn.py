@@ -165,16 +165,3 @@ def test_closed_loop_alpha_runs_the_runtime_loop(tiny_bundle, tiny_video) -> Non
     twice = closed_loop_f1(tiny_bundle, manifest, "tiny-64-fp32", "baseline-160-fp32",
                            [(tiny_video, gt, "0:4"), (tiny_video, gt, "0:4")], None)
     assert twice == pytest.approx(part)
-
-
-def test_a_mini_with_a_stride_8_level_exports_both_outputs(tmp_path) -> None:
-    torch.manual_seed(0)
-    model = build_detector(mini_spec("standin", CLASSES, 64, 16, 16, 1, {"width": 8}, small_level=24.0)).eval()
-    files = export_ncnn(model, 64, tmp_path, "two-64-fp32", fp16=False)
-    bundle = {"classes": CLASSES,
-              "models": {"two-64-fp32": manifest_entry(model.spec, "tiny", 64, "fp32", files, tmp_path, 0, 0, 114)}}
-    det = Detector(tmp_path, "two-64-fp32", parse_manifest(bundle, "models.json:"))
-    assert det.strides == [8, 16]
-    assert [o.shape for o in det.raw(det.preprocess(_images(1)[0])[0])] == [(6, 8, 8), (6, 4, 4)]
-    assert parity(model, det, _images(3))["max_abs_diff"] < 1e-3
-    assert isinstance(det(_images(1)[0]).detections.boxes, np.ndarray)
