@@ -132,9 +132,6 @@ def run(params: RefineParams, finetune: FinetuneParams) -> dict[str, Any]:
         log.info("refine: disabled; %d first-pass checkpoints copied to %s", len(names), out)
         return {"enabled": False}
     t0 = time.time()
-    torch.set_float32_matmul_precision("high")
-    if finetune.threads:  # the whole stage, its mining loops included (torch's default took every core)
-        torch.set_num_threads(finetune.threads)
     with stage_run("refine", params, out) as tracker:
         report: dict[str, Any] = {"mining": mine(params, src, finetune.classes, out / "mined")}
         report["mining"]["seconds"] = round(time.time() - t0, 1)
@@ -149,6 +146,9 @@ def run(params: RefineParams, finetune: FinetuneParams) -> dict[str, Any]:
             extra.append(str(out / "plain"))
         recipe = dataclasses.replace(finetune, out_dir=str(out),
                                      mini=dataclasses.replace(finetune.mini, train=[*finetune.mini.train, *extra]))
+        torch.set_float32_matmul_precision("high")
+        if finetune.threads:
+            torch.set_num_threads(finetune.threads)
         train_minis(recipe, out, tracker)
         trained = sorted(p.parent.name for p in out.glob("*/model.pt"))
         rows = evaluate_models(recipe, out, tracker, trained)
