@@ -23,7 +23,7 @@ class MiniParams:
     train: list[str] = field(default_factory=lambda: [paths.patches("train")])  # COCO patch sets
     val: list[str] = field(default_factory=lambda: [paths.patches("val")])
     epochs: int = bounded(40, "epochs at the smallest size", ge=1)
-    resize_epochs: int = bounded(2, "epochs at each larger size (starting from the previous size)", ge=1)
+    resize_epochs: int = bounded(6, "epochs at each larger size (starting from the previous size)", ge=1)
     samples_per_epoch: int | None = bounded(3200, "patches drawn per epoch (null: the whole set)", ge=1)
     batch_size: int = bounded(32, "patches per batch", ge=1)
     lr: float = bounded(4e-3, "peak AdamW learning rate", gt=0)
