@@ -16,7 +16,9 @@ as fractions of that input side, by default the mini's ``servable_px`` from the 
 on the held-out patch set is >= 0.8) per patch kind, the split of every missed object into "no patch served it"
 and "served but not detected" (``missed_uncovered``: of the unserved, those whole in no mini patch at all;
 ``missed_too_small``: those whole in some patch but below the range in each — typically an untracked object inside
-a neighbour's patch; the rest lay in one above the range), and the patch-generation time (ms/frame, median and
+a neighbour's patch; the rest lay in one above the range), the same by object size (a table: per longer-side bin,
+the fractions served, found, found when served and when not — :mod:`runtime.bench.served`), and the
+patch-generation time (ms/frame, median and
 p90): ``patch_ms`` for generation alone (camera motion, tracker, motion boxes, generator), ``gen_ms`` with
 cropping and JPEG.
 ``--config`` is a YAML file with ``patches:`` and ``loop:`` sections (the client config's); ``--set`` overrides
@@ -29,7 +31,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ import yaml
 
 from runtime.atomic import atomic_open, write_json
 from runtime.bench.placement import Placement
+from runtime.bench.served import DEFAULT_SERVABLE, Served, count_frame, servable_fractions, side_table
 from runtime.bundle import load_manifest
 from runtime.coco import load_coco
 from runtime.config import from_mapping, read_yaml
@@ -44,7 +46,6 @@ from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
 from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME
-from runtime.geometry import iou_matrix
 from runtime.infer import Detector
 from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.manifest import Manifest
@@ -54,65 +55,6 @@ from runtime.predictions import ranked_extra, write_line
 from runtime.replay import run_loop
 from runtime.sahi_loop import make_loop
 from runtime.video import iter_frames, video_info
-
-
-@dataclass
-class Served:
-    """Patch-recall counts: objects, objects served by any mini patch, by kind, and misses split by cause."""
-
-    objects: int = 0
-    served: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-    missed_unserved: int = 0
-    missed_served: int = 0
-    missed_uncovered: int = 0  # of missed_unserved: whole in no mini patch at all (a coverage miss, not a size one)
-    missed_too_small: int = 0  # of missed_unserved: whole in some patch, below the range in every one (no own patch)
-
-
-#: the servable range (fractions of the mini's input side) of a bundle whose minis have none measured
-DEFAULT_SERVABLE = (0.1, 1.0)
-
-
-def servable_fractions(given: str | None, servable_px: list[float] | None, input_side: int,
-                       mini: str) -> tuple[float, float]:
-    """The servable range as fractions of the input side: ``given`` (``LO:HI``), else the bundle's measured
-    ``servable_px`` of ``mini``, else :data:`DEFAULT_SERVABLE` (with a warning on stderr)."""
-    if given is not None:
-        try:
-            lo, hi = (float(v) for v in given.split(":"))
-        except ValueError:
-            raise UserError(f"--servable: expected LO:HI fractions, got {given!r}") from None
-        return lo, hi
-    if servable_px is not None:
-        return servable_px[0] / input_side, servable_px[1] / input_side
-    print(f"warning: bundle model {mini} has no servable_px (an older export): patch recall uses the default "
-          f"{DEFAULT_SERVABLE[0]}:{DEFAULT_SERVABLE[1]} of its input side", file=sys.stderr)
-    return DEFAULT_SERVABLE
-
-
-def _inside_and_side(boxes: np.ndarray, rects: np.ndarray, input_side: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, p) whether object box i ``[x, y, w, h]`` px lies whole in patch j ``[x0, y0, x1, y1]``, and its longer
-    side once patch j is letterboxed to ``input_side`` (px)."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
-    inside = ((boxes[:, 0:1] >= rects[None, :, 0]) & (boxes[:, 1:2] >= rects[None, :, 1])
-              & (boxes[:, 0:1] + boxes[:, 2:3] <= rects[None, :, 2])
-              & (boxes[:, 1:2] + boxes[:, 3:4] <= rects[None, :, 3]))
-    scale = input_side / np.maximum(np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1]), 1e-9)
-    return inside, boxes[:, 2:4].max(axis=1)[:, None] * scale[None, :]
-
-
-def served_mask(boxes: np.ndarray, rects: np.ndarray, input_side: int, lo: float, hi: float) -> np.ndarray:
-    """(n, p) True where object box i ``[x, y, w, h]`` px lies whole in patch j ``[x0, y0, x1, y1]`` and its
-    longer side, scaled by ``input_side / longer patch side`` (the letterbox), is within ``[lo, hi] ×
-    input_side``."""
-    inside, side = _inside_and_side(boxes, rects, input_side)
-    return _within(inside, side, input_side, lo, hi)
-
-
-def _within(inside: np.ndarray, side: np.ndarray, input_side: int, lo: float, hi: float) -> np.ndarray:
-    """``inside`` where the scaled longer ``side`` (px) is within ``[lo, hi] × input_side``."""
-    return inside & (side >= lo * input_side) & (side <= hi * input_side)
 
 
 def _parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -175,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = run(args)
-    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()), file=sys.stdout)
+    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()
+                   if k != "by_side"), file=sys.stdout)
+    print(side_table(out["by_side"]), file=sys.stdout)
     if args.json:
         write_json(args.json, out, indent=1)
     return 0
@@ -235,7 +179,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rects = np.array([r for r, m in zip(step.rects, minis, strict=True) if m]).reshape(-1, 4)
         kinds = [k for k, m in zip(step.kinds, minis, strict=True) if m]
         n_patches.append(len(rects))
-        _count(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
+        count_frame(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
     scored = parse_frame_range(args.score_frames) or (ids.start, ids.stop)
     result = evaluate(gt, preds, frames=scored)
     if args.out:
@@ -252,6 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "patch_recall_by_kind": {k: v / max(served.objects, 1) for k, v in sorted(served.by_kind.items())},
            "missed_unserved": served.missed_unserved, "missed_served": served.missed_served,
            "missed_uncovered": served.missed_uncovered, "missed_too_small": served.missed_too_small,
+           "by_side": served.side_figures(),
            "gen_ms_median": float(np.median(gen_ms)), "gen_ms_p90": float(np.percentile(gen_ms, 90)),
            "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
            **_device_figures(args, mode, placement, budget, mini, base, result.frames)}
@@ -299,28 +244,3 @@ def _router(bundle: str, manifest: Manifest, placement: Placement, whole_side: i
         return cache[name]
 
     return lambda frame_plan: [detector(n) for n in placement.models(frame_plan, pinned=pinned)]
-
-
-def _count(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[str], side: int, lo: float,
-           hi: float) -> None:
-    """Add one frame's patch-recall counts (non-crowd objects)."""
-    if gt is None:
-        return
-    keep = ~np.asarray(gt.iscrowd, dtype=bool)
-    boxes = gt.boxes[keep]
-    inside, scaled = _inside_and_side(boxes, rects, side)
-    mask = _within(inside, scaled, side, lo, hi)
-    hit = mask.any(axis=1)
-    served.objects += len(boxes)
-    served.served += int(hit.sum())
-    for kind in set(kinds):
-        cols = np.array([k == kind for k in kinds])
-        served.by_kind[kind] = served.by_kind.get(kind, 0) + int(mask[:, cols].any(axis=1).sum())
-    found = (iou_matrix(boxes, dets.boxes).max(axis=1) >= 0.5) if len(dets.boxes) and len(boxes) else \
-        np.zeros(len(boxes), dtype=bool)
-    covered = inside.any(axis=1)
-    small = covered & ~(inside & (scaled >= lo * side)).any(axis=1)
-    served.missed_unserved += int((~found & ~hit).sum())
-    served.missed_uncovered += int((~found & ~covered).sum())
-    served.missed_too_small += int((~found & ~hit & small).sum())
-    served.missed_served += int((~found & hit).sum())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from factory.export.servable import recall_by_side, servable_range
-from runtime.bench.loop import DEFAULT_SERVABLE, servable_fractions
+from runtime.bench.served import DEFAULT_SERVABLE, servable_fractions
 from runtime.coco import FrameAnnotations, VideoAnnotations
 from runtime.detections import Detections
 from runtime.errors import UserError
