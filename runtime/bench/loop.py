@@ -18,9 +18,8 @@ and "served but not detected" (``missed_uncovered``: of the unserved, those whol
 ``missed_too_small``: those whole in some patch but below the range in each — typically an untracked object inside
 a neighbour's patch; the rest lay in one above the range), the same by object size (a table: per longer-side bin,
 the fractions served, found, found when served and when not — :mod:`runtime.bench.served`), and the
-patch-generation time (ms/frame, median and
-p90): ``patch_ms`` for generation alone (camera motion, tracker, motion boxes, generator), ``gen_ms`` with
-cropping and JPEG.
+patch-generation time (ms/frame, median and p90): ``patch_ms`` for generation alone (camera motion, tracker,
+motion boxes, generator), ``gen_ms`` with cropping and JPEG.
 ``--config`` is a YAML file with ``patches:`` and ``loop:`` sections (the client config's); ``--set`` overrides
 one key. Host inference only: per-frame latency comes from cluster runs (``paraloupe-run``).
 """

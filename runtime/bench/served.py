@@ -42,9 +42,8 @@ class SideCounts:
 
 def side_bin_names() -> list[str]:
     """The bins' names, e.g. ``<16``, ``16-24``, ..., ``>=96`` (px)."""
-    edges = (0, *SIDE_BINS)
-    return [f"<{SIDE_BINS[0]}"] + [f"{a}-{b}" for a, b in zip(edges[1:-1], edges[2:], strict=True)] + \
-        [f">={SIDE_BINS[-1]}"]
+    return [f"<{SIDE_BINS[0]}", *(f"{a}-{b}" for a, b in zip(SIDE_BINS[:-1], SIDE_BINS[1:], strict=True)),
+            f">={SIDE_BINS[-1]}"]
 
 
 @dataclass
@@ -112,7 +111,7 @@ def within(inside: np.ndarray, side: np.ndarray, input_side: int, lo: float, hi:
 
 
 def count_frame(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: list[str], side: int, lo: float,
-           hi: float) -> None:
+                hi: float) -> None:
     """Add one frame's patch-recall counts (non-crowd objects of ``gt``; ``dets`` what the frame reported;
     ``rects`` (p, 4) its mini patches ``[x0, y0, x1, y1]`` px of ``kinds``; ``side`` the mini's input side, px;
     ``lo``, ``hi`` its servable range, fractions of ``side``)."""
@@ -137,12 +136,14 @@ def count_frame(served: Served, gt: Any, dets: Any, rects: np.ndarray, kinds: li
     served.missed_too_small += int((~found & ~hit & small).sum())
     served.missed_served += int((~found & hit).sum())
     bins = np.searchsorted(np.asarray(SIDE_BINS, dtype=np.float64), boxes[:, 2:4].max(axis=1), side="right")
-    for b, s, f in zip(bins, hit, found, strict=True):
-        c = served.by_side[int(b)]
-        c.objects += 1
-        c.served += int(s)
-        c.found += int(f)
-        c.found_served += int(s and f)
+    n = len(served.by_side)
+    per_bin = [np.bincount(bins, weights=w, minlength=n).astype(int)
+               for w in (None, hit, found, hit & found)]
+    for c, (objects, hits, finds, both) in zip(served.by_side, zip(*per_bin, strict=True), strict=True):
+        c.objects += int(objects)
+        c.served += int(hits)
+        c.found += int(finds)
+        c.found_served += int(both)
 
 
 def side_table(by_side: dict[str, dict[str, float | int]]) -> str:
@@ -153,4 +154,3 @@ def side_table(by_side: dict[str, dict[str, float | int]]) -> str:
         rows.append(f"{name:>16} | {f['objects']:7d} | {f['served']:6.3f} | {f['found']:5.3f} | "
                     f"{f['found_if_served']:16.3f} | {f['found_if_unserved']:19.3f}")
     return "\n".join(rows)
-
