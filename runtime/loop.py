@@ -60,6 +60,8 @@ class ClosedLoop:
         #: average precision ranks (``runtime.predictions.RANKED_KEY``); ``last`` is what the frame reports
         self.ranked = Detections.empty(-1)
         self.processed = 0
+        self.passes = 0  # baseline passes sent (their tiles rotate through the grid)
+        self._follow = 0  # processed frames still to get a pass because tracks started (``loop.whole_follow``)
 
     @property
     def whole_pass(self) -> bool:
@@ -75,6 +77,8 @@ class ClosedLoop:
         """A new stream: no feedback, the generator's state forgotten."""
         self.last = Detections.empty(-1)
         self.processed = 0
+        self.passes = 0
+        self._follow = 0
         if self.generator is not None:
             self.generator.reset()
         if self.feedback is not None:
@@ -109,14 +113,16 @@ class ClosedLoop:
     def _baseline_pass(self, frame: np.ndarray) -> list[Entry]:
         """This frame's baseline tiles (the whole frame for a 1×1 grid), when a pass is due."""
         lc, cfg = self.settings.loop, self.settings.patches
-        if not lc.whole_every or self.processed % lc.whole_every:
+        follow, self._follow = self._follow > 0, max(self._follow - 1, 0)
+        if not lc.whole_every or (self.processed % lc.whole_every and not follow):
             return []
         h, w = frame.shape[:2]
         cols, rows = lc.whole_grid
         tiles = grid_tiles(cols, rows, w, h, lc.whole_overlap)
         if lc.whole_frame_too and len(tiles) > 1:
             tiles = np.concatenate([np.array([[0, 0, w, h]], dtype=np.int64), tiles])
-        start = (self.processed // lc.whole_every) * lc.whole_tiles
+        start = self.passes * lc.whole_tiles
+        self.passes += 1
         chosen = [tiles[(start + i) % len(tiles)] for i in range(min(lc.whole_tiles, len(tiles)))]
         kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
         floor = lc.candidate_score if self.proposes else None
@@ -248,6 +254,8 @@ class ClosedLoop:
         # a merged box the baseline pass found is one of its boxes, unchanged (aggregation moves no box)
         from_baseline = seen_iou >= 1.0 - 1e-9
         tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start, from_baseline)
+        if self.feedback.tracker.started and self.whole_pass:
+            self._follow = lc.whole_follow
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
         backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
         tracked = self.feedback.review(tracked, base_rects, lc.whole_side, backing, plan.frame_w, plan.frame_h,

@@ -27,6 +27,11 @@ class LoopConfig:
                                   "(eighth session's build, 4 x RPi): 1 F1 0.7952, 2 0.7958, 3 0.7930 (a seed "
                                   "alone moves it 0.23) while the cluster's p50 falls 79 -> 54 -> 42 ms on "
                                   "vtest [200, 500), 78 -> 66 -> 48 ms on val-moving (p90 stays 71-80 ms)", ge=0)
+    whole_follow: int = bounded(0, "a frame whose detections started a track is followed by a baseline pass on each "
+                                   "of the next this many processed frames as well (new objects come in groups: "
+                                   "look again while they do; 0 = off); tuning set (eighth session's build, 4 x "
+                                   "RPi, whole_every 3): 1 F1 0.8007 vs 0.7930 off, but 46-74 % of the frames get "
+                                   "a pass (34 % off), so the cluster's p50 is a pass frame's", ge=0)
     whole_side: int = bounded(320, "input side of that baseline pass, px (the bundle's baseline at this side)",
                               ge=32)
     whole_grid: list[int] = bounded([3, 2], "the pass covers the frame in [columns, rows] tiles (SAHI-like: "

@@ -81,6 +81,7 @@ class Tracker:
         self.kf = BoxKalman(self.cfg.std_measurement, self.cfg.std_init_velocity, self.cfg.q_position,
                             self.cfg.q_velocity)
         self._next_id = 1
+        self.started = 0  #: how many tracks the last :meth:`update` started
         self.reset()
 
     def reset(self) -> None:
@@ -138,6 +139,7 @@ class Tracker:
         if may_start is not None:
             spare &= np.asarray(may_start, dtype=bool).reshape(-1)
         born = np.flatnonzero(spare & valid & (scores >= cfg.new_track_score) & ~clipped)
+        self.started = len(born)
         if len(born):
             self._start(boxes[born], scores[born], labels[born], t)
             det_of_track = np.concatenate([det_of_track, born])

@@ -57,6 +57,17 @@ def test_whole_frame_pass_goes_to_the_baseline_model_every_k_frames() -> None:
     assert calls["baseline"] == 3 and calls["mini"] > 0
 
 
+def test_a_pass_follows_a_frame_that_started_tracks() -> None:
+    loop = ClosedLoop(_settings(track=True, whole_every=3, whole_follow=1, whole_side=160, whole_grid=[2, 1],
+                                whole_tiles=1))
+    steps = list(run_loop(loop, video(9), {"mini": bright_blobs, "baseline": bright_blobs}))
+    tiles = [[tuple(r) for r, k in zip(s.rects, s.kinds, strict=True) if k == BASELINE_TILE] for s in steps]
+    # frame 0's tile (the left half) starts the left square's track, so frame 1 gets a pass too: the right half,
+    # where the other square starts one, so frame 2 gets one; nothing new after that: every 3rd frame again
+    assert [len(t) for t in tiles] == [1, 1, 1, 1, 0, 0, 1, 0, 0]
+    assert tiles[0] == tiles[2] != tiles[1] == tiles[3]
+
+
 def test_untracked_loop_is_the_plain_aggregate() -> None:
     loop = ClosedLoop(_settings(track=False, motion=False, whole_every=0))
     assert loop.feedback is None and not loop.whole_pass
