@@ -28,14 +28,18 @@ if TYPE_CHECKING:
 RUN_TIMEOUT_S = 900
 
 
-@functools.lru_cache(maxsize=1)
-def runtime_digest() -> str:
-    """sha256 (hex, 12) over every ``runtime/**/*.py``: the code a cluster run executes."""
-    root = Path(__file__).resolve().parents[2] / "runtime"
+def source_digest(root: Path) -> str:
+    """sha256 (hex, 12) over every ``*.py`` under ``root`` (relative names and contents, in sorted order)."""
     digest = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
     return digest.hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_digest() -> str:
+    """:func:`source_digest` of the ``runtime`` package: the code a cluster run or a replay executes."""
+    return source_digest(Path(__file__).resolve().parents[2] / "runtime")
 
 
 def run_key(spec: RunSpec, bundle: str, checksum: str) -> str:

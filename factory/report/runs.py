@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from factory.report.cluster_run import runtime_digest
 from runtime.atomic import write_json
 from runtime.bundle import file_sha256
 from runtime.detections import Detections
@@ -136,21 +137,13 @@ def spec_json(spec: RunSpec) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(spec)))
 
 
-# The code a run's detections depend on: a change there re-runs every run (as the DVC stage's deps would).
-CODE = ("runtime/replay.py", "runtime/infer.py", "runtime/decode.py", "runtime/detections.py", "runtime/geometry.py",
-        "runtime/patches", "runtime/cluster/aggregate.py", "runtime/loop.py", "runtime/feedback.py", "runtime/tracker",
-        "runtime/discovery", "runtime/sahi.py", "runtime/sahi_loop.py", "factory/report/runs.py")
-
-
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """sha256 over the source files of :data:`CODE` (relative to the repository root)."""
-    root = Path(__file__).resolve().parents[2]
-    digest = hashlib.sha256()
-    for entry in CODE:
-        path = root / entry
-        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    """sha256 over the code a run executes: every ``runtime/**/*.py`` (:func:`runtime_digest`, as the cluster
+    runs' key; a list of modules once missed ``runtime/loop_config.py``, where the loop's defaults live, and
+    re-used stale replays) and this module."""
+    digest = hashlib.sha256(runtime_digest().encode())
+    digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()
 
 

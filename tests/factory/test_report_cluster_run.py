@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from factory.report.cluster_run import source_digest
 from runtime.cli.run import main
 
 
@@ -34,3 +35,17 @@ def test_cost_and_kill_schedules_on_a_real_local_cluster(tiny_bundle: Path, tiny
     assert high, "the scheduled cost never reached the master"
     assert all("server-1" not in d["per_device"] for d in high if len(d["costs"]) > 1)  # avoided while another is up
     assert "server-0" not in decisions[-1]["costs"] and "server-0" not in decisions[-1]["per_device"]
+
+
+def test_source_digest_sees_every_module_of_the_tree(tmp_path: Path) -> None:
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("X = 1\n")
+    (tmp_path / "pkg" / "sub" / "config.py").write_text("DEFAULT = 1\n")
+    before = source_digest(tmp_path / "pkg")
+    (tmp_path / "pkg" / "sub" / "config.py").write_text("DEFAULT = 3\n")  # a changed default re-runs
+    changed = source_digest(tmp_path / "pkg")
+    (tmp_path / "pkg" / "sub" / "new.py").write_text("")  # so does a new module
+    grown = source_digest(tmp_path / "pkg")
+    assert len({before, changed, grown}) == 3
+    (tmp_path / "pkg" / "notes.txt").write_text("not code")
+    assert source_digest(tmp_path / "pkg") == grown
