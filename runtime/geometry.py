@@ -42,16 +42,21 @@ def rects_to_boxes(rects: np.ndarray) -> np.ndarray:
     return np.concatenate([rects[:, :2], rects[:, 2:] - rects[:, :2]], axis=1)
 
 
+def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection area (px²) between every box of ``a`` (n, 4) and ``b`` (m, 4), both ``[x, y, w, h]``;
+    returns (n, m)."""
+    ra = boxes_to_rects(np.asarray(a, dtype=np.float64).reshape(-1, 4))
+    rb = boxes_to_rects(np.asarray(b, dtype=np.float64).reshape(-1, 4))
+    iw = np.clip(np.minimum(ra[:, None, 2], rb[None, :, 2]) - np.maximum(ra[:, None, 0], rb[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(ra[:, None, 3], rb[None, :, 3]) - np.maximum(ra[:, None, 1], rb[None, :, 1]), 0, None)
+    return iw * ih
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU between every box of ``a`` (n, 4) and ``b`` (m, 4), both ``[x, y, w, h]``; returns (n, m)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    ra, rb = boxes_to_rects(a), boxes_to_rects(b)
-    ax1, ay1, ax2, ay2 = ra[:, 0:1], ra[:, 1:2], ra[:, 2:3], ra[:, 3:4]
-    bx1, by1, bx2, by2 = rb[:, 0], rb[:, 1], rb[:, 2], rb[:, 3]
-    iw = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None)
-    ih = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
-    inter = iw * ih
+    inter = intersection_matrix(a, b)
     union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
@@ -63,11 +68,9 @@ def covered_by_larger(boxes: np.ndarray, classes: np.ndarray, share: float) -> n
     classes = np.asarray(classes).reshape(-1)
     if share <= 0.0 or len(boxes) < 2:
         return np.zeros(len(boxes), dtype=bool)
-    r = boxes_to_rects(boxes)
-    iw = np.minimum(r[:, None, 2], r[None, :, 2]) - np.maximum(r[:, None, 0], r[None, :, 0])
-    ih = np.minimum(r[:, None, 3], r[None, :, 3]) - np.maximum(r[:, None, 1], r[None, :, 1])
+    inter = intersection_matrix(boxes, boxes)
     area = boxes[:, 2] * boxes[:, 3]
-    covers = (iw > 0) & (ih > 0) & (iw * ih >= share * area[:, None])
+    covers = (inter > 0) & (inter >= share * area[:, None])
     return (covers & (area[None, :] > area[:, None]) & (classes[:, None] == classes[None, :])).any(axis=1)
 
 

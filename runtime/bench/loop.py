@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from runtime.atomic import atomic_open, write_json
+from runtime.bench.false_positives import FalsePositives, fp_table
 from runtime.bench.placement import Placement
 from runtime.bench.served import DEFAULT_SERVABLE, Served, count_frame, servable_fractions, side_table
 from runtime.bundle import load_manifest
@@ -117,8 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = run(args)
     print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()
-                   if k != "by_side"), file=sys.stdout)
+                   if k not in ("by_side", "false_positives")), file=sys.stdout)
     print(side_table(out["by_side"]), file=sys.stdout)
+    print(fp_table(out["false_positives"]), file=sys.stdout)
     if args.json:
         write_json(args.json, out, indent=1)
     return 0
@@ -181,6 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         count_frame(served, gt.frames.get(d.frame), d, rects, kinds, mini_side, lo, hi)
     scored = parse_frame_range(args.score_frames) or (ids.start, ids.stop)
     result = evaluate(gt, preds, frames=scored)
+    false_positives = FalsePositives.of_video(gt, preds, scored)
     if args.out:
         with atomic_open(args.out) as handle:
             for f in sorted(preds):
@@ -195,7 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "patch_recall_by_kind": {k: v / max(served.objects, 1) for k, v in sorted(served.by_kind.items())},
            "missed_unserved": served.missed_unserved, "missed_served": served.missed_served,
            "missed_uncovered": served.missed_uncovered, "missed_too_small": served.missed_too_small,
-           "by_side": served.side_figures(),
+           "by_side": served.side_figures(), "false_positives": false_positives.figures(),
            "gen_ms_median": float(np.median(gen_ms)), "gen_ms_p90": float(np.percentile(gen_ms, 90)),
            "patch_ms_median": float(np.median(patch_ms)), "patch_ms_p90": float(np.percentile(patch_ms, 90)),
            **_device_figures(args, mode, placement, budget, mini, base, result.frames)}
