@@ -31,7 +31,9 @@ class LoopConfig:
                                    "of the next this many processed frames as well (new objects come in groups: "
                                    "look again while they do; 0 = off); tuning set (eighth session's build, 4 x "
                                    "RPi, whole_every 3): 1 F1 0.8007 vs 0.7930 off, but 46-74 % of the frames get "
-                                   "a pass (34 % off), so the cluster's p50 is a pass frame's", ge=0)
+                                   "a pass (34 % off), so the cluster's p50 is a pass frame's: vtest [200, 500) "
+                                   "0.888 at 43 ms -> 0.882 at 69, val-moving 0.861 at 48 -> 0.872 at 54, "
+                                   "val-switch 0.698 at 55 -> 0.706 at 77", ge=0)
     whole_side: int = bounded(320, "input side of that baseline pass, px (the bundle's baseline at this side)",
                               ge=32)
     whole_grid: list[int] = bounded([3, 2], "the pass covers the frame in [columns, rows] tiles (SAHI-like: "
