@@ -24,17 +24,18 @@ class LoopConfig:
                                  "(their mini latencies; a whole-frame pass reserved first)")
     whole_every: int = bounded(3, "every this many processed frames part of the frame also goes to the baseline "
                                   "model (discovery that does not depend on feedback; 0 = never). Tuning set of "
-                                  "13 videos (ninth session, 4 x RPi): 3 F1 0.794, 2 0.801, 1 0.802 (3 is "
-                                  "0.8 +- 0.4 points below 2) while the cluster's p50 falls 79 -> 54 -> 42 ms on "
-                                  "vtest [200, 500), 78 -> 66 -> 48 ms on val-moving (p90 stays 71-80 ms): 3 "
-                                  "keeps a frame's p50 at a third of the 640 baseline's", ge=0)
+                                  "13 videos (ninth session, 4 x RPi): 3 F1 0.794, 2 0.801, 1 0.802; with the "
+                                  "160 mini of another training seed 3 0.801, 2 0.799 (3 costs ~0.3 points), "
+                                  "while the cluster's p50 falls 79 -> 54 -> 42 ms on vtest [200, 500), 78 -> 66 "
+                                  "-> 48 ms on val-moving (p90 stays 71-80 ms): 3 keeps a frame's p50 at a third "
+                                  "of the 640 baseline's", ge=0)
     whole_follow: int = bounded(0, "a frame whose detections started a track is followed by a baseline pass on each "
                                    "of the next this many processed frames as well (new objects come in groups: "
                                    "look again while they do; 0 = off). Tuning set of 13 videos: 1 F1 0.806 "
-                                   "(+1.3 +- 0.4 points) with 42-74 % of the frames passed, so the cluster's p50 "
-                                   "is a pass frame's (vtest [200, 500) 43 -> 69 ms, val-switch 55 -> 77); with "
-                                   "whole_every 6 F1 0.800 at 24-61 % (p50 unchanged on vtest and val-moving, "
-                                   "val-static-4 65 -> 87 ms)", ge=0)
+                                   "(+1.3 +- 0.4 points; another seed's mini +0.3 +- 0.3) with 42-74 % of the "
+                                   "frames passed, so the cluster's p50 is a pass frame's (vtest [200, 500) 43 -> "
+                                   "69 ms, val-switch 55 -> 77); with whole_every 6 F1 0.800 at 24-61 % (p50 "
+                                   "unchanged on vtest and val-moving, val-static-4 65 -> 87 ms)", ge=0)
     whole_side: int = bounded(320, "input side of that baseline pass, px (the bundle's baseline at this side)",
                               ge=32)
     whole_grid: list[int] = bounded([3, 2], "the pass covers the frame in [columns, rows] tiles (SAHI-like: "
