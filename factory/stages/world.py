@@ -59,6 +59,13 @@ def _default_videos() -> dict[str, VideoParams]:
         "val-moving-2": VideoParams(seed=212, frames=200, camera="moving"),
         "val-switch": VideoParams(seed=213, frames=200, camera="static", switch_layout_at=100),
         "val-moving-3": VideoParams(seed=214, frames=200, camera="moving"),
+        # six more (ninth session): single videos swing by up to 9 points between nearly equal settings
+        "val-static-3": VideoParams(seed=215, frames=200, camera="static"),
+        "val-moving-4": VideoParams(seed=216, frames=200, camera="moving"),
+        "val-switch-2": VideoParams(seed=217, frames=200, camera="static", switch_layout_at=100),
+        "val-static-4": VideoParams(seed=218, frames=200, camera="static"),
+        "val-moving-5": VideoParams(seed=219, frames=200, camera="moving"),
+        "val-switch-3": VideoParams(seed=220, frames=200, camera="static", switch_layout_at=100),
         "test-static": VideoParams(seed=301, frames=400, camera="static"),
         "test-moving": VideoParams(seed=302, frames=400, camera="moving"),
         "test-switch": VideoParams(seed=303, frames=400, camera="static", switch_layout_at=200),
