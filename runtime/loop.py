@@ -254,7 +254,7 @@ class ClosedLoop:
         # a merged box the baseline pass found is one of its boxes, unchanged (aggregation moves no box)
         from_baseline = seen_iou >= 1.0 - 1e-9
         tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start, from_baseline)
-        if self.feedback.tracker.started and self.whole_pass:
+        if self.feedback.tracker.started:  # read only where a pass is due (``_baseline_pass``)
             self._follow = lc.whole_follow
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
         backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
