@@ -28,6 +28,17 @@ def class_gated_iou(track_boxes: np.ndarray, track_labels: np.ndarray, det_boxes
     return iou
 
 
+def size_gated(iou: np.ndarray, track_boxes: np.ndarray, det_boxes: np.ndarray, max_ratio: float) -> np.ndarray:
+    """``iou`` (n_tracks, n_dets) with 0 where a detection's area is more than ``max_ratio`` times, or less than
+    1 / ``max_ratio`` of, the track's (``[x, y, w, h]`` px boxes): a box on part of an object, or around two,
+    does not take the object's track. ``max_ratio`` 0 gates nothing."""
+    if max_ratio <= 0.0 or iou.size == 0:
+        return iou
+    track_area = np.maximum(track_boxes[:, 2] * track_boxes[:, 3], 1e-9)
+    ratio = (det_boxes[:, 2] * det_boxes[:, 3])[None, :] / track_area[:, None]
+    return np.where((ratio * max_ratio >= 1.0) & (ratio <= max_ratio), iou, 0.0)
+
+
 def greedy_match(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:
     """Match rows (tracks) to columns (detections) of ``iou`` (n, m), one-to-one, each pair with IoU >= ``min_iou``.
 

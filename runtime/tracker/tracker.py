@@ -8,8 +8,9 @@ One :meth:`Tracker.update` per processed frame, with that frame's detections and
    passes ``warp`` (:class:`runtime.tracker.camera_motion.CameraMotion`), mapped into this frame's pixels;
 2. detections with ``score < low_score`` (or an empty / non-finite box) are dropped;
 3. stage 1: detections with ``score >= high_score`` are matched to all tracks (IoU of predicted box and
-   detection >= ``match_iou``); stage 2: the lower-score detections to the tracks left over
-   (IoU >= ``low_match_iou``). Matching is within class, greedy by IoU (:mod:`runtime.tracker.association`);
+   detection >= ``match_iou``, areas within a factor ``match_area_ratio``); stage 2: the lower-score
+   detections to the tracks left over (IoU >= ``low_match_iou``). Matching is within class, greedy by IoU
+   (:mod:`runtime.tracker.association`);
 4. matched tracks are corrected by their detection. A *strong* hit (score >= high_score, not ``clipped``)
    counts towards confirmation; a weak one (low score, or a box touching a patch's inner border) keeps a
    track alive and updates it but never confirms it. A track is confirmed once it has ``min_hits`` strong
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.tracker.association import class_gated_iou, greedy_match, unmatched
+from runtime.tracker.association import class_gated_iou, greedy_match, size_gated, unmatched
 from runtime.tracker.config import TrackerConfig
 from runtime.tracker.kalman import BoxKalman, boxes_to_measurements, states_to_boxes, warp_states
 
@@ -210,7 +211,9 @@ class Tracker:
         pred = states_to_boxes(self._mean)
         high = np.flatnonzero(valid & (scores >= cfg.high_score))
         low = np.flatnonzero(valid & (scores < cfg.high_score))
-        r1, c1 = greedy_match(class_gated_iou(pred, self._labels, boxes[high], labels[high]), cfg.match_iou)
+        iou = size_gated(class_gated_iou(pred, self._labels, boxes[high], labels[high]), pred, boxes[high],
+                         cfg.match_area_ratio)
+        r1, c1 = greedy_match(iou, cfg.match_iou)
         rest = unmatched(n, r1)
         r2, c2 = greedy_match(class_gated_iou(pred[rest], self._labels[rest], boxes[low], labels[low]),
                               cfg.low_match_iou)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from runtime.tracker.association import class_gated_iou, greedy_match, unmatched
+from runtime.tracker.association import class_gated_iou, greedy_match, size_gated, unmatched
 
 
 def test_greedy_takes_highest_iou_first_and_gates() -> None:
@@ -55,3 +55,14 @@ def test_class_gate_and_unmatched() -> None:
     iou = class_gated_iou(a, np.array([0, 1]), a[:1], np.array([1]))
     np.testing.assert_allclose(iou, [[0.0], [1.0]])
     assert unmatched(5, np.array([1, 3])).tolist() == [0, 2, 4]
+
+
+def test_size_gate_drops_pairs_whose_areas_differ_by_more_than_the_ratio() -> None:
+    tracks = np.array([[0, 0, 40, 40], [100, 0, 20, 20]], float)
+    dets = np.array([[0, 0, 40, 20], [0, 0, 40, 19], [0, 0, 56, 56], [0, 0, 57, 57]], float)  # areas x 0.5 .. 2.03
+    iou = np.full((2, 4), 0.5)
+    gated = size_gated(iou, tracks, dets, 2.0)
+    np.testing.assert_allclose(gated[0], [0.5, 0.0, 0.5, 0.0])
+    # against the 20 px track (area 400): 2.0x and 1.9x pass, 7.8x and 8.1x do not
+    np.testing.assert_allclose(gated[1], [0.5, 0.5, 0.0, 0.0])
+    assert size_gated(iou, tracks, dets, 0.0) is iou  # 0 = off
