@@ -224,6 +224,15 @@ class ClosedLoop:
         smallest = np.where(held, sides[None, :], np.inf).min(axis=1)
         return boxes[boxes[:, 2:].max(axis=1) < self.settings.loop.zoom_below * smallest]
 
+    def _inside_larger(self, tracked: Detections) -> np.ndarray:
+        """(n,) true for the tracked boxes that ``loop.output_contain`` keeps out of the output: inside a larger box
+        of their class — in a patch mode, on a track that no baseline entry has ever found (a part of that object,
+        not an object hidden behind it; in a whole-frame mode the baseline made every box)."""
+        covered = covered_by_larger(tracked.boxes, np.array(tracked.labels), self.settings.loop.output_contain)
+        if covered.any() and tracked.ids is not None and self.feedback is not None and self.generator is not None:
+            covered &= ~np.isin(tracked.ids, self.feedback.tracker.backed_ids())
+        return covered
+
     def finish(self, plan: FramePlan, results: list[PatchDetections]) -> Detections:
         """The frame's detections from its entries' results (frame px); kept as the next frame's feedback.
         A skipped frame carries the last detections over (under its own frame id)."""
@@ -271,7 +280,7 @@ class ClosedLoop:
                     minis = np.array([e.model_kind == "mini" for e in plan.entries], dtype=bool)
                     parts.append(self._seen_small(plan, merged, rects[minis]))
             self.feedback.propose(np.concatenate(parts), lc.verify_iou)
-        tracked = tracked.select(~covered_by_larger(tracked.boxes, np.array(tracked.labels), lc.output_contain))
+        tracked = tracked.select(~self._inside_larger(tracked))
         keep = tracked.scores >= lc.output_min_score
         self.ranked = tracked
         self.last = tracked.select(keep)

@@ -99,6 +99,7 @@ class Tracker:
         self._confirmed = np.zeros(0, dtype=bool)
         self._last_hit = np.zeros(0)
         self._vetoes = np.zeros(0, dtype=np.int64)
+        self._backed = np.zeros(0, dtype=bool)  # a stronger detector has found the track (:meth:`review`)
 
     def __len__(self) -> int:
         """Live tracks (tentative and confirmed)."""
@@ -181,6 +182,7 @@ class Tracker:
         backed = np.asarray(backed, dtype=bool).reshape(-1)
         if len(held) != len(self._ids) or len(backed) != len(self._ids):
             raise ValueError(f"review: {len(held)} held / {len(backed)} backed flags for {len(self._ids)} tracks")
+        self._backed |= backed
         self._vetoes = np.where(held & backed, 0, self._vetoes + (held & ~backed))
         if not self.cfg.veto_after:
             return np.zeros(0, dtype=np.int64)
@@ -188,6 +190,11 @@ class Tracker:
         gone = self._ids[dead].copy()
         self._keep(~dead)
         return gone
+
+    def backed_ids(self) -> np.ndarray:
+        """The ids of the live tracks that a stronger detector has found at least once (``backed`` in a
+        :meth:`review`): objects of their own, not parts of another."""
+        return self._ids[self._backed].copy()
 
     def _advance(self, t: float) -> float:
         """Check ``t`` and predict every track to it."""
@@ -252,13 +259,14 @@ class Tracker:
         self._confirmed = np.concatenate([self._confirmed, np.zeros(k, dtype=bool)])
         self._last_hit = np.concatenate([self._last_hit, np.full(k, t)])
         self._vetoes = np.concatenate([self._vetoes, np.zeros(k, dtype=np.int64)])
+        self._backed = np.concatenate([self._backed, np.zeros(k, dtype=bool)])
         self._confirm()  # min_hits 1: at once
 
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():
             return
         for name in ("_mean", "_cov", "_ids", "_labels", "_scores", "_score_sum", "_score_n", "_hits", "_confirmed",
-                     "_last_hit", "_vetoes"):
+                     "_last_hit", "_vetoes", "_backed"):
             setattr(self, name, getattr(self, name)[keep])
 
 

@@ -261,3 +261,14 @@ def test_output_drops_a_tracks_box_inside_a_larger_box_of_its_class() -> None:
         if share:
             assert all(_matched(s.detections.boxes, squares(s.detections.frame)) == 2 for s in steps[1:])
     assert reported == {0.8: [2, 2, 2], 0.0: [4, 4, 4]}  # the fragments' tracks live; off, they are reported
+
+
+def test_a_box_inside_a_larger_one_is_reported_once_a_baseline_entry_found_its_track() -> None:
+    def reported(baseline) -> list[int]:
+        loop = ClosedLoop(_settings(track=True, motion=False, whole_every=1, whole_side=160, whole_grid=[1, 1],
+                                    whole_tiles=1, output_contain=0.8))
+        steps = list(run_loop(loop, video(5), {"mini": _with_fragments, "baseline": baseline}))
+        return [len(s.detections) for s in steps[2:]]
+
+    assert reported(bright_blobs) == [2, 2, 2]  # the baseline never saw the inner boxes: parts, not reported
+    assert reported(_with_fragments) == [4, 4, 4]  # it found them: objects of their own, each reported

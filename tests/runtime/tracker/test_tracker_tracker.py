@@ -315,6 +315,17 @@ def test_review_deletes_a_track_after_consecutive_vetoes() -> None:
         assert never.review(np.array([True]), np.array([False])).tolist() == []
 
 
+def test_a_track_once_backed_stays_backed_while_it_lives() -> None:
+    tr = Tracker(dataclasses.replace(TrackerConfig(), veto_after=2, min_hits=1))
+    step(tr, 0.0, (A, 0.9), (B, 0.9))
+    assert tr.backed_ids().tolist() == []
+    tr.review(np.array([True, False]), np.array([False, True]))  # B found by the stronger detector
+    tr.review(np.array([True, True]), np.array([False, False]))  # not again: still backed, A vetoed twice
+    assert tr.current()[0].tolist() == [2] and tr.backed_ids().tolist() == [2]
+    step(tr, 0.1, (A, 0.9))  # B missed (confirmed: lives on), A starts again as a new, unbacked track
+    assert tr.backed_ids().tolist() == [2]
+
+
 def test_coasting_reports_a_briefly_missed_confirmed_track_at_its_prediction() -> None:
     tr = Tracker(TrackerConfig(coast_s=0.15, camera_motion=False))
     step(tr, 0.0, (A, 0.9))
