@@ -155,7 +155,8 @@ class TrackFeedback:
         """Feed the frame's aggregated detections to the tracker; the confirmed tracks' detections of this frame
         (their matched boxes and scores, ``ids`` the track ids) are the frame's output. Each detection's
         measurement noise is the tracker's ``std_clipped`` when ``clipped``, else ``std_baseline`` when
-        ``from_baseline`` (the loop's baseline pass found it), else ``std_measurement``."""
+        ``from_baseline`` (the loop's baseline pass found it: it also starts a track from the tracker's
+        ``baseline_track_score``), else ``std_measurement``."""
         for name in detections.labels:
             if name not in self.names:
                 self.names.append(name)
@@ -166,7 +167,8 @@ class TrackFeedback:
             noise[np.asarray(from_baseline, dtype=bool).reshape(-1)] = self.cfg.std_baseline
         noise[clipped] = self.cfg.std_clipped
         out = self.tracker.update(frame_id / self.fps, detections.boxes, detections.scores, labels,
-                                  clipped=clipped, warp=self._warp, may_start=may_start, noise=noise)
+                                  clipped=clipped, warp=self._warp, may_start=may_start, noise=noise,
+                                  from_baseline=from_baseline)
         self._warp = np.eye(2, 3)
         idx = np.asarray(out.det_index, dtype=np.int64)
         hit = idx >= 0

@@ -26,6 +26,10 @@ class TrackerConfig:
                                ge=0.0, le=1.0)
     new_track_score: float = bounded(0.6, "an unmatched, unclipped detection needs score >= this to start a "
                                           "track (>= high_score)", ge=0.0, le=1.0)
+    baseline_track_score: float = bounded(0.45, "a detection the loop's baseline pass found (its box, unchanged by "
+                                                "aggregation) starts a track from this score: that model's own "
+                                                "threshold, not the minis' new_track_score (tuning set, four "
+                                                "builds: off 0.8079, 0.45 0.8107, each build up)", ge=0.0, le=1.0)
     match_iou: float = bounded(0.3, "stage 1: least IoU between a track's predicted box and a detection "
                                     "(SORT's; ByteTrack's 0.2 let a mini's box on part of an object take the "
                                     "object's track, and the next patch shrank onto that part)", gt=0.0, le=1.0)
@@ -94,6 +98,9 @@ class TrackerConfig:
         if self.new_track_score < self.high_score:
             raise UserError(f"{where}.new_track_score: {self.new_track_score} must be >= high_score "
                             f"({self.high_score}): low-score boxes never start tracks")
+        if self.baseline_track_score < self.low_score:
+            raise UserError(f"{where}.baseline_track_score: {self.baseline_track_score} must be >= low_score "
+                            f"({self.low_score})")
         if 0.0 < self.match_area_ratio < 1.0:
             raise UserError(f"{where}.match_area_ratio: {self.match_area_ratio} must be 0 (off) or >= 1")
         if self.cmc_min_points > self.cmc_max_points:

@@ -17,8 +17,8 @@ One :meth:`Tracker.update` per processed frame, with that frame's detections and
    hits and the mean score of all its hits is at least ``confirm_mean_score``, and stays confirmed;
 5. a tentative track with no match dies at once; a confirmed one is deleted when its last hit is more than
    ``max_lost_s`` seconds of video time old;
-6. an unmatched detection with ``score >= new_track_score`` that is not clipped starts a tentative track
-   (confirmed at once when ``min_hits == 1``).
+6. an unmatched detection with ``score >= new_track_score`` (``baseline_track_score`` for one the loop's
+   baseline pass found) that is not clipped starts a tentative track (confirmed at once when ``min_hits == 1``).
 
 The output is the confirmed tracks hit in this frame (Kalman posterior boxes). :meth:`Tracker.predict` gives
 every live track's box at a later time plus a margin for placing HighConf patches on the predictions.
@@ -107,14 +107,16 @@ class Tracker:
 
     def update(self, t: float, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                clipped: np.ndarray | None = None, warp: np.ndarray | None = None,
-               may_start: np.ndarray | None = None, noise: np.ndarray | None = None) -> TrackerOutput:
+               may_start: np.ndarray | None = None, noise: np.ndarray | None = None,
+               from_baseline: np.ndarray | None = None) -> TrackerOutput:
         """Advance to video time ``t`` (s) with this frame's detections and return its confirmed tracks.
 
         ``boxes`` (m, 4) ``[x, y, w, h]`` px, ``scores`` (m,) in 0–1, ``labels`` (m,) class indices, ``clipped``
         (m,) true where a box touches a patch's inner border (default none), ``warp`` the 2×3 affine from the
         previous processed frame's pixels to this frame's (default: still camera), ``may_start`` (m,) false for
         detections the caller does not trust to start a track (default: all may), ``noise`` (m,) each detection's
-        measurement std as a fraction of the box side (default: ``std_measurement`` for all).
+        measurement std as a fraction of the box side (default: ``std_measurement`` for all), ``from_baseline`` (m,)
+        true for the boxes the loop's baseline pass found (they start tracks from ``baseline_track_score``).
         """
         boxes, scores, labels, clipped = _detections(boxes, scores, labels, clipped)
         if warp is not None:
@@ -140,7 +142,10 @@ class Tracker:
         spare[det_idx] = False
         if may_start is not None:
             spare &= np.asarray(may_start, dtype=bool).reshape(-1)
-        born = np.flatnonzero(spare & valid & (scores >= cfg.new_track_score) & ~clipped)
+        start_score = np.full(len(scores), cfg.new_track_score)
+        if from_baseline is not None:
+            start_score[np.asarray(from_baseline, dtype=bool).reshape(-1)] = cfg.baseline_track_score
+        born = np.flatnonzero(spare & valid & (scores >= start_score) & ~clipped)
         self.started = len(born)
         if len(born):
             self._start(boxes[born], scores[born], labels[born], t)

@@ -78,6 +78,18 @@ def test_new_track_needs_new_track_score() -> None:
     assert len(tr) == 0
 
 
+def test_a_box_the_baseline_found_starts_a_track_from_its_own_threshold() -> None:
+    tr = Tracker()  # new 0.6, baseline 0.45
+    boxes, scores, labels = np.array([A, B], float), np.array([0.5, 0.5]), np.zeros(2, int)
+    tr.update(0.0, boxes, scores, labels, from_baseline=np.array([True, False]))
+    assert len(tr) == 1 and np.allclose(tr.current()[1][0], A, atol=1e-6)  # the mini's 0.5 starts nothing
+    tr = Tracker(TrackerConfig(baseline_track_score=0.6))
+    tr.update(0.0, boxes, scores, labels, from_baseline=np.array([True, True]))
+    assert len(tr) == 0
+    with pytest.raises(UserError, match="c.baseline_track_score"):
+        from_mapping(TrackerConfig, {"low_score": 0.3, "baseline_track_score": 0.2}, "c")
+
+
 def test_low_score_box_extends_a_track_but_never_starts_one() -> None:
     tr = Tracker()
     step(tr, 0.0, (A, 0.9))
