@@ -23,6 +23,7 @@ import numpy as np
 
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, MotionDetector, camera_shift_px
+from runtime.discovery.scene_cut import SceneCut
 from runtime.geometry import iou_matrix
 from runtime.modes import OutputBox
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
@@ -84,14 +85,18 @@ def clipped_flags(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: i
 class TrackFeedback:
     """Tracks + camera motion + motion boxes of one stream (:meth:`reset` for a new one)."""
 
-    def __init__(self, tracker: TrackerConfig, discovery: DiscoveryConfig | None, fps: float) -> None:
+    def __init__(self, tracker: TrackerConfig, discovery: DiscoveryConfig | None, fps: float,
+                 cut_diff: float = 0.0) -> None:
         """``fps``: frames per second of the stream's video time (frame ids are frame indices);
-        ``discovery`` None: no motion boxes."""
+        ``discovery`` None: no motion boxes; ``cut_diff``: thumbnail difference of a scene cut, grey levels
+        (``loop.cut_diff``; 0 = never a cut)."""
         self.cfg = tracker
         self.fps = float(fps)
         self.tracker = Tracker(tracker)
         self.camera = CameraMotion.from_config(tracker) if tracker.camera_motion else None
         self.motion = MotionDetector(discovery) if discovery is not None else None
+        self.scene_cut = SceneCut(cut_diff) if cut_diff > 0 else None
+        self.cut = False  # the last frame seeded was a scene cut: everything carried over was dropped
         self.names: list[str] = []
         self._warp = np.eye(2, 3)
         self._clipped = np.zeros((0, 4))  # last frame's clipped boxes no track took: next frame's patches
@@ -102,9 +107,17 @@ class TrackFeedback:
 
     def reset(self) -> None:
         """A new stream."""
-        self.tracker.reset()
+        self._forget()
         if self.camera is not None:
             self.camera.reset()
+        if self.scene_cut is not None:
+            self.scene_cut.reset()
+        self.cut = False
+
+    def _forget(self) -> None:
+        """Drop what the stream carries over (tracks, motion model, clipped boxes, candidates): a new stream or a
+        scene cut."""
+        self.tracker.reset()
         if self.motion is not None:
             self.motion.reset()
         self._warp = np.eye(2, 3)
@@ -118,6 +131,11 @@ class TrackFeedback:
         """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
         shared = FrameGrey(frame)  # one grey conversion and downscale for the camera motion and the motion boxes
         warp = self.camera.estimate(shared) if self.camera is not None else np.eye(2, 3)
+        # without a camera-motion estimate every frame's fit counts as lost: the thumbnails alone decide
+        lost = self.camera.lost if self.camera is not None else True
+        self.cut = self.scene_cut is not None and self.scene_cut.update(shared, lost)
+        if self.cut:
+            self._forget()
         self._warp = warp
         pred = self.tracker.predict(frame_id / self.fps)
         boxes = warp_boxes(pred.boxes, warp)

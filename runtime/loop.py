@@ -52,9 +52,10 @@ class ClosedLoop:
         self.tracked = generator is not None and self.mode == Mode.PARALOUPE
         self.feedback = None
         if self.tracked and lc.track:
-            self.feedback = TrackFeedback(lc.tracker, lc.discovery if lc.motion else None, settings.fps)
+            self.feedback = TrackFeedback(lc.tracker, lc.discovery if lc.motion else None, settings.fps,
+                                          lc.cut_diff)
         elif generator is None and settings.track_whole:
-            self.feedback = TrackFeedback(lc.tracker, None, settings.fps)
+            self.feedback = TrackFeedback(lc.tracker, None, settings.fps, lc.cut_diff)
         self.last = Detections.empty(-1)
         #: the last frame's detections before the score cuts (aggregator floor, tracked output threshold): what
         #: average precision ranks (``runtime.predictions.RANKED_KEY``); ``last`` is what the frame reports
@@ -114,7 +115,8 @@ class ClosedLoop:
         """This frame's baseline tiles (the whole frame for a 1×1 grid), when a pass is due."""
         lc, cfg = self.settings.loop, self.settings.patches
         follow, self._follow = self._follow > 0, max(self._follow - 1, 0)
-        if not lc.whole_every or (self.processed % lc.whole_every and not follow):
+        cut = self.feedback is not None and self.feedback.cut  # a new scene: the whole grid at once
+        if not lc.whole_every or (self.processed % lc.whole_every and not follow and not cut):
             return []
         h, w = frame.shape[:2]
         cols, rows = lc.whole_grid
@@ -123,7 +125,8 @@ class ClosedLoop:
             tiles = np.concatenate([np.array([[0, 0, w, h]], dtype=np.int64), tiles])
         start = self.passes * lc.whole_tiles
         self.passes += 1
-        chosen = [tiles[(start + i) % len(tiles)] for i in range(min(lc.whole_tiles, len(tiles)))]
+        count = len(tiles) if cut else min(lc.whole_tiles, len(tiles))
+        chosen = [tiles[(start + i) % len(tiles)] for i in range(count)]
         kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
         floor = lc.candidate_score if self.proposes else None
         return [Entry(tuple(int(v) for v in r), kind, 1.0,
@@ -144,6 +147,9 @@ class ClosedLoop:
             return self.generator(frame, frame_id, detections=last.boxes, scores=last.scores,
                                   det_frame_id=det_frame)
         seeds = self.feedback.seeds(frame, frame_id)
+        if self.feedback.cut:  # a scene cut: the generator starts over too
+            self.generator.reset()
+            det_frame = None
         patches = self.generator(frame, frame_id, detections=seeds.boxes, scores=np.ones(len(seeds.boxes)),
                                  det_frame_id=det_frame)
         if patches.skipped:

@@ -50,6 +50,14 @@ class LoopConfig:
                                   "every ceil(columns·rows / this) passes); tuning set, three builds: 2 "
                                   "0.783-0.789, 3 0.791-0.798, 4 0.789-0.795, 6 0.780-0.795 (with "
                                   "tracker.std_baseline 0.05); 3 costs about 4-10 ms of p50", ge=1)
+    cut_diff: float = bounded(20.0, "scene cut (the camera switched view): a processed frame on which the camera-"
+                                    "motion fit fails and whose 32x18 grey thumbnail differs from the last one's by "
+                                    "at least this mean, grey levels, starts the loop over as a new stream would — "
+                                    "tracks, motion model and candidates dropped — and gets the whole baseline grid "
+                                    "at once (runtime.discovery.scene_cut; 0 = off). Cuts measure 27-54 on the world "
+                                    "videos' layout switches; tuning set, four builds: off 0.8131, 20 0.8154 (val-"
+                                    "switch-2 +1.4, val-switch-3 +1.0, no cut found on a moving camera)", ge=0.0,
+                              le=255.0)
     output_min_score: float = bounded(0.5, "tracked output: a confirmed track's detection in this frame is "
                                            "reported when it scores at least this", ge=0.0, le=1.0)
     output_contain: float = bounded(0.6, "tracked output: a confirmed track's box of which a larger box of its "

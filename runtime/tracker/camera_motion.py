@@ -49,6 +49,9 @@ class CameraMotion:
         self.max_points = int(max_points)
         self.min_points = int(min_points)
         self.inliers = 0  #: RANSAC inliers of the last estimate (0 when it returned the identity)
+        #: the last estimate had a previous frame of the same size but no fit (too few corners found again, RANSAC
+        #: failed, implausible scale): the identity it returned is a guess (a scene cut, a violent jolt)
+        self.lost = False
         self._prev: np.ndarray | None = None
         self._prev_size: tuple[int, int] = (0, 0)
         self._points: np.ndarray | None = None
@@ -63,6 +66,7 @@ class CameraMotion:
         self._prev = None
         self._points = None
         self.inliers = 0
+        self.lost = False
 
     def estimate(self, frame: np.ndarray | FrameGrey) -> np.ndarray:
         """The 2×3 affine (float64, full-resolution px) from the previous frame to ``frame`` (BGR or grey, uint8,
@@ -73,6 +77,7 @@ class CameraMotion:
         prev, points, same_size = self._prev, self._points, self._prev_size == size
         self._prev, self._prev_size = grey, size
         self.inliers = 0
+        self.lost = prev is not None and same_size
         warp, kept = IDENTITY.copy(), None
         if prev is not None and same_size and points is not None and len(points) >= self.min_points:
             fitted = self._fit(prev, grey, points)
@@ -81,6 +86,7 @@ class CameraMotion:
                 warp = small.copy()
                 warp[:, 2] /= scale
                 self.inliers = len(kept)
+                self.lost = False
         self._points = kept if kept is not None and len(kept) >= self.max_points // 2 else self._detect(grey)
         return warp
 
