@@ -22,6 +22,9 @@ import numpy as np
 from runtime.video import FrameGrey
 
 THUMB_SIZE = (32, 18)  #: thumbnail (width, height) px the frames are compared at
+#: the thumbnail is made from the grey frame at this width, px (the camera-motion estimator's default width, so
+#: the reduced frame is shared with it through :class:`runtime.video.FrameGrey`)
+SOURCE_WIDTH = 320
 
 
 class SceneCut:
@@ -45,7 +48,7 @@ class SceneCut:
     def update(self, frame: np.ndarray | FrameGrey, camera_lost: bool) -> bool:
         """Whether ``frame`` (BGR or grey uint8, or its :class:`FrameGrey`) starts a new scene; ``camera_lost``:
         the camera-motion fit failed on it."""
-        grey = FrameGrey.of(frame).grey()
+        grey, _, _ = FrameGrey.of(frame).reduced(SOURCE_WIDTH)
         thumb = cv2.resize(grey, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
         prev, self._prev = self._prev, thumb
         self.diff = float(np.abs(thumb - prev).mean()) if prev is not None else 0.0
