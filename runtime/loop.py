@@ -63,6 +63,7 @@ class ClosedLoop:
         self.processed = 0
         self.passes = 0  # baseline passes sent (their tiles rotate through the grid)
         self._follow = 0  # processed frames still to get a pass because tracks started (``loop.whole_follow``)
+        self._motion = np.zeros((0, 4))  # this frame's motion boxes (n, 4) [x, y, w, h] px
 
     @property
     def whole_pass(self) -> bool:
@@ -147,6 +148,7 @@ class ClosedLoop:
             return self.generator(frame, frame_id, detections=last.boxes, scores=last.scores,
                                   det_frame_id=det_frame)
         seeds = self.feedback.seeds(frame, frame_id)
+        self._motion = seeds.motion
         if self.feedback.cut:  # a scene cut: the generator starts over too
             self.generator.reset()
             det_frame = None
@@ -206,6 +208,8 @@ class ClosedLoop:
         if len(merged) == 0:
             return strong
         strong |= self.feedback.verified(merged.boxes, lc.verify_iou)
+        if lc.motion_verifies and len(self._motion):
+            strong |= iou_matrix(merged.boxes, self._motion).max(axis=1) >= lc.verify_iou
         return strong | (seen_iou >= 0.5)
 
     def _large_only(self, result: PatchDetections, plan: FramePlan) -> PatchDetections:

@@ -272,3 +272,25 @@ def test_a_box_inside_a_larger_one_is_reported_once_a_baseline_entry_found_its_t
 
     assert reported(bright_blobs) == [2, 2, 2]  # the baseline never saw the inner boxes: parts, not reported
     assert reported(_with_fragments) == [4, 4, 4]  # it found them: objects of their own, each reported
+
+
+def _textured_squares(n: int):
+    """The test video's squares in a 3-px checkerboard (both shades bright_blobs' blobs): moving texture, so
+    frame differencing sees each whole square move, not only its leading and trailing edges."""
+    for f, img in video(n):
+        bright = img > 140
+        ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+        checks = (((xs // 3) + (ys // 3)) % 2 == 0)[:, :, None]
+        yield f, np.where(bright & checks, np.uint8(180), img)
+
+
+def test_a_motion_box_lets_a_mini_detection_start_a_track() -> None:
+    def ids_seen(motion_verifies: bool) -> set[int]:
+        settings = _settings(track=True, motion=True, whole_every=0, motion_verifies=motion_verifies)
+        settings.patches.r_high = 0.5
+        steps = list(run_loop(ClosedLoop(settings), _textured_squares(14),
+                              {"mini": _scored(0.65, 0.4), "baseline": bright_blobs}))
+        return {int(i) for s in steps for i in (s.detections.ids if s.detections.ids is not None else [])}
+
+    assert ids_seen(False) == set()  # the minis' 0.65 < mini_start_score, and nothing else vouches for them
+    assert len(ids_seen(True)) == 2  # both squares move: their motion boxes vouch for the minis' boxes
