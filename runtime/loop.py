@@ -66,6 +66,11 @@ class ClosedLoop:
         self._motion = np.zeros((0, 4))  # this frame's motion boxes (n, 4) [x, y, w, h] px
 
     @property
+    def cut(self) -> bool:
+        """Whether the last planned frame was a scene cut (``loop.cut_diff``): the loop started over on it."""
+        return self.feedback is not None and self.feedback.cut
+
+    @property
     def whole_pass(self) -> bool:
         """Whether this patch mode also sends whole frames to the baseline model now and then."""
         return self.tracked and self.settings.loop.whole_every > 0

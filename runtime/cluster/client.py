@@ -279,6 +279,8 @@ class Client:
         """The job's patches (rectangles, JPEGs, confidences) from the generator, or the whole frame; False
         when the generator skips the frame."""
         job.plan = plan = self.loop.plan(job.frame, job.frame_id, self._budget())
+        if isinstance(self.loop, ClosedLoop) and self.loop.cut:
+            self.stats.count("scene_cuts")  # the loop started over on this frame (the summary's counters)
         if plan.skipped:
             return False
         for entry in plan.entries:

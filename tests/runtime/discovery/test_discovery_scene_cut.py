@@ -59,7 +59,7 @@ def test_the_loop_starts_over_at_a_scene_cut() -> None:
                                 cut_diff=20.0))
     seen = []
     for step in run_loop(loop, _switching_video(9, cut_at=5), {"mini": bright_blobs, "baseline": bright_blobs}):
-        seen.append((step.kinds.count(BASELINE_TILE), loop.feedback.cut, len(loop.feedback.tracker)))
+        seen.append((step.kinds.count(BASELINE_TILE), loop.cut, len(loop.feedback.tracker)))
     tiles, cuts, tracks = zip(*seen, strict=True)
     assert cuts == (False,) * 5 + (True,) + (False,) * 3
     assert tiles[5] == 4  # the cut frame: every tile of the grid
@@ -70,4 +70,4 @@ def test_the_loop_starts_over_at_a_scene_cut() -> None:
 def test_no_cut_with_cut_diff_zero() -> None:
     loop = ClosedLoop(_settings(track=True, whole_every=0, cut_diff=0.0))
     for _ in run_loop(loop, _switching_video(7, cut_at=4), {"mini": bright_blobs, "baseline": bright_blobs}):
-        assert not loop.feedback.cut
+        assert not loop.cut
