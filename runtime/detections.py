@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+BOX_DECIMALS = 2  #: box coordinates on the wire and in prediction lines: 0.01 px
+SCORE_DECIMALS = 4  #: scores on the wire and in prediction lines: 1e-4
 
 @dataclass
 class Detections:
@@ -58,11 +60,18 @@ class Detections:
         """The same detections as frame ``frame``'s (arrays shared, labels copied)."""
         return Detections(self.boxes, list(self.labels), self.scores, frame, self.ids)
 
+    def as_sent(self) -> Detections:
+        """The detections as a server's reply carries them to the client (boxes rounded to 0.01 px, scores to
+        1e-4): replay and the client's own inference use them too, so that every path feeds the closed loop the
+        same numbers (the loop amplifies a 0.01 px difference into different patches frames later)."""
+        return Detections(np.round(self.boxes, BOX_DECIMALS), list(self.labels), np.round(self.scores, SCORE_DECIMALS),
+                          self.frame, self.ids)
+
     def rows(self) -> list[list[Any]]:
         """The detections as a prediction line lists them: ``[x, y, w, h, label, score]`` each, boxes rounded to
         0.01 px, scores to 1e-4."""
-        return [[round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2]), 2), round(float(b[3]), 2),
-                 lab, round(float(s), 4)] for b, lab, s in zip(self.boxes, self.labels, self.scores, strict=False)]
+        return [[*(round(float(v), BOX_DECIMALS) for v in b), lab, round(float(s), SCORE_DECIMALS)]
+                for b, lab, s in zip(self.boxes, self.labels, self.scores, strict=False)]
 
     def to_line(self, **extra: Any) -> str:
         """This frame's line of a prediction file (:mod:`runtime.predictions`), with ``extra`` keys added (and

@@ -95,7 +95,8 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
         chosen = route(plan) if route is not None else [detectors[e.model_kind] for e in plan.entries]
         images = [_decode(e.jpeg) for e in plan.entries]
         outs = infer_entries(images, [e.min_score for e in plan.entries], chosen)
-        results = [PatchDetections(e.rect, (im.shape[1], im.shape[0]), out.detections)
+        # the numbers a server's reply would carry (``Detections.as_sent``): replay and cluster run the same loop
+        results = [PatchDetections(e.rect, (im.shape[1], im.shape[0]), out.detections.as_sent())
                    for e, im, out in zip(plan.entries, images, outs, strict=True)]
         infer_ms = [out.infer_ms for out in outs]
         detections = loop.finish(plan, results)

@@ -155,7 +155,8 @@ class PatchDispatch:
             return
         out = model(image, min_score=job.min_score(index))
         self.stats.add_patch("local", rtt_ms=out.infer_ms, infer_ms=out.infer_ms, model=name)
-        self._complete(job, index, PatchDetections(job.rects[index], (image.shape[1], image.shape[0]), out.detections))
+        self._complete(job, index, PatchDetections(job.rects[index], (image.shape[1], image.shape[0]),
+                                                   out.detections.as_sent()))
 
     # ---------------------------------------------------------------- placing a frame's patches
 

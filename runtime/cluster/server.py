@@ -148,10 +148,9 @@ class Server:
             return {"w": int(image.shape[1]), "h": int(image.shape[0]), "score": round(pose.score, 4),
                     "points": [[round(float(v), 2) for v in p] for p in pose.points], "infer_ms": pose.infer_ms}, ""
         out = det(image, min_score=None if min_score is None else float(min_score))
-        dets = out.detections
-        return {"w": int(image.shape[1]), "h": int(image.shape[0]),
-                "boxes": [[round(float(v), 2) for v in b] for b in dets.boxes], "labels": dets.labels,
-                "scores": [round(float(s), 4) for s in dets.scores], "infer_ms": out.infer_ms}, ""
+        dets = out.detections.as_sent()
+        return {"w": int(image.shape[1]), "h": int(image.shape[0]), "boxes": dets.boxes.tolist(),
+                "labels": dets.labels, "scores": dets.scores.tolist(), "infer_ms": out.infer_ms}, ""
 
     def _send(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         try:

@@ -87,3 +87,22 @@ def test_infer_entries_batches_detectors_that_can_and_keeps_the_order() -> None:
     out = infer_entries(images, [None, 0.25, None, None, 0.5], [batched, batched, single, batched, single])
     assert [o.infer_ms for o in out] == [0.0, 1.25, 2.0, 3.0, 4.0]  # in entry order, min_score passed
     assert sorted(calls) == [("batch", 3), ("single", 2), ("single", 4)]
+
+
+def test_replay_feeds_the_loop_the_numbers_a_server_reply_carries() -> None:
+    """Replay rounds each patch's detections as the server's reply does (``Detections.as_sent``), so replay and
+    cluster run the same closed loop: a 0.01 px difference grows into different patches frames later."""
+    def fine(image: np.ndarray, min_score: float | None = None) -> Inference:
+        boxes = np.array([[10.123456, 20.987654, 30.55555, 40.44444]])
+        return Inference(Detections(boxes, ["person"], np.array([0.9123456])), infer_ms=0.1)
+
+    cfg = PatchConfig(skip_threshold=0.0, refresh_every=0, max_side=640)
+    step = next(iter(replay(video(1), fine, None, cfg, whole_frame_side=640)))
+    sent = Detections(np.array([[10.123456, 20.987654, 30.55555, 40.44444]]), ["person"], np.array([0.9123456]))
+    sent = sent.as_sent()
+    np.testing.assert_array_equal(sent.boxes, [[10.12, 20.99, 30.56, 40.44]])
+    assert sent.scores.tolist() == [0.9123]
+    # the whole frame: the frame's box is the reply's box times one scale (the image's size to the frame's)
+    scale = step.detections.boxes[0, 2] / sent.boxes[0, 2]
+    np.testing.assert_allclose(step.detections.boxes, sent.boxes * scale, rtol=1e-12)
+    assert step.detections.scores.tolist() == [0.9123]
