@@ -121,7 +121,7 @@ class ClosedLoop:
         """This frame's baseline tiles (the whole frame for a 1×1 grid), when a pass is due."""
         lc, cfg = self.settings.loop, self.settings.patches
         follow, self._follow = self._follow > 0, max(self._follow - 1, 0)
-        cut = self.feedback is not None and self.feedback.cut  # a new scene: the whole grid at once
+        cut = self.cut  # a new scene: the whole grid at once
         if not lc.whole_every or (self.processed % lc.whole_every and not follow and not cut):
             return []
         h, w = frame.shape[:2]

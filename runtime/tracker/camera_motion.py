@@ -77,7 +77,6 @@ class CameraMotion:
         prev, points, same_size = self._prev, self._points, self._prev_size == size
         self._prev, self._prev_size = grey, size
         self.inliers = 0
-        self.lost = prev is not None and same_size
         warp, kept = IDENTITY.copy(), None
         if prev is not None and same_size and points is not None and len(points) >= self.min_points:
             fitted = self._fit(prev, grey, points)
@@ -86,7 +85,7 @@ class CameraMotion:
                 warp = small.copy()
                 warp[:, 2] /= scale
                 self.inliers = len(kept)
-                self.lost = False
+        self.lost = prev is not None and same_size and kept is None
         self._points = kept if kept is not None and len(kept) >= self.max_points // 2 else self._detect(grey)
         return warp
 
