@@ -16,7 +16,10 @@ The *equal-budget side* is the largest side whose profiled latency on the first 
 frame on one device, the per-frame budget ParaLoupe spends across the cluster. Printed per video: ParaLoupe's
 F1 (P / R), patch recall, patches per frame and per object, patch-generation ms (median / p90), every side's
 F1, the ratio to the equal-budget side and the gap to the best side (F1 points); then the means and issue 14's
-goals (ratio >= 1.2, gap >= -2 points, patch recall >= 0.95, generation median <= 5 ms) met or not, per video.
+goals (ratio >= 1.2, gap >= -2 points, patch recall >= 0.95, generation median <= 5 ms) met or not, per video;
+then, pooled over the videos by object size (:func:`size_split`), the share of ground-truth objects ParaLoupe
+found and served against each video's best side's — where ParaLoupe loses, and whether the generator (served)
+or the minis (found when served) lose it.
 Per-frame latency comes from cluster runs: ``--cluster`` adds them (:mod:`runtime.bench.versus_cluster`).
 """
 
@@ -31,6 +34,7 @@ from typing import Any
 from runtime.atomic import write_json
 from runtime.bench import loop, tune, versus_cluster
 from runtime.bench.common import folder_video, real_video
+from runtime.bench.served import side_bin_names
 from runtime.bundle import load_manifest
 from runtime.errors import UserError
 from runtime.evaluate import parse_frame_range
@@ -100,6 +104,29 @@ def compare(pl: dict[str, Any], side_f1: dict[int, float], equal: int | None) ->
             "gap_points": gap, "met": met}
 
 
+def size_split(runs: dict[str, dict[str, Any]], table: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per object-size bin (:func:`runtime.bench.served.side_bin_names`), pooled over the videos (weighted by
+    their objects): ``objects``, ParaLoupe's ``found``, ``served`` and ``found_if_served``, and ``best_found``, the
+    share each video's best side found (``runs[video]["B{side}"]``); fractions 0-1. Bins without objects are left
+    out."""
+    split: dict[str, dict[str, float]] = {}
+    for name in side_bin_names():
+        objects = found = served = found_served = best = 0.0
+        for video, c in table.items():
+            ours = runs[video]["paraloupe"]["by_side"][name]
+            theirs = runs[video][f"B{c['best_side']}"]["by_side"][name]
+            n = ours["objects"]
+            objects += n
+            found += n * ours["found"]
+            served += n * ours["served"]
+            found_served += n * ours["served"] * ours["found_if_served"]
+            best += n * theirs["found"]
+        if objects:
+            split[name] = {"objects": objects, "found": found / objects, "served": served / objects,
+                           "found_if_served": found_served / max(served, 1e-9), "best_found": best / objects}
+    return split
+
+
 def _videos(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     videos = [folder_video(f) for f in map(Path, args.videos)]
     if args.frames:
@@ -147,7 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for (name, run, _), r in zip(jobs, results, strict=True):
         runs.setdefault(name, {})[run] = r
     table = {name: compare(r["paraloupe"], {s: r[f"B{s}"]["f1"] for s in sides}, equal) for name, r in runs.items()}
+    by_size = size_split(runs, table)
     _print(runs, table, sides, equal, devices[0], args)
+    _print_sizes(by_size)
     cluster = None
     if args.cluster:
         timed = [(name, video, {**({"equal": equal} if equal is not None else {}), "best": table[name]["best_side"]})
@@ -157,8 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         write_json(args.json, {"devices": devices, "slo_ms": args.slo, "precision": args.precision,
                                "latency_ms": {s: ms for s, (_, ms) in sides.items()}, "equal_side": equal,
-                               "comparison": table, "runs": runs, "cluster": cluster, "options": loop_args,
-                               "real_mini": choice or args.real_mini},
+                               "comparison": table, "by_size": by_size, "runs": runs, "cluster": cluster,
+                               "options": loop_args, "real_mini": choice or args.real_mini},
                    indent=1)
     return 0
 
@@ -206,6 +235,14 @@ def _print(runs: dict[str, dict[str, Any]], table: dict[str, dict[str, Any]],
         met = [name for name, c in table.items() if c["met"][goal]]
         print(f"goal {goal} ({'>=' if goal != 'patch_ms_median' else '<='} {bound:g}): met on {len(met)}/{n}"
               + (f" ({', '.join(met)})" if met and len(met) < n else ""))
+
+
+def _print_sizes(by_size: dict[str, dict[str, float]]) -> None:
+    print("by object size (longer side, px), pooled: ParaLoupe found (served, found when served) vs the best side")
+    for name, row in by_size.items():
+        gap = 100 * (row["found"] - row["best_found"])
+        print(f"  {name:>6}  {int(row['objects']):6d} objects  {row['found']:.3f} ({row['served']:.3f}, "
+              f"{row['found_if_served']:.3f})  vs {row['best_found']:.3f}  {gap:+.1f}")
 
 
 if __name__ == "__main__":

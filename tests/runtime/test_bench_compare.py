@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runtime.bench import stability, versus, versus_cluster
+from runtime.bench.served import side_bin_names
 from runtime.bundle import load_manifest
 from runtime.errors import UserError
 
@@ -60,6 +62,31 @@ def test_compare_ratio_gap_and_goals() -> None:
     assert none_fits["ratio"] is None and not none_fits["met"]["ratio"] and none_fits["met"]["gap_points"]
 
 
+def _bins(objects: int, found: float, served: float = 0.0, found_if_served: float = 0.0) -> dict[str, Any]:
+    """A run's ``by_side`` with every object in the 32-48 px bin."""
+    empty = {"objects": 0, "found": 0.0, "served": 0.0, "found_if_served": 0.0, "found_if_unserved": 0.0}
+    bins = {name: dict(empty) for name in side_bin_names()}
+    bins["32-48"] = {**empty, "objects": objects, "found": found, "served": served,
+                     "found_if_served": found_if_served}
+    return bins
+
+
+def test_size_split_pools_videos_by_their_objects_against_each_ones_best_side() -> None:
+    runs = {"a": {"paraloupe": {"by_side": _bins(10, 0.5, 0.8, 0.5 / 0.8)}, "B960": {"by_side": _bins(10, 0.9)},
+                  "B640": {"by_side": _bins(10, 0.1)}},
+            "b": {"paraloupe": {"by_side": _bins(30, 0.9, 1.0, 0.9)}, "B960": {"by_side": _bins(30, 0.0)},
+                  "B640": {"by_side": _bins(30, 0.7)}}}
+    table = {"a": {"best_side": 960}, "b": {"best_side": 640}}
+    split = versus.size_split(runs, table)
+    assert list(split) == ["32-48"]  # bins without objects are left out
+    row = split["32-48"]
+    assert row["objects"] == 40
+    assert row["found"] == pytest.approx((5 + 27) / 40)
+    assert row["served"] == pytest.approx((8 + 30) / 40)
+    assert row["found_if_served"] == pytest.approx((5 + 27) / 38)
+    assert row["best_found"] == pytest.approx((9 + 21) / 40)  # a's B960, b's B640
+
+
 def test_versus_runs_paraloupe_and_every_side(tiny_bundle: Path, tiny_video: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "v.json"
@@ -72,6 +99,7 @@ def test_versus_runs_paraloupe_and_every_side(tiny_bundle: Path, tiny_video: Pat
     assert data["runs"][name]["B160"]["mode"] == "baseline" and data["runs"][name]["B160"]["side"] == 160
     assert {r["frames"] for r in data["runs"][name].values()} == {4}  # --frames reaches every run
     assert data["equal_side"] == 160 and data["comparison"][name]["sides"] == {"160": data["runs"][name]["B160"]["f1"]}
+    assert set(data["by_size"]) <= set(side_bin_names())
     printed = capsys.readouterr().out
     assert "equal-budget side 160" in printed and "goal patch_recall" in printed
     with pytest.raises(UserError, match="no videos"):
