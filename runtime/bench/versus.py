@@ -238,6 +238,8 @@ def _print(runs: dict[str, dict[str, Any]], table: dict[str, dict[str, Any]],
 
 
 def _print_sizes(by_size: dict[str, dict[str, float]]) -> None:
+    """One line per size bin of :func:`size_split`: objects, ParaLoupe's shares, the best side's, the difference
+    (points)."""
     print("by object size (longer side, px), pooled: ParaLoupe found (served, found when served) vs the best side")
     for name, row in by_size.items():
         gap = 100 * (row["found"] - row["best_found"])
