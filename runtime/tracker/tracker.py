@@ -18,7 +18,8 @@ One :meth:`Tracker.update` per processed frame, with that frame's detections and
 5. a tentative track with no match dies at once; a confirmed one is deleted when its last hit is more than
    ``max_lost_s`` seconds of video time old;
 6. an unmatched detection with ``score >= new_track_score`` (``baseline_track_score`` for one the loop's
-   baseline pass found) that is not clipped starts a tentative track (confirmed at once when ``min_hits == 1``).
+   baseline pass found) that is not clipped starts a tentative track (confirmed at once when ``min_hits == 1``
+   or its score is at least ``birth_confirm_score``).
 
 The output is the confirmed tracks hit in this frame (Kalman posterior boxes). :meth:`Tracker.predict` gives
 every live track's box at a later time plus a margin for placing HighConf patches on the predictions.
@@ -266,6 +267,7 @@ class Tracker:
         self._vetoes = np.concatenate([self._vetoes, np.zeros(k, dtype=np.int64)])
         self._backed = np.concatenate([self._backed, np.zeros(k, dtype=bool)])
         self._confirm()  # min_hits 1: at once
+        self._confirmed[-k:] |= scores >= self.cfg.birth_confirm_score  # a sure detection: at once too
 
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():

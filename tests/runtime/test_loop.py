@@ -136,7 +136,8 @@ def _blind(image: np.ndarray, min_score: float | None = None):
 
 def test_baseline_tiles_veto_tracks_they_hold_but_do_not_see() -> None:
     def ids_seen(veto_after: int, baseline) -> set[int]:
-        tracker = dataclasses.replace(TrackerConfig(), veto_after=veto_after, veto_min_side=16.0)
+        tracker = dataclasses.replace(TrackerConfig(), veto_after=veto_after, veto_min_side=16.0,
+                                      birth_confirm_score=1.0)  # frame 0's duplicate births die unreported
         loop = ClosedLoop(_settings(track=True, whole_every=1, whole_side=160, whole_grid=[2, 2], whole_tiles=4,
                                     tracker=tracker))
         steps = list(run_loop(loop, video(10), {"mini": bright_blobs, "baseline": baseline}))
@@ -161,8 +162,8 @@ def test_whole_frame_mode_through_the_tracker() -> None:
     plain = list(run_loop(raw, video(5), {"baseline": bright_blobs}))
     steps = list(run_loop(tracked, video(5), {"baseline": bright_blobs}))
     assert len(plain[0].detections) == 2 and plain[0].detections.ids is None  # raw per-frame detections
-    assert len(steps[0].detections) == 0  # tentative on its first frame
-    assert all(len(s.detections) == 2 and set(s.detections.ids.tolist()) == {1, 2} for s in steps[1:])
+    # scores 0.9 >= tracker.birth_confirm_score: confirmed on their first frame, one track each throughout
+    assert all(len(s.detections) == 2 and set(s.detections.ids.tolist()) == {1, 2} for s in steps)
 
 
 def test_whole_frame_joins_the_tile_rotation() -> None:

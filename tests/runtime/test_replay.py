@@ -58,11 +58,13 @@ def test_replay_finds_and_maps_objects(mode: str) -> None:
 
 def test_tracked_whole_frames_report_confirmed_tracks_only() -> None:
     """``tracked``: the whole frame's detections go through the loop's tracker — a detection is reported from its
-    track's confirmation on (min_hits 2), raw per-frame detections from the first frame."""
+    track's confirmation on (at once for these sure boxes, score 0.9 >= ``tracker.birth_confirm_score``), with its
+    track id; raw per-frame detections carry none."""
     cfg = PatchConfig(max_side=640)
     raw = list(replay(video(4), bright_blobs, None, cfg, whole_frame_side=640))
     tracked = list(replay(video(4), bright_blobs, None, cfg, whole_frame_side=640, tracked=True))
-    assert len(raw[0].detections) == 2 and len(tracked[0].detections) == 0
+    assert len(raw[0].detections) == 2 and raw[0].detections.ids is None
+    assert len(tracked[0].detections) == 2 and sorted(tracked[0].detections.ids.tolist()) == [1, 2]
     assert _matched(tracked[-1].detections.boxes, squares(3)) == 2
 
 

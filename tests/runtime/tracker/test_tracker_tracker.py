@@ -15,6 +15,8 @@ from runtime.tracker import CameraMotion, Tracker, TrackerConfig, TrackerOutput
 
 A = [100.0, 100.0, 40.0, 80.0]
 B = [400.0, 200.0, 60.0, 60.0]
+#: these tests follow a track from tentative to confirmed: no detection here confirms a track at its birth
+TWO_HITS = TrackerConfig(birth_confirm_score=1.0)
 
 
 def step(tr: Tracker, t: float, *dets: tuple, warp: np.ndarray | None = None) -> TrackerOutput:
@@ -45,7 +47,7 @@ def test_config_loads_strictly() -> None:
 
 
 def test_confirmation_needs_a_second_strong_hit() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     out = step(tr, 0.0, (A, 0.9))
     assert len(out) == 0 and len(tr) == 1  # tentative, not reported
     out = step(tr, 0.1, (A, 0.9))
@@ -55,16 +57,16 @@ def test_confirmation_needs_a_second_strong_hit() -> None:
 
 
 def test_min_hits_three_and_one() -> None:
-    tr = Tracker(TrackerConfig(min_hits=3))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, min_hits=3))
     assert len(step(tr, 0.0, (A, 0.9))) == 0
     assert len(step(tr, 0.1, (A, 0.9))) == 0
     assert step(tr, 0.2, (A, 0.9)).ids.tolist() == [1]
-    tr = Tracker(TrackerConfig(min_hits=1))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, min_hits=1))
     assert step(tr, 0.0, (A, 0.9)).ids.tolist() == [1]
 
 
 def test_tentative_track_dies_on_first_miss() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     step(tr, 0.0, (A, 0.9))
     step(tr, 0.1)
     assert len(tr) == 0
@@ -73,17 +75,17 @@ def test_tentative_track_dies_on_first_miss() -> None:
 
 
 def test_new_track_needs_new_track_score() -> None:
-    tr = Tracker()  # high 0.5, new 0.6
+    tr = Tracker(TWO_HITS)  # high 0.5, new 0.6
     step(tr, 0.0, (A, 0.55))  # high enough for stage 1, too low to start a track
     assert len(tr) == 0
 
 
 def test_a_box_the_baseline_found_starts_a_track_from_its_own_threshold() -> None:
-    tr = Tracker()  # new 0.6, baseline 0.45
+    tr = Tracker(TWO_HITS)  # new 0.6, baseline 0.45
     boxes, scores, labels = np.array([A, B], float), np.array([0.5, 0.5]), np.zeros(2, int)
     tr.update(0.0, boxes, scores, labels, from_baseline=np.array([True, False]))
     assert len(tr) == 1 and np.allclose(tr.current()[1][0], A, atol=1e-6)  # the mini's 0.5 starts nothing
-    tr = Tracker(TrackerConfig(baseline_track_score=0.6))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, baseline_track_score=0.6))
     tr.update(0.0, boxes, scores, labels, from_baseline=np.array([True, True]))
     assert len(tr) == 0
     with pytest.raises(UserError, match="c.baseline_track_score"):
@@ -91,7 +93,7 @@ def test_a_box_the_baseline_found_starts_a_track_from_its_own_threshold() -> Non
 
 
 def test_low_score_box_extends_a_track_but_never_starts_one() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     step(tr, 0.0, (A, 0.9))
     step(tr, 0.1, (A, 0.9))
     out = step(tr, 0.2, (A, 0.3), (B, 0.3))  # stage 2 keeps track 1; B (low) starts nothing
@@ -105,7 +107,7 @@ def test_low_score_box_extends_a_track_but_never_starts_one() -> None:
 
 
 def test_high_scores_match_before_low_scores() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     step(tr, 0.0, (A, 0.9))
     step(tr, 0.1, (A, 0.9))
     shifted = [A[0] + 2, A[1], A[2], A[3]]
@@ -118,7 +120,7 @@ def test_high_scores_match_before_low_scores() -> None:
 
 
 def test_weak_hits_keep_a_tentative_track_without_confirming_it() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     step(tr, 0.0, (A, 0.9))
     assert len(step(tr, 0.1, (A, 0.3))) == 0 and len(tr) == 1     # low score: alive, still tentative
     assert len(step(tr, 0.2, (A, 0.9, 0, True))) == 0 and len(tr) == 1  # clipped: alive, still tentative
@@ -126,7 +128,7 @@ def test_weak_hits_keep_a_tentative_track_without_confirming_it() -> None:
 
 
 def test_clipped_boxes_never_start_or_confirm_but_update_confirmed_tracks() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     for k in range(5):
         assert len(step(tr, k / 10, (A, 0.95, 0, True))) == 0
     assert len(tr) == 0
@@ -139,7 +141,7 @@ def test_clipped_boxes_never_start_or_confirm_but_update_confirmed_tracks() -> N
 
 
 def test_matching_is_within_class() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     step(tr, 0.0, (A, 0.9, 0))
     step(tr, 0.1, (A, 0.9, 0))
     out = step(tr, 0.2, (A, 0.9, 1))  # same place, other class: not track 1
@@ -150,7 +152,7 @@ def test_matching_is_within_class() -> None:
 
 @pytest.mark.parametrize("fps", [5.0, 30.0])
 def test_lost_buffer_is_in_seconds(fps: float) -> None:
-    tr = Tracker(TrackerConfig(max_lost_s=1.0))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, max_lost_s=1.0))
     last = int(fps)  # seen for one second
     for i in range(last + 1):
         step(tr, i / fps, (A, 0.9))
@@ -162,7 +164,7 @@ def test_lost_buffer_is_in_seconds(fps: float) -> None:
             break
     assert gone is not None and 1.0 < gone <= 1.0 + 1.0 / fps + 1e-9
     # the same object back 0.8 s after its last hit keeps its id, at either frame rate
-    tr = Tracker(TrackerConfig(max_lost_s=1.0))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, max_lost_s=1.0))
     for i in range(last + 1):
         step(tr, i / fps, (A, 0.9))
     back = last + int(round(0.8 * fps))
@@ -176,7 +178,7 @@ def test_a_box_on_part_of_a_tracked_object_does_not_take_its_track() -> None:
     area gate, so it starts its own track and the object's box keeps its size; without the gate it takes it."""
     part = [100.0, 100.0, 40.0, 27.0]
     for ratio, takes in ((2.0, False), (0.0, True)):
-        tr = Tracker(TrackerConfig(match_iou=0.3, match_area_ratio=ratio, camera_motion=False))
+        tr = Tracker(TrackerConfig(birth_confirm_score=1.0, match_iou=0.3, match_area_ratio=ratio, camera_motion=False))
         for i in range(3):
             step(tr, i / 10, (A, 0.9))
         out = step(tr, 0.3, (part, 0.9))
@@ -189,7 +191,7 @@ def test_frame_skipping_uses_video_time() -> None:
     """A box moving at 100 px/s, processed at irregular times: predictions follow the time, not the calls.
     Its 0.6 s gaps move it two widths while its velocity is still being learnt (IoU 0.27 with the prediction),
     so the stage-1 gate is ByteTrack's 0.2 here; the default's 0.3 starts a new track there."""
-    tr = Tracker(TrackerConfig(match_iou=0.2))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, match_iou=0.2))
     times = [0.0, 0.1, 0.2, 0.3, 0.9, 1.0, 1.6, 1.7]
     for t in times:
         out = step(tr, t, ([100 + 100 * t, 50, 30, 60], 0.9))
@@ -206,7 +208,7 @@ def test_frame_skipping_uses_video_time() -> None:
 
 
 def test_predictions_and_margins() -> None:
-    tr = Tracker()
+    tr = Tracker(TWO_HITS)
     for k in range(10):
         step(tr, k / 10, ([100 + 8 * k, 50, 30, 60], 0.9), ([400, 300, 30, 60], 0.9))
     now = tr.predict(0.9)
@@ -232,7 +234,7 @@ def _objects(n_frames: int, fps: float, rng: np.random.Generator) -> list[np.nda
 
 def test_noisy_moving_boxes_keep_their_ids() -> None:
     rng = np.random.default_rng(7)
-    fps, tr = 10.0, Tracker()
+    fps, tr = 10.0, Tracker(TWO_HITS)
     seen: dict[int, set[int]] = {}
     for k, truth in enumerate(_objects(60, fps, rng)):
         keep = rng.random(len(truth)) >= 0.2                          # 20 % missed
@@ -253,7 +255,7 @@ def test_noisy_moving_boxes_keep_their_ids() -> None:
 def _panning(compensate: bool, seed: int = 2) -> dict[int, set[int]]:
     """Three slow objects seen by a camera shaking by up to ±45 px per frame; the warp is the known shift."""
     rng = np.random.default_rng(seed)
-    fps, tr = 10.0, Tracker()
+    fps, tr = 10.0, Tracker(TWO_HITS)
     world = np.array([[300, 200, 40, 80], [500, 220, 50, 100], [700, 150, 60, 60]], float)
     vel = np.array([[10, 0], [-8, 5], [0, 6]], float)
     cam = np.zeros(2)
@@ -286,7 +288,7 @@ def _shaky_video(compensate: bool) -> dict[int, set[int]]:
     small = rng.integers(0, 256, ((h + 2 * pad) // 4, (w + 2 * pad) // 4), dtype=np.uint8)
     scene = cv2.GaussianBlur(cv2.resize(small, (w + 2 * pad, h + 2 * pad), interpolation=cv2.INTER_CUBIC), (0, 0), 1.2)
     world = np.array([[150, 120, 30, 60], [300, 150, 40, 40]], float)
-    motion, tr = CameraMotion(width=240), Tracker()
+    motion, tr = CameraMotion(width=240), Tracker(TWO_HITS)
     seen: dict[int, set[int]] = {}
     cam = np.array([pad, pad])
     for k in range(30):
@@ -308,7 +310,7 @@ def test_shaky_video_with_estimated_camera_motion() -> None:
 
 
 def test_review_deletes_a_track_after_consecutive_vetoes() -> None:
-    tr = Tracker(dataclasses.replace(TrackerConfig(), veto_after=2, min_hits=1))
+    tr = Tracker(dataclasses.replace(TWO_HITS, veto_after=2, min_hits=1))
     step(tr, 0.0, (A, 0.9), (B, 0.9))
     ids, boxes = tr.current()
     assert ids.tolist() == [1, 2] and np.allclose(boxes[0], A, atol=1e-6)
@@ -321,14 +323,14 @@ def test_review_deletes_a_track_after_consecutive_vetoes() -> None:
     assert tr.review(np.array([True]), np.array([False])).tolist() == [] and len(tr) == 1
     with pytest.raises(ValueError, match="review"):
         tr.review(np.array([True, False]), np.array([True, False]))
-    never = Tracker(dataclasses.replace(TrackerConfig(), veto_after=0, min_hits=1))
+    never = Tracker(dataclasses.replace(TWO_HITS, veto_after=0, min_hits=1))
     step(never, 0.0, (A, 0.9))
     for _ in range(5):
         assert never.review(np.array([True]), np.array([False])).tolist() == []
 
 
 def test_a_track_once_backed_stays_backed_while_it_lives() -> None:
-    tr = Tracker(dataclasses.replace(TrackerConfig(), veto_after=2, min_hits=1))
+    tr = Tracker(dataclasses.replace(TWO_HITS, veto_after=2, min_hits=1))
     step(tr, 0.0, (A, 0.9), (B, 0.9))
     assert tr.backed_ids().tolist() == []
     tr.review(np.array([True, False]), np.array([False, True]))  # B found by the stronger detector
@@ -339,7 +341,7 @@ def test_a_track_once_backed_stays_backed_while_it_lives() -> None:
 
 
 def test_coasting_reports_a_briefly_missed_confirmed_track_at_its_prediction() -> None:
-    tr = Tracker(TrackerConfig(coast_s=0.15, camera_motion=False))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, coast_s=0.15, camera_motion=False))
     step(tr, 0.0, (A, 0.9))
     step(tr, 0.1, (A, 0.8), (B, 0.9))  # A confirmed, B tentative
     out = step(tr, 0.2)  # both missed: A coasts, B (tentative) dies
@@ -347,7 +349,7 @@ def test_coasting_reports_a_briefly_missed_confirmed_track_at_its_prediction() -
     np.testing.assert_allclose(out.boxes[0], A, atol=1.0)
     assert len(step(tr, 0.3)) == 0  # missed for 0.2 s > coast_s: alive (max_lost_s) but not reported
     assert len(tr) == 1
-    plain = Tracker(TrackerConfig(camera_motion=False))
+    plain = Tracker(TrackerConfig(birth_confirm_score=1.0, camera_motion=False))
     step(plain, 0.0, (A, 0.9))
     step(plain, 0.1, (A, 0.9))
     assert len(step(plain, 0.2)) == 0  # coast_s 0: only tracks hit in the frame
@@ -357,7 +359,7 @@ def test_feedback_reports_coasting_tracks_with_their_label() -> None:
     from runtime.detections import Detections
     from runtime.feedback import TrackFeedback
 
-    fb = TrackFeedback(TrackerConfig(coast_s=0.15, camera_motion=False), None, fps=10.0)
+    fb = TrackFeedback(TrackerConfig(birth_confirm_score=1.0, coast_s=0.15, camera_motion=False), None, fps=10.0)
     frame = np.zeros((300, 500, 3), dtype=np.uint8)
     for f in range(2):
         fb.seeds(frame, f)
@@ -373,7 +375,8 @@ def test_feedback_reports_the_detection_or_the_kalman_posterior_box(output_box: 
     from runtime.detections import Detections
     from runtime.feedback import TrackFeedback
 
-    cfg = from_mapping(TrackerConfig, {"output_box": output_box, "camera_motion": False}, "tracker")
+    cfg = from_mapping(TrackerConfig, {"output_box": output_box, "camera_motion": False, "birth_confirm_score": 1.0},
+                       "tracker")
     fb = TrackFeedback(cfg, None, fps=10.0)
     frame = np.zeros((300, 500, 3), dtype=np.uint8)
     jittered = [A, [104.0, 100.0, 32.0, 80.0], A, [96.0, 100.0, 48.0, 80.0]]  # a still object, width 40 ± 8
@@ -410,14 +413,23 @@ def test_feedback_trusts_a_baseline_box_more_and_a_clipped_box_less() -> None:
     assert 40.0 < widths["clipped"] < widths["mini"] < widths["baseline"] < 48.0
 
 
+def test_a_sure_detection_confirms_its_track_at_birth() -> None:
+    tr = Tracker(TrackerConfig(birth_confirm_score=0.8))
+    out = step(tr, 0.0, (A, 0.85), (B, 0.75))
+    assert out.ids.tolist() == [1] and len(tr) == 2  # A at once; B tentative until its second strong hit
+    assert step(tr, 0.1, (A, 0.85), (B, 0.75)).ids.tolist() == [1, 2]
+    assert step(tr, 0.2, (B, 0.75)).ids.tolist() == [2] and len(tr) == 2  # A missed: confirmed, so it lives on
+    assert Tracker().cfg.birth_confirm_score == 0.75  # the default
+
+
 def test_confirmation_needs_a_mean_score_too_and_then_stays() -> None:
-    tr = Tracker(TrackerConfig(new_track_score=0.5, confirm_mean_score=0.6))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, new_track_score=0.5, confirm_mean_score=0.6))
     step(tr, 0.0, (A, 0.55), (B, 0.9))
     out = step(tr, 0.1, (A, 0.55), (B, 0.5))  # A: two strong hits at mean 0.55; B: mean 0.7
     assert out.ids.tolist() == [2] and len(tr) == 2
     assert step(tr, 0.2, (A, 0.75), (B, 0.5)).ids.tolist() == [1, 2]  # A's mean reaches 0.6; B's falls below it
     assert step(tr, 0.3, (A, 0.5), (B, 0.5)).ids.tolist() == [1, 2]  # confirmed tracks stay confirmed
-    tr = Tracker(TrackerConfig(new_track_score=0.5, confirm_mean_score=0.6, min_hits=1))
+    tr = Tracker(TrackerConfig(birth_confirm_score=1.0, new_track_score=0.5, confirm_mean_score=0.6, min_hits=1))
     assert step(tr, 0.0, (A, 0.55), (B, 0.9)).ids.tolist() == [2]
 
 
@@ -427,7 +439,7 @@ def test_feedback_review_a_fragment_is_not_backed_by_the_whole_objects_box() -> 
     from runtime.detections import Detections
     from runtime.feedback import TrackFeedback
 
-    fb = TrackFeedback(TrackerConfig(camera_motion=False), None, fps=10.0)
+    fb = TrackFeedback(TrackerConfig(birth_confirm_score=1.0, camera_motion=False), None, fps=10.0)
     frame = np.zeros((300, 500, 3), dtype=np.uint8)
     whole, fragment = [200.0, 100.0, 160.0, 120.0], [220.0, 120.0, 120.0, 64.0]  # fragment: 0.4 of its area
     for f in range(2):
