@@ -21,6 +21,7 @@ import numpy as np
 BOX_DECIMALS = 2  #: box coordinates on the wire and in prediction lines: 0.01 px
 SCORE_DECIMALS = 4  #: scores on the wire and in prediction lines: 1e-4
 
+
 @dataclass
 class Detections:
     """Detections of one image or frame: ``boxes`` (n, 4) float64 ``[x, y, w, h]`` px, ``labels`` (n) class

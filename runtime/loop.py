@@ -154,7 +154,7 @@ class ClosedLoop:
                                   det_frame_id=det_frame)
         seeds = self.feedback.seeds(frame, frame_id)
         self._motion = seeds.motion
-        if self.feedback.cut:  # a scene cut: the generator starts over too
+        if self.cut:  # a scene cut: the generator starts over too
             self.generator.reset()
             det_frame = None
         patches = self.generator(frame, frame_id, detections=seeds.boxes, scores=np.ones(len(seeds.boxes)),
