@@ -15,6 +15,7 @@ The layer's ``bottom_blob_int8_scale`` is ``127 / T``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,7 @@ from runtime.errors import UserError
 BINS = 2048
 TARGET_BINS = 128
 Method = Literal["kl", "percentile", "maxabs"]
+log = logging.getLogger(__name__)
 
 
 def fp32_net(param: str | Path, weights: str | Path, threads: int = 1) -> Any:
@@ -92,21 +94,35 @@ def kl_threshold_bin(hist: np.ndarray, target: int = TARGET_BINS, step: int = 1)
     return best_i
 
 
+def _finite_abs(values: np.ndarray) -> np.ndarray:
+    """``|x|`` of the finite values of one blob, flattened (a NaN or inf, e.g. from an under-trained model's
+    overflow, must not poison the blob's range)."""
+    a = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    return a[np.isfinite(a)]
+
+
 class ActivationStats:
-    """Running absmax and |x| histograms of a set of blobs (two passes: :meth:`add_max`, then :meth:`add_hist`)."""
+    """Running absmax and |x| histograms of a set of blobs (two passes: :meth:`add_max`, then :meth:`add_hist`).
+
+    Non-finite values are left out of both and counted in :attr:`nonfinite` (per blob, first pass).
+    """
 
     def __init__(self, blobs: Sequence[str]) -> None:
         self.blobs = list(blobs)
         self.absmax = np.zeros(len(self.blobs))
         self.hist = np.zeros((len(self.blobs), BINS))
+        self.nonfinite = np.zeros(len(self.blobs), dtype=np.int64)
 
     def add_max(self, values: Sequence[np.ndarray]) -> None:
         for k, v in enumerate(values):
-            self.absmax[k] = max(self.absmax[k], float(np.abs(v).max(initial=0.0)))
+            a = _finite_abs(v)
+            self.nonfinite[k] += np.size(v) - a.size
+            self.absmax[k] = max(self.absmax[k], float(a.max(initial=0.0)))
 
     def add_hist(self, values: Sequence[np.ndarray]) -> None:
         for k, v in enumerate(values):
-            a = np.abs(v[v != 0]).ravel()
+            a = _finite_abs(v)
+            a = a[a != 0]
             if self.absmax[k] > 0 and a.size:
                 idx = np.minimum((a * (BINS / self.absmax[k])).astype(np.int64), BINS - 1)
                 self.hist[k] += np.bincount(idx, minlength=BINS)
@@ -144,5 +160,8 @@ def calibrate(param: str | Path, weights: str | Path, input_blob: str, blobs: Se
     if method != "maxabs":
         for x in inputs:
             stats.add_hist(extract(net, input_blob, x, blobs))
+    for blob, count in zip(stats.blobs, stats.nonfinite, strict=True):
+        if count:
+            log.warning("calibration: blob %s had %d non-finite activations (left out of its range)", blob, count)
     t = stats.thresholds(method, percentile, kl_step)
     return {b: (127.0 / float(v) if v > 0 else 1.0) for b, v in zip(blobs, t, strict=False)}

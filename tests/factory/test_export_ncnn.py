@@ -130,6 +130,21 @@ def test_calibration_thresholds() -> None:
     assert 290 <= kl_threshold_bin(hist) <= 310  # nothing beyond the data is kept, nothing inside it cut
 
 
+def test_calibration_leaves_non_finite_activations_out() -> None:
+    rng = np.random.default_rng(1)
+    clean = rng.normal(0, 1, 5000).astype(np.float32)
+    dirty = np.concatenate([clean, [np.nan, np.inf, -np.inf]]).astype(np.float32)
+    reference, stats = ActivationStats(["x"]), ActivationStats(["x"])
+    for s, v in ((reference, clean), (stats, dirty)):
+        s.add_max([v])
+        s.add_hist([v])
+    assert stats.nonfinite[0] == 3
+    assert stats.absmax[0] == pytest.approx(reference.absmax[0])
+    np.testing.assert_array_equal(stats.hist, reference.hist)
+    for method in ("kl", "percentile", "maxabs"):
+        assert stats.thresholds(method)[0] == pytest.approx(reference.thresholds(method)[0])
+
+
 def test_ncnn_tools_are_used_when_on_path(exported: dict, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     from factory.quant.int8 import ncnn_tools, quantize_with_ncnn_tools
 
