@@ -24,6 +24,10 @@ from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.geometry import boxes_to_rects, rects_to_boxes
 
+#: up to this many boxes NMS computes the whole IoU matrix at once (one numpy pass, then a cheap greedy loop);
+#: above it, one row per kept box (memory stays O(n))
+NMS_MATRIX_MAX = 256
+
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression of ``[x, y, w, h]`` boxes; indices kept, by descending score.
@@ -34,14 +38,26 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = boxes_to_rects(boxes).T
-    area = np.clip(boxes[:, 2], 0, None) * np.clip(boxes[:, 3], 0, None)
+    area = np.maximum(boxes[:, 2], 0.0) * np.maximum(boxes[:, 3], 0.0)
     keep: list[int] = []
+    if len(boxes) <= NMS_MATRIX_MAX:
+        iw = np.maximum(np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :]), 0.0)
+        ih = np.maximum(np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]), 0.0)
+        inter = iw * ih
+        union = area[:, None] + area[None, :] - inter
+        overlaps = ~(np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0) <= iou_threshold)
+        suppressed = np.zeros(len(boxes), dtype=bool)
+        for i in order.tolist():
+            if not suppressed[i]:
+                keep.append(i)
+                suppressed |= overlaps[i]
+        return np.array(keep, dtype=np.int64)
     while order.size:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        iw = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0.0)
+        ih = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0.0)
         inter = iw * ih
         union = area[i] + area[rest] - inter
         iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)

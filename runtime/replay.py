@@ -34,12 +34,14 @@ from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.generators import PatchGenerator
 from runtime.sahi_loop import make_loop
+from runtime.timing import Stopwatch
 
 
 @dataclass
 class ReplayStep:
     """One frame's outcome: aggregated detections, the patch rectangles ``[x0, y0, x1, y1]`` px, per-patch
-    inference time (ms, this host), patch-generation time (ms) and whether the generator skipped the frame."""
+    inference time (ms, this host), patch-generation time (ms), the time of the loop's work on the results
+    (``update_ms``: aggregation, tracker update, output rules; ms) and whether the generator skipped the frame."""
 
     detections: Detections
     rects: list[tuple[int, int, int, int]] = field(default_factory=list)
@@ -49,6 +51,7 @@ class ReplayStep:
     skipped: bool = False
     patch_ms: float = 0.0  # generation without cropping / JPEG
     ranked: Detections | None = None  # the frame's detections before the score cuts (average precision ranks them)
+    update_ms: float = 0.0  # ClosedLoop.finish: aggregation, tracker update, output rules
 
 
 def _decode(jpeg: bytes) -> np.ndarray:
@@ -99,10 +102,11 @@ def run_loop(loop: ClosedLoop, frames: Iterable[tuple[int, np.ndarray]],
         results = [PatchDetections(e.rect, (im.shape[1], im.shape[0]), out.detections.as_sent())
                    for e, im, out in zip(plan.entries, images, outs, strict=True)]
         infer_ms = [out.infer_ms for out in outs]
-        detections = loop.finish(plan, results)
+        with Stopwatch() as update:
+            detections = loop.finish(plan, results)
         yield ReplayStep(detections, [tuple(int(v) for v in e.rect) for e in plan.entries],
                          [e.kind for e in plan.entries], infer_ms, plan.gen_ms, patch_ms=plan.patch_ms,
-                         ranked=loop.ranked)
+                         ranked=loop.ranked, update_ms=update.ms)
 
 
 def infer_entries(images: Sequence[np.ndarray], min_scores: Sequence[float | None],

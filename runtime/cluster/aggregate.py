@@ -35,11 +35,32 @@ class PatchDetections:
 
 def to_frame(result: PatchDetections) -> np.ndarray:
     """``result.detections.boxes`` mapped to frame pixels (n, 4) xywh, clipped to the patch rectangle."""
-    x0, y0, x1, y1 = (float(v) for v in result.rect)
-    w, h = result.src_size
-    sx, sy = (x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1)
-    rects = boxes_to_rects(result.detections.boxes) * [sx, sy, sx, sy] + [x0, y0, x0, y0]
-    return rects_to_boxes(np.clip(rects, [x0, y0, x0, y0], [x1, y1, x1, y1]))
+    return frame_boxes([result])[0]
+
+
+def frame_boxes(results: Sequence[PatchDetections]) -> tuple[np.ndarray, np.ndarray]:
+    """Every result's boxes mapped to frame pixels at once: (n, 4) xywh float64, each scaled by (patch size /
+    decoded size), shifted by its patch's corner and clipped to the patch; and (n,) the index in ``results`` of
+    each box's patch. One vectorised pass (a frame has tens of patches; per-patch numpy calls cost more than
+    the arithmetic)."""
+    rects, scale, shift, high, counts = [], [], [], [], []
+    for res in results:
+        x0, y0, x1, y1 = (float(v) for v in res.rect)
+        w, h = res.src_size
+        sx, sy = (x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1)
+        rects.append(boxes_to_rects(res.detections.boxes))
+        scale.append((sx, sy, sx, sy))
+        shift.append((x0, y0, x0, y0))
+        high.append((x1, y1, x1, y1))
+        counts.append(len(rects[-1]))
+    if not results:
+        return np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+    counts_arr = np.asarray(counts, dtype=np.int64)
+    every = np.concatenate(rects).astype(np.float64, copy=False)
+    low = np.repeat(np.asarray(shift, dtype=np.float64), counts_arr, axis=0)
+    mapped = every * np.repeat(np.asarray(scale, dtype=np.float64), counts_arr, axis=0) + low
+    mapped = np.minimum(np.maximum(mapped, low), np.repeat(np.asarray(high, dtype=np.float64), counts_arr, axis=0))
+    return rects_to_boxes(mapped), np.repeat(np.arange(len(results), dtype=np.int64), counts_arr)
 
 
 def _cut_by_border(boxes: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, border_px: float) -> np.ndarray:
@@ -93,19 +114,14 @@ def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[Patch
               contain: float = 0.8, border_px: float = 2.0, min_score: float = 0.0) -> Detections:
     """Frame ``frame_id``'s detections from its patch results (any order); boxes in frame pixels. Boxes
     scoring below ``min_score`` are dropped first."""
-    all_boxes, labels, scores, pids, rects = [], [], [], [], []
-    for p, res in enumerate(results):
-        rects.append(res.rect)
-        dets = res.detections
-        if len(dets.labels) == 0:
-            continue
-        all_boxes.append(to_frame(res))
-        labels += list(dets.labels)
-        scores.append(dets.scores)
-        pids.append(np.full(len(dets.labels), p))
-    if not all_boxes:
+    rects = [res.rect for res in results]
+    found = [res for res in results if len(res.detections.labels)]
+    if not found:
         return Detections.empty(frame_id)
-    boxes, sc, pid = np.concatenate(all_boxes), np.concatenate(scores), np.concatenate(pids)
+    boxes, pid = frame_boxes(found)
+    pid = np.flatnonzero([len(res.detections.labels) > 0 for res in results])[pid]  # index in ``results``
+    labels = [lab for res in found for lab in res.detections.labels]
+    sc = np.concatenate([res.detections.scores for res in found])
     ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (sc >= min_score)
     idx = np.flatnonzero(ok)
     keep = idx[merge(boxes[idx], [labels[i] for i in idx], sc[idx], pid[idx], np.asarray(rects), frame_w, frame_h,

@@ -53,11 +53,11 @@ def test_equal_budget_side_is_the_largest_that_fits(tiny_bundle: Path) -> None:
 
 
 def test_compare_ratio_gap_and_goals() -> None:
-    pl = {"f1": 0.8, "patch_recall": 0.96, "patch_ms_median": 3.0}
+    pl = {"f1": 0.8, "patch_recall": 0.96, "loop_ms_median": 3.0}
     c = versus.compare(pl, {480: 0.6, 960: 0.83}, 480)
     assert c["ratio"] == pytest.approx(0.8 / 0.6) and c["best_side"] == 960
     assert c["gap_points"] == pytest.approx(-3.0)
-    assert c["met"] == {"ratio": True, "gap_points": False, "patch_recall": True, "patch_ms_median": True}
+    assert c["met"] == {"ratio": True, "gap_points": False, "patch_recall": True, "loop_ms_median": True}
     none_fits = versus.compare(pl, {960: 0.7}, None)
     assert none_fits["ratio"] is None and not none_fits["met"]["ratio"] and none_fits["met"]["gap_points"]
 

@@ -62,3 +62,18 @@ def test_bad_outputs_are_one_line_errors() -> None:
     with pytest.raises(UserError, match="classes"):
         decode([level(1, 2, 2), level(2, 1, 1)], [8, 16], NAMES)
     assert len(decode([level(2, 3, 3)], [8], NAMES)) == 0
+
+
+def test_nms_whole_matrix_and_row_by_row_keep_the_same_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runtime.decode as decode_module
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 7, 60, 200):
+        boxes = np.concatenate([rng.uniform(0, 300, (n, 2)), rng.uniform(0, 80, (n, 2))], axis=1)
+        scores = rng.choice([0.3, 0.5, 0.7, 0.9], n)  # ties: the order among equal scores must agree too
+        for threshold in (0.3, 0.5):
+            matrix = nms(boxes, scores, threshold)
+            monkeypatch.setattr(decode_module, "NMS_MATRIX_MAX", -1)
+            rows = nms(boxes, scores, threshold)
+            monkeypatch.undo()
+            np.testing.assert_array_equal(matrix, rows)

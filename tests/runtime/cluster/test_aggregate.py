@@ -67,3 +67,34 @@ def test_a_whole_view_outranks_a_cut_one_in_nms() -> None:
     boxes = np.array([[30.0, 20.0, 20.0, 40.0], [30.0, 20.0, 28.0, 40.0]])
     keep = merge(boxes, ["person", "person"], np.array([0.9, 0.6]), np.array([0, 1]), rects, 200, 100)
     assert keep.tolist() == [1]
+
+
+def _one_patch_reference(result: PatchDetections) -> np.ndarray:
+    """The per-patch mapping written out plainly (scale, shift, clip), for frame_boxes to agree with."""
+    x0, y0, x1, y1 = (float(v) for v in result.rect)
+    w, h = result.src_size
+    sx, sy = (x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1)
+    b = np.asarray(result.detections.boxes)
+    rects = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1) * [sx, sy, sx, sy] + [x0, y0, x0, y0]
+    rects = np.clip(rects, [x0, y0, x0, y0], [x1, y1, x1, y1])
+    return np.concatenate([rects[:, :2], rects[:, 2:] - rects[:, :2]], axis=1)
+
+
+def test_frame_boxes_maps_every_patch_at_once_as_one_at_a_time() -> None:
+    from runtime.cluster.aggregate import frame_boxes
+
+    rng = np.random.default_rng(3)
+    results = []
+    for k in range(12):
+        x0, y0 = (int(v) for v in rng.integers(0, 400, 2))
+        side = int(rng.integers(16, 300))
+        n = int(rng.integers(0, 5))  # some patches found nothing
+        src = (min(side, 160), min(side, 160))
+        boxes = np.concatenate([rng.uniform(-20, 170, (n, 2)), rng.uniform(1, 90, (n, 2))], axis=1)
+        boxes = boxes.astype(np.float32 if k % 2 else np.float64)
+        results.append(patch((x0, y0, x0 + side, y0 + side), src, boxes, ["person"] * n, rng.uniform(0, 1, n)))
+    mapped, patch_of = frame_boxes(results)
+    expected = [_one_patch_reference(r) for r in results]
+    np.testing.assert_array_equal(mapped, np.concatenate(expected))
+    np.testing.assert_array_equal(patch_of, np.repeat(np.arange(12), [len(e) for e in expected]))
+    np.testing.assert_array_equal(to_frame(results[1]), expected[1])
