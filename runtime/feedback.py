@@ -127,9 +127,10 @@ class TrackFeedback:
         self.camera_shift_px = 0.0
         self.untaken = np.zeros(0, dtype=bool)
 
-    def seeds(self, frame: np.ndarray, frame_id: int) -> Seeds:
-        """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame``."""
-        shared = FrameGrey(frame)  # one grey conversion and downscale for the camera motion and the motion boxes
+    def seeds(self, frame: np.ndarray | FrameGrey, frame_id: int) -> Seeds:
+        """Camera motion, predicted track boxes (grown by their margins) and motion boxes for ``frame`` (or its
+        :class:`FrameGrey`, shared with the patch generator)."""
+        shared = FrameGrey.of(frame)  # one grey conversion and downscale for the camera motion and the motion boxes
         warp = self.camera.estimate(shared) if self.camera is not None else np.eye(2, 3)
         # without a camera-motion estimate every frame's fit counts as lost: the thumbnails alone decide
         lost = self.camera.lost if self.camera is not None else True
@@ -147,7 +148,7 @@ class TrackFeedback:
         self._clipped = np.zeros((0, 4))
         self.candidates = warp_boxes(self._proposed, warp)
         self._proposed = np.zeros((0, 4))
-        self.camera_shift_px = camera_shift_px(warp, frame.shape[1], frame.shape[0])
+        self.camera_shift_px = camera_shift_px(warp, shared.width, shared.height)
         motion = self.motion.detect(shared, warp) if self.motion is not None else np.zeros((0, 4))
         return Seeds(boxes, motion, self.candidates)
 

@@ -34,6 +34,7 @@ from runtime.patches.queue import build_entries, encode_patch
 from runtime.patches.refiner import PatchKind, grid_tiles
 from runtime.predictions import ranked_extra
 from runtime.timing import Stopwatch
+from runtime.video import FrameGrey
 
 
 class ClosedLoop:
@@ -152,12 +153,13 @@ class ClosedLoop:
         if self.feedback is None:
             return self.generator(frame, frame_id, detections=last.boxes, scores=last.scores,
                                   det_frame_id=det_frame)
-        seeds = self.feedback.seeds(frame, frame_id)
+        shared = FrameGrey(frame)  # one grey copy of the frame for the camera motion, motion boxes and generator
+        seeds = self.feedback.seeds(shared, frame_id)
         self._motion = seeds.motion
         if self.cut:  # a scene cut: the generator starts over too
             self.generator.reset()
             det_frame = None
-        patches = self.generator(frame, frame_id, detections=seeds.boxes, scores=np.ones(len(seeds.boxes)),
+        patches = self.generator(shared, frame_id, detections=seeds.boxes, scores=np.ones(len(seeds.boxes)),
                                  det_frame_id=det_frame)
         if patches.skipped:
             return patches

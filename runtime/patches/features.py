@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from numba import njit
 
+from runtime.video import FrameGrey
+
 EDGE_SCALE = 32.0  # grey levels: f_edge / EDGE_SCALE is the model's edge input
 DIFF_SCALE = 16.0  # grey levels: f_diff / DIFF_SCALE is the model's difference input
 FEATURE_CAP = 4.0  # scaled edge and diff inputs are capped at this value
@@ -39,8 +41,11 @@ def grid_shape(frame_w: int, frame_h: int, cell: int) -> tuple[int, int]:
     return max(1, int(round(frame_h / cell))), max(1, int(round(frame_w / cell)))
 
 
-def as_grey(frame: np.ndarray) -> np.ndarray:
-    """A 2-D uint8 grey image of ``frame`` (H, W), (H, W, 1), (H, W, 3 BGR) or (H, W, 4 BGRA)."""
+def as_grey(frame: np.ndarray | FrameGrey) -> np.ndarray:
+    """A 2-D uint8 grey image of ``frame`` (H, W), (H, W, 1), (H, W, 3 BGR) or (H, W, 4 BGRA), or the grey copy a
+    :class:`runtime.video.FrameGrey` already holds (one conversion per frame for every stage)."""
+    if isinstance(frame, FrameGrey):
+        return frame.grey()
     frame = np.asarray(frame)
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[:, :, 0]
@@ -55,7 +60,7 @@ def as_grey(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def grey_grid_image(frame: np.ndarray, cell: int, sub: int) -> np.ndarray:
+def grey_grid_image(frame: np.ndarray | FrameGrey, cell: int, sub: int) -> np.ndarray:
     """The grey frame downsampled (INTER_AREA) to ``(gh·sub, gw·sub)`` uint8 pixels, ``sub`` per cell side."""
     grey = as_grey(frame)
     h, w = grey.shape
@@ -218,10 +223,11 @@ class FeatureExtractor:
         """Forget the previous frame."""
         self.prev, self.frame_size = None, None
 
-    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(small, f_edge, f_diff)`` of ``frame``: the small grey image and two (gh, gw) float32 maps."""
+    def __call__(self, frame: np.ndarray | FrameGrey) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(small, f_edge, f_diff)`` of ``frame`` (or its :class:`FrameGrey`): the small grey image and two
+        (gh, gw) float32 maps."""
         small = grey_grid_image(frame, self.cell, self.sub)
-        size = (frame.shape[1], frame.shape[0])
+        size = (frame.width, frame.height) if isinstance(frame, FrameGrey) else (frame.shape[1], frame.shape[0])
         edge = cell_edges(small, self.sub)
         if self.prev is None or self.prev.shape != small.shape or self.frame_size != size:
             diff = np.zeros_like(edge)

@@ -49,6 +49,7 @@ from runtime.patches.refiner import (
     refresh_tile,
 )
 from runtime.patches.skipping import FrameSkipper
+from runtime.video import FrameGrey
 
 EP_LAYOUTS = Mode.ep_layouts()  # k: (columns, rows), CONVENTIONS.md (declared by runtime.modes.Mode)
 
@@ -80,13 +81,15 @@ class PatchGenerator(Protocol):
 
     name: str
 
-    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+    def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches: ...
 
     def reset(self) -> None: ...
 
 
-def _frame_size(frame: np.ndarray) -> tuple[int, int]:
+def _frame_size(frame: np.ndarray | FrameGrey) -> tuple[int, int]:
+    if isinstance(frame, FrameGrey):
+        return frame.width, frame.height
     frame = np.asarray(frame)
     if frame.ndim not in (2, 3) or frame.shape[0] < 1 or frame.shape[1] < 1:
         raise ValueError(f"expected an image (H, W[, C]), got shape {frame.shape}")
@@ -122,7 +125,7 @@ class EqualPartition:
     def reset(self) -> None:
         """Nothing to forget."""
 
-    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+    def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
         w, h = _frame_size(frame)
         rects = grid_tiles(*EP_LAYOUTS[self.k], w, h)
@@ -143,7 +146,7 @@ class LastDet:
         """Forget whether anything was tracked (the next empty frame bootstraps again)."""
         self.bootstrap = Bootstrap()
 
-    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+    def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
         c = self.cfg
         w, h = _frame_size(frame)
@@ -211,7 +214,7 @@ class ParaLoupeGenerator:
         top = float(self.hist.max())
         return (self.hist / top).astype(np.float32) if top > 0 else self.hist
 
-    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+    def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
         c = self.cfg
         w, h = _frame_size(frame)

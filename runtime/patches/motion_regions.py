@@ -24,6 +24,7 @@ from runtime.patches.config import PatchConfig
 from runtime.patches.generators import FramePatches, _frame_size
 from runtime.patches.refiner import PatchKind
 from runtime.tracker import CameraMotion, TrackerConfig
+from runtime.video import FrameGrey
 
 
 class MotionRegions:
@@ -52,7 +53,7 @@ class MotionRegions:
             self.camera.reset()
         self.last_boxes = np.zeros((0, 4))
 
-    def __call__(self, frame: np.ndarray, frame_id: int, detections: np.ndarray | None = None,
+    def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
         """This frame's regions; ``detections``, ``scores`` and ``det_frame_id`` are ignored (Frigate's region
         choice does not use detections)."""
