@@ -43,20 +43,23 @@ def frame_boxes(results: Sequence[PatchDetections]) -> tuple[np.ndarray, np.ndar
     decoded size), shifted by its patch's corner and clipped to the patch; and (n,) the index in ``results`` of
     each box's patch. One vectorised pass (a frame has tens of patches; per-patch numpy calls cost more than
     the arithmetic)."""
-    rects, scale, shift, high, counts = [], [], [], [], []
+    parts, scale, shift, high = [], [], [], []
     for res in results:
         x0, y0, x1, y1 = (float(v) for v in res.rect)
         w, h = res.src_size
         sx, sy = (x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1)
-        rects.append(boxes_to_rects(res.detections.boxes))
+        parts.append(np.asarray(res.detections.boxes).reshape(-1, 4))
         scale.append((sx, sy, sx, sy))
         shift.append((x0, y0, x0, y0))
         high.append((x1, y1, x1, y1))
-        counts.append(len(rects[-1]))
     if not results:
         return np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
-    counts_arr = np.asarray(counts, dtype=np.int64)
-    every = np.concatenate(rects).astype(np.float64, copy=False)
+    counts_arr = np.asarray([len(p) for p in parts], dtype=np.int64)
+    if all(p.dtype == parts[0].dtype for p in parts):  # x + w in the boxes' own dtype, as one patch at a time would
+        every = boxes_to_rects(np.concatenate(parts))
+    else:
+        every = np.concatenate([boxes_to_rects(p) for p in parts])
+    every = every.astype(np.float64, copy=False)
     low = np.repeat(np.asarray(shift, dtype=np.float64), counts_arr, axis=0)
     mapped = every * np.repeat(np.asarray(scale, dtype=np.float64), counts_arr, axis=0) + low
     mapped = np.minimum(np.maximum(mapped, low), np.repeat(np.asarray(high, dtype=np.float64), counts_arr, axis=0))

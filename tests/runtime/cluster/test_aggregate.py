@@ -85,16 +85,18 @@ def test_frame_boxes_maps_every_patch_at_once_as_one_at_a_time() -> None:
 
     rng = np.random.default_rng(3)
     results = []
-    for k in range(12):
+    for _ in range(12):
         x0, y0 = (int(v) for v in rng.integers(0, 400, 2))
         side = int(rng.integers(16, 300))
         n = int(rng.integers(0, 5))  # some patches found nothing
         src = (min(side, 160), min(side, 160))
         boxes = np.concatenate([rng.uniform(-20, 170, (n, 2)), rng.uniform(1, 90, (n, 2))], axis=1)
-        boxes = boxes.astype(np.float32 if k % 2 else np.float64)
         results.append(patch((x0, y0, x0 + side, y0 + side), src, boxes, ["person"] * n, rng.uniform(0, 1, n)))
-    mapped, patch_of = frame_boxes(results)
-    expected = [_one_patch_reference(r) for r in results]
-    np.testing.assert_array_equal(mapped, np.concatenate(expected))
-    np.testing.assert_array_equal(patch_of, np.repeat(np.arange(12), [len(e) for e in expected]))
-    np.testing.assert_array_equal(to_frame(results[1]), expected[1])
+    mixed = [patch(r.rect, r.src_size, r.detections.boxes.astype(np.float32), list(r.detections.labels),
+                   r.detections.scores) if k % 2 else r for k, r in enumerate(results)]
+    for batch in (results, mixed):  # one dtype (one pass) and float32 beside float64 (patch by patch)
+        mapped, patch_of = frame_boxes(batch)
+        expected = [_one_patch_reference(r) for r in batch]
+        np.testing.assert_array_equal(mapped, np.concatenate(expected))
+        np.testing.assert_array_equal(patch_of, np.repeat(np.arange(12), [len(e) for e in expected]))
+        np.testing.assert_array_equal(to_frame(batch[1]), expected[1])
