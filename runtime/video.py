@@ -146,6 +146,17 @@ class FrameGrey:
         return self._reduced[width]
 
 
+def frame_size(frame: np.ndarray | FrameGrey) -> tuple[int, int]:
+    """``(width, height)`` px of a frame (H, W[, C]) or of its :class:`FrameGrey`; a ValueError for anything that
+    is not an image."""
+    if isinstance(frame, FrameGrey):
+        return frame.width, frame.height
+    shape = np.shape(frame)
+    if len(shape) not in (2, 3) or shape[0] < 1 or shape[1] < 1:
+        raise ValueError(f"expected an image (H, W[, C]), got shape {shape}")
+    return int(shape[1]), int(shape[0])
+
+
 def open_video_writer(path: str | Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
     """An MP4 writer for ``--save-video`` at ``fps`` (25 when unknown, 0); a UserError if it cannot write."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, (width, height))

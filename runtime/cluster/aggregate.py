@@ -118,11 +118,12 @@ def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[Patch
     """Frame ``frame_id``'s detections from its patch results (any order); boxes in frame pixels. Boxes
     scoring below ``min_score`` are dropped first."""
     rects = [res.rect for res in results]
-    found = [res for res in results if len(res.detections.labels)]
-    if not found:
+    with_boxes = [p for p, res in enumerate(results) if len(res.detections.labels)]
+    if not with_boxes:
         return Detections.empty(frame_id)
+    found = [results[p] for p in with_boxes]
     boxes, pid = frame_boxes(found)
-    pid = np.flatnonzero([len(res.detections.labels) > 0 for res in results])[pid]  # index in ``results``
+    pid = np.asarray(with_boxes, dtype=np.int64)[pid]  # index in ``results``
     labels = [lab for res in found for lab in res.detections.labels]
     sc = np.concatenate([res.detections.scores for res in found])
     ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (sc >= min_score)

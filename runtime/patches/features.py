@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from numba import njit
 
-from runtime.video import FrameGrey
+from runtime.video import FrameGrey, frame_size
 
 EDGE_SCALE = 32.0  # grey levels: f_edge / EDGE_SCALE is the model's edge input
 DIFF_SCALE = 16.0  # grey levels: f_diff / DIFF_SCALE is the model's difference input
@@ -227,7 +227,7 @@ class FeatureExtractor:
         """``(small, f_edge, f_diff)`` of ``frame`` (or its :class:`FrameGrey`): the small grey image and two
         (gh, gw) float32 maps."""
         small = grey_grid_image(frame, self.cell, self.sub)
-        size = (frame.width, frame.height) if isinstance(frame, FrameGrey) else (frame.shape[1], frame.shape[0])
+        size = frame_size(frame)
         edge = cell_edges(small, self.sub)
         if self.prev is None or self.prev.shape != small.shape or self.frame_size != size:
             diff = np.zeros_like(edge)

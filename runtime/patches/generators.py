@@ -49,7 +49,7 @@ from runtime.patches.refiner import (
     refresh_tile,
 )
 from runtime.patches.skipping import FrameSkipper
-from runtime.video import FrameGrey
+from runtime.video import FrameGrey, frame_size
 
 EP_LAYOUTS = Mode.ep_layouts()  # k: (columns, rows), CONVENTIONS.md (declared by runtime.modes.Mode)
 
@@ -87,15 +87,6 @@ class PatchGenerator(Protocol):
     def reset(self) -> None: ...
 
 
-def _frame_size(frame: np.ndarray | FrameGrey) -> tuple[int, int]:
-    if isinstance(frame, FrameGrey):
-        return frame.width, frame.height
-    frame = np.asarray(frame)
-    if frame.ndim not in (2, 3) or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise ValueError(f"expected an image (H, W[, C]), got shape {frame.shape}")
-    return int(frame.shape[1]), int(frame.shape[0])
-
-
 class Bootstrap:
     """When to sweep every refresh tile once (``PatchConfig.bootstrap``): on the first frame, and on the frame
     where the last tracked object is lost — without it a tracker that tracks nothing could never start."""
@@ -127,7 +118,7 @@ class EqualPartition:
 
     def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
-        w, h = _frame_size(frame)
+        w, h = frame_size(frame)
         rects = grid_tiles(*EP_LAYOUTS[self.k], w, h)
         return FramePatches(frame_id, w, h, rects, np.ones(len(rects)),
                             PatchKind.PARTITION.fill(len(rects)))
@@ -149,7 +140,7 @@ class LastDet:
     def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
         c = self.cfg
-        w, h = _frame_size(frame)
+        w, h = frame_size(frame)
         boxes, sc = sanitize_boxes(detections, w, h, scores)
         seed = sc >= c.feedback_score
         rects, values = high_conf_rois(boxes[seed], sc[seed], c.r_high, w, h, c.min_patch_side)
@@ -217,7 +208,7 @@ class ParaLoupeGenerator:
     def __call__(self, frame: np.ndarray | FrameGrey, frame_id: int, detections: np.ndarray | None = None,
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
         c = self.cfg
-        w, h = _frame_size(frame)
+        w, h = frame_size(frame)
         if self.frame_size != (w, h):  # new stream geometry: grid-shaped state no longer applies
             self.reset()
             self.frame_size = (w, h)

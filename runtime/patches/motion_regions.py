@@ -21,10 +21,10 @@ import numpy as np
 from runtime.discovery import DiscoveryConfig, MotionDetector, motion_regions
 from runtime.modes import Mode
 from runtime.patches.config import PatchConfig
-from runtime.patches.generators import FramePatches, _frame_size
+from runtime.patches.generators import FramePatches
 from runtime.patches.refiner import PatchKind
 from runtime.tracker import CameraMotion, TrackerConfig
-from runtime.video import FrameGrey
+from runtime.video import FrameGrey, frame_size
 
 
 class MotionRegions:
@@ -57,7 +57,7 @@ class MotionRegions:
                  scores: np.ndarray | None = None, det_frame_id: int | None = None) -> FramePatches:
         """This frame's regions; ``detections``, ``scores`` and ``det_frame_id`` are ignored (Frigate's region
         choice does not use detections)."""
-        w, h = _frame_size(frame)
+        w, h = frame_size(frame)
         warp = self.camera.estimate(frame) if self.camera is not None else None
         boxes = self.motion.detect(frame, warp)
         self.last_boxes = boxes
