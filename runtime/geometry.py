@@ -76,28 +76,34 @@ def covered_by_larger(boxes: np.ndarray, classes: np.ndarray, share: float) -> n
 
 def patch_around_box(box: np.ndarray | list[float], r: float, frame_w: int, frame_h: int,
                      min_side: int = 1) -> tuple[int, int, int, int]:
-    """The patch ``(x0, y0, x1, y1)`` in which object ``box`` (xywh) fills area ratio ``r`` (0 < r <= 1).
+    """The patch ``(x0, y0, x1, y1)`` in which object ``box`` (xywh) fills area ratio ``r`` (0 < r <= 1): one
+    box through :func:`patches_around_boxes`."""
+    x0, y0, x1, y1 = patches_around_boxes(np.asarray(box, dtype=np.float64).reshape(1, 4), r, frame_w, frame_h,
+                                          min_side)[0]
+    return int(x0), int(y0), int(x1), int(y1)
 
-    The box is scaled about its centre by 1/sqrt(r), shifted to stay inside the ``frame_w`` × ``frame_h``
-    frame where it fits, clipped where it does not. Sides are at least ``min_side`` pixels.
+
+def patches_around_boxes(boxes: np.ndarray, r: float, frame_w: int, frame_h: int, min_side: int = 1) -> np.ndarray:
+    """The patches (n, 4) int64 ``[x0, y0, x1, y1]`` px in which each object of ``boxes`` (n, 4) xywh px fills area
+    ratio ``r`` (0 < r <= 1).
+
+    Each box is scaled about its centre by 1/sqrt(r), its size and corner rounded to pixels (half to even),
+    shifted to stay inside the ``frame_w`` × ``frame_h`` frame where it fits, clipped where it does not. Sides
+    are at least ``min_side`` pixels (and at least 1 after clipping).
     """
     if not 0.0 < r <= 1.0:
         raise ValueError(f"area ratio r must be in (0, 1], got {r}")
-    x, y, w, h = (float(v) for v in box)
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scale = 1.0 / math.sqrt(r)
-    pw, ph = max(w * scale, float(min_side)), max(h * scale, float(min_side))
-    cx, cy = x + w / 2.0, y + h / 2.0
-    return _place(cx - pw / 2.0, cy - ph / 2.0, pw, ph, frame_w, frame_h)
-
-
-def _place(x0: float, y0: float, pw: float, ph: float, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
-    """Round a float rectangle to pixels, shift it inside the frame, clip what still sticks out."""
-    pw_i, ph_i = int(round(pw)), int(round(ph))
-    x0_i, y0_i = int(round(x0)), int(round(y0))
-    x0_i = min(max(x0_i, 0), max(frame_w - pw_i, 0))
-    y0_i = min(max(y0_i, 0), max(frame_h - ph_i, 0))
-    x1_i, y1_i = min(x0_i + pw_i, frame_w), min(y0_i + ph_i, frame_h)
-    return x0_i, y0_i, max(x1_i, x0_i + 1), max(y1_i, y0_i + 1)
+    pw = np.maximum(b[:, 2] * scale, float(min_side))
+    ph = np.maximum(b[:, 3] * scale, float(min_side))
+    x0 = b[:, 0] + b[:, 2] / 2.0 - pw / 2.0
+    y0 = b[:, 1] + b[:, 3] / 2.0 - ph / 2.0
+    pw_i, ph_i = np.rint(pw).astype(np.int64), np.rint(ph).astype(np.int64)
+    x0_i = np.minimum(np.maximum(np.rint(x0).astype(np.int64), 0), np.maximum(frame_w - pw_i, 0))
+    y0_i = np.minimum(np.maximum(np.rint(y0).astype(np.int64), 0), np.maximum(frame_h - ph_i, 0))
+    x1_i, y1_i = np.minimum(x0_i + pw_i, frame_w), np.minimum(y0_i + ph_i, frame_h)
+    return np.stack([x0_i, y0_i, np.maximum(x1_i, x0_i + 1), np.maximum(y1_i, y0_i + 1)], axis=1)
 
 
 def clip_boxes(boxes: np.ndarray, frame_w: int, frame_h: int) -> np.ndarray:

@@ -95,21 +95,15 @@ def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_id
     cut = cut_all[keep]
     area = boxes[keep, 2] * boxes[keep, 3]
     kept_xyxy = boxes_to_rects(boxes[keep])
+    kept_patch, kept_class = patch_ids[keep], class_ids[keep]
     drop = np.zeros(len(keep), dtype=bool)
-    for a in np.flatnonzero(cut):
+    for a in np.flatnonzero(cut):  # in rank order: a box dropped here no longer drops a later one
         ra = kept_xyxy[a]
-        for b in range(len(keep)):
-            same_patch = patch_ids[keep[b]] == patch_ids[keep[a]]
-            if b == a or drop[b] or class_ids[keep[b]] != class_ids[keep[a]] or same_patch:
-                continue
-            if area[b] <= area[a]:
-                continue
-            rb = kept_xyxy[b]
-            iw = min(ra[2], rb[2]) - max(ra[0], rb[0])
-            ih = min(ra[3], rb[3]) - max(ra[1], rb[1])
-            if iw > 0 and ih > 0 and iw * ih >= contain * max(area[a], 1e-12):
-                drop[a] = True
-                break
+        iw = np.minimum(ra[2], kept_xyxy[:, 2]) - np.maximum(ra[0], kept_xyxy[:, 0])
+        ih = np.minimum(ra[3], kept_xyxy[:, 3]) - np.maximum(ra[1], kept_xyxy[:, 1])
+        covering = ((kept_class == kept_class[a]) & (kept_patch != kept_patch[a]) & ~drop & (area > area[a])
+                    & (iw > 0) & (ih > 0) & (iw * ih >= contain * max(area[a], 1e-12)))
+        drop[a] = bool(covering.any())
     return keep[~drop]
 
 

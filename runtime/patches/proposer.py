@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from runtime.geometry import clip_boxes, patch_around_box, rects_to_boxes
+from runtime.geometry import clip_boxes, patches_around_boxes, rects_to_boxes
 from runtime.patches.features import box_occupancy
 
 
@@ -39,8 +39,7 @@ def sanitize_boxes(boxes: np.ndarray | None, frame_w: int, frame_h: int,
 def high_conf_rois(boxes: np.ndarray, scores: np.ndarray, r: float, frame_w: int, frame_h: int,
                    min_side: int) -> tuple[np.ndarray, np.ndarray]:
     """``(rects (n, 4) int64, values (n,))``: a patch per sanitized box in which the box fills ``r``."""
-    rects = np.array([patch_around_box(b, r, frame_w, frame_h, min_side=min_side) for b in boxes],
-                     dtype=np.int64).reshape(-1, 4)
+    rects = patches_around_boxes(boxes, r, frame_w, frame_h, min_side=min_side)
     return rects, np.asarray(scores, dtype=np.float64).reshape(-1)
 
 
@@ -56,16 +55,11 @@ def low_conf_rois(prob: np.ndarray, high_rects: np.ndarray, threshold: float, mi
         return np.zeros((0, 4), dtype=np.int64), np.zeros(0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     cw, ch = frame_w / gw, frame_h / gh
-    rects, values = [], []
     sums = np.bincount(labels.ravel(), weights=prob.ravel().astype(np.float64), minlength=n)
-    for k in range(1, n):
-        x, y, w, h, area = stats[k]
-        if area < min_cells:
-            continue
-        box = (x * cw, y * ch, w * cw, h * ch)
-        rects.append(patch_around_box(box, r, frame_w, frame_h, min_side=min_side))
-        values.append(sums[k] / area)
-    return np.array(rects, dtype=np.int64).reshape(-1, 4), np.array(values, dtype=np.float64)
+    big = 1 + np.flatnonzero(stats[1:, 4] >= min_cells)  # component labels (0 is the background)
+    x, y, w, h, area = (stats[big, i] for i in range(5))
+    boxes = np.stack([x * cw, y * ch, w * cw, h * ch], axis=1)
+    return patches_around_boxes(boxes, r, frame_w, frame_h, min_side=min_side), sums[big] / area
 
 
 class TrackMemory:

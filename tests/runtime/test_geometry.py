@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from runtime.geometry import (
     covered_by_larger,
     iou_matrix,
     patch_around_box,
+    patches_around_boxes,
     rects_to_boxes,
 )
 
@@ -92,3 +95,29 @@ def test_covered_by_larger_marks_fragments_of_a_larger_box_of_their_class() -> N
         classes = rng.integers(0, 2, 12)
         for share in (0.5, 0.8):
             assert covered_by_larger(boxes, classes, share).tolist() == _covered_reference(boxes, list(classes), share)
+
+
+def _patch_reference(box: list[float], r: float, frame_w: int, frame_h: int, min_side: int) -> tuple[int, ...]:
+    """The CONVENTIONS patch of one box in plain Python (round half to even, shift inside, clip)."""
+    x, y, w, h = box
+    pw, ph = max(w / math.sqrt(r), float(min_side)), max(h / math.sqrt(r), float(min_side))
+    pw_i, ph_i = round(pw), round(ph)
+    x0 = min(max(round(x + w / 2.0 - pw / 2.0), 0), max(frame_w - pw_i, 0))
+    y0 = min(max(round(y + h / 2.0 - ph / 2.0), 0), max(frame_h - ph_i, 0))
+    return x0, y0, max(min(x0 + pw_i, frame_w), x0 + 1), max(min(y0 + ph_i, frame_h), y0 + 1)
+
+
+def test_patches_around_boxes_match_the_one_box_reference() -> None:
+    rng = np.random.default_rng(3)
+    boxes = np.concatenate([
+        np.column_stack([rng.uniform(-50, 950, 300), rng.uniform(-50, 530, 300), rng.uniform(0.5, 700, 300),
+                         rng.uniform(0.5, 500, 300)]),
+        np.array([[10.5, 20.5, 3.0, 5.0], [0.0, 0.0, 2.5, 3.5], [955.0, 535.0, 10.0, 10.0]]),  # half-pixel ties
+    ])
+    for r, min_side in ((0.5, 16), (0.25, 1), (1.0, 32)):
+        got = patches_around_boxes(boxes, r, 960, 540, min_side)
+        assert got.dtype == np.int64 and got.shape == (len(boxes), 4)
+        want = [_patch_reference(list(b), r, 960, 540, min_side) for b in boxes]
+        assert [tuple(int(v) for v in row) for row in got] == want
+        assert patch_around_box(boxes[0], r, 960, 540, min_side) == want[0]
+    assert patches_around_boxes(np.zeros((0, 4)), 0.5, 960, 540).shape == (0, 4)

@@ -100,3 +100,49 @@ def test_frame_boxes_maps_every_patch_at_once_as_one_at_a_time() -> None:
         np.testing.assert_array_equal(mapped, np.concatenate(expected))
         np.testing.assert_array_equal(patch_of, np.repeat(np.arange(12), [len(e) for e in expected]))
         np.testing.assert_array_equal(to_frame(batch[1]), expected[1])
+
+
+def _merge_reference(boxes: np.ndarray, labels: list[str], scores: np.ndarray, patch_ids: np.ndarray,
+                     rects: np.ndarray, contain: float) -> np.ndarray:
+    """merge's containment rule one box pair at a time, after the same NMS (the plain-Python reading)."""
+    from runtime.cluster.aggregate import _cut_by_border
+    from runtime.decode import batched_nms
+
+    names = sorted(set(labels))
+    cls = np.array([names.index(lab) for lab in labels])
+    cut_all = _cut_by_border(boxes, rects[patch_ids], 960, 540, 2.0)
+    keep = batched_nms(boxes, scores - 2.0 * cut_all, cls, 0.5)
+    area = boxes[keep, 2] * boxes[keep, 3]
+    drop = np.zeros(len(keep), dtype=bool)
+    for a in np.flatnonzero(cut_all[keep]):
+        xa, ya, wa, ha = boxes[keep[a]]
+        for b in range(len(keep)):
+            if (b == a or drop[b] or cls[keep[b]] != cls[keep[a]] or patch_ids[keep[b]] == patch_ids[keep[a]]
+                    or area[b] <= area[a]):
+                continue
+            xb, yb, wb, hb = boxes[keep[b]]
+            iw = min(xa + wa, xb + wb) - max(xa, xb)
+            ih = min(ya + ha, yb + hb) - max(ya, yb)
+            if iw > 0 and ih > 0 and iw * ih >= contain * max(area[a], 1e-12):
+                drop[a] = True
+                break
+    return keep[~drop]
+
+
+def test_merge_drops_the_same_cut_boxes_as_the_pairwise_rule() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        rects = np.array([[0, 0, 400, 300], [300, 200, 700, 540], [600, 0, 960, 400], [100, 100, 500, 500]])
+        n = int(rng.integers(1, 40))
+        pid = rng.integers(0, len(rects), n)
+        r = rects[pid]
+        x0 = rng.uniform(r[:, 0], r[:, 2] - 8)
+        y0 = rng.uniform(r[:, 1], r[:, 3] - 8)
+        boxes = np.column_stack([x0, y0, rng.uniform(8, r[:, 2] - x0 + 1), rng.uniform(8, r[:, 3] - y0 + 1)])
+        boxes[:, 2] = np.minimum(boxes[:, 2], r[:, 2] - x0)
+        boxes[:, 3] = np.minimum(boxes[:, 3], r[:, 3] - y0)
+        labels = [("person", "car")[int(k)] for k in rng.integers(0, 2, n)]
+        scores = rng.uniform(0.1, 1.0, n)
+        got = merge(boxes, labels, scores, pid, rects, 960, 540, contain=0.6)
+        want = _merge_reference(boxes, labels, scores, pid, rects, 0.6)
+        assert got.tolist() == want.tolist()
