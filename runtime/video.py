@@ -108,15 +108,21 @@ def iter_frames(path: str | Path, frames: Iterable[int] | None = None) -> Iterat
 
 
 class FrameGrey:
-    """One frame's grey copies, made once and shared by the stages that read them (camera motion and motion boxes
-    both work on the frame in grey at 320 px wide): :meth:`reduced` converts and resizes on first use only. The
-    arrays are read-only by agreement (the stages keep them as reference frames)."""
+    """One frame's grey copies, made once and shared by the stages that read them: camera motion, motion boxes and
+    the scene-cut thumbnail read the frame in grey at 320 px wide (:meth:`reduced`), the objectness features at a
+    power-of-two fraction of its size (:meth:`halved`). Each array is made on first use only and is read-only by
+    agreement (the stages keep them as reference frames).
+
+    The halving pyramid exists for speed: OpenCV's INTER_AREA by exactly 2 is a SIMD fast path (0.02 ms for 960×540
+    grey on this VM) where a factor of 4 in one resize costs 0.2 ms. :meth:`reduced` does not go through it: at
+    320 px wide the two-step result (960 → 480 → 320) differs by rounding from one resize, and the loop's F1 on
+    the tuning videos measured 0.18 points lower with it (four builds)."""
 
     def __init__(self, frame: np.ndarray) -> None:
         """``frame``: BGR or grey uint8, (H, W[, C])."""
         self.frame = frame
         self.height, self.width = int(frame.shape[0]), int(frame.shape[1])
-        self._grey: np.ndarray | None = None
+        self._halved: list[np.ndarray] = []
         self._reduced: dict[int, tuple[np.ndarray, float, float]] = {}
 
     @classmethod
@@ -126,14 +132,27 @@ class FrameGrey:
 
     def grey(self) -> np.ndarray:
         """The frame in grey at full size (uint8, (H, W))."""
-        if self._grey is None:
+        return self.halved(0)
+
+    def halved(self, level: int) -> np.ndarray:
+        """The grey frame area-halved ``level`` times (level 0: full size): ``(H // 2**level, W // 2**level)``
+        uint8, each level from the one above (2×2 means, rounded; an odd last row or column left out)."""
+        if not self._halved:
             f = self.frame
-            self._grey = f if f.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(f[:, :, :3]), cv2.COLOR_BGR2GRAY)
-        return self._grey
+            grey = f if f.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(f[:, :, :3]), cv2.COLOR_BGR2GRAY)
+            self._halved.append(grey)
+        while len(self._halved) <= level:
+            top = self._halved[-1]
+            h, w = top.shape
+            if h < 2 or w < 2:
+                raise ValueError(f"cannot halve a {w}x{h} px image {level} times")
+            even = top[: h - h % 2, : w - w % 2]  # an odd last row/column is dropped: exactly 2×2 means
+            self._halved.append(cv2.resize(even, (w // 2, h // 2), interpolation=cv2.INTER_AREA))
+        return self._halved[level]
 
     def reduced(self, width: int) -> tuple[np.ndarray, float, float]:
-        """The grey frame at ``width`` px wide (never upscaled; area interpolation), its own contiguous buffer, and
-        the x, y scale factors (reduced px / full px)."""
+        """The grey frame at ``width`` px wide (never upscaled; one INTER_AREA resize of the full grey frame), its
+        own contiguous buffer, and the x, y scale factors (reduced px / full px)."""
         if width not in self._reduced:
             grey = self.grey()
             rw = min(int(width), self.width)

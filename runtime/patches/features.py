@@ -4,7 +4,8 @@ Grid. A frame of W × H pixels is divided into ``gw × gh`` cells, ``gw = max(1,
 ``gh = max(1, round(H / cell))``, so a cell is about ``cell`` pixels square and the grid tiles the frame
 exactly (cell (i, j) spans x in [j·W/gw, (j+1)·W/gw), y in [i·H/gh, (i+1)·H/gh)). The frame is turned grey
 and downsampled with ``cv2.INTER_AREA`` to ``(gw·sub) × (gh·sub)`` pixels (:func:`grey_grid_image`: by the
-integer factor cell/sub, OpenCV's fast path, then a bilinear fix-up of the last pixel or so); each
+integer factor cell/sub — a power of two by repeated 2×2 means, :meth:`runtime.video.FrameGrey.halved` — then a
+bilinear fix-up of the last pixel or so); each
 cell is then ``sub × sub`` pixels of that small image, and the per-cell statistics below are numba kernels
 (``@njit(cache=True)``) over it. Each kernel has a plain-numpy reference (``*_ref``) that the tests compare.
 
@@ -61,7 +62,7 @@ def as_grey(frame: np.ndarray | FrameGrey) -> np.ndarray:
 
 
 def grey_grid_image(frame: np.ndarray | FrameGrey, cell: int, sub: int) -> np.ndarray:
-    """The grey frame downsampled (INTER_AREA) to ``(gh·sub, gw·sub)`` uint8 pixels, ``sub`` per cell side."""
+    """The grey frame downsampled (area) to ``(gh·sub, gw·sub)`` uint8 pixels, ``sub`` per cell side."""
     grey = as_grey(frame)
     h, w = grey.shape
     gh, gw = grid_shape(w, h, cell)
@@ -69,8 +70,13 @@ def grey_grid_image(frame: np.ndarray | FrameGrey, cell: int, sub: int) -> np.nd
     factor = cell // sub if cell % sub == 0 else 0
     if factor > 1 and w // factor >= target[0] - sub and h // factor >= target[1] - sub and w >= factor \
             and h >= factor:
-        # an integer INTER_AREA factor is OpenCV's fast path; the small remainder is fixed up bilinearly
-        small = cv2.resize(grey, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+        # an integer area factor; a power of two comes from the frame's halving pyramid (OpenCV's fastest
+        # path), another factor from one INTER_AREA resize; the small remainder is fixed up bilinearly
+        level = factor.bit_length() - 1
+        if factor == 1 << level:
+            small = (frame if isinstance(frame, FrameGrey) else FrameGrey(grey)).halved(level)
+        else:
+            small = cv2.resize(grey, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
         if small.shape[::-1] == target:
             return small
         return cv2.resize(small, target, interpolation=cv2.INTER_LINEAR)

@@ -25,3 +25,16 @@ def test_frame_grey_never_upscales_and_copies_a_grey_frame() -> None:
     small, sx, sy = FrameGrey(grey).reduced(320)
     assert small.shape == (100, 200) and sx == sy == 1.0
     assert small is not grey and np.array_equal(small, grey)  # a reference frame of its own
+
+
+def test_halving_pyramid_is_a_rounded_2x2_mean_per_level() -> None:
+    from runtime.video import FrameGrey
+
+    rng = np.random.default_rng(1)
+    grey = rng.integers(0, 256, (541, 963), dtype=np.uint8)
+    shared = FrameGrey(grey)
+    assert shared.halved(0) is grey
+    level2 = shared.halved(2)
+    assert level2.shape == (541 // 4, 963 // 4) and shared.halved(2) is level2
+    half = grey[:540, :962].reshape(270, 2, 481, 2).astype(np.float64).mean(axis=(1, 3))
+    assert np.abs(shared.halved(1) - half).max() <= 0.5 + 1e-9
