@@ -170,12 +170,14 @@ class TrackFeedback:
         return iou_matrix(boxes, self.candidates).max(axis=1) >= min_iou
 
     def update(self, frame_id: int, detections: Detections, clipped: np.ndarray,
-               may_start: np.ndarray | None = None, from_baseline: np.ndarray | None = None) -> Detections:
+               may_start: np.ndarray | None = None, from_baseline: np.ndarray | None = None,
+               sure: np.ndarray | None = None) -> Detections:
         """Feed the frame's aggregated detections to the tracker; the confirmed tracks' detections of this frame
         (their matched boxes and scores, ``ids`` the track ids) are the frame's output. Each detection's
         measurement noise is the tracker's ``std_clipped`` when ``clipped``, else ``std_baseline`` when
         ``from_baseline`` (the loop's baseline pass found it: it also starts a track from the tracker's
-        ``baseline_track_score``), else ``std_measurement``."""
+        ``baseline_track_score``), else ``std_measurement``. ``sure`` (m,): detections whose new track is reported at
+        once (:meth:`runtime.tracker.Tracker.update`)."""
         for name in detections.labels:
             if name not in self.names:
                 self.names.append(name)
@@ -187,7 +189,7 @@ class TrackFeedback:
         noise[clipped] = self.cfg.std_clipped
         out = self.tracker.update(frame_id / self.fps, detections.boxes, detections.scores, labels,
                                   clipped=clipped, warp=self._warp, may_start=may_start, noise=noise,
-                                  from_baseline=from_baseline)
+                                  from_baseline=from_baseline, sure=sure)
         self._warp = np.eye(2, 3)
         idx = np.asarray(out.det_index, dtype=np.int64)
         hit = idx >= 0

@@ -279,7 +279,9 @@ class ClosedLoop:
         may_start = self._may_start(merged, seen_iou) if self.generator is not None else None  # whole frames: all
         # a merged box the baseline pass found is one of its boxes, unchanged (aggregation moves no box)
         from_baseline = seen_iou >= 1.0 - 1e-9
-        tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start, from_baseline)
+        sure = (from_baseline & (merged.scores >= lc.cut_confirm_score)
+                if self.cut and lc.cut_confirm_score > 0.0 else None)
+        tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start, from_baseline, sure)
         if self.feedback.tracker.started:  # read only where a pass is due (``_baseline_pass``)
             self._follow = lc.whole_follow
         # a box the baseline reported only as a candidate (below its own threshold) backs no track

@@ -46,6 +46,13 @@ class LoopConfig:
     whole_frame_too: bool = bounded(False, "the whole frame joins that grid's tiles in the rotation (at the same "
                                           "input side), so objects larger than a tile or standing across tile "
                                           "borders are seen too")
+    cut_confirm_score: float = bounded(0.45, "on a scene cut (cut_diff) the tracks that the whole baseline grid's "
+                                             "boxes scoring at least this start are reported at once, as the "
+                                             "baseline alone would report them: the loop has nothing else to go by "
+                                             "on a new view (0 = off: tracker.birth_confirm_score applies). Tuning "
+                                             "set, four builds: off 0.8205, 0.45 0.8211 (val-switch +0.8 on each "
+                                             "build, val-switch-3 +0.3; a false cut on val-static-2 -0.3), 0.6 "
+                                             "0.8205", ge=0.0, le=1.0)
     whole_tiles: int = bounded(3, "tiles of that grid sent per pass, in rotation (the whole grid is covered "
                                   "every ceil(columns·rows / this) passes); tuning set, three builds: 2 "
                                   "0.783-0.789, 3 0.791-0.798, 4 0.789-0.795, 6 0.780-0.795 (with "

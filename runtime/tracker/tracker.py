@@ -109,7 +109,7 @@ class Tracker:
     def update(self, t: float, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                clipped: np.ndarray | None = None, warp: np.ndarray | None = None,
                may_start: np.ndarray | None = None, noise: np.ndarray | None = None,
-               from_baseline: np.ndarray | None = None) -> TrackerOutput:
+               from_baseline: np.ndarray | None = None, sure: np.ndarray | None = None) -> TrackerOutput:
         """Advance to video time ``t`` (s) with this frame's detections and return its confirmed tracks.
 
         ``boxes`` (m, 4) ``[x, y, w, h]`` px, ``scores`` (m,) in 0–1, ``labels`` (m,) class indices, ``clipped``
@@ -117,7 +117,9 @@ class Tracker:
         previous processed frame's pixels to this frame's (default: still camera), ``may_start`` (m,) false for
         detections the caller does not trust to start a track (default: all may), ``noise`` (m,) each detection's
         measurement std as a fraction of the box side (default: ``std_measurement`` for all), ``from_baseline`` (m,)
-        true for the boxes the loop's baseline pass found (they start tracks from ``baseline_track_score``).
+        true for the boxes the loop's baseline pass found (they start tracks from ``baseline_track_score``), ``sure``
+        (m,) true for detections whose new track is confirmed at once whatever their score (default: those scoring
+        >= ``birth_confirm_score``).
         """
         boxes, scores, labels, clipped = _detections(boxes, scores, labels, clipped)
         if warp is not None:
@@ -149,7 +151,8 @@ class Tracker:
         born = np.flatnonzero(spare & valid & (scores >= start_score) & ~clipped)
         self.started = len(born)
         if len(born):
-            self._start(boxes[born], scores[born], labels[born], t)
+            at_once = None if sure is None else np.asarray(sure, dtype=bool).reshape(-1)[born]
+            self._start(boxes[born], scores[born], labels[born], t, at_once)
             det_of_track = np.concatenate([det_of_track, born])
         coasting = (det_of_track < 0) & (t - self._last_hit <= cfg.coast_s + TIME_EPS_S) & (cfg.coast_s > 0)
         show = self._confirmed & ((det_of_track >= 0) | coasting)
@@ -250,7 +253,8 @@ class Tracker:
         self._confirmed |= (self._hits >= self.cfg.min_hits) & (
             self._score_sum >= self.cfg.confirm_mean_score * self._score_n - 1e-9)
 
-    def _start(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, t: float) -> None:
+    def _start(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, t: float,
+               sure: np.ndarray | None = None) -> None:
         k = len(boxes)
         mean, cov = self.kf.initiate(boxes_to_measurements(boxes))
         self._mean = np.concatenate([self._mean, mean])
@@ -268,6 +272,8 @@ class Tracker:
         self._backed = np.concatenate([self._backed, np.zeros(k, dtype=bool)])
         self._confirm()  # min_hits 1: at once
         self._confirmed[-k:] |= scores >= self.cfg.birth_confirm_score  # a sure detection: at once too
+        if sure is not None:
+            self._confirmed[-k:] |= sure
 
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():

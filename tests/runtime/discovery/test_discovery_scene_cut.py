@@ -71,3 +71,21 @@ def test_no_cut_with_cut_diff_zero() -> None:
     loop = ClosedLoop(_settings(track=True, whole_every=0, cut_diff=0.0))
     for _ in run_loop(loop, _switching_video(7, cut_at=4), {"mini": bright_blobs, "baseline": bright_blobs}):
         assert not loop.cut
+
+
+@pytest.mark.parametrize("score", [0.45, 0.0])
+def test_a_cut_reports_what_the_whole_grid_found_at_once(score: float) -> None:
+    """``loop.cut_confirm_score``: on the cut frame the tracks the grid's boxes start are reported at once; off
+    (0), they wait for a second hit like any new track (no box here is sure enough to be confirmed at birth)."""
+    from runtime.tracker import TrackerConfig
+    from tests.runtime.test_replay import squares
+
+    loop = ClosedLoop(_settings(track=True, whole_every=3, whole_side=160, whole_grid=[2, 2], whole_tiles=1,
+                                cut_diff=20.0, cut_confirm_score=score,
+                                tracker=TrackerConfig(birth_confirm_score=1.0)))
+    steps = list(run_loop(loop, _switching_video(7, cut_at=5), {"mini": bright_blobs, "baseline": bright_blobs}))
+    at_cut = steps[5].detections
+    assert len(loop.feedback.tracker) >= 2  # the squares were found again on the cut frame
+    expected = len(squares(5)) if score > 0 else 0
+    assert len(at_cut) == expected
+    assert len(steps[6].detections) == len(squares(6))  # a second hit confirms them either way
