@@ -92,6 +92,13 @@ def test_a_box_the_baseline_found_starts_a_track_from_its_own_threshold() -> Non
         from_mapping(TrackerConfig, {"low_score": 0.3, "baseline_track_score": 0.2}, "c")
 
 
+def test_a_sure_detection_is_reported_on_its_first_frame() -> None:
+    tr = Tracker(TWO_HITS)
+    boxes, scores, labels = np.array([A, B], float), np.array([0.7, 0.7]), np.zeros(2, int)
+    out = tr.update(0.0, boxes, scores, labels, sure=np.array([True, False]))
+    assert len(tr) == 2 and out.det_index.tolist() == [0]  # B is tentative: it waits for a second hit
+
+
 def test_low_score_box_extends_a_track_but_never_starts_one() -> None:
     tr = Tracker(TWO_HITS)
     step(tr, 0.0, (A, 0.9))
