@@ -32,15 +32,28 @@ def _two_baselines(tiny_bundle: Path, folder: Path) -> Path:
 
 
 def test_whole_frame_mode_runs_the_named_baseline_with_devices(tiny_bundle: Path, tiny_video: Path,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    import runtime.bench.loop as bench_loop
+
     bundle = _two_baselines(tiny_bundle, tmp_path)
     gt = tiny_video.parent / "annotations.json"
     out = tmp_path / "out.json"
+    seen: list[int] = []
+    replay = bench_loop._run
+    monkeypatch.setattr(bench_loop, "_run", lambda args: (seen.append(cv2.getNumThreads()), replay(args))[1])
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # a multi-threaded OpenCV, whatever this host's default
     main(["--bundle", str(bundle), "--video", str(tiny_video), "--gt", str(gt), "--mode", "baseline",
           "--baseline", "baseline-160-fp32", "--devices", "raspberry-pi-4b,raspberry-pi-4b", "--json", str(out)])
     figures = json.loads(out.read_text())
     assert figures["baseline"] == "baseline-160-fp32" and figures["side"] == 160
     assert figures["entries_per_model"] == {"baseline-160-fp32": figures["frames"]}
+    after = cv2.getNumThreads()
+    cv2.setNumThreads(before)
+    assert seen == [1] and after == 2  # timed on one OpenCV thread, the setting restored
 
 
 def test_mini_must_name_a_mini_model(tiny_bundle: Path, tiny_video: Path) -> None:
