@@ -63,7 +63,8 @@ def as_grey(frame: np.ndarray | FrameGrey) -> np.ndarray:
 
 def grey_grid_image(frame: np.ndarray | FrameGrey, cell: int, sub: int) -> np.ndarray:
     """The grey frame downsampled (area) to ``(gh·sub, gw·sub)`` uint8 pixels, ``sub`` per cell side."""
-    grey = as_grey(frame)
+    shared = frame if isinstance(frame, FrameGrey) else FrameGrey(as_grey(frame))
+    grey = shared.grey()
     h, w = grey.shape
     gh, gw = grid_shape(w, h, cell)
     target = (gw * sub, gh * sub)
@@ -74,7 +75,7 @@ def grey_grid_image(frame: np.ndarray | FrameGrey, cell: int, sub: int) -> np.nd
         # path), another factor from one INTER_AREA resize; the small remainder is fixed up bilinearly
         level = factor.bit_length() - 1
         if factor == 1 << level:
-            small = (frame if isinstance(frame, FrameGrey) else FrameGrey(grey)).halved(level)
+            small = shared.halved(level)
         else:
             small = cv2.resize(grey, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
         if small.shape[::-1] == target:

@@ -151,7 +151,9 @@ class Tracker:
         born = np.flatnonzero(spare & valid & (scores >= start_score) & ~clipped)
         self.started = len(born)
         if len(born):
-            at_once = None if sure is None else np.asarray(sure, dtype=bool).reshape(-1)[born]
+            at_once = scores[born] >= cfg.birth_confirm_score  # a sure detection: its track is reported at once
+            if sure is not None:
+                at_once |= np.asarray(sure, dtype=bool).reshape(-1)[born]
             self._start(boxes[born], scores[born], labels[born], t, at_once)
             det_of_track = np.concatenate([det_of_track, born])
         coasting = (det_of_track < 0) & (t - self._last_hit <= cfg.coast_s + TIME_EPS_S) & (cfg.coast_s > 0)
@@ -254,7 +256,8 @@ class Tracker:
             self._score_sum >= self.cfg.confirm_mean_score * self._score_n - 1e-9)
 
     def _start(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, t: float,
-               sure: np.ndarray | None = None) -> None:
+               at_once: np.ndarray) -> None:
+        """New tracks for ``boxes`` (k, 4) px; ``at_once`` (k,) true for those confirmed at birth."""
         k = len(boxes)
         mean, cov = self.kf.initiate(boxes_to_measurements(boxes))
         self._mean = np.concatenate([self._mean, mean])
@@ -271,9 +274,7 @@ class Tracker:
         self._vetoes = np.concatenate([self._vetoes, np.zeros(k, dtype=np.int64)])
         self._backed = np.concatenate([self._backed, np.zeros(k, dtype=bool)])
         self._confirm()  # min_hits 1: at once
-        self._confirmed[-k:] |= scores >= self.cfg.birth_confirm_score  # a sure detection: at once too
-        if sure is not None:
-            self._confirmed[-k:] |= sure
+        self._confirmed[-k:] |= at_once
 
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():
