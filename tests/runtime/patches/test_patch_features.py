@@ -1,4 +1,5 @@
-"""The numba feature kernels agree with their numpy references; grid and grey conversion edge cases."""
+"""The feature kernels (OpenCV cell means, numba) agree with their numpy references; grid and grey conversion edge
+cases."""
 
 import numpy as np
 import pytest
@@ -10,17 +11,26 @@ def _rng_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(h, w), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("shape,sub", [((36, 64), 4), ((17, 23), 1), ((30, 45), 3)])
+@pytest.mark.parametrize("shape,sub", [((36, 64), 4), ((17, 23), 1), ((30, 45), 3), ((35, 66), 4), ((1, 9), 1),
+                                       ((9, 1), 1), ((3, 3), 4), ((34, 60), 2)])
 def test_cell_edges_matches_reference(shape, sub):
     small = _rng_image(*shape)
-    np.testing.assert_allclose(F.cell_edges(small, sub), F.cell_edges_ref(small, sub), rtol=1e-5, atol=1e-4)
+    got, want = F.cell_edges(small, sub), F.cell_edges_ref(small, sub)
+    assert got.shape == want.shape and got.dtype == np.float32
+    if sub & (sub - 1) == 0:  # a power of two: 1/sub² is exact, so is the mean
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("shape,sub", [((36, 64), 4), ((17, 23), 1)])
+@pytest.mark.parametrize("shape,sub", [((36, 64), 4), ((17, 23), 1), ((30, 45), 3), ((35, 66), 4), ((3, 3), 4)])
 def test_cell_absdiff_matches_reference(shape, sub):
     a, b = _rng_image(*shape, seed=1), _rng_image(*shape, seed=2)
-    np.testing.assert_allclose(F.cell_absdiff(a, b, sub), F.cell_absdiff_ref(a, b, sub), rtol=1e-5, atol=1e-4)
-    assert F.cell_absdiff(a, a, sub).max() == 0.0
+    got, want = F.cell_absdiff(a, b, sub), F.cell_absdiff_ref(a, b, sub)
+    assert got.shape == want.shape and got.dtype == np.float32
+    if sub & (sub - 1) == 0:
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    assert F.cell_absdiff(a, a, sub).max(initial=0.0) == 0.0
 
 
 def test_box_occupancy_matches_reference_including_boxes_outside():
