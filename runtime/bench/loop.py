@@ -5,6 +5,7 @@ Run::
     paraloupe-bench loop --bundle models/bundle --video V --gt GT.json [--frames A:B]
         [--mode paraloupe|baseline|sahi|...] [--mini NAME] [--baseline NAME] [--side S]
         [--config loop.yaml] [--set patches.max_patches=20 --set loop.track=true ...] [--json OUT] [--out P.jsonl]
+        [--detector models|ground-truth]
 
 Every frame goes through :class:`runtime.loop.ClosedLoop` — the cluster client's own frame loop (for
 ``--mode sahi`` its :class:`runtime.sahi_loop.SahiLoop`) — with the entries inferred locally (``--mini`` for
@@ -25,6 +26,9 @@ the results (aggregation, tracker update, output rules) and ``loop_ms`` = ``patc
 OpenCV on one thread, as that bound asks (its results do not depend on the thread count).
 ``--config`` is a YAML file with ``patches:`` and ``loop:`` sections (the client config's); ``--set`` overrides
 one key. Host inference only: per-frame latency comes from cluster runs (``paraloupe-run``).
+``--detector ground-truth`` answers every entry from the ground truth instead of a model
+(:mod:`runtime.bench.ground_truth`): the loop's ceiling — what generator, tracker and discovery reach with a
+perfect model, so that a miss there is the loop's own.
 """
 
 from __future__ import annotations
@@ -41,16 +45,18 @@ import yaml
 
 from runtime.atomic import atomic_open, write_json
 from runtime.bench.false_positives import FalsePositives, fp_table
+from runtime.bench.ground_truth import DetectorSource, GroundTruthDetector
 from runtime.bench.placement import Placement
 from runtime.bench.served import DEFAULT_SERVABLE, Served, count_frame, servable_fractions, side_table
 from runtime.bundle import load_manifest
-from runtime.coco import load_coco
+from runtime.coco import VideoAnnotations, load_coco
 from runtime.config import from_mapping, read_yaml
 from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
 from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME
 from runtime.infer import Detector
+from runtime.loop import ClosedLoop
 from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.manifest import Manifest
 from runtime.modes import Mode, Solver
@@ -112,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
                                      "name on every frame either way)")
     p.add_argument("--slo", type=float, default=250.0, help="SLO with --devices, ms of device time")
     p.add_argument("--scheduler", default=Solver.MARKOV.value, choices=Solver.values(), help="with --devices")
+    p.add_argument("--detector", default=DetectorSource.MODELS.value, choices=DetectorSource.values(),
+                   help="where each entry's detections come from: the bundle's models, or the ground truth as a "
+                        "perfect model would report it (the loop's ceiling: its misses are the loop's own)")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--out", help="write the per-frame predictions here (JSONL, the runtime's format, each line with "
                    "its patch_rects as a cluster client writes them)")
@@ -161,10 +170,6 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     settings = LoopSettings(mode, patches, side, loop=loop_cfg, fps=fps or 25.0, track_whole=args.tracked)
     loop = make_loop(settings, manifest.objectness_model())
     whole_side = loop_cfg.whole_side if mode.is_patch_generator else side
-    detectors = {"mini": Detector(args.bundle, mini, manifest),
-                 "baseline": Detector(args.bundle, base, manifest.resized(base, whole_side))}
-    if mode == Mode.BASELINE:  # whole frames are entries of the mode's own kind
-        detectors["mini"] = detectors["baseline"]
     gt = load_coco(args.gt)
     span = parse_frame_range(args.frames)
     ids = range(*span) if span else range(min(gt.frames), max(gt.frames) + 1)
@@ -173,12 +178,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     preds, gen_ms, patch_ms, update_ms, n_patches, served = {}, [], [], [], [], Served()
     ranked: dict[int, Detections] = {}  # before the score cuts: the --out lines carry them for average precision
     patch_rects: dict[int, list[list[Any]]] = {}  # frame → [x0, y0, x1, y1, kind] per entry, as the client's lines
-    route, budget, placement = None, None, None
-    if args.devices and not mode.is_whole_frame:  # a whole-frame mode runs the model it names, at its side
-        placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
-                              whole_tiles=loop_cfg.whole_tiles)
-        budget = placement.budget(loop.whole_pass, args.mini) if loop_cfg.budget else None
-        route = _router(args.bundle, manifest, placement, whole_side, args.mini)
+    source = DetectorSource(args.detector)
+    detectors, route, budget, placement = _inference(args, manifest, mode, loop, gt, mini, base, whole_side)
     for step in run_loop(loop, iter_frames(args.video, ids), detectors, route, budget):
         d = step.detections
         preds[d.frame] = d
@@ -205,7 +206,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 write_line(handle, preds[f], patch_rects=patch_rects.get(f, []),
                            **(ranked_extra(ranked[f]) if f in ranked else {}))
     o = result.overall
-    out = {"mode": mode.value, "mini": mini, "baseline": base, "side": side, "frames": result.frames,
+    out = {"mode": mode.value, "detector": source.value, "mini": mini, "baseline": base, "side": side,
+           "frames": result.frames,
            "f1": o.f1, "precision": o.precision, "recall": o.recall,
            "patches_per_frame": float(np.mean(n_patches)) if n_patches else 0.0,
            "patches_per_object": float(np.sum(n_patches)) / max(served.objects, 1),
@@ -220,6 +222,29 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
            **_loop_ms(patch_ms, update_ms),
            **_device_figures(args, mode, placement, budget, mini, base, result.frames)}
     return out
+
+
+def _inference(args: argparse.Namespace, manifest: Manifest, mode: Mode, loop: ClosedLoop, gt: VideoAnnotations,
+               mini: str, base: str, whole_side: int) -> tuple[dict[str, Detector], Any, int | None, Placement | None]:
+    """How the run infers its entries: the host detectors by model kind, ``run_loop``'s route (the scheduler's
+    per-entry model with ``--devices``; the ground truth with ``--detector ground-truth``), the frame's patch budget
+    and the placement (both with ``--devices``)."""
+    detectors: dict[str, Detector] = {}
+    if DetectorSource(args.detector) is DetectorSource.MODELS:
+        detectors = {"mini": Detector(args.bundle, mini, manifest),
+                     "baseline": Detector(args.bundle, base, manifest.resized(base, whole_side))}
+        if mode == Mode.BASELINE:  # whole frames are entries of the mode's own kind
+            detectors["mini"] = detectors["baseline"]
+    route, budget, placement = None, None, None
+    if args.devices and not mode.is_whole_frame:  # a whole-frame mode runs the model it names, at its side
+        placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
+                              whole_tiles=loop.settings.loop.whole_tiles)
+        budget = placement.budget(loop.whole_pass, args.mini) if loop.settings.loop.budget else None
+        if detectors:
+            route = _router(args.bundle, manifest, placement, whole_side, args.mini)
+    if not detectors:  # the budget stays the devices' (with --devices)
+        route = GroundTruthDetector(gt).route
+    return detectors, route, budget, placement
 
 
 def _loop_ms(patch_ms: list[float], update_ms: list[float]) -> dict[str, float]:
