@@ -178,7 +178,6 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     preds, gen_ms, patch_ms, update_ms, n_patches, served = {}, [], [], [], [], Served()
     ranked: dict[int, Detections] = {}  # before the score cuts: the --out lines carry them for average precision
     patch_rects: dict[int, list[list[Any]]] = {}  # frame → [x0, y0, x1, y1, kind] per entry, as the client's lines
-    source = DetectorSource(args.detector)
     detectors, route, budget, placement = _inference(args, manifest, mode, loop, gt, mini, base, whole_side)
     for step in run_loop(loop, iter_frames(args.video, ids), detectors, route, budget):
         d = step.detections
@@ -206,7 +205,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 write_line(handle, preds[f], patch_rects=patch_rects.get(f, []),
                            **(ranked_extra(ranked[f]) if f in ranked else {}))
     o = result.overall
-    out = {"mode": mode.value, "detector": source.value, "mini": mini, "baseline": base, "side": side,
+    out = {"mode": mode.value, "detector": str(args.detector), "mini": mini, "baseline": base, "side": side,
            "frames": result.frames,
            "f1": o.f1, "precision": o.precision, "recall": o.recall,
            "patches_per_frame": float(np.mean(n_patches)) if n_patches else 0.0,
@@ -229,8 +228,9 @@ def _inference(args: argparse.Namespace, manifest: Manifest, mode: Mode, loop: C
     """How the run infers its entries: the host detectors by model kind, ``run_loop``'s route (the scheduler's
     per-entry model with ``--devices``; the ground truth with ``--detector ground-truth``), the frame's patch budget
     and the placement (both with ``--devices``)."""
+    ground_truth = DetectorSource(args.detector) is DetectorSource.GROUND_TRUTH
     detectors: dict[str, Detector] = {}
-    if DetectorSource(args.detector) is DetectorSource.MODELS:
+    if not ground_truth:
         detectors = {"mini": Detector(args.bundle, mini, manifest),
                      "baseline": Detector(args.bundle, base, manifest.resized(base, whole_side))}
         if mode == Mode.BASELINE:  # whole frames are entries of the mode's own kind
@@ -240,9 +240,9 @@ def _inference(args: argparse.Namespace, manifest: Manifest, mode: Mode, loop: C
         placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
                               whole_tiles=loop.settings.loop.whole_tiles)
         budget = placement.budget(loop.whole_pass, args.mini) if loop.settings.loop.budget else None
-        if detectors:
+        if not ground_truth:
             route = _router(args.bundle, manifest, placement, whole_side, args.mini)
-    if not detectors:  # the budget stays the devices' (with --devices)
+    if ground_truth:  # the budget stays the devices' (with --devices)
         route = GroundTruthDetector(gt).route
     return detectors, route, budget, placement
 
