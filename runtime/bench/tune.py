@@ -83,6 +83,26 @@ def served_minis(bundle: str, devices: str) -> list[str]:
 
 #: the mini choice that pins nothing: the scheduler picks each patch's model
 SCHEDULER = "scheduler"
+#: F1 (0-1) by which a camera's smaller mini may trail its best choice on the tuning frames and still be chosen:
+#: one 300-frame range moves by about this between nearly equal settings, while each step up in input side costs
+#: the device 1.5-2x the time per patch
+MINI_TOLERANCE = 0.01
+
+
+def cheapest_within(f1: dict[str, float], tolerance: float) -> str:
+    """The camera's mini from :func:`mini_f1`'s F1 per choice (:data:`SCHEDULER` first, then the minis by
+    ascending input side): the first mini whose F1 is within ``tolerance`` of the best choice's, else the
+    scheduler's choice (the best is always within a ``tolerance`` >= 0)."""
+    if tolerance < 0:
+        raise UserError(f"--real-tune-tolerance: expected an F1 difference >= 0, got {tolerance:g}")
+    if not f1:
+        raise UserError("no mini choice to pick from: the devices serve no mini")
+    best = max(f1.values())
+    minis = [c for c in f1 if c != SCHEDULER]
+    for choice in [*minis, SCHEDULER]:
+        if choice in f1 and f1[choice] >= best - tolerance:
+            return choice
+    raise AssertionError("unreachable: the best choice is within any tolerance >= 0")
 
 
 def mini_f1(bundle: str, videos: list[tuple[str, list[str]]], loop_args: list[str],

@@ -56,10 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--real-frames", default="500:795", help="its evaluation range A:B")
     p.add_argument("--real-mini", help="the real video's camera: every ParaLoupe patch asks for this mini "
                                        "(client.mini, chosen on its training frames: paraloupe-bench tune --per-mini); "
-                                       f"{TUNED!r}: chosen here, the best F1 on --real-tune-frames of the scheduler's "
-                                       "choice and every mini the devices serve pinned (a tie keeps the scheduler)")
+                                       f"{TUNED!r}: chosen here on --real-tune-frames among the scheduler's choice "
+                                       "and every mini the devices serve pinned: the smallest mini whose F1 there is "
+                                       "within --real-tune-tolerance of the best (the scheduler only when no mini "
+                                       "pinned is)")
     p.add_argument("--real-tune-frames", default="200:500",
                    help=f"with --real-mini {TUNED}: the real video's tuning range A:B (before --real-frames)")
+    p.add_argument("--real-tune-tolerance", type=float, default=tune.MINI_TOLERANCE,
+                   help=f"with --real-mini {TUNED}: F1 (0-1) a cheaper mini may trail the best by on the tuning range")
     p.add_argument("--devices", default=",".join(["raspberry-pi-4b"] * 4),
                    help="comma-separated device profiles of the emulated cluster")
     p.add_argument("--slo", type=float, default=250.0, help="per-frame budget, ms of device time")
@@ -204,10 +208,10 @@ def tuned_mini(args: argparse.Namespace, loop_args: list[str]) -> dict[str, Any]
     table = tune.mini_f1(args.bundle, [video], ["--devices", args.devices, "--slo", str(args.slo), *loop_args],
                          max(1, args.jobs))
     f1 = {choice: row[video[0]] for choice, row in table.items()}
-    best = max(f1, key=f1.__getitem__)  # the first of equals: the scheduler's choice
-    print(f"{video[0]}: mini chosen on the tuning range: {best} ("
-          + ", ".join(f"{c} {v:.3f}" for c, v in f1.items()) + ")")
-    return {"mini": best, "frames": args.real_tune_frames, "f1": f1}
+    chosen = tune.cheapest_within(f1, args.real_tune_tolerance)
+    print(f"{video[0]}: mini chosen on the tuning range: {chosen} (the smallest within "
+          f"{args.real_tune_tolerance:g} F1 of the best; " + ", ".join(f"{c} {v:.3f}" for c, v in f1.items()) + ")")
+    return {"mini": chosen, "frames": args.real_tune_frames, "f1": f1, "tolerance": args.real_tune_tolerance}
 
 
 def _print(runs: dict[str, dict[str, Any]], table: dict[str, dict[str, Any]],

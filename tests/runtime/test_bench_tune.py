@@ -71,3 +71,13 @@ def test_per_mini_runs_the_scheduler_and_every_served_mini_pinned(tiny_bundle: P
     assert "best" in capsys.readouterr().out
     with pytest.raises(UserError, match="--per-mini: give --devices"):
         tune.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--per-mini"])
+
+
+def test_a_camera_gets_the_smallest_mini_within_the_tolerance_of_the_best() -> None:
+    f1 = {tune.SCHEDULER: 0.901, "m160": 0.901, "m240": 0.904, "m320": 0.900}  # the fresh build's vtest [200, 500)
+    assert tune.cheapest_within(f1, 0.01) == "m160"
+    assert tune.cheapest_within(f1, 0.0) == "m240"
+    assert tune.cheapest_within({tune.SCHEDULER: 0.90, "m160": 0.85, "m240": 0.88}, 0.01) == tune.SCHEDULER
+    assert tune.cheapest_within({tune.SCHEDULER: 0.80, "m160": 0.85, "m240": 0.90}, 0.03) == "m240"
+    with pytest.raises(UserError, match="--real-tune-tolerance"):
+        tune.cheapest_within(f1, -0.01)
