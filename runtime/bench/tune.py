@@ -15,8 +15,9 @@ the same options, ``--jobs`` at a time (one process each); the mean F1 over the 
 settings by — single 200-frame videos swing by about ±2 points between nearly equal settings.
 
 ``--per-mini`` (with ``--devices``) runs the set once with the scheduler's choice and once per mini the devices
-serve, every patch pinned to it, and prints each video's best: a camera whose own labelled frames favour one
-mini (the real video's [0, 500) over its scheduler choice) gets it as ``client.mini`` (``paraloupe-run --mini``).
+serve, every patch pinned to it, and prints each video's choice — the smallest mini within ``--tolerance`` F1 of
+the best (:func:`cheapest_within`): a camera whose own labelled frames favour one mini (the real video's [0, 500)
+over its scheduler choice) gets it as ``client.mini`` (``paraloupe-run --mini``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="videos run at once (one process each)")
     p.add_argument("--json", help="write every video's figures and the mean here")
     p.add_argument("--per-mini", action="store_true", help="with --devices: the scheduler's choice and every mini "
-                                                           "the devices serve pinned, each video's best printed")
+                                                           "the devices serve pinned, each video's choice printed")
+    p.add_argument("--tolerance", type=float, default=MINI_TOLERANCE,
+                   help="with --per-mini: F1 (0-1) a smaller mini may trail the best choice by and still be chosen")
     return p
 
 
@@ -126,12 +129,15 @@ def per_mini(args: argparse.Namespace, videos: list[tuple[str, list[str]]], loop
     means = {c: sum(table[c].values()) / len(videos) for c in choices}
     rows = {**{name: {c: table[c][name] for c in choices} for name, _ in videos}, "mean": means}
     width = max(len(n) for n in rows)
-    print(f"{'video'.ljust(width)}  " + "  ".join(c.rjust(max(len(c), 6)) for c in choices) + "  best")
+    print(f"{'video'.ljust(width)}  " + "  ".join(c.rjust(max(len(c), 6)) for c in choices)
+          + f"  choice (within {args.tolerance:g})")
     for name, row in rows.items():
         cells = "  ".join(f"{row[c]:.3f}".rjust(max(len(c), 6)) for c in choices)
-        print(f"{name.ljust(width)}  {cells}  {max(choices, key=row.__getitem__)}")
+        print(f"{name.ljust(width)}  {cells}  {cheapest_within(row, args.tolerance)}")
     if args.json:
-        write_json(args.json, {"f1": table, "mean_f1": means, "options": loop_args}, indent=1)
+        write_json(args.json, {"f1": table, "mean_f1": means, "tolerance": args.tolerance, "options": loop_args,
+                               "choice": {name: cheapest_within(row, args.tolerance) for name, row in rows.items()}},
+                   indent=1)
     return 0
 
 

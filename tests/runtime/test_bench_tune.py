@@ -68,7 +68,8 @@ def test_per_mini_runs_the_scheduler_and_every_served_mini_pinned(tiny_bundle: P
     data = json.loads(out.read_text())
     assert list(data["f1"]) == ["scheduler", "tiny-64-fp32", "tiny-96-fp32"]
     assert all(0 <= f <= 1 for row in data["f1"].values() for f in row.values())
-    assert "best" in capsys.readouterr().out
+    assert "choice (within 0.01)" in capsys.readouterr().out
+    assert data["choice"]["mean"] == tune.cheapest_within(data["mean_f1"], 0.01)
     with pytest.raises(UserError, match="--per-mini: give --devices"):
         tune.main(["--bundle", str(tiny_bundle), "--videos", str(tiny_video.parent), "--per-mini"])
 
