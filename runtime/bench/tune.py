@@ -97,15 +97,12 @@ def cheapest_within(f1: dict[str, float], tolerance: float) -> str:
     ascending input side): the first mini whose F1 is within ``tolerance`` of the best choice's, else the
     scheduler's choice (the best is always within a ``tolerance`` >= 0)."""
     if tolerance < 0:
-        raise UserError(f"--real-tune-tolerance: expected an F1 difference >= 0, got {tolerance:g}")
+        raise UserError(f"tolerance: expected an F1 difference >= 0, got {tolerance:g}")
     if not f1:
         raise UserError("no mini choice to pick from: the devices serve no mini")
     best = max(f1.values())
-    minis = [c for c in f1 if c != SCHEDULER]
-    for choice in [*minis, SCHEDULER]:
-        if choice in f1 and f1[choice] >= best - tolerance:
-            return choice
-    raise AssertionError("unreachable: the best choice is within any tolerance >= 0")
+    order = [*(c for c in f1 if c != SCHEDULER), *(c for c in f1 if c == SCHEDULER)]
+    return next(c for c in order if f1[c] >= best - tolerance)
 
 
 def mini_f1(bundle: str, videos: list[tuple[str, list[str]]], loop_args: list[str],

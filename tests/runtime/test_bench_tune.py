@@ -80,5 +80,5 @@ def test_a_camera_gets_the_smallest_mini_within_the_tolerance_of_the_best() -> N
     assert tune.cheapest_within(f1, 0.0) == "m240"
     assert tune.cheapest_within({tune.SCHEDULER: 0.90, "m160": 0.85, "m240": 0.88}, 0.01) == tune.SCHEDULER
     assert tune.cheapest_within({tune.SCHEDULER: 0.80, "m160": 0.85, "m240": 0.90}, 0.03) == "m240"
-    with pytest.raises(UserError, match="--real-tune-tolerance"):
+    with pytest.raises(UserError, match="tolerance: expected an F1 difference >= 0"):
         tune.cheapest_within(f1, -0.01)
