@@ -125,16 +125,16 @@ def per_mini(args: argparse.Namespace, videos: list[tuple[str, list[str]]], loop
     choices = list(table)
     means = {c: sum(table[c].values()) / len(videos) for c in choices}
     rows = {**{name: {c: table[c][name] for c in choices} for name, _ in videos}, "mean": means}
+    chosen = {name: cheapest_within(row, args.tolerance) for name, row in rows.items()}
     width = max(len(n) for n in rows)
     print(f"{'video'.ljust(width)}  " + "  ".join(c.rjust(max(len(c), 6)) for c in choices)
           + f"  choice (within {args.tolerance:g})")
     for name, row in rows.items():
         cells = "  ".join(f"{row[c]:.3f}".rjust(max(len(c), 6)) for c in choices)
-        print(f"{name.ljust(width)}  {cells}  {cheapest_within(row, args.tolerance)}")
+        print(f"{name.ljust(width)}  {cells}  {chosen[name]}")
     if args.json:
         write_json(args.json, {"f1": table, "mean_f1": means, "tolerance": args.tolerance, "options": loop_args,
-                               "choice": {name: cheapest_within(row, args.tolerance) for name, row in rows.items()}},
-                   indent=1)
+                               "choice": chosen}, indent=1)
     return 0
 
 
