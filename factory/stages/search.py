@@ -41,7 +41,7 @@ from factory.nas.data import MEAN, STD, Dataset, load_dataset
 from factory.nas.derive import arch_json, build_backbone
 from factory.nas.devices import HOST, KNOWN, REFERENCE, Device, measure_host_flops, resolve
 from factory.nas.loss import LatencyLoss
-from factory.nas.ops import OP_NAMES
+from factory.nas.ops import NONE, OP_NAMES
 from factory.nas.search import SearchResult, SearchSettings, run_search
 from factory.nas.space import SpaceConfig
 from factory.nas.train import accuracy, fit_classifier
@@ -97,6 +97,7 @@ class SearchParams:
     train_seeds: int = bounded(2, "trainings (seeds seed, seed+1, ...) averaged into val_accuracy", ge=1)
     seed: int = bounded(0, "seed of every search and training", ge=0)
     threads: int = bounded(1, "torch CPU threads (0: torch's default); tiny ops gain little from more", ge=0)
+    ops: list[str] = field(default_factory=lambda: list(OP_NAMES))  # the candidate op of every edge (a subset)
 
     def validate(self, where: str) -> None:
         """Cross-field checks; errors name the key (and the device)."""
@@ -105,6 +106,10 @@ class SearchParams:
         if self.warmup_epochs >= self.epochs:
             raise UserError(f"{where}.warmup_epochs: {self.warmup_epochs} leaves no architecture epoch "
                             f"(epochs: {self.epochs})")
+        unknown = [op for op in self.ops if op not in OP_NAMES]
+        if unknown or len(set(self.ops)) != len(self.ops) or not set(self.ops) - {NONE}:
+            raise UserError(f"{where}.ops: expected distinct ops of {', '.join(OP_NAMES)} (one besides "
+                            f"{NONE!r}), got {self.ops}")
         if not self.devices and not self.unpenalised:
             raise UserError(f"{where}.devices: nothing to search (no devices and unpenalised: false)")
         seen: set[str] = set()
@@ -119,7 +124,7 @@ class SearchParams:
                 raise UserError(f"{at}.flops: device {device.name!r}: FLOPS must be > 0, got {device.flops!r}")
 
     def space(self, num_classes: int) -> SpaceConfig:
-        return SpaceConfig(self.channels, self.nodes, self.cells, OP_NAMES, num_classes)
+        return SpaceConfig(self.channels, self.nodes, self.cells, tuple(self.ops), num_classes)
 
     def settings(self) -> SearchSettings:
         return SearchSettings(self.epochs, self.warmup_epochs, self.batch_size, self.lr, self.arch_lr,

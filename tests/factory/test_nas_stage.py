@@ -82,3 +82,23 @@ def test_tiny_stage_writes_architectures_backbones_and_metrics(tmp_path: Path) -
     assert not (out / ".home").exists()
     assert not (Path(os.environ["HOME"]) / "nni-experiments").exists()
     assert (out / "params.resolved.yaml").exists()
+
+
+@pytest.mark.parametrize("ops", [["sep_conv_3x3", "conv_9x9"], ["skip", "skip"], ["none"]])
+def test_bad_op_sets_are_one_line_errors_naming_the_key(ops: list) -> None:
+    with pytest.raises(UserError, match=r"search\.ops: expected distinct ops") as err:
+        from_mapping(SearchParams, {"ops": ops}, "params.yaml: search")
+    assert "\n" not in str(err.value) and str(ops) in str(err.value)
+
+
+def test_a_restricted_op_set_is_the_only_one_searched_and_derived(tmp_path: Path) -> None:
+    root = image_tree(tmp_path / "set", {"background": 8, "person": 8, "vehicle": 8})
+    ops = ["sep_conv_3x3", "conv_3x3", "skip"]
+    params = SearchParams(out_dir=str(tmp_path / "search"), dataset=str(root), image_size=32, channels=4,
+                          nodes=2, cells=3, epochs=2, warmup_epochs=1, batch_size=8, train_epochs=1, train_seeds=1,
+                          devices=[DeviceParams("raspberry-pi-4b")], unpenalised=False, ops=ops)
+    run(params)
+    arch = load_arch(tmp_path / "search" / "raspberry-pi-4b" / "arch.json")
+    assert arch["space"]["ops"] == ops
+    chosen = [v for k, v in arch["sample"].items() if not k.endswith("_in")]
+    assert chosen and set(chosen) <= set(ops)
