@@ -31,8 +31,8 @@ class MiniParams:
     weight_decay: float = bounded(0.05, "AdamW weight decay", ge=0)
     ema_decay: float = bounded(0.99, "per-step decay of the weight average that is validated and kept "
                                     "(0: the plain weights)", ge=0, lt=1)
-    neck_width: int = bounded(96, "neck channels", ge=8)
-    head_width: int = bounded(96, "head channels", ge=8)
+    neck_width: int = bounded(128, "neck channels", ge=8)
+    head_width: int = bounded(128, "head channels", ge=8)
     head_depth: int = bounded(2, "depthwise-separable layers in the head", ge=0)
     top_k: int = bounded(30, "proposals kept before NMS (a patch holds one object, maybe a neighbour)", ge=1)
     max_detections: int = bounded(15, "detections kept after NMS", ge=1)
