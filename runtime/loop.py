@@ -63,6 +63,7 @@ class ClosedLoop:
         self.ranked = Detections.empty(-1)
         self.processed = 0
         self.passes = 0  # baseline passes sent (their tiles rotate through the grid)
+        self.still_passes = 0  # passes that also sent tiles of ``loop.still_grid`` (they rotate through it)
         self._follow = 0  # processed frames still to get a pass because tracks started (``loop.whole_follow``)
         self._motion = np.zeros((0, 4))  # this frame's motion boxes (n, 4) [x, y, w, h] px
 
@@ -86,6 +87,7 @@ class ClosedLoop:
         self.last = Detections.empty(-1)
         self.processed = 0
         self.passes = 0
+        self.still_passes = 0
         self._follow = 0
         if self.generator is not None:
             self.generator.reset()
@@ -134,6 +136,11 @@ class ClosedLoop:
         self.passes += 1
         count = len(tiles) if cut else min(lc.whole_tiles, len(tiles))
         chosen = [tiles[(start + i) % len(tiles)] for i in range(count)]
+        still = self.feedback is not None and self.feedback.camera_shift_px <= lc.discovery.moving_px
+        if lc.still_grid and still and not cut:
+            fine = grid_tiles(*lc.still_grid, w, h, lc.whole_overlap)
+            start, self.still_passes = self.still_passes * lc.still_tiles, self.still_passes + 1
+            chosen += [fine[(start + i) % len(fine)] for i in range(min(lc.still_tiles, len(fine)))]
         kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
         floor = lc.candidate_score if self.proposes else None
         return [Entry(tuple(int(v) for v in r), kind, 1.0,

@@ -46,6 +46,19 @@ class LoopConfig:
     whole_frame_too: bool = bounded(False, "the whole frame joins that grid's tiles in the rotation (at the same "
                                           "input side), so objects larger than a tile or standing across tile "
                                           "borders are seen too")
+    still_grid: list[int] = bounded([6, 4], "while the camera is still (its warp shifts a frame corner by at most "
+                                            "discovery.moving_px), each baseline pass also sends still_tiles tiles "
+                                            "of this finer [columns, rows] grid, in rotation: small still objects, "
+                                            "which no motion box shows and no coarse tile shows large enough, seen "
+                                            "at a larger scale ([] = off). Tuning set of 13 videos (twentieth "
+                                            "session, 4 x RPi, still_tiles 2): off 0.8183, [6, 4] 0.8284, [4, 3] "
+                                            "0.8269, [8, 6] 0.8206; [6, 4] with still_tiles 3 on three builds: "
+                                            "+1.1 / +0.7 / +0.5 points, gained on the still cameras (val-static "
+                                            "+3.7 to +7.7); the finer grid as whole_grid instead: 0.8134 (moving "
+                                            "cameras -2 to -5)")
+    still_tiles: int = bounded(2, "tiles of still_grid per baseline pass (each ~37 ms on a raspberry-pi-4b). Tuning "
+                                  "set with [6, 4]: 1 0.8254, 2 0.8284, 3 0.8297, 4 0.8307 (b8: 2 0.8294, 3 0.8308); "
+                                  "2 keeps a pass frame's device time near what it was", ge=1)
     cut_confirm_score: float = bounded(0.45, "on a scene cut (cut_diff) the tracks that the whole baseline grid's "
                                              "boxes scoring at least this start are reported at once, as the "
                                              "baseline alone would report them: the loop has nothing else to go by "
@@ -101,10 +114,17 @@ class LoopConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
+    @property
+    def pass_tiles(self) -> int:
+        """The most baseline tiles one pass sends (a scene cut's whole grid aside): what a budget reserves."""
+        return self.whole_tiles + (self.still_tiles if self.still_grid else 0)
+
     def validate(self, where: str) -> None:
         """Check what single-field bounds cannot (called by ``from_mapping``)."""
         if len(self.whole_grid) != 2 or min(self.whole_grid) < 1:
             raise UserError(f"{where}.whole_grid: expected [columns, rows] >= 1, got {self.whole_grid}")
+        if self.still_grid and (len(self.still_grid) != 2 or min(self.still_grid) < 1):
+            raise UserError(f"{where}.still_grid: expected [] or [columns, rows] >= 1, got {self.still_grid}")
 
 
 @dataclass

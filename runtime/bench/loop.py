@@ -238,7 +238,7 @@ def _inference(args: argparse.Namespace, manifest: Manifest, mode: Mode, loop: C
     route, budget, placement = None, None, None
     if args.devices and not mode.is_whole_frame:  # a whole-frame mode runs the model it names, at its side
         placement = Placement(manifest, [d.strip() for d in args.devices.split(",")], args.slo, args.scheduler,
-                              whole_tiles=loop.settings.loop.whole_tiles)
+                              whole_tiles=loop.settings.loop.pass_tiles)
         budget = placement.budget(loop.whole_pass, args.mini) if loop.settings.loop.budget else None
         if not ground_truth:
             route = _router(args.bundle, manifest, placement, whole_side, args.mini)

@@ -80,5 +80,5 @@ def frame_patch_budget(cfg: ClientSection, loop: ClosedLoop, plan_slo_ms: float,
         return None
     reserved = 0.0
     if loop.whole_pass:
-        reserved = min((min(w.values()) for w in served("baseline") if w), default=0.0) * cfg.loop.whole_tiles
+        reserved = min((min(w.values()) for w in served("baseline") if w), default=0.0) * cfg.loop.pass_tiles
     return patch_budget(plan_slo_ms, latencies, reserved)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 
 from runtime.cluster.master import plan
@@ -22,6 +23,7 @@ from tests.runtime.test_replay import _matched, bright_blobs, squares, video
 
 
 def _settings(**loop: object) -> LoopSettings:
+    loop.setdefault("still_grid", [])  # the still camera's finer tiles only where a test asks for them
     cfg = PatchConfig(skip_threshold=0.0, refresh_every=0, max_side=640)
     return LoopSettings(Mode.PARALOUPE, cfg, 640, loop=LoopConfig(**loop), fps=10.0)  # type: ignore[arg-type]
 
@@ -164,6 +166,29 @@ def test_whole_frame_mode_through_the_tracker() -> None:
     assert len(plain[0].detections) == 2 and plain[0].detections.ids is None  # raw per-frame detections
     # scores 0.9 >= tracker.birth_confirm_score: confirmed on their first frame, one track each throughout
     assert all(len(s.detections) == 2 and set(s.detections.ids.tolist()) == {1, 2} for s in steps)
+
+
+def _panning(n: int, step_px: int = 6):
+    """A textured 320 x 240 view panning right by ``step_px`` a frame (the camera moves; no object)."""
+    world = np.random.default_rng(0).integers(0, 255, (240, 320 + n * step_px), dtype=np.uint8)
+    world = cv2.GaussianBlur(world, (5, 5), 0)
+    for f in range(n):
+        yield f, cv2.cvtColor(np.ascontiguousarray(world[:, f * step_px:f * step_px + 320]), cv2.COLOR_GRAY2BGR)
+
+
+def test_a_still_camera_adds_finer_tiles_to_each_pass() -> None:
+    settings = _settings(track=True, whole_every=1, whole_side=160, whole_grid=[1, 1], whole_tiles=1,
+                         still_grid=[4, 2], still_tiles=1)
+    assert settings.loop.pass_tiles == 2
+    models = {"mini": bright_blobs, "baseline": bright_blobs}
+    steps = list(run_loop(ClosedLoop(settings), video(9), models))
+    fine = [[tuple(r) for r, k in zip(s.rects, s.kinds, strict=True) if k == BASELINE_TILE] for s in steps]
+    assert all(s.kinds.count(WHOLE_FRAME) == 1 for s in steps)
+    assert [len(t) for t in fine] == [1] * 9
+    assert {t[0] for t in fine[:8]} == {tuple(int(v) for v in r) for r in grid_tiles(4, 2, 320, 240)}
+    assert fine[8] == fine[0]  # the rotation starts over
+    moving = list(run_loop(ClosedLoop(settings), _panning(6), models))
+    assert all(BASELINE_TILE not in s.kinds for s in moving[1:])  # a moving camera: the coarse grid only
 
 
 def test_whole_frame_joins_the_tile_rotation() -> None:
