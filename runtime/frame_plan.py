@@ -15,6 +15,10 @@ from runtime.patches.refiner import PatchKind
 WHOLE_FRAME = "frame"
 #: The kind word of a tile of a patch mode's baseline pass.
 BASELINE_TILE = "keyframe"
+#: The kind word of a tile of a still camera's finer grid (``loop.still_grid``), sent with a baseline pass.
+STILL_TILE = "still"
+#: The kind words of a patch mode's baseline entries (every other kind is a mini patch).
+BASELINE_KINDS = (WHOLE_FRAME, BASELINE_TILE, STILL_TILE)
 
 
 @dataclass

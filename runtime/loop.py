@@ -23,7 +23,7 @@ from runtime.cluster.aggregate import PatchDetections, aggregate
 from runtime.detections import Detections
 from runtime.discovery import motion_regions
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
-from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME, Entry, FramePlan, keep_within
+from runtime.frame_plan import BASELINE_TILE, STILL_TILE, WHOLE_FRAME, Entry, FramePlan, keep_within
 from runtime.geometry import clip_boxes, covered_by_larger, iou_matrix
 from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
@@ -136,12 +136,13 @@ class ClosedLoop:
         self.passes += 1
         count = len(tiles) if cut else min(lc.whole_tiles, len(tiles))
         chosen = [tiles[(start + i) % len(tiles)] for i in range(count)]
+        kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
         still = self.feedback is not None and self.feedback.camera_shift_px <= lc.discovery.moving_px
         if lc.still_grid and still and not cut:
             fine = grid_tiles(*lc.still_grid, w, h, lc.whole_overlap)
             start, self.still_passes = self.still_passes * lc.still_tiles, self.still_passes + 1
             chosen += [fine[(start + i) % len(fine)] for i in range(min(lc.still_tiles, len(fine)))]
-        kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
+            kinds += [STILL_TILE] * (len(chosen) - len(kinds))
         floor = lc.candidate_score if self.proposes else None
         return [Entry(tuple(int(v) for v in r), kind, 1.0,
                       encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side),

@@ -54,7 +54,7 @@ from runtime.config import from_mapping, read_yaml
 from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.evaluate import evaluate, parse_frame_range
-from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME
+from runtime.frame_plan import BASELINE_KINDS
 from runtime.infer import Detector
 from runtime.loop import ClosedLoop
 from runtime.loop_config import LoopConfig, LoopSettings
@@ -191,7 +191,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             patch_rects[d.frame] = [[*(int(v) for v in r), k] for r, k in zip(step.rects, step.kinds, strict=True)]
         if step.skipped:
             continue
-        minis = [k not in (WHOLE_FRAME, BASELINE_TILE) for k in step.kinds]
+        minis = [k not in BASELINE_KINDS for k in step.kinds]
         rects = np.array([r for r, m in zip(step.rects, minis, strict=True) if m]).reshape(-1, 4)
         kinds = [k for k, m in zip(step.kinds, minis, strict=True) if m]
         n_patches.append(len(rects))
