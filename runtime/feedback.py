@@ -86,10 +86,11 @@ class TrackFeedback:
     """Tracks + camera motion + motion boxes of one stream (:meth:`reset` for a new one)."""
 
     def __init__(self, tracker: TrackerConfig, discovery: DiscoveryConfig | None, fps: float,
-                 cut_diff: float = 0.0) -> None:
+                 cut_diff: float = 0.0, start_cut: bool = False) -> None:
         """``fps``: frames per second of the stream's video time (frame ids are frame indices);
         ``discovery`` None: no motion boxes; ``cut_diff``: thumbnail difference of a scene cut, grey levels
-        (``loop.cut_diff``; 0 = never a cut)."""
+        (``loop.cut_diff``; 0 = never a cut); ``start_cut``: a stream's first frame counts as a cut too
+        (``loop.start_cut``)."""
         self.cfg = tracker
         self.fps = float(fps)
         self.tracker = Tracker(tracker)
@@ -97,6 +98,8 @@ class TrackFeedback:
         self.motion = MotionDetector(discovery) if discovery is not None else None
         self.scene_cut = SceneCut(cut_diff) if cut_diff > 0 else None
         self.cut = False  # the last frame seeded was a scene cut: everything carried over was dropped
+        self.start_cut = start_cut
+        self._first = True  # no frame of this stream seeded yet
         self.names: list[str] = []
         self._warp = np.eye(2, 3)
         self._clipped = np.zeros((0, 4))  # last frame's clipped boxes no track took: next frame's patches
@@ -113,6 +116,7 @@ class TrackFeedback:
         if self.scene_cut is not None:
             self.scene_cut.reset()
         self.cut = False
+        self._first = True
 
     def _forget(self) -> None:
         """Drop what the stream carries over (tracks, motion model, clipped boxes, candidates): a new stream or a
@@ -135,6 +139,8 @@ class TrackFeedback:
         # without a camera-motion estimate every frame's fit counts as lost: the thumbnails alone decide
         lost = self.camera.lost if self.camera is not None else True
         self.cut = self.scene_cut is not None and self.scene_cut.update(shared, lost)
+        self.cut |= self.start_cut and self._first
+        self._first = False
         if self.cut:
             self._forget()
         self._warp = warp

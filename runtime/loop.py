@@ -54,7 +54,7 @@ class ClosedLoop:
         self.feedback = None
         if self.tracked and lc.track:
             self.feedback = TrackFeedback(lc.tracker, lc.discovery if lc.motion else None, settings.fps,
-                                          lc.cut_diff)
+                                          lc.cut_diff, lc.start_cut)
         elif generator is None and settings.track_whole:
             self.feedback = TrackFeedback(lc.tracker, None, settings.fps, lc.cut_diff)
         self.last = Detections.empty(-1)

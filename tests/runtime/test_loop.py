@@ -10,7 +10,7 @@ import numpy as np
 
 from runtime.cluster.master import plan
 from runtime.feedback import clipped_flags, warp_boxes
-from runtime.frame_plan import BASELINE_TILE, WHOLE_FRAME, keep_within, patch_budget
+from runtime.frame_plan import BASELINE_TILE, STILL_TILE, WHOLE_FRAME, keep_within, patch_budget
 from runtime.loop import ClosedLoop
 from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
@@ -24,6 +24,7 @@ from tests.runtime.test_replay import _matched, bright_blobs, squares, video
 
 def _settings(**loop: object) -> LoopSettings:
     loop.setdefault("still_grid", [])  # the still camera's finer tiles only where a test asks for them
+    loop.setdefault("start_cut", False)  # likewise a stream's first frame handled as a scene cut
     cfg = PatchConfig(skip_threshold=0.0, refresh_every=0, max_side=640)
     return LoopSettings(Mode.PARALOUPE, cfg, 640, loop=LoopConfig(**loop), fps=10.0)  # type: ignore[arg-type]
 
@@ -182,13 +183,24 @@ def test_a_still_camera_adds_finer_tiles_to_each_pass() -> None:
     assert settings.loop.pass_tiles == 2
     models = {"mini": bright_blobs, "baseline": bright_blobs}
     steps = list(run_loop(ClosedLoop(settings), video(9), models))
-    fine = [[tuple(r) for r, k in zip(s.rects, s.kinds, strict=True) if k == BASELINE_TILE] for s in steps]
+    fine = [[tuple(r) for r, k in zip(s.rects, s.kinds, strict=True) if k == STILL_TILE] for s in steps]
     assert all(s.kinds.count(WHOLE_FRAME) == 1 for s in steps)
     assert [len(t) for t in fine] == [1] * 9
     assert {t[0] for t in fine[:8]} == {tuple(int(v) for v in r) for r in grid_tiles(4, 2, 320, 240)}
     assert fine[8] == fine[0]  # the rotation starts over
     moving = list(run_loop(ClosedLoop(settings), _panning(6), models))
-    assert all(BASELINE_TILE not in s.kinds for s in moving[1:])  # a moving camera: the coarse grid only
+    assert all(STILL_TILE not in s.kinds for s in moving[1:])  # a moving camera: the coarse grid only
+
+
+def test_a_stream_starts_with_the_whole_grid_when_start_cut() -> None:
+    models = {"mini": bright_blobs, "baseline": bright_blobs}
+    for start_cut, first in ((True, 4), (False, 1)):
+        loop = ClosedLoop(_settings(track=True, whole_every=1, whole_side=160, whole_grid=[2, 2], whole_tiles=1,
+                                    start_cut=start_cut, cut_diff=0.0))
+        steps = list(run_loop(loop, video(3), models))
+        assert [s.kinds.count(BASELINE_TILE) for s in steps] == [first, 1, 1]
+        loop.reset()
+        assert [s.kinds.count(BASELINE_TILE) for s in run_loop(loop, video(2), models)] == [first, 1]
 
 
 def test_whole_frame_joins_the_tile_rotation() -> None:
