@@ -137,8 +137,7 @@ class ClosedLoop:
         count = len(tiles) if cut else min(lc.whole_tiles, len(tiles))
         chosen = [tiles[(start + i) % len(tiles)] for i in range(count)]
         kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
-        still = self.feedback is not None and self.feedback.camera_shift_px <= lc.discovery.moving_px
-        if lc.still_grid and still and not cut:
+        if lc.still_grid and not cut and self._small_still(w / cols, h / rows):
             fine = grid_tiles(*lc.still_grid, w, h, lc.whole_overlap)
             start, self.still_passes = self.still_passes * lc.still_tiles, self.still_passes + 1
             chosen += [fine[(start + i) % len(fine)] for i in range(min(lc.still_tiles, len(fine)))]
@@ -147,6 +146,18 @@ class ClosedLoop:
         return [Entry(tuple(int(v) for v in r), kind, 1.0,
                       encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side),
                       "baseline", floor) for r, kind in zip(chosen, kinds, strict=True)]
+
+    def _small_still(self, cell_w: float, cell_h: float) -> bool:
+        """Whether the finer grid is due: the camera is still and (``loop.still_below`` > 0) some track is small
+        at the coarse grid's input scale (cells ``cell_w`` × ``cell_h`` px): a view with small objects about."""
+        lc = self.settings.loop
+        if self.feedback is None or self.feedback.camera_shift_px > lc.discovery.moving_px:
+            return False
+        if lc.still_below <= 0.0:
+            return True
+        _, boxes = self.feedback.tracker.current()
+        scale = lc.whole_side / max(cell_w, cell_h)
+        return bool(len(boxes)) and float(boxes[:, 2:].max(axis=1).min()) * scale < lc.still_below
 
     @property
     def proposes(self) -> bool:

@@ -179,7 +179,7 @@ def _panning(n: int, step_px: int = 6):
 
 def test_a_still_camera_adds_finer_tiles_to_each_pass() -> None:
     settings = _settings(track=True, whole_every=1, whole_side=160, whole_grid=[1, 1], whole_tiles=1,
-                         still_grid=[4, 2], still_tiles=1)
+                         still_grid=[4, 2], still_tiles=1, still_below=0.0)
     assert settings.loop.pass_tiles == 2
     models = {"mini": bright_blobs, "baseline": bright_blobs}
     steps = list(run_loop(ClosedLoop(settings), video(9), models))
@@ -190,6 +190,15 @@ def test_a_still_camera_adds_finer_tiles_to_each_pass() -> None:
     assert fine[8] == fine[0]  # the rotation starts over
     moving = list(run_loop(ClosedLoop(settings), _panning(6), models))
     assert all(STILL_TILE not in s.kinds for s in moving[1:])  # a moving camera: the coarse grid only
+
+
+def test_the_finer_grid_waits_for_a_small_track() -> None:
+    models = {"mini": bright_blobs, "baseline": bright_blobs}
+    # the squares (24-30 px) are 12-15 px at the whole frame's 160 px input: small below 20, not below 10
+    for below, sent in ((20.0, [0, 1, 1, 1, 1]), (10.0, [0] * 5)):
+        loop = ClosedLoop(_settings(track=True, whole_every=1, whole_side=160, whole_grid=[1, 1], whole_tiles=1,
+                                    still_grid=[4, 2], still_tiles=1, still_below=below))
+        assert [s.kinds.count(STILL_TILE) for s in run_loop(loop, video(5), models)] == sent  # none before a track
 
 
 def test_a_stream_starts_with_the_whole_grid_when_start_cut() -> None:
