@@ -45,9 +45,10 @@ TEXT_COLOUR = (240, 240, 240)
 TITLE_PX, CAPTION_PX, LEGEND_PX = 24, 18, 18  # bar heights (px)
 TEXT_SCALE = 0.4
 LEGEND = [("high", PATCH_COLOURS["high"]), ("low", PATCH_COLOURS["low"]), ("refresh", PATCH_COLOURS["refresh"]),
-          ("keyframe/frame", PATCH_COLOURS["keyframe"]), ("detection", DETECTION_COLOUR),
+          ("keyframe/frame", PATCH_COLOURS["keyframe"]), ("still tile", PATCH_COLOURS["still"]),
+          ("detection", DETECTION_COLOUR),
           ("ground truth", GT_COLOUR), ("missed (circled)", MISSED_COLOUR)]
-_PATCH_WORDS = {"high", "low", "refresh", "keyframe/frame"}
+_PATCH_WORDS = {"high", "low", "refresh", "keyframe/frame", "still tile"}
 
 
 @dataclass(frozen=True)
