@@ -59,9 +59,10 @@ class LoopConfig:
     still_below: float = bounded(24.0, "the finer grid is sent only while some track's longer side, at the coarse "
                                        "grid's baseline input, is below this, px (tracker.veto_min_side's size: "
                                        "smaller, the baseline does not see it): a view with small objects about "
-                                       "(0 = whenever the camera is still). Tuning set: 0 0.8296, 24 0.8292, 32 "
-                                       "0.8293; vtest [200, 500) on the 4 x RPi cluster: finer grid off p50 / p90 "
-                                       "43 / 76 ms, always 45 / 110, 24 43 / 77 (F1 0.899 / 0.895 / 0.899)", ge=0.0)
+                                       "(0 = whenever the camera is still). Tuning set (start_cut on): 0 0.8296, 24 "
+                                       "0.8292, 32 0.8293; with every default 0.8260 (b8 0.8286); vtest [200, 500) "
+                                       "on the 4 x RPi cluster: finer grid off p50 / p90 43 / 76 ms, always 45 / "
+                                       "110, 24 43 / 77 (F1 0.899 / 0.895 / 0.899)", ge=0.0)
     still_tiles: int = bounded(2, "tiles of still_grid per baseline pass (each ~37 ms on a raspberry-pi-4b). Tuning "
                                   "set with [6, 4]: 1 0.8254, 2 0.8284, 3 0.8297, 4 0.8307 (b8: 2 0.8294, 3 0.8308); "
                                   "2 keeps a pass frame's device time near what it was", ge=1)
