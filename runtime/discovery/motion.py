@@ -1,9 +1,10 @@
 """Motion boxes per frame, independent of the detector: where new objects may be.
 
-:class:`MotionDetector` works on a grey copy of each frame downscaled to ``cfg.width`` px wide (320 by default:
-1/9 of the pixels of 960×540, which keeps a frame at 1–1.5 ms on one core where MOG2 on the full frame alone
-costs 8 ms or more). Each call picks its mode from the camera motion the caller passes (``warp``: the 2×3
-affine from the previous frame to this one in full-frame px, e.g. from :class:`runtime.tracker.CameraMotion`):
+:class:`MotionDetector` works on a grey copy of each frame downscaled to ``cfg.width`` px wide (240 by default:
+1/16 of the pixels of 960×540, from the frame's halving pyramid; MOG2 there costs 0.4 ms on one core, about 1 ms
+at 320 px and 8 ms or more on the full frame). Each call picks its mode from the camera motion the
+caller passes (``warp``: the 2×3 affine from the previous frame to this one in full-frame px, e.g. from
+:class:`runtime.tracker.CameraMotion`):
 
 - **subtractor** — the camera is still (the warp moves no frame corner by more than ``cfg.moving_px``):
   OpenCV's MOG2 background subtractor (shadows off, ``cfg.mixtures`` modes) gives a per-pixel foreground
