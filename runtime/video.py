@@ -108,9 +108,9 @@ def iter_frames(path: str | Path, frames: Iterable[int] | None = None) -> Iterat
 
 
 class FrameGrey:
-    """One frame's grey copies, made once and shared by the stages that read them: camera motion and the scene-cut
-    thumbnail read the frame in grey at 320 px wide, the motion boxes at 240 (:meth:`reduced`), the objectness
-    features at a power-of-two fraction of its size (:meth:`halved`). Each array is made on first use only and is
+    """One frame's grey copies, made once and shared by the stages that read them: camera motion, motion boxes and
+    the scene-cut thumbnail read the frame in grey at 240 px wide (:meth:`reduced`), the objectness features at a
+    power-of-two fraction of its size (:meth:`halved`). Each array is made on first use only and is
     read-only by agreement (the stages keep them as reference frames).
 
     The halving pyramid exists for speed: OpenCV's INTER_AREA by exactly 2 is a SIMD fast path (0.02 ms for 960×540

@@ -19,12 +19,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from runtime.tracker.config import TrackerConfig
 from runtime.video import FrameGrey
 
 THUMB_SIZE = (32, 18)  #: thumbnail (width, height) px the frames are compared at
 #: the thumbnail is made from the grey frame at this width, px (the camera-motion estimator's default width, so
 #: the reduced frame is shared with it through :class:`runtime.video.FrameGrey`)
-SOURCE_WIDTH = 320
+SOURCE_WIDTH = TrackerConfig.cmc_width
 
 
 class SceneCut:

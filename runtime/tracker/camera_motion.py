@@ -8,10 +8,11 @@ full-resolution pixels that maps a point of the previous frame onto the same sce
 
 Moving objects and parallax are RANSAC outliers. When there is no previous frame (first call, size change,
 :meth:`reset`), too few corners survive, the fit fails or is implausible (scale outside 0.5–2), it returns
-the identity. Speed: all work is at ``width`` px wide (default 320: ~1/3 of 960×540); the corners that
+the identity. Speed: all work is at ``width`` px wide (default 240: 1/4 of 960×540); the corners that
 were RANSAC inliers are re-used as the next frame's corners (a KLT tracker) and ``cv2.goodFeaturesToTrack``
 runs again only when fewer than half of ``max_points`` are left, so most frames cost one colour
-conversion, one resize, one LK call and one RANSAC fit (about 1.5 ms at 960×540 on one core).
+conversion, two halvings (shared with the motion boxes), one LK call and one RANSAC fit (under 1 ms at 960×540
+on one core).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class CameraMotion:
     ``min_points``: fewest RANSAC inliers for an estimate (fewer → identity).
     """
 
-    def __init__(self, width: int = 320, max_points: int = 200, min_points: int = 12) -> None:
+    def __init__(self, width: int = TrackerConfig.cmc_width, max_points: int = TrackerConfig.cmc_max_points,
+                 min_points: int = TrackerConfig.cmc_min_points) -> None:
         if width < 1 or max_points < 1 or min_points < 3:
             raise ValueError(f"need width >= 1, max_points >= 1, min_points >= 3; got {width}, {max_points}, "
                              f"{min_points}")
