@@ -207,9 +207,15 @@ class ClosedLoop:
                             np.concatenate([patches.kinds, PatchKind.LOW.fill(len(rects))]))
 
     def _add_motion(self, patches: FramePatches, seeds: Seeds) -> FramePatches:
-        """``patches`` plus a LowConf region around each motion box that no patch holds whole."""
-        held = ~clipped_flags(seeds.motion, patches.rects, patches.frame_w, patches.frame_h, 0.0)
-        boxes = seeds.motion[~held]
+        """``patches`` plus a LowConf region around each motion box that no patch holds whole at a scale a mini
+        serves (its longer side at least ``loop.motion_served`` of the patch's)."""
+        boxes = seeds.motion
+        whole = holds_whole(boxes, patches.rects, patches.frame_w, patches.frame_h, 0.0)
+        if self.settings.loop.motion_served > 0.0 and whole.any():
+            rects = patches.rects
+            sides = np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+            whole &= boxes[:, 2:].max(axis=1)[:, None] >= self.settings.loop.motion_served * sides[None, :]
+        boxes = boxes[~whole.any(axis=1)]
         if len(boxes) == 0:
             return patches
         rects = motion_regions(boxes, patches.frame_w, patches.frame_h, self.settings.patches.min_patch_side,

@@ -344,3 +344,22 @@ def test_a_motion_box_lets_a_mini_detection_start_a_track() -> None:
 
     assert ids_seen(False) == set()  # the minis' 0.65 < mini_start_score, and nothing else vouches for them
     assert len(ids_seen(True)) == 2  # both squares move: their motion boxes vouch for the minis' boxes
+
+
+def test_a_small_motion_box_inside_a_big_patch_gets_a_region_with_motion_served() -> None:
+    from runtime.feedback import Seeds
+
+    big = FramePatches(0, 640, 360, np.array([[100, 50, 400, 350]]), np.array([1.0]), PatchKind.HIGH.fill(1))
+    motion = np.array([[200.0, 100.0, 12.0, 20.0], [150.0, 80.0, 200.0, 220.0]])  # a small and a large mover
+
+    def regions(served: float) -> np.ndarray:
+        loop = ClosedLoop(_settings(track=True, motion=True, motion_served=served))
+        out = loop._add_motion(big, Seeds(np.zeros((0, 4)), motion))
+        return out.rects[1:]  # the big patch stays first
+
+    assert len(regions(0.0)) == 0  # both held whole by the big patch
+    small = regions(0.4)  # 20 px < 0.4 × 300 px: too small at that patch's scale; the large one is served there
+    assert len(small) == 1
+    x0, y0, x1, y1 = small[0]
+    assert x0 <= 200 and y0 <= 100 and x1 >= 212 and y1 >= 120  # holds it whole
+    assert 0.4 * max(x1 - x0, y1 - y0) <= 20  # at a scale a mini serves
