@@ -110,8 +110,8 @@ def iter_frames(path: str | Path, frames: Iterable[int] | None = None) -> Iterat
 class FrameGrey:
     """One frame's grey copies, made once and shared by the stages that read them: camera motion, motion boxes and
     the scene-cut thumbnail read the frame in grey at 240 px wide (:meth:`reduced`), the objectness features at a
-    power-of-two fraction of its size (:meth:`halved`). Each array is made on first use only and is
-    read-only by agreement (the stages keep them as reference frames).
+    power-of-two fraction of its size (:meth:`halved`). Each array is made on first use only and is read-only by
+    agreement (the stages keep them as reference frames).
 
     The halving pyramid exists for speed: OpenCV's INTER_AREA by exactly 2 is a SIMD fast path (0.02 ms for 960×540
     grey on this VM) where a factor of 4 in one resize costs 0.2 ms. :meth:`reduced` goes through it only for an

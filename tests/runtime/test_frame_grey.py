@@ -40,7 +40,6 @@ def test_halving_pyramid_is_a_rounded_2x2_mean_per_level() -> None:
     assert np.abs(shared.halved(1) - half).max() <= 0.5 + 1e-9
 
 
-
 def test_a_power_of_two_fraction_comes_from_the_halving_pyramid() -> None:
     import cv2
 
