@@ -19,21 +19,66 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 
 from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.geometry import boxes_to_rects, rects_to_boxes
 
-#: up to this many boxes NMS computes the whole IoU matrix at once (one numpy pass, then a cheap greedy loop);
-#: above it, one row per kept box (memory stays O(n))
+#: up to this many boxes :func:`nms_reference` computes the whole IoU matrix at once (one numpy pass, then a cheap
+#: greedy loop); above it, one row per kept box (memory stays O(n))
 NMS_MATRIX_MAX = 256
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression of ``[x, y, w, h]`` boxes; indices kept, by descending score.
+    """Greedy non-maximum suppression of ``[x, y, w, h]`` boxes; indices kept, by descending score (ties in index
+    order).
 
-    A box is suppressed when its IoU with a higher-scoring kept box is greater than ``iou_threshold``.
+    A box is suppressed when its IoU with a higher-scoring kept box is greater than ``iou_threshold``. A numba loop
+    (40 boxes: 0.04 ms of numpy calls before); boxes with a non-finite value go through :func:`nms_reference`, the
+    plain-numpy statement of the same rule that the tests hold it to.
     """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if not np.isfinite(boxes).all():
+        return nms_reference(boxes, scores, iou_threshold)
+    x1, y1, x2, y2 = np.ascontiguousarray(boxes_to_rects(boxes).T)
+    area = np.maximum(boxes[:, 2], 0.0) * np.maximum(boxes[:, 3], 0.0)
+    return _greedy_nms(x1, y1, x2, y2, area, np.argsort(-scores, kind="stable"), float(iou_threshold))
+
+
+@njit(cache=True)
+def _greedy_nms(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, area: np.ndarray,
+                order: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """The kept indices (int64) of :func:`nms`: boxes as corner coordinates and areas (px), ``order`` the
+    ranking; each kept box suppresses the later ranked ones it overlaps."""
+    n = len(order)
+    suppressed = np.zeros(n, dtype=np.bool_)
+    keep = np.empty(n, dtype=np.int64)
+    kept = 0
+    for p in range(n):
+        i = order[p]
+        if suppressed[i]:
+            continue
+        keep[kept] = i
+        kept += 1
+        for q in range(p + 1, n):
+            j = order[q]
+            if suppressed[j]:
+                continue
+            iw = max(min(x2[i], x2[j]) - max(x1[i], x1[j]), 0.0)
+            ih = max(min(y2[i], y2[j]) - max(y1[i], y1[j]), 0.0)
+            inter = iw * ih
+            union = area[i] + area[j] - inter
+            iou = inter / max(union, 1e-12) if union > 0 else 0.0
+            if not iou <= iou_threshold:
+                suppressed[j] = True
+    return keep[:kept]
+
+
+def nms_reference(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Plain-numpy reference of :func:`nms` (the whole IoU matrix up to :data:`NMS_MATRIX_MAX` boxes, one row
+    per kept box above)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     order = np.argsort(-scores, kind="stable")

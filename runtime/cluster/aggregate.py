@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from runtime.decode import batched_nms
 from runtime.detections import Detections
@@ -92,19 +93,36 @@ def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_id
     cut_all = _cut_by_border(boxes, np.asarray(rects).reshape(-1, 4)[patch_ids], frame_w, frame_h, border_px)
     # a whole view of an object outranks a view cut by a patch border, whatever their scores (scores are in 0-1)
     keep = batched_nms(boxes, scores - 2.0 * cut_all, class_ids, iou)
-    cut = cut_all[keep]
-    area = boxes[keep, 2] * boxes[keep, 3]
-    kept_xyxy = boxes_to_rects(boxes[keep])
-    kept_patch, kept_class = patch_ids[keep], class_ids[keep]
-    drop = np.zeros(len(keep), dtype=bool)
-    for a in np.flatnonzero(cut):  # in rank order: a box dropped here no longer drops a later one
-        ra = kept_xyxy[a]
-        iw = np.minimum(ra[2], kept_xyxy[:, 2]) - np.maximum(ra[0], kept_xyxy[:, 0])
-        ih = np.minimum(ra[3], kept_xyxy[:, 3]) - np.maximum(ra[1], kept_xyxy[:, 1])
-        covering = ((kept_class == kept_class[a]) & (kept_patch != kept_patch[a]) & ~drop & (area > area[a])
-                    & (iw > 0) & (ih > 0) & (iw * ih >= contain * max(area[a], 1e-12)))
-        drop[a] = bool(covering.any())
+    if not cut_all[keep].any():
+        return keep
+    drop = _covered_cut(boxes_to_rects(boxes[keep]), boxes[keep, 2] * boxes[keep, 3], patch_ids[keep],
+                        class_ids[keep], cut_all[keep], float(contain))
     return keep[~drop]
+
+
+@njit(cache=True)
+def _covered_cut(xyxy: np.ndarray, area: np.ndarray, patch: np.ndarray, cls: np.ndarray, cut: np.ndarray,
+                 contain: float) -> np.ndarray:
+    """(n,) which ranked boxes the border rule drops: a cut box (``cut``) that a larger box of its class
+    (``cls``) from another patch (``patch``), not dropped itself, covers >= ``contain`` of (``xyxy`` (n, 4) px,
+    ``area`` (n,) px²). In rank order: a box dropped here no longer drops a later one. A numba loop (40 boxes a
+    frame: 0.1 ms of numpy calls per cut box before); tests/runtime/cluster/test_aggregate.py checks it against
+    a plain-Python reference."""
+    n = len(area)
+    drop = np.zeros(n, dtype=np.bool_)
+    for a in range(n):
+        if not cut[a]:
+            continue
+        need = contain * max(area[a], 1e-12)
+        for b in range(n):
+            if drop[b] or cls[b] != cls[a] or patch[b] == patch[a] or area[b] <= area[a]:
+                continue
+            iw = min(xyxy[a, 2], xyxy[b, 2]) - max(xyxy[a, 0], xyxy[b, 0])
+            ih = min(xyxy[a, 3], xyxy[b, 3]) - max(xyxy[a, 1], xyxy[b, 1])
+            if iw > 0 and ih > 0 and iw * ih >= need:
+                drop[a] = True
+                break
+    return drop
 
 
 def aggregate(frame_id: int, frame_w: int, frame_h: int, results: Sequence[PatchDetections], iou: float = 0.5,

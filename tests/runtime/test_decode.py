@@ -64,16 +64,31 @@ def test_bad_outputs_are_one_line_errors() -> None:
     assert len(decode([level(2, 3, 3)], [8], NAMES)) == 0
 
 
-def test_nms_whole_matrix_and_row_by_row_keep_the_same_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nms_kernel_and_both_reference_paths_keep_the_same_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
     import runtime.decode as decode_module
+    from runtime.decode import nms_reference
 
     rng = np.random.default_rng(5)
     for n in (0, 1, 7, 60, 200):
         boxes = np.concatenate([rng.uniform(0, 300, (n, 2)), rng.uniform(0, 80, (n, 2))], axis=1)
+        if n > 7:
+            boxes[:3, 2:] = 0.0  # empty boxes: zero area, zero union with each other
+            boxes[3] = boxes[4]  # an exact duplicate
         scores = rng.choice([0.3, 0.5, 0.7, 0.9], n)  # ties: the order among equal scores must agree too
-        for threshold in (0.3, 0.5):
-            matrix = nms(boxes, scores, threshold)
+        for threshold in (0.0, 0.3, 0.5, 1.0):
+            matrix = nms_reference(boxes, scores, threshold)
             monkeypatch.setattr(decode_module, "NMS_MATRIX_MAX", -1)
-            rows = nms(boxes, scores, threshold)
+            rows = nms_reference(boxes, scores, threshold)
             monkeypatch.undo()
             np.testing.assert_array_equal(matrix, rows)
+            np.testing.assert_array_equal(nms(boxes, scores, threshold), matrix)
+            assert nms(boxes, scores, threshold).dtype == np.int64
+
+
+def test_nms_with_a_non_finite_box_follows_the_reference() -> None:
+    from runtime.decode import nms_reference
+
+    boxes = np.array([[0, 0, 10, 10], [1, 0, np.nan, 10], [0, 0, 10, 10], [np.inf, 0, 5, 5]], dtype=float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference's matrix
+        np.testing.assert_array_equal(nms(boxes, scores, 0.5), nms_reference(boxes, scores, 0.5))
