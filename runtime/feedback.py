@@ -24,7 +24,7 @@ import numpy as np
 from runtime.detections import Detections
 from runtime.discovery import DiscoveryConfig, MotionDetector, camera_shift_px
 from runtime.discovery.scene_cut import SceneCut
-from runtime.geometry import iou_matrix
+from runtime.geometry import iou_matrix, longer_sides
 from runtime.modes import OutputBox
 from runtime.tracker import CameraMotion, Tracker, TrackerConfig
 from runtime.video import FrameGrey
@@ -220,7 +220,7 @@ class TrackFeedback:
         rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
         if len(ids) == 0 or len(rects) == 0:
             return output
-        scale = input_side / np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+        scale = input_side / longer_sides(rects)
         seen_size = boxes[:, 2:].max(axis=1, keepdims=True) * scale[None, :] >= self.cfg.veto_min_side
         held = (holds_whole(boxes, rects, frame_w, frame_h, border_px) & seen_size).any(axis=1)
         backed = np.zeros(len(ids), dtype=bool)

@@ -106,6 +106,12 @@ def patches_around_boxes(boxes: np.ndarray, r: float, frame_w: int, frame_h: int
     return np.stack([x0_i, y0_i, np.maximum(x1_i, x0_i + 1), np.maximum(y1_i, y0_i + 1)], axis=1)
 
 
+def longer_sides(rects: np.ndarray) -> np.ndarray:
+    """(n,) the longer side of each ``[x0, y0, x1, y1]`` rect (n, 4), px."""
+    rects = np.asarray(rects).reshape(-1, 4)
+    return np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+
+
 def clip_boxes(boxes: np.ndarray, frame_w: int, frame_h: int) -> np.ndarray:
     """Clip ``[x, y, w, h]`` boxes (n, 4) to the frame; boxes fully outside get zero size."""
     rects = boxes_to_rects(np.asarray(boxes, dtype=np.float64))

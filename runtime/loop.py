@@ -24,7 +24,7 @@ from runtime.detections import Detections
 from runtime.discovery import motion_regions
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
 from runtime.frame_plan import BASELINE_TILE, STILL_TILE, WHOLE_FRAME, Entry, FramePlan, keep_within
-from runtime.geometry import clip_boxes, covered_by_larger, iou_matrix
+from runtime.geometry import clip_boxes, covered_by_larger, iou_matrix, longer_sides
 from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
@@ -71,6 +71,12 @@ class ClosedLoop:
     def cut(self) -> bool:
         """Whether the last planned frame was a scene cut (``loop.cut_diff``): the loop started over on it."""
         return self.feedback is not None and self.feedback.cut
+
+    @property
+    def camera_still(self) -> bool:
+        """Whether the last planned frame's camera motion moved no frame corner by more than
+        ``loop.discovery.moving_px`` (tracked modes; False without feedback)."""
+        return self.feedback is not None and self.feedback.camera_shift_px <= self.settings.loop.discovery.moving_px
 
     @property
     def whole_pass(self) -> bool:
@@ -151,7 +157,7 @@ class ClosedLoop:
         """Whether the finer grid is due: the camera is still and (``loop.still_below`` > 0) some track is small
         at the coarse grid's input scale (cells ``cell_w`` × ``cell_h`` px): a view with small objects about."""
         lc = self.settings.loop
-        if self.feedback is None or self.feedback.camera_shift_px > lc.discovery.moving_px:
+        if not self.camera_still:
             return False
         if lc.still_below <= 0.0:
             return True
@@ -212,8 +218,7 @@ class ClosedLoop:
         boxes = seeds.motion
         whole = holds_whole(boxes, patches.rects, patches.frame_w, patches.frame_h, 0.0)
         if self.settings.loop.motion_served > 0.0 and whole.any():
-            rects = patches.rects
-            sides = np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+            sides = longer_sides(patches.rects)
             whole &= boxes[:, 2:].max(axis=1)[:, None] >= self.settings.loop.motion_served * sides[None, :]
         boxes = boxes[~whole.any(axis=1)]
         if len(boxes) == 0:
@@ -262,7 +267,7 @@ class ClosedLoop:
             return np.zeros((0, 4))
         boxes = merged.boxes[untaken]
         held = holds_whole(boxes, rects, plan.frame_w, plan.frame_h, 0.0)
-        sides = np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+        sides = longer_sides(rects)
         smallest = np.where(held, sides[None, :], np.inf).min(axis=1)
         return boxes[boxes[:, 2:].max(axis=1) < self.settings.loop.zoom_below * smallest]
 
@@ -316,7 +321,7 @@ class ClosedLoop:
         if self.proposes or lc.zoom_below > 0.0:
             parts = [np.zeros((0, 4))]
             # the camera moves: no candidates
-            if lc.candidates_moving or self.feedback.camera_shift_px <= lc.discovery.moving_px:
+            if lc.candidates_moving or self.camera_still:
                 if self.proposes:
                     whole = ~clipped_flags(seen.boxes, base_rects, plan.frame_w, plan.frame_h, lc.border_px)
                     parts.append(seen.boxes[whole])

@@ -158,8 +158,7 @@ class FrameGrey:
         if width not in self._reduced:
             rw = min(int(width), self.width)
             rh = max(1, int(round(self.height * rw / self.width)))
-            level = next((k for k in range(1, 8) if (self.width >> k, self.height >> k) == (rw, rh)
-                          and (rw << k, rh << k) == (self.width, self.height)), 0)
+            level = next((k for k in range(1, 8) if (rw << k, rh << k) == (self.width, self.height)), 0)
             if level:
                 small = self.halved(level)
             elif (rw, rh) != (self.width, self.height):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from runtime.errors import UserError
-from runtime.geometry import iou_matrix
+from runtime.geometry import iou_matrix, longer_sides
 
 #: upper edges of the object-size bins of :attr:`Served.by_side` (longer side, frame px); the last bin is open
 SIDE_BINS = (16, 24, 32, 48, 64, 96)
@@ -93,7 +93,7 @@ def inside_and_side(boxes: np.ndarray, rects: np.ndarray, input_side: int) -> tu
     inside = ((boxes[:, 0:1] >= rects[None, :, 0]) & (boxes[:, 1:2] >= rects[None, :, 1])
               & (boxes[:, 0:1] + boxes[:, 2:3] <= rects[None, :, 2])
               & (boxes[:, 1:2] + boxes[:, 3:4] <= rects[None, :, 3]))
-    scale = input_side / np.maximum(np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1]), 1e-9)
+    scale = input_side / np.maximum(longer_sides(rects), 1e-9)
     return inside, boxes[:, 2:4].max(axis=1)[:, None] * scale[None, :]
 
 

@@ -93,10 +93,12 @@ def merge(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, patch_id
     cut_all = _cut_by_border(boxes, np.asarray(rects).reshape(-1, 4)[patch_ids], frame_w, frame_h, border_px)
     # a whole view of an object outranks a view cut by a patch border, whatever their scores (scores are in 0-1)
     keep = batched_nms(boxes, scores - 2.0 * cut_all, class_ids, iou)
-    if not cut_all[keep].any():
+    cut = cut_all[keep]
+    if not cut.any():
         return keep
-    drop = _covered_cut(boxes_to_rects(boxes[keep]), boxes[keep, 2] * boxes[keep, 3], patch_ids[keep],
-                        class_ids[keep], cut_all[keep], float(contain))
+    kept = boxes[keep]
+    drop = _covered_cut(boxes_to_rects(kept), kept[:, 2] * kept[:, 3], patch_ids[keep], class_ids[keep], cut,
+                        float(contain))
     return keep[~drop]
 
 
