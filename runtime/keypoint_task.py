@@ -28,6 +28,7 @@ from runtime.errors import UserError
 from runtime.frame_plan import Entry, FramePlan
 from runtime.geometry import clip_boxes, patch_around_box
 from runtime.keypoints import to_coco17
+from runtime.modes import JpegChroma
 from runtime.patches.queue import encode_patch
 from runtime.timing import Stopwatch
 
@@ -131,18 +132,19 @@ class PatchPose:
 class KeypointLoop:
     """The keypoint task in the closed loop's frame interface (:meth:`plan` / :meth:`finish`): no patch
     generator, no tracker — each person box of a frame (``boxes``: frame → xywh px) is one crop entry of
-    ``model_kind`` with confidence 1.0, JPEG at ``jpeg_quality``, native resolution capped at ``max_side`` px
-    (the frame's longer side by default: a crop is resampled once, by the model's letterbox, as on one device)."""
+    ``model_kind`` with confidence 1.0, JPEG at ``jpeg_quality`` and ``chroma`` sampling, native resolution
+    capped at ``max_side`` px (the frame's longer side by default: a crop is resampled once, by the model's
+    letterbox, as on one device)."""
 
     whole_pass = False
     generator = None
 
     def __init__(self, boxes: Mapping[int, list[list[float]]], r: float, model_kind: str, jpeg_quality: int,
-                 max_side: int = 1 << 16) -> None:
+                 chroma: JpegChroma, max_side: int = 1 << 16) -> None:
         if not 0 < r <= 1:
             raise UserError(f"--r: expected 0 < r <= 1, got {r}")
         self.boxes, self.r, self.model_kind = boxes, r, model_kind
-        self.jpeg_quality, self.max_side = jpeg_quality, max_side
+        self.jpeg_quality, self.chroma, self.max_side = jpeg_quality, chroma, max_side
         self.ranked = Detections.empty(-1)  # no ranked detections: keypoint lines are scored by OKS
         self.persons: list[dict[str, Any]] = []  # the last finished frame's
         self._box_of: dict[int, dict[tuple[int, int, int, int], list[float]]] = {}
@@ -164,7 +166,8 @@ class KeypointLoop:
             if rect is None:
                 continue
             x0, y0, x1, y1 = rect
-            jpeg = encode_patch(np.ascontiguousarray(frame[y0:y1, x0:x1]), self.jpeg_quality, self.max_side)
+            jpeg = encode_patch(np.ascontiguousarray(frame[y0:y1, x0:x1]), self.jpeg_quality, self.max_side,
+                                self.chroma)
             plan.entries.append(Entry(rect, PERSON_CROP, 1.0, jpeg, self.model_kind))
             boxes.setdefault(rect, box)
         self._box_of[frame_id] = boxes

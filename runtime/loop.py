@@ -111,7 +111,7 @@ class ClosedLoop:
         if self.generator is None:
             if self.feedback is not None:
                 self.feedback.seeds(frame, frame_id)  # the camera motion the tracker's update needs
-            jpeg = encode_patch(frame, cfg.jpeg_quality, self.settings.whole_frame_side)
+            jpeg = encode_patch(frame, cfg.jpeg_quality, self.settings.whole_frame_side, cfg.jpeg_chroma)
             plan.entries.append(Entry((0, 0, w, h), WHOLE_FRAME, 1.0, jpeg, self.mode.model_kind))
         else:
             with Stopwatch() as gen:
@@ -119,7 +119,7 @@ class ClosedLoop:
             plan.patch_ms = gen.ms
             plan.skipped = patches.skipped
             plan.entries = [Entry(e.location, e.kind, e.confidence, e.jpeg)
-                            for e in build_entries(frame, patches, cfg.jpeg_quality, cfg.max_side)]
+                            for e in build_entries(frame, patches, cfg.jpeg_quality, cfg.max_side, cfg.jpeg_chroma)]
             if not plan.skipped and self.whole_pass:
                 plan.entries += self._baseline_pass(frame)
                 self.processed += 1
@@ -150,7 +150,8 @@ class ClosedLoop:
             kinds += [STILL_TILE] * (len(chosen) - len(kinds))
         floor = lc.candidate_score if self.proposes else None
         return [Entry(tuple(int(v) for v in r), kind, 1.0,
-                      encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side),
+                      encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side,
+                                   cfg.jpeg_chroma),
                       "baseline", floor) for r, kind in zip(chosen, kinds, strict=True)]
 
     def _small_still(self, cell_w: float, cell_h: float) -> bool:

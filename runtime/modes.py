@@ -148,6 +148,16 @@ class Solver(Choice):
     MILP = "milp"
 
 
+class JpegChroma(Choice):
+    """How a patch's JPEG stores colour (``patches.jpeg_chroma``): every pixel's (4:4:4) or one value per 2 × 2
+    pixels (4:2:0, the usual JPEG default); the words avoid YAML 1.1's reading of ``4:4:4`` as a number. A
+    person 6 px wide keeps little colour contrast at 4:2:0, and a patch is upscaled into its model, which
+    magnifies the loss."""
+
+    FULL = "yuv444"
+    HALF = "yuv420"
+
+
 class OutputBox(Choice):
     """Which box a tracked loop reports for a confirmed track hit in a frame (``loop.tracker.output_box``):
     the matched detection's own box, or the track's Kalman posterior (the detection smoothed by the track's

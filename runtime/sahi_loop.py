@@ -46,15 +46,17 @@ class SahiLoop(ClosedLoop):
         ignored (SAHI covers the whole frame every time)."""
         watch = Stopwatch()
         h, w = frame.shape[:2]
-        side, quality = self.settings.whole_frame_side, self.settings.patches.jpeg_quality
+        side, quality, chroma = (self.settings.whole_frame_side, self.settings.patches.jpeg_quality,
+                                 self.settings.patches.jpeg_chroma)
         plan = FramePlan(frame_id, w, h)
         rects = slice_rects(w, h, side, side, OVERLAP, OVERLAP)
         for x0, y0, x1, y1 in rects.tolist():
             crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
-            plan.entries.append(Entry((x0, y0, x1, y1), BASELINE_TILE, 1.0, encode_patch(crop, quality, side),
+            plan.entries.append(Entry((x0, y0, x1, y1), BASELINE_TILE, 1.0, encode_patch(crop, quality, side, chroma),
                                       "baseline"))
         if len(rects) > 1:  # SAHI's standard prediction joins the slices'
-            plan.entries.append(Entry((0, 0, w, h), WHOLE_FRAME, 1.0, encode_patch(frame, quality, side), "baseline"))
+            plan.entries.append(Entry((0, 0, w, h), WHOLE_FRAME, 1.0, encode_patch(frame, quality, side, chroma),
+                                      "baseline"))
         plan.gen_ms = watch.ms
         return plan
 

@@ -163,7 +163,7 @@ def _generate(row: Row, frame: np.ndarray, index: int, dets: np.ndarray, cfg: Pa
     row.carried = out
     if encode:
         with Stopwatch() as watch:
-            build_entries(frame, out, cfg.jpeg_quality, cfg.max_side)
+            build_entries(frame, out, cfg.jpeg_quality, cfg.max_side, cfg.jpeg_chroma)
         row.encode_ms.append(watch.ms)
     return out, dt
 

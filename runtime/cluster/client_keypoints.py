@@ -48,7 +48,7 @@ def keypoint_client(cfg: ClientSection, manifest: Manifest) -> tuple[str, Keypoi
         raise UserError(f"bundle has no {kind} keypoint model (task keypoints, mode {cfg.mode})")
     local = kp.model or models[0]
     boxes = load_person_boxes(kp.boxes, kp.boxes_from, kp.min_height)
-    return kind, KeypointLoop(boxes, kp.r, kind, cfg.patches.jpeg_quality), {kind: local}
+    return kind, KeypointLoop(boxes, kp.r, kind, cfg.patches.jpeg_quality, cfg.patches.jpeg_chroma), {kind: local}
 
 
 def pose_result(rect: tuple[int, int, int, int], msg: Message) -> PatchPose:

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from runtime.modes import JpegChroma
 from runtime.patches.generators import FramePatches
+
+#: OpenCV's ``IMWRITE_JPEG_SAMPLING_FACTOR`` value of each :class:`JpegChroma`.
+_SAMPLING = {JpegChroma.FULL: cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+             JpegChroma.HALF: cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420}
 
 
 @dataclass
@@ -45,24 +50,28 @@ class PatchEntry:
                 "confidence": self.confidence, "kind": self.kind, "bytes": self.nbytes}
 
 
-def encode_patch(crop: np.ndarray, quality: int, max_side: int) -> bytes:
-    """JPEG bytes of ``crop``, downscaled (INTER_AREA, aspect kept) if its longer side exceeds ``max_side``."""
+def encode_patch(crop: np.ndarray, quality: int, max_side: int, chroma: JpegChroma) -> bytes:
+    """JPEG bytes of ``crop`` at ``quality`` (1-100) and ``chroma`` sampling, downscaled (INTER_AREA, aspect
+    kept) if its longer side exceeds ``max_side`` px."""
     h, w = crop.shape[:2]
     if max(h, w) > max_side:
         scale = max_side / max(h, w)
         crop = cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SAMPLING[chroma]]
+    ok, buf = cv2.imencode(".jpg", crop, params)
     if not ok:
         raise ValueError(f"JPEG encoding failed for a crop of shape {crop.shape}")
     return buf.tobytes()
 
 
-def build_entries(frame: np.ndarray, patches: FramePatches, quality: int, max_side: int) -> list[PatchEntry]:
+def build_entries(frame: np.ndarray, patches: FramePatches, quality: int, max_side: int,
+                  chroma: JpegChroma) -> list[PatchEntry]:
     """Queue entries for every patch of ``patches`` cut from ``frame`` (the frame they were made for)."""
     entries = []
     for rect, conf, kind in zip(patches.rects, patches.confidence, patches.kind_names(), strict=False):
         x0, y0, x1, y1 = (int(v) for v in rect)
         crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
         entries.append(PatchEntry(patches.frame_id, len(patches), (patches.frame_w, patches.frame_h),
-                                  (x0, y0, x1, y1), float(conf), kind, crop, encode_patch(crop, quality, max_side)))
+                                  (x0, y0, x1, y1), float(conf), kind, crop,
+                                  encode_patch(crop, quality, max_side, chroma)))
     return entries

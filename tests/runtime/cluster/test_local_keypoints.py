@@ -12,6 +12,7 @@ import pytest
 
 from runtime.cluster.protocol import Malformed, ProtocolError, decode, encode, try_decode
 from runtime.keypoint_task import KeypointLoop, PatchPose, to_person
+from runtime.modes import JpegChroma
 
 POINTS = [[1.0, 2.0, 0.5]] * 13
 
@@ -102,7 +103,7 @@ def test_master_plans_each_task_over_its_own_models(kp_bundle: Path) -> None:
 def test_crop_answers_map_back_through_a_downscaled_jpeg() -> None:
     person = to_person([10, 20, 30, 60], (0, 10, 40, 90), np.array([[20.0, 40.0, 0.9]] * 13), 0.9, (20, 40))
     assert person["keypoints"][0] == [40.0, 90.0, 1.0] and person["score"] == 0.9
-    loop = KeypointLoop({0: [[10, 20, 30, 60]]}, 0.75, "mini", 90)
+    loop = KeypointLoop({0: [[10, 20, 30, 60]]}, 0.75, "mini", 90, JpegChroma.FULL)
     plan = loop.plan(np.zeros((100, 100, 3), np.uint8), 0)
     assert len(plan.entries) == 1 and plan.entries[0].model_kind == "mini"
     dets = loop.finish(plan, [PatchPose(plan.entries[0].rect, (1, 1), np.zeros((13, 3)), 0.2)])
