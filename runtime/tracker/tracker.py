@@ -165,7 +165,8 @@ class Tracker:
         """Every live track's box at video time ``t`` (s, >= the last update) with its margin, px.
 
         margin = ``margin_speed`` × speed (px/s) × (t − last hit) (s) + ``margin_sigmas`` × the predicted
-        centre's std (px): it grows with how fast the object moves and how long it has not been seen.
+        centre's std (px): it grows with how fast the object moves and how long it has not been seen, up to
+        ``margin_max`` × the predicted box's longer side (px) when that is > 0.
         """
         if self.time is None:
             dt = 0.0
@@ -177,7 +178,10 @@ class Tracker:
         since = np.maximum(float(t) - self._last_hit, 0.0)
         speed = np.hypot(mean[:, 4], mean[:, 5])
         margins = self.cfg.margin_speed * speed * since + self.cfg.margin_sigmas * self.kf.position_std(cov)
-        return TrackPredictions(self._ids.copy(), states_to_boxes(mean), margins, self._scores.copy(),
+        boxes = states_to_boxes(mean)
+        if self.cfg.margin_max > 0.0:
+            margins = np.minimum(margins, self.cfg.margin_max * boxes[:, 2:].max(axis=1, initial=0.0))
+        return TrackPredictions(self._ids.copy(), boxes, margins, self._scores.copy(),
                                 self._labels.copy(), self._confirmed.copy(), since)
 
     def current(self) -> tuple[np.ndarray, np.ndarray]:

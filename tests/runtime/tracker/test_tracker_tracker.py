@@ -215,7 +215,7 @@ def test_frame_skipping_uses_video_time() -> None:
 
 
 def test_predictions_and_margins() -> None:
-    tr = Tracker(TWO_HITS)
+    tr = Tracker(dataclasses.replace(TWO_HITS, margin_max=0.0))  # uncapped growth (the cap: the next test)
     for k in range(10):
         step(tr, k / 10, ([100 + 8 * k, 50, 30, 60], 0.9), ([400, 300, 30, 60], 0.9))
     now = tr.predict(0.9)
@@ -229,6 +229,18 @@ def test_predictions_and_margins() -> None:
     step(tr, 1.0, ([180, 50, 30, 60], 0.9))
     assert tr.predict(1.0).boxes.shape == (2, 4)
     np.testing.assert_allclose(before, now.boxes)  # predict does not change the tracker
+
+
+def test_margin_is_capped_by_the_box_side() -> None:
+    """margin_max caps a long-unseen, moving track's margin at that fraction of its longer side (60 px here);
+    0 leaves it to grow with speed x time."""
+    margins = {}
+    for cap in (0.0, 0.25):
+        tr = Tracker(dataclasses.replace(TWO_HITS, margin_max=cap))
+        for k in range(10):
+            step(tr, k / 10, ([100 + 8 * k, 50, 30, 60], 0.9))
+        margins[cap] = tr.predict(3.0).margins[0]
+    assert margins[0.0] > 30.0 and margins[0.25] == pytest.approx(15.0)
 
 
 def _objects(n_frames: int, fps: float, rng: np.random.Generator) -> list[np.ndarray]:
