@@ -106,6 +106,16 @@ def patches_around_boxes(boxes: np.ndarray, r: float, frame_w: int, frame_h: int
     return np.stack([x0_i, y0_i, np.maximum(x1_i, x0_i + 1), np.maximum(y1_i, y0_i + 1)], axis=1)
 
 
+def centres_per_rect(boxes: np.ndarray, rects: np.ndarray) -> np.ndarray:
+    """(r,) int64: how many of ``boxes`` (n, 4) ``[x, y, w, h]`` px have their centre in each of ``rects`` (r, 4)
+    ``[x0, y0, x1, y1]`` px (half-open: a centre on a shared edge counts once, for the rect right / below it)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    r = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    cx, cy = b[:, 0] + b[:, 2] / 2.0, b[:, 1] + b[:, 3] / 2.0
+    inside = ((cx[None] >= r[:, 0:1]) & (cx[None] < r[:, 2:3]) & (cy[None] >= r[:, 1:2]) & (cy[None] < r[:, 3:4]))
+    return inside.sum(axis=1).astype(np.int64)
+
+
 def longer_sides(rects: np.ndarray) -> np.ndarray:
     """(n,) the longer side of each ``[x0, y0, x1, y1]`` rect (n, 4), px."""
     rects = np.asarray(rects).reshape(-1, 4)

@@ -24,7 +24,7 @@ from runtime.detections import Detections
 from runtime.discovery import motion_regions
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
 from runtime.frame_plan import BASELINE_TILE, STILL_TILE, WHOLE_FRAME, Entry, FramePlan, keep_within
-from runtime.geometry import clip_boxes, covered_by_larger, iou_matrix, longer_sides
+from runtime.geometry import centres_per_rect, clip_boxes, covered_by_larger, iou_matrix, longer_sides
 from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
@@ -63,7 +63,8 @@ class ClosedLoop:
         self.ranked = Detections.empty(-1)
         self.processed = 0
         self.passes = 0  # baseline passes sent (their tiles rotate through the grid)
-        self.still_passes = 0  # passes that also sent tiles of ``loop.still_grid`` (they rotate through it)
+        self.still_rotated = 0  # ``loop.still_grid`` tiles sent in rotation (the next one starts from here)
+        self.small_turns = 0  # still_grid tiles sent for holding small tracks (``loop.still_small_tiles``)
         self._follow = 0  # processed frames still to get a pass because tracks started (``loop.whole_follow``)
         self._motion = np.zeros((0, 4))  # this frame's motion boxes (n, 4) [x, y, w, h] px
 
@@ -93,7 +94,8 @@ class ClosedLoop:
         self.last = Detections.empty(-1)
         self.processed = 0
         self.passes = 0
-        self.still_passes = 0
+        self.still_rotated = 0
+        self.small_turns = 0
         self._follow = 0
         if self.generator is not None:
             self.generator.reset()
@@ -144,9 +146,7 @@ class ClosedLoop:
         chosen = [tiles[(start + i) % len(tiles)] for i in range(count)]
         kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
         if lc.still_grid and not cut and self._small_still(w / cols, h / rows):
-            fine = grid_tiles(*lc.still_grid, w, h, lc.whole_overlap)
-            start, self.still_passes = self.still_passes * lc.still_tiles, self.still_passes + 1
-            chosen += [fine[(start + i) % len(fine)] for i in range(min(lc.still_tiles, len(fine)))]
+            chosen += self._still_tiles(grid_tiles(*lc.still_grid, w, h, lc.whole_overlap), w / cols, h / rows)
             kinds += [STILL_TILE] * (len(chosen) - len(kinds))
         floor = lc.candidate_score if self.proposes else None
         return [Entry(tuple(int(v) for v in r), kind, 1.0,
@@ -157,14 +157,32 @@ class ClosedLoop:
     def _small_still(self, cell_w: float, cell_h: float) -> bool:
         """Whether the finer grid is due: the camera is still and (``loop.still_below`` > 0) some track is small
         at the coarse grid's input scale (cells ``cell_w`` × ``cell_h`` px): a view with small objects about."""
-        lc = self.settings.loop
         if not self.camera_still:
             return False
-        if lc.still_below <= 0.0:
-            return True
+        return self.settings.loop.still_below <= 0.0 or len(self._small_tracks(cell_w, cell_h)) > 0
+
+    def _small_tracks(self, cell_w: float, cell_h: float) -> np.ndarray:
+        """(k, 4) ``[x, y, w, h]`` px: the tracks whose longer side, at the coarse grid's input scale (cells
+        ``cell_w`` × ``cell_h`` px), is below ``loop.still_below``."""
+        lc = self.settings.loop
         _, boxes = self.feedback.tracker.current()
         scale = lc.whole_side / max(cell_w, cell_h)
-        return bool(len(boxes)) and float(boxes[:, 2:].max(axis=1).min()) * scale < lc.still_below
+        return boxes[boxes[:, 2:].max(axis=1, initial=0.0) * scale < lc.still_below]
+
+    def _still_tiles(self, fine: np.ndarray, cell_w: float, cell_h: float) -> list[np.ndarray]:
+        """This pass's ``loop.still_tiles`` tiles of the finer grid ``fine`` (t, 4): ``loop.still_small_tiles``
+        of them, in turn, among the tiles holding small tracks' centres (the most first), the rest in rotation."""
+        lc = self.settings.loop
+        count = min(lc.still_tiles, len(fine))
+        holding = centres_per_rect(self._small_tracks(cell_w, cell_h), fine)
+        ranked = np.argsort(-holding, kind="stable")[:int((holding > 0).sum())]
+        small = min(lc.still_small_tiles, count, len(ranked))
+        rotated = count - small
+        picks = [fine[(self.still_rotated + i) % len(fine)] for i in range(rotated)]
+        self.still_rotated += rotated
+        picks += [fine[ranked[(self.small_turns + i) % len(ranked)]] for i in range(small)]
+        self.small_turns += small
+        return picks
 
     @property
     def proposes(self) -> bool:

@@ -121,3 +121,12 @@ def test_patches_around_boxes_match_the_one_box_reference() -> None:
         assert [tuple(int(v) for v in row) for row in got] == want
         assert patch_around_box(boxes[0], r, 960, 540, min_side) == want[0]
     assert patches_around_boxes(np.zeros((0, 4)), 0.5, 960, 540).shape == (0, 4)
+
+
+def test_centres_per_rect_counts_each_centre_once() -> None:
+    from runtime.geometry import centres_per_rect
+
+    rects = np.array([[0, 0, 10, 10], [10, 0, 20, 10], [0, 0, 20, 10]])
+    boxes = np.array([[2.0, 2.0, 4.0, 4.0], [8.0, 0.0, 4.0, 4.0], [30.0, 30.0, 2.0, 2.0]])  # centres 4, 10, 31
+    assert centres_per_rect(boxes, rects).tolist() == [1, 1, 2]  # x = 10 belongs to the right-hand rect
+    assert centres_per_rect(np.zeros((0, 4)), rects).tolist() == [0, 0, 0]

@@ -7,8 +7,11 @@ import dataclasses
 
 import cv2
 import numpy as np
+import pytest
 
 from runtime.cluster.master import plan
+from runtime.config import from_mapping
+from runtime.errors import UserError
 from runtime.feedback import clipped_flags, warp_boxes
 from runtime.frame_plan import BASELINE_TILE, STILL_TILE, WHOLE_FRAME, keep_within, patch_budget
 from runtime.loop import ClosedLoop
@@ -201,6 +204,25 @@ def test_the_finer_grid_waits_for_a_small_track() -> None:
         assert [s.kinds.count(STILL_TILE) for s in run_loop(loop, video(5), models)] == sent  # none before a track
 
 
+def test_the_finer_grid_looks_again_where_small_tracks_are() -> None:
+    """With still_small_tiles 1 one of a pass's two finer tiles goes, in turn, to the tiles holding a small track's
+    centre (the two squares': 12-15 px at the 160 px input, below still_below 20); the other keeps rotating."""
+    models = {"mini": bright_blobs, "baseline": bright_blobs}
+    tiles = [tuple(int(v) for v in r) for r in grid_tiles(4, 2, 320, 240)]
+    holding = [tiles[0], tiles[6]]  # square A's centre (52 + 3f, 72) and square B's (215, 165 - 2f)
+    for small in (1, 0):
+        loop = ClosedLoop(_settings(track=True, whole_every=1, whole_side=160, whole_grid=[1, 1], whole_tiles=1,
+                                    still_grid=[4, 2], still_tiles=2, still_small_tiles=small, still_below=20.0))
+        sent = [[tuple(r) for r, k in zip(s.rects, s.kinds, strict=True) if k == STILL_TILE]
+                for s in run_loop(loop, video(7), models)][1:]  # frame 0: no track yet, no finer tile
+        assert [len(t) for t in sent] == [2] * 6
+        if small:
+            assert [t[1] for t in sent] == holding * 3  # in turn
+            assert [t[0] for t in sent] == tiles[:6]  # the rotation goes on one tile a pass
+        else:
+            assert [t for pair in sent for t in pair] == tiles + tiles[:4]
+
+
 def test_a_stream_starts_with_the_whole_grid_when_start_cut() -> None:
     models = {"mini": bright_blobs, "baseline": bright_blobs}
     for start_cut, first in ((True, 4), (False, 1)):
@@ -363,3 +385,9 @@ def test_a_small_motion_box_inside_a_big_patch_gets_a_region_with_motion_served(
     x0, y0, x1, y1 = small[0]
     assert x0 <= 200 and y0 <= 100 and x1 >= 212 and y1 >= 120  # holds it whole
     assert 0.4 * max(x1 - x0, y1 - y0) <= 20  # at a scale a mini serves
+
+
+def test_still_small_tiles_is_at_most_still_tiles() -> None:
+    assert from_mapping(LoopConfig, {"still_tiles": 3, "still_small_tiles": 3}, "t: loop").still_small_tiles == 3
+    with pytest.raises(UserError, match="still_small_tiles"):
+        from_mapping(LoopConfig, {"still_tiles": 2, "still_small_tiles": 3}, "t: loop")
