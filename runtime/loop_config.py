@@ -75,13 +75,15 @@ class LoopConfig:
     still_tiles: int = bounded(2, "tiles of still_grid per baseline pass (each ~37 ms on a raspberry-pi-4b). Tuning "
                                   "set with [6, 4]: 1 0.8254, 2 0.8284, 3 0.8297, 4 0.8307 (b8: 2 0.8294, 3 0.8308); "
                                   "2 keeps a pass frame's device time near what it was", ge=1)
-    still_small_tiles: int = bounded(1, "of each pass's still_tiles, this many go, in turn, to the still_grid tiles "
+    still_small_tiles: int = bounded(0, "of each pass's still_tiles, this many go, in turn, to the still_grid tiles "
                                         "holding the centres of small tracks (still_below decides which), the "
-                                        "most first; the rest rotate through the grid. Far, small objects stand "
-                                        "together (a street's vanishing point): their tile is looked at again "
+                                        "most first; the rest rotate through the grid: far, small objects stand "
+                                        "together (a street's vanishing point), their tile is looked at again "
                                         "sooner. Tuning set, three builds (b10 / b8 / b6): 0 0.8382 / 0.8361 / "
-                                        "0.8262, 1 0.8409 / 0.8404 / 0.8274 (val-static +0.8 / +1.7 / +1.5)",
-                                     ge=0)
+                                        "0.8262, 1 0.8410 / 0.8404 / 0.8274 (val-static +0.8 / +1.7 / +1.5); but "
+                                        "on the untuned videos 1 loses on test-static and test-switch (in-process "
+                                        "-0.9 / -1.0, precision down 2 points) and reads -0.4 to +1.6 on the "
+                                        "six extra ones (mean +0.4): off", ge=0)
     cut_confirm_score: float = bounded(0.45, "on a scene cut (cut_diff) the tracks that the whole baseline grid's "
                                              "boxes scoring at least this start are reported at once, as the "
                                              "baseline alone would report them: the loop has nothing else to go by "
