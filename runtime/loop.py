@@ -174,8 +174,10 @@ class ClosedLoop:
         of them, in turn, among the tiles holding small tracks' centres (the most first), the rest in rotation."""
         lc = self.settings.loop
         count = min(lc.still_tiles, len(fine))
-        holding = centres_per_rect(self._small_tracks(cell_w, cell_h), fine)
-        ranked = np.argsort(-holding, kind="stable")[:int((holding > 0).sum())]
+        ranked = np.zeros(0, dtype=np.int64)
+        if lc.still_small_tiles:  # off by default: no ranking work on the pass
+            holding = centres_per_rect(self._small_tracks(cell_w, cell_h), fine)
+            ranked = np.argsort(-holding, kind="stable")[:int((holding > 0).sum())]
         small = min(lc.still_small_tiles, count, len(ranked))
         rotated = count - small
         picks = [fine[(self.still_rotated + i) % len(fine)] for i in range(rotated)]
