@@ -143,7 +143,7 @@ def build_split(name: str, sources: list[Source], patches_dir: Path, imagenet_di
     Returns the split's metrics: O(I) of the source frames and of the patches, counts per class, and the
     sources that were skipped (optional and absent). Deterministic for a given ``seed``.
     """
-    build = _SplitBuild(CocoImageWriter(patches_dir, [], patches.jpeg_quality))
+    build = _SplitBuild(CocoImageWriter(patches_dir, [], patches.jpeg_quality, patches.jpeg_chroma))
     for si, src in enumerate(sources):
         _add_source(build, name, si, src, imagenet_dir, patches, imagenet, seed, split_index)
     writer = build.writer
@@ -189,7 +189,8 @@ def _add_source(build: _SplitBuild, name: str, si: int, src: Source, imagenet_di
         _write_patches(build, image, video, fid, by_frame.get(fid, []), video_path.name, patches)
         for stem, label, crop in im_plan.get(fid, []):
             write_jpeg(imagenet_dir / label / f"{split_index}{si:02d}_{stem}.jpg",
-                       square_resize(image, crop, imagenet.size), imagenet.jpeg_quality)
+                       square_resize(image, crop, imagenet.size), imagenet.jpeg_quality,
+                       imagenet.jpeg_chroma)
             build.imagenet_counts[label] += 1
 
 

@@ -24,6 +24,8 @@ from runtime.coco import FrameAnnotations
 from runtime.config import bounded
 from runtime.errors import UserError
 from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes, patch_around_box
+from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
+from runtime.patches.queue import encode_jpeg
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 BACKGROUND = "background"
@@ -42,6 +44,7 @@ class ImagenetParams:
     max_per_class_per_video: int = bounded(600, "cap on object crops of one class from one video", ge=1)
     background_per_video: int = bounded(300, "background crops sampled per video", ge=0)
     jpeg_quality: int = bounded(95, "JPEG quality", ge=1, le=100)
+    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, "colour sampling of the stored images: yuv444 | yuv420")
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the config loader)."""
@@ -116,15 +119,14 @@ def square_resize(image: np.ndarray, crop: tuple[int, int, int, int], size: int)
     return Letterbox.fit(x1 - x0, y1 - y0, size).apply(part)
 
 
-def write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
-    """Write a BGR image as JPEG (directories created)."""
-    import cv2
-
+def write_jpeg(path: Path, image: np.ndarray, quality: int, chroma: JpegChroma) -> None:
+    """Write a BGR image as JPEG at ``quality`` (1-100) and ``chroma`` sampling, with the runtime's patch
+    encoder (directories created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise UserError(f"{path}: JPEG encoding failed")
-    path.write_bytes(buf.tobytes())
+    try:
+        path.write_bytes(encode_jpeg(image, quality, chroma))
+    except ValueError:
+        raise UserError(f"{path}: JPEG encoding failed") from None
 
 
 class ImageFolder:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from factory import paths
+from factory.data.imagenet import write_jpeg
 from factory.data.patchset import check_r_range, crop_image
 from factory.pipeline import resolve_path
 from factory.world.keypoints import FILE as KEYPOINTS_FILE
@@ -33,6 +34,7 @@ from runtime.config import bounded
 from runtime.errors import UserError
 from runtime.geometry import clip_boxes, patch_around_box
 from runtime.keypoints import from_coco17, to_coco17
+from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
 from runtime.video import iter_frames
 
 SPLITS = ("train", "val", "test")
@@ -49,6 +51,8 @@ class KeypointSetParams:
     max_crops_per_video: int = bounded(600, "cap on crops cut from one video (random subset)", ge=1)
     max_side: int = bounded(256, "stored crops are scaled down to at most this side (px)", ge=16)
     jpeg_quality: int = bounded(95, "JPEG quality of stored crops", ge=1, le=100)
+    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, "colour sampling of stored crops (as the runtime "
+                                                           "sends them): yuv444 | yuv420")
 
     def validate(self, where: str) -> None:
         check_r_range(self.r_range, f"{where}.r_range")
@@ -119,7 +123,7 @@ def build_keypoint_split(split: str, videos: list[str], out_dir: Path, params: K
                 body, box = crop_person(a, patch, scale)
                 iid = len(images)
                 file = f"images/{iid:07d}.jpg"
-                _write_jpeg(out_dir / file, crop, params.jpeg_quality)
+                write_jpeg(out_dir / file, crop, params.jpeg_quality, params.jpeg_chroma)
                 images.append({"id": iid, "file_name": file, "width": int(crop.shape[1]), "height": int(crop.shape[0]),
                                "source": name, "frame": int(fid), "patch": list(patch), "r": round(r, 4),
                                "scale": round(scale, 4)})
@@ -131,15 +135,6 @@ def build_keypoint_split(split: str, videos: list[str], out_dir: Path, params: K
                                               "categories": [PERSON_CATEGORY]}, indent=None)
     labelled = [a["num_keypoints"] for a in anns]
     return {"crops": len(images), "mean_labelled": float(np.mean(labelled)) if labelled else 0.0}
-
-
-def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
-    import cv2
-
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise UserError(f"{path}: JPEG encoding failed")
-    path.write_bytes(buf.tobytes())
 
 
 class KeypointSet:

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from factory.data.imagenet import write_jpeg
 from runtime.coco import FrameAnnotations, VideoAnnotations, parse_coco
 from runtime.config import bounded
 from runtime.errors import UserError
 from runtime.geometry import clip_boxes, patch_around_box
+from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
 
 
 @dataclass
@@ -43,6 +45,8 @@ class PatchParams:
                                  gt=0.0, le=1.0)
     max_side: int = bounded(320, "stored patches are scaled down to at most this side (px)", ge=16)
     jpeg_quality: int = bounded(95, "JPEG quality of stored patches", ge=1, le=100)
+    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, "colour sampling of stored patches (as the runtime's "
+                                                           "patches.jpeg_chroma): yuv444 | yuv420")
     frame_step: int = bounded(5, "use every n-th annotated frame of a video", ge=1)
     large_object_side: float = bounded(0.0, "objects whose (frame-clipped) longer side is at least this, px, are "
                                              "crop centres on every annotated frame, not every frame_step-th: "
@@ -207,24 +211,20 @@ def crop_image(image: np.ndarray, patch: tuple[int, int, int, int], max_side: in
 class CocoImageWriter:
     """Accumulates JPEG images + annotations of one split and writes ``annotations.json`` at the end."""
 
-    def __init__(self, split_dir: Path, categories: list[str], jpeg_quality: int) -> None:
+    def __init__(self, split_dir: Path, categories: list[str], jpeg_quality: int, jpeg_chroma: JpegChroma) -> None:
         self.dir = Path(split_dir)
         (self.dir / "images").mkdir(parents=True, exist_ok=True)
         self.categories = list(categories)
         self.quality = int(jpeg_quality)
+        self.chroma = jpeg_chroma
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
 
     def add(self, image: np.ndarray, objects: FrameAnnotations, box_scale: float, **meta: Any) -> dict[str, Any]:
         """Write ``image`` (BGR) as the next JPEG with ``objects`` (boxes in crop pixels, times ``box_scale``)."""
-        import cv2
-
         iid = len(self.images)
         name = f"images/{iid:07d}.jpg"
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
-            raise UserError(f"{self.dir / name}: JPEG encoding failed")
-        (self.dir / name).write_bytes(buf.tobytes())
+        write_jpeg(self.dir / name, image, self.quality, self.chroma)
         entry = {"id": iid, "file_name": name, "width": int(image.shape[1]), "height": int(image.shape[0])}
         entry.update(meta)
         self.images.append(entry)

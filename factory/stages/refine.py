@@ -85,7 +85,7 @@ def mine(params: RefineParams, detectors: Path, classes: list[str], out: Path) -
     weights = resolve_path(params.objectness)
     objectness = ObjectnessModel.from_dict(json.loads(weights.read_text()), str(weights)) if weights.is_file() \
         else None
-    writer = CocoImageWriter(out, list(classes), params.mining.jpeg_quality)
+    writer = CocoImageWriter(out, list(classes), params.mining.jpeg_quality, params.mining.jpeg_chroma)
     counts: dict[str, Any] = {"minis": sorted(minis), "false_positives": {}, "patches": {}, "skipped": []}
     for i, src in enumerate(params.videos):
         video, ann = resolve_path(src.video), resolve_path(src.annotations)

@@ -26,6 +26,8 @@ from factory.models.loss import Targets
 from runtime.coco import FrameAnnotations, load_coco
 from runtime.errors import UserError
 from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes
+from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
+from runtime.patches.queue import encode_jpeg
 from runtime.video import iter_frames, parse_frames
 
 PAD_VALUE = 114
@@ -119,17 +121,17 @@ class Frame:
 
 
 def load_frames(video: str | Path, annotations: str | Path, frames: str | None = None, step: int = 1,
-                quality: int = 92) -> tuple[list[Frame], int, int, list[str]]:
-    """Annotated frames of a video (in ``frames``, every ``step``-th), kept as JPEG in memory; returns the
-    frames, the frame width and height, and the categories."""
+                quality: int = 92, chroma: JpegChroma = DEFAULT_JPEG_CHROMA) -> tuple[list[Frame], int, int, list[str]]:
+    """Annotated frames of a video (in ``frames``, every ``step``-th), kept in memory as JPEG at ``quality`` and
+    ``chroma`` sampling (as the runtime sends whole frames); returns the frames, the frame width and height, and
+    the categories."""
     gt = load_coco(annotations)
     wanted = parse_frames(frames, f"{annotations}: frames")
     ids = [f for f in gt.frame_ids if wanted is None or f in wanted][::step]
     out = []
     if ids:
         for fid, bgr in iter_frames(video, ids):
-            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            out.append(Frame(buf.tobytes(), gt.frames[fid], str(video), fid))
+            out.append(Frame(encode_jpeg(bgr, quality, chroma), gt.frames[fid], str(video), fid))
     return out, gt.width, gt.height, gt.categories
 
 

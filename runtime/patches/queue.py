@@ -57,10 +57,16 @@ def encode_patch(crop: np.ndarray, quality: int, max_side: int, chroma: JpegChro
     if max(h, w) > max_side:
         scale = max_side / max(h, w)
         crop = cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return encode_jpeg(crop, quality, chroma)
+
+
+def encode_jpeg(image: np.ndarray, quality: int, chroma: JpegChroma) -> bytes:
+    """JPEG bytes of ``image`` (BGR or grey uint8) at ``quality`` (1-100) and ``chroma`` sampling, unscaled: the
+    one encoder of patches, tiles and whole frames, and of the factory's stored training images."""
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SAMPLING[chroma]]
-    ok, buf = cv2.imencode(".jpg", crop, params)
+    ok, buf = cv2.imencode(".jpg", image, params)
     if not ok:
-        raise ValueError(f"JPEG encoding failed for a crop of shape {crop.shape}")
+        raise ValueError(f"JPEG encoding failed for an image of shape {image.shape}")
     return buf.tobytes()
 
 

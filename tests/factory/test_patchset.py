@@ -3,6 +3,7 @@ folder layout and loaders, the datasets stage, bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from factory.data.patchset import PatchParams, PatchSet
 from runtime.coco import VideoAnnotations, frames_from_boxes, load_coco, write_coco
 from runtime.errors import UserError
 from runtime.geometry import boxes_to_rects, clip_boxes
+from runtime.modes import JpegChroma
 
 W, H, N = 240, 160, 12
 
@@ -130,6 +132,25 @@ def test_loaders_read_back(tmp_path: Path, source: Source) -> None:
     assert image.shape == (64, 64, 3) and folder.classes[label] == "vehicle"
     with pytest.raises(UserError, match="image folder not found"):
         ImageFolder(tmp_path / "nowhere")
+
+
+def luma_sampling(jpeg: bytes) -> int:
+    """The first component's sampling factors byte of a baseline JPEG's SOF0 header (0x11 = one luma sample per
+    chroma sample: 4:4:4; 0x22: 4:2:0)."""
+    at = jpeg.index(b"\xff\xc0")
+    return jpeg[at + 11]
+
+
+def test_stored_images_use_the_wire_chroma(tmp_path: Path, source: Source) -> None:
+    build(tmp_path, source)  # defaults: as the runtime sends patches (4:4:4)
+    for folder in (tmp_path / "patches" / "images", tmp_path / "imagenet"):
+        files = sorted(folder.rglob("*.jpg"))
+        assert files and {luma_sampling(f.read_bytes()) for f in files} == {0x11}
+    half = dataclasses.replace(PATCHES, jpeg_chroma=JpegChroma.HALF)
+    build_split("train", [source], tmp_path / "p420", tmp_path / "i420", half,
+                dataclasses.replace(IMAGENET, jpeg_chroma=JpegChroma.HALF), 0)
+    for folder in (tmp_path / "p420" / "images", tmp_path / "i420"):
+        assert {luma_sampling(f.read_bytes()) for f in folder.rglob("*.jpg")} == {0x22}
 
 
 def test_deterministic_per_seed(tmp_path: Path, source: Source) -> None:
