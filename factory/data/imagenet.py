@@ -24,7 +24,7 @@ from runtime.coco import FrameAnnotations
 from runtime.config import bounded
 from runtime.errors import UserError
 from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes, patch_around_box
-from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
+from runtime.modes import JpegChroma
 from runtime.patches.queue import encode_jpeg
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
@@ -44,7 +44,9 @@ class ImagenetParams:
     max_per_class_per_video: int = bounded(600, "cap on object crops of one class from one video", ge=1)
     background_per_video: int = bounded(300, "background crops sampled per video", ge=0)
     jpeg_quality: int = bounded(95, "JPEG quality", ge=1, le=100)
-    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, "colour sampling of the stored images: yuv444 | yuv420")
+    jpeg_chroma: JpegChroma = bounded(JpegChroma.HALF, "colour sampling of the stored images: yuv420 (as ImageNet "
+                                                       "stores its own JPEGs; the backbone's pretraining set, never "
+                                                       "a patch) | yuv444")
 
     def validate(self, where: str) -> None:
         """Cross-field checks (called by the config loader)."""

@@ -141,16 +141,19 @@ def luma_sampling(jpeg: bytes) -> int:
     return jpeg[at + 11]
 
 
-def test_stored_images_use_the_wire_chroma(tmp_path: Path, source: Source) -> None:
-    build(tmp_path, source)  # defaults: as the runtime sends patches (4:4:4)
-    for folder in (tmp_path / "patches" / "images", tmp_path / "imagenet"):
-        files = sorted(folder.rglob("*.jpg"))
-        assert files and {luma_sampling(f.read_bytes()) for f in files} == {0x11}
-    half = dataclasses.replace(PATCHES, jpeg_chroma=JpegChroma.HALF)
-    build_split("train", [source], tmp_path / "p420", tmp_path / "i420", half,
-                dataclasses.replace(IMAGENET, jpeg_chroma=JpegChroma.HALF), 0)
-    for folder in (tmp_path / "p420" / "images", tmp_path / "i420"):
-        assert {luma_sampling(f.read_bytes()) for f in folder.rglob("*.jpg")} == {0x22}
+def chromas(folder: Path) -> set[int]:
+    files = sorted(folder.rglob("*.jpg"))
+    assert files
+    return {luma_sampling(f.read_bytes()) for f in files}
+
+
+def test_stored_images_chroma(tmp_path: Path, source: Source) -> None:
+    build(tmp_path, source)  # defaults: patches as the runtime sends them (4:4:4), the ImageNet-style set as ImageNet
+    assert chromas(tmp_path / "patches" / "images") == {0x11} and chromas(tmp_path / "imagenet") == {0x22}
+    build_split("train", [source], tmp_path / "p", tmp_path / "i",
+                dataclasses.replace(PATCHES, jpeg_chroma=JpegChroma.HALF),
+                dataclasses.replace(IMAGENET, jpeg_chroma=JpegChroma.FULL), 0)
+    assert chromas(tmp_path / "p" / "images") == {0x22} and chromas(tmp_path / "i") == {0x11}
 
 
 def test_deterministic_per_seed(tmp_path: Path, source: Source) -> None:
