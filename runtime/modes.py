@@ -158,10 +158,6 @@ class JpegChroma(Choice):
     HALF = "yuv420"
 
 
-#: the colour sampling patches travel with, and the factory's stored training images too (one default: the minis
-#: learn from images encoded the way the runtime sends them)
-DEFAULT_JPEG_CHROMA = JpegChroma.FULL
-
 
 class OutputBox(Choice):
     """Which box a tracked loop reports for a confirmed track hit in a frame (``loop.tracker.output_box``):

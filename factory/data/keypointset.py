@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from factory import paths
-from factory.data.imagenet import write_jpeg
+from factory.data.imagenet import STORED_JPEG_CHROMA, write_jpeg
 from factory.data.patchset import check_r_range, crop_image
 from factory.pipeline import resolve_path
 from factory.world.keypoints import FILE as KEYPOINTS_FILE
@@ -34,7 +34,7 @@ from runtime.config import bounded
 from runtime.errors import UserError
 from runtime.geometry import clip_boxes, patch_around_box
 from runtime.keypoints import from_coco17, to_coco17
-from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
+from runtime.modes import JpegChroma
 from runtime.video import iter_frames
 
 SPLITS = ("train", "val", "test")
@@ -51,8 +51,8 @@ class KeypointSetParams:
     max_crops_per_video: int = bounded(600, "cap on crops cut from one video (random subset)", ge=1)
     max_side: int = bounded(256, "stored crops are scaled down to at most this side (px)", ge=16)
     jpeg_quality: int = bounded(95, "JPEG quality of stored crops", ge=1, le=100)
-    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, "colour sampling of stored crops (as the runtime "
-                                                           "sends them): yuv444 | yuv420")
+    jpeg_chroma: JpegChroma = bounded(STORED_JPEG_CHROMA, "colour sampling of the stored images: yuv420 | yuv444 "
+                                                          "(as the runtime sends patches; measured lower, README)")
 
     def validate(self, where: str) -> None:
         check_r_range(self.r_range, f"{where}.r_range")

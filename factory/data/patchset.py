@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from factory.data.imagenet import write_jpeg
+from factory.data.imagenet import STORED_JPEG_CHROMA, write_jpeg
 from runtime.coco import FrameAnnotations, VideoAnnotations, parse_coco
 from runtime.config import bounded
 from runtime.errors import UserError
 from runtime.geometry import clip_boxes, patch_around_box
-from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
+from runtime.modes import JpegChroma
 
 
 @dataclass
@@ -45,8 +45,8 @@ class PatchParams:
                                  gt=0.0, le=1.0)
     max_side: int = bounded(320, "stored patches are scaled down to at most this side (px)", ge=16)
     jpeg_quality: int = bounded(95, "JPEG quality of stored patches", ge=1, le=100)
-    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, "colour sampling of stored patches (as the runtime's "
-                                                           "patches.jpeg_chroma): yuv444 | yuv420")
+    jpeg_chroma: JpegChroma = bounded(STORED_JPEG_CHROMA, "colour sampling of the stored images: yuv420 | yuv444 "
+                                                          "(as the runtime sends patches; measured lower, README)")
     frame_step: int = bounded(5, "use every n-th annotated frame of a video", ge=1)
     large_object_side: float = bounded(0.0, "objects whose (frame-clipped) longer side is at least this, px, are "
                                              "crop centres on every annotated frame, not every frame_step-th: "

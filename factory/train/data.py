@@ -21,12 +21,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from factory.data.imagenet import STORED_JPEG_CHROMA
 from factory.data.patchset import PatchSet
 from factory.models.loss import Targets
 from runtime.coco import FrameAnnotations, load_coco
 from runtime.errors import UserError
 from runtime.geometry import Letterbox, boxes_to_rects, clip_boxes
-from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
+from runtime.modes import JpegChroma
 from runtime.patches.queue import encode_jpeg
 from runtime.video import iter_frames, parse_frames
 
@@ -121,9 +122,9 @@ class Frame:
 
 
 def load_frames(video: str | Path, annotations: str | Path, frames: str | None = None, step: int = 1,
-                quality: int = 92, chroma: JpegChroma = DEFAULT_JPEG_CHROMA) -> tuple[list[Frame], int, int, list[str]]:
+                quality: int = 92, chroma: JpegChroma = STORED_JPEG_CHROMA) -> tuple[list[Frame], int, int, list[str]]:
     """Annotated frames of a video (in ``frames``, every ``step``-th), kept in memory as JPEG at ``quality`` and
-    ``chroma`` sampling (as the runtime sends whole frames); returns the frames, the frame width and height, and
+    ``chroma`` sampling; returns the frames, the frame width and height, and
     the categories."""
     gt = load_coco(annotations)
     wanted = parse_frames(frames, f"{annotations}: frames")

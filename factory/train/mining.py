@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from factory.data.imagenet import STORED_JPEG_CHROMA
 from factory.data.patchset import CocoImageWriter, annotate_patch, crop_image
 from factory.models.detector import spec_colour
 from factory.train.data import PAD_VALUE, letterbox_frame
@@ -34,7 +35,7 @@ from runtime.geometry import Letterbox, clip_boxes, iou_matrix
 from runtime.infer import Inference
 from runtime.loop import ClosedLoop
 from runtime.loop_config import LoopConfig, LoopSettings
-from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma, Mode
+from runtime.modes import JpegChroma, Mode
 from runtime.patches.config import PatchConfig
 from runtime.patches.objectness import ObjectnessModel
 from runtime.replay import run_loop
@@ -59,8 +60,8 @@ class MiningParams:
                                  gt=0.0, le=1.0)
     max_side: int = bounded(320, "patches are stored at most this many px on their longer side", ge=32)
     jpeg_quality: int = bounded(95, "JPEG quality of the stored patches", ge=1, le=100)
-    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, "colour sampling of the stored patches (as the "
-                                                           "runtime's patches.jpeg_chroma): yuv444 | yuv420")
+    jpeg_chroma: JpegChroma = bounded(STORED_JPEG_CHROMA, "colour sampling of the stored images: yuv420 | yuv444 "
+                                                          "(as the runtime sends patches; measured lower, README)")
     seed: int = 0
 
 

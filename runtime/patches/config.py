@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from runtime.config import bounded
 from runtime.errors import UserError
-from runtime.modes import DEFAULT_JPEG_CHROMA, JpegChroma
+from runtime.modes import JpegChroma
 
 
 @dataclass
@@ -57,7 +57,7 @@ class PatchConfig:
                                     gt=0.0, le=1.0)
     jpeg_quality: int = bounded(90, "JPEG quality of patches in the queue (4:4:4 tuning set: 85 0.8371, 90 "
                                     "0.8382, 95 0.8378)", ge=1, le=100)
-    jpeg_chroma: JpegChroma = bounded(DEFAULT_JPEG_CHROMA, f"colour sampling of the patches' JPEG: "
+    jpeg_chroma: JpegChroma = bounded(JpegChroma.FULL, f"colour sampling of the patches' JPEG: "
                                       f"{' | '.join(JpegChroma.values())}. 4:4:4 costs ~23 % more bytes; at 4:2:0 "
                                       "the baseline scored a 7 x 16 px person in a still tile 0.13-0.37 instead of "
                                       "0.50-0.68 unencoded (4:4:4: 0.38-0.72). Tuning set of 13 videos, three "

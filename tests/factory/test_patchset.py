@@ -148,12 +148,12 @@ def chromas(folder: Path) -> set[int]:
 
 
 def test_stored_images_chroma(tmp_path: Path, source: Source) -> None:
-    build(tmp_path, source)  # defaults: patches as the runtime sends them (4:4:4), the ImageNet-style set as ImageNet
-    assert chromas(tmp_path / "patches" / "images") == {0x11} and chromas(tmp_path / "imagenet") == {0x22}
+    build(tmp_path, source)  # defaults: 4:2:0, as ImageNet's JPEGs
+    assert chromas(tmp_path / "patches" / "images") == {0x22} and chromas(tmp_path / "imagenet") == {0x22}
     build_split("train", [source], tmp_path / "p", tmp_path / "i",
-                dataclasses.replace(PATCHES, jpeg_chroma=JpegChroma.HALF),
-                dataclasses.replace(IMAGENET, jpeg_chroma=JpegChroma.FULL), 0)
-    assert chromas(tmp_path / "p" / "images") == {0x22} and chromas(tmp_path / "i") == {0x11}
+                dataclasses.replace(PATCHES, jpeg_chroma=JpegChroma.FULL),
+                dataclasses.replace(IMAGENET, jpeg_chroma=JpegChroma.HALF), 0)
+    assert chromas(tmp_path / "p" / "images") == {0x11} and chromas(tmp_path / "i") == {0x22}
 
 
 def test_deterministic_per_seed(tmp_path: Path, source: Source) -> None:
