@@ -158,7 +158,6 @@ class JpegChroma(Choice):
     HALF = "yuv420"
 
 
-
 class OutputBox(Choice):
     """Which box a tracked loop reports for a confirmed track hit in a frame (``loop.tracker.output_box``):
     the matched detection's own box, or the track's Kalman posterior (the detection smoothed by the track's

@@ -124,8 +124,7 @@ class Frame:
 def load_frames(video: str | Path, annotations: str | Path, frames: str | None = None, step: int = 1,
                 quality: int = 92, chroma: JpegChroma = STORED_JPEG_CHROMA) -> tuple[list[Frame], int, int, list[str]]:
     """Annotated frames of a video (in ``frames``, every ``step``-th), kept in memory as JPEG at ``quality`` and
-    ``chroma`` sampling; returns the frames, the frame width and height, and
-    the categories."""
+    ``chroma`` sampling; returns the frames, the frame width and height, and the categories."""
     gt = load_coco(annotations)
     wanted = parse_frames(frames, f"{annotations}: frames")
     ids = [f for f in gt.frame_ids if wanted is None or f in wanted][::step]
