@@ -17,8 +17,10 @@ WHOLE_FRAME = "frame"
 BASELINE_TILE = "keyframe"
 #: The kind word of a tile of a still camera's finer grid (``loop.still_grid``), sent with a baseline pass.
 STILL_TILE = "still"
+#: The kind word of the whole frame sent to the baseline for close-up tracks (``loop.large_whole``).
+LARGE_FRAME = "large"
 #: The kind words of a patch mode's baseline entries (every other kind is a mini patch).
-BASELINE_KINDS = (WHOLE_FRAME, BASELINE_TILE, STILL_TILE)
+BASELINE_KINDS = (WHOLE_FRAME, BASELINE_TILE, STILL_TILE, LARGE_FRAME)
 
 
 @dataclass

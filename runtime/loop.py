@@ -23,7 +23,16 @@ from runtime.cluster.aggregate import PatchDetections, aggregate
 from runtime.detections import Detections
 from runtime.discovery import motion_regions
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
-from runtime.frame_plan import BASELINE_TILE, STILL_TILE, WHOLE_FRAME, Entry, FramePlan, keep_within
+from runtime.frame_plan import (
+    BASELINE_KINDS,
+    BASELINE_TILE,
+    LARGE_FRAME,
+    STILL_TILE,
+    WHOLE_FRAME,
+    Entry,
+    FramePlan,
+    keep_within,
+)
 from runtime.geometry import centres_per_rect, clip_boxes, covered_by_larger, iou_matrix, longer_sides
 from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
@@ -35,6 +44,9 @@ from runtime.patches.refiner import PatchKind, grid_tiles
 from runtime.predictions import ranked_extra
 from runtime.timing import Stopwatch
 from runtime.video import FrameGrey
+
+#: The baseline entries whose finds review the tracks (back or veto them): every kind but the close-up pass.
+VIEWER_KINDS = tuple(k for k in BASELINE_KINDS if k != LARGE_FRAME)
 
 
 class ClosedLoop:
@@ -133,9 +145,10 @@ class ClosedLoop:
         lc, cfg = self.settings.loop, self.settings.patches
         follow, self._follow = self._follow > 0, max(self._follow - 1, 0)
         cut = self.cut  # a new scene: the whole grid at once
-        if not lc.whole_every or (self.processed % lc.whole_every and not follow and not cut):
-            return []
         h, w = frame.shape[:2]
+        large = self._large_tracks()
+        if not lc.whole_every or (self.processed % lc.whole_every and not follow and not cut):
+            return [self._whole_entry(frame)] if large else []
         cols, rows = lc.whole_grid
         tiles = grid_tiles(cols, rows, w, h, lc.whole_overlap)
         if lc.whole_frame_too and len(tiles) > 1:
@@ -149,10 +162,29 @@ class ClosedLoop:
             chosen += self._still_tiles(grid_tiles(*lc.still_grid, w, h, lc.whole_overlap), w / cols, h / rows)
             kinds += [STILL_TILE] * (len(chosen) - len(kinds))
         floor = lc.candidate_score if self.proposes else None
-        return [Entry(tuple(int(v) for v in r), kind, 1.0,
-                      encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality, lc.whole_side,
-                                   cfg.jpeg_chroma),
-                      "baseline", floor) for r, kind in zip(chosen, kinds, strict=True)]
+        entries = [Entry(tuple(int(v) for v in r), kind, 1.0,
+                         encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality,
+                                      lc.whole_side, cfg.jpeg_chroma),
+                         "baseline", floor) for r, kind in zip(chosen, kinds, strict=True)]
+        if large and WHOLE_FRAME not in kinds:
+            entries.append(self._whole_entry(frame))
+        return entries
+
+    def _large_tracks(self) -> bool:
+        """Whether some live track's longer side is at least ``loop.large_whole`` px of the frame."""
+        lc = self.settings.loop
+        if lc.large_whole <= 0.0 or self.feedback is None or self.camera_still:
+            return False
+        _, boxes = self.feedback.tracker.current()
+        return bool(len(boxes)) and float(boxes[:, 2:].max()) >= lc.large_whole
+
+    def _whole_entry(self, frame: np.ndarray) -> Entry:
+        """The whole frame as a baseline entry at ``loop.whole_side``."""
+        lc, cfg = self.settings.loop, self.settings.patches
+        h, w = frame.shape[:2]
+        return Entry((0, 0, w, h), LARGE_FRAME, 1.0,
+                     encode_patch(frame, cfg.jpeg_quality, lc.whole_side, cfg.jpeg_chroma), "baseline",
+                     lc.tracker.low_score)  # its low-score boxes extend tracks (two-stage association)
 
     def _small_still(self, cell_w: float, cell_h: float) -> bool:
         """Whether the finer grid is due: the camera is still and (``loop.still_below`` > 0) some track is small
@@ -248,9 +280,10 @@ class ClosedLoop:
                                self.settings.loop.discovery)
         return self._with_low(patches, rects)
 
-    def _baseline_seen(self, plan: FramePlan, results: list[PatchDetections]) -> tuple[np.ndarray, Detections]:
-        """This frame's baseline entries (p, 4) ``[x0, y0, x1, y1]`` px and what they found, merged."""
-        rects = {e.rect for e in plan.entries if e.model_kind == "baseline"}
+    def _baseline_seen(self, plan: FramePlan, results: list[PatchDetections],
+                       kinds: tuple[str, ...] = BASELINE_KINDS) -> tuple[np.ndarray, Detections]:
+        """This frame's baseline entries of ``kinds`` (p, 4) ``[x0, y0, x1, y1]`` px and what they found, merged."""
+        rects = {e.rect for e in plan.entries if e.model_kind == "baseline" and e.kind in kinds}
         base = [r for r in results if tuple(r.rect) in rects]
         boxes = np.array(sorted(rects), dtype=np.float64).reshape(-1, 4)
         seen = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, base, 1.0, 1.0,
@@ -277,6 +310,14 @@ class ClosedLoop:
             return result
         scale = self.settings.loop.whole_side / max(result.src_size)
         big = result.detections.boxes[:, 2:].max(axis=1) * scale >= self.settings.loop.tracker.veto_min_side
+        return PatchDetections(result.rect, result.src_size, result.detections.select(big))
+
+    def _close_ups(self, result: PatchDetections, plan: FramePlan) -> PatchDetections:
+        """The whole frame's result (``loop.large_whole``) keeps only boxes whose longer side is at least
+        ``loop.large_whole`` px of the frame: it is there for close-up objects, the rest is the tiles' and minis'."""
+        if tuple(result.rect) != (0, 0, plan.frame_w, plan.frame_h) or len(result.detections) == 0:
+            return result
+        big = result.detections.boxes[:, 2:].max(axis=1) >= self.settings.loop.large_whole
         return PatchDetections(result.rect, result.src_size, result.detections.select(big))
 
     def _seen_small(self, plan: FramePlan, merged: Detections, rects: np.ndarray) -> np.ndarray:
@@ -319,6 +360,8 @@ class ClosedLoop:
         lc = s.loop
         if lc.whole_frame_too and self.generator is not None:
             results = [self._large_only(r, plan) for r in results]
+        elif any(e.kind == LARGE_FRAME for e in plan.entries):
+            results = [self._close_ups(r, plan) for r in results]
         merged = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, results, s.merge_iou, s.merge_contain,
                            min_score=lc.tracker.low_score)
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)
@@ -336,8 +379,9 @@ class ClosedLoop:
         if self.feedback.tracker.started:  # read only where a pass is due (``_baseline_pass``)
             self._follow = lc.whole_follow
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
-        backing = seen.select(seen.scores >= lc.tracker.high_score) if self.proposes else seen
-        tracked = self.feedback.review(tracked, base_rects, lc.whole_side, backing, plan.frame_w, plan.frame_h,
+        viewers, backing = self._baseline_seen(plan, results, VIEWER_KINDS)  # the close-up pass reviews nothing
+        backing = backing.select(backing.scores >= lc.tracker.high_score) if self.proposes else backing
+        tracked = self.feedback.review(tracked, viewers, lc.whole_side, backing, plan.frame_w, plan.frame_h,
                                        lc.border_px)
         if self.proposes or lc.zoom_below > 0.0:
             parts = [np.zeros((0, 4))]

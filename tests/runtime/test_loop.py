@@ -13,7 +13,7 @@ from runtime.cluster.master import plan
 from runtime.config import from_mapping
 from runtime.errors import UserError
 from runtime.feedback import clipped_flags, warp_boxes
-from runtime.frame_plan import BASELINE_TILE, STILL_TILE, WHOLE_FRAME, keep_within, patch_budget
+from runtime.frame_plan import BASELINE_TILE, LARGE_FRAME, STILL_TILE, WHOLE_FRAME, keep_within, patch_budget
 from runtime.loop import ClosedLoop
 from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
@@ -391,3 +391,49 @@ def test_still_small_tiles_is_at_most_still_tiles() -> None:
     assert from_mapping(LoopConfig, {"still_tiles": 3, "still_small_tiles": 3}, "t: loop").still_small_tiles == 3
     with pytest.raises(UserError, match="still_small_tiles"):
         from_mapping(LoopConfig, {"still_tiles": 2, "still_small_tiles": 3}, "t: loop")
+
+
+def _panning_with_square(n: int, side: int = 80, step_px: int = 6):
+    """:func:`_panning`'s view, darkened below :func:`bright_blobs`' threshold, with a bright ``side``-px square
+    standing still in the frame (the camera follows it): a close-up object on a moving camera."""
+    for f, frame in _panning(n, step_px):
+        frame = (frame // 2).astype(np.uint8)
+        frame[60:60 + side, 100:100 + side] = 230
+        yield f, frame
+
+
+def test_a_moving_camera_sends_the_whole_frame_while_a_close_up_track_lives() -> None:
+    models = {"mini": bright_blobs, "baseline": bright_blobs}
+
+    def close_ups(large_whole: float, frames) -> list[int]:
+        """Per frame: 1 if the whole frame went to the baseline for close-ups, 0 if not, -1 if not and no track
+        was live when the frame was planned."""
+        loop = ClosedLoop(_settings(track=True, whole_every=3, whole_side=160, whole_grid=[2, 1], whole_tiles=1,
+                                    large_whole=large_whole))
+        sent, live = [], 0
+        for step in run_loop(loop, frames, models):
+            sent.append(step.kinds.count(LARGE_FRAME) if live else -1)
+            live = len(loop.feedback.tracker.current()[0])
+        return sent
+
+    sent = close_ups(64.0, _panning_with_square(8))
+    assert 1 in sent and set(sent[sent.index(1):]) == {1}  # from the first track on, every frame (pass frames too)
+    assert set(sent[:sent.index(1)]) == {-1}
+    assert 1 not in close_ups(96.0, _panning_with_square(8))  # the 80-px square is below 96
+    assert 1 not in close_ups(0.0, _panning_with_square(8))  # off
+    assert close_ups(20.0, video(8))[2:] == [0] * 6  # a still camera: the tiles and minis only
+
+
+def test_the_close_up_pass_vetoes_no_track() -> None:
+    """A baseline that finds nothing vetoes the tracks its tiles hold whole; the whole frame sent for close-ups
+    does not (its own boxes would only back what it sees large)."""
+    tracker = dataclasses.replace(TrackerConfig(), veto_after=1, veto_min_side=16.0)
+    loop = ClosedLoop(_settings(track=True, whole_every=0, whole_side=160, large_whole=64.0, tracker=tracker))
+    steps = list(run_loop(loop, _panning_with_square(8), {"mini": bright_blobs, "baseline": _blind}))
+    assert all(s.kinds.count(LARGE_FRAME) == 0 for s in steps)  # no baseline pass at all: whole_every 0
+    loop = ClosedLoop(_settings(track=True, whole_every=1000, whole_side=160, whole_grid=[1, 1], whole_tiles=1,
+                                large_whole=64.0, tracker=tracker))
+    steps = list(run_loop(loop, _panning_with_square(8), {"mini": bright_blobs, "baseline": _blind}))
+    assert steps[0].kinds.count(WHOLE_FRAME) == 1  # frame 0's pass: nothing tracked yet, nothing to veto
+    # the minis' track lives on under the blind close-up pass (veto_after 1: one tile's veto would end it)
+    assert all(s.kinds[-1] == LARGE_FRAME and len(s.detections) == 1 for s in steps[4:])
