@@ -141,14 +141,14 @@ class ClosedLoop:
         return plan
 
     def _baseline_pass(self, frame: np.ndarray) -> list[Entry]:
-        """This frame's baseline tiles (the whole frame for a 1×1 grid), when a pass is due."""
+        """This frame's baseline tiles (the whole frame for a 1×1 grid), when a pass is due; on a moving camera
+        with a close-up track, the whole frame too (``loop.large_whole``)."""
         lc, cfg = self.settings.loop, self.settings.patches
         follow, self._follow = self._follow > 0, max(self._follow - 1, 0)
         cut = self.cut  # a new scene: the whole grid at once
-        h, w = frame.shape[:2]
-        large = self._large_tracks()
         if not lc.whole_every or (self.processed % lc.whole_every and not follow and not cut):
-            return [self._whole_entry(frame)] if large else []
+            return []
+        h, w = frame.shape[:2]
         cols, rows = lc.whole_grid
         tiles = grid_tiles(cols, rows, w, h, lc.whole_overlap)
         if lc.whole_frame_too and len(tiles) > 1:
@@ -166,7 +166,7 @@ class ClosedLoop:
                          encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality,
                                       lc.whole_side, cfg.jpeg_chroma),
                          "baseline", floor) for r, kind in zip(chosen, kinds, strict=True)]
-        if large and WHOLE_FRAME not in kinds:
+        if WHOLE_FRAME not in kinds and self._large_tracks():
             entries.append(self._whole_entry(frame))
         return entries
 

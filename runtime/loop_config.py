@@ -46,12 +46,16 @@ class LoopConfig:
                                    "69 ms, val-switch 55 -> 77); with whole_every 6 F1 0.800 at 24-61 % (p50 "
                                    "unchanged on vtest and val-moving, val-static-4 65 -> 87 ms)", ge=0)
     large_whole: float = bounded(64.0, "while the camera moves (its warp shifts a frame corner by more than "
-                                       "discovery.moving_px), a frame with a track whose longer side is at least "
-                                       "this, px of the frame, also sends the whole frame to the baseline at "
+                                       "discovery.moving_px), a baseline pass on a frame with a track whose longer "
+                                       "side is at least this, px of the frame, also sends the whole frame at "
                                        "whole_side; its boxes this large or larger join the frame's detections "
-                                       "(they may start tracks) but review no track: close-up objects, which the "
-                                       "minis find poorly (a 150 x 350 px person: 7 of 124 frames) and no tile "
-                                       "holds whole, seen whole at a scale the baseline knows (0 = off)", ge=0.0)
+                                       "(they may start and extend tracks) but review no track. Close-up objects, "
+                                       "which the minis find poorly (a 150 x 350 px person: 7 of 124 frames) and "
+                                       "no tile holds whole, seen whole at a scale the baseline knows (0 = off). "
+                                       "Tuning set (b12): off 0.8253, 64 0.8293 (the five moving cameras -0.2 to "
+                                       "+2.2). Sent on every frame instead of pass frames: 48 0.8323, 64 0.8327, "
+                                       "96 0.8306, 128 0.8285, but test-moving's cluster p50 33 -> 69 ms (a whole "
+                                       "frame at 320 is 37 ms on a raspberry-pi-4b)", ge=0.0)
     whole_side: int = bounded(320, "input side of that baseline pass, px (the bundle's baseline at this side)",
                               ge=32)
     whole_grid: list[int] = bounded([3, 2], "the pass covers the frame in [columns, rows] tiles (SAHI-like: "
