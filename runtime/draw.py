@@ -17,9 +17,9 @@ import numpy as np
 from runtime.detections import Detections
 
 #: Patch colours (BGR) by kind: tracked (high), discovery (low), refresh, baseline pass (keyframe / frame / a
-#: still camera's finer tile).
+#: still camera's finer tile / the whole frame sent for close-ups on a moving camera).
 PATCH_COLOURS = {"high": (255, 160, 0), "low": (0, 200, 255), "refresh": (200, 0, 200), "keyframe": (0, 0, 255),
-                 "frame": (0, 0, 255), "still": (0, 0, 160)}
+                 "frame": (0, 0, 255), "still": (0, 0, 160), "large": (80, 80, 255)}
 OTHER_PATCH_COLOUR = (200, 200, 200)  # any other kind (predefined RoI, partition tile, ...)
 DETECTION_COLOUR = (0, 255, 0)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
