@@ -19,28 +19,20 @@ from typing import Any
 
 import numpy as np
 
+from runtime.baseline_pass import BaselinePass
 from runtime.cluster.aggregate import PatchDetections, aggregate
 from runtime.detections import Detections
 from runtime.discovery import motion_regions
 from runtime.feedback import Seeds, TrackFeedback, clipped_flags, holds_whole
-from runtime.frame_plan import (
-    BASELINE_KINDS,
-    BASELINE_TILE,
-    LARGE_FRAME,
-    STILL_TILE,
-    WHOLE_FRAME,
-    Entry,
-    FramePlan,
-    keep_within,
-)
-from runtime.geometry import centres_per_rect, clip_boxes, covered_by_larger, iou_matrix, longer_sides
+from runtime.frame_plan import BASELINE_KINDS, LARGE_FRAME, WHOLE_FRAME, Entry, FramePlan, keep_within
+from runtime.geometry import clip_boxes, covered_by_larger, iou_matrix, longer_sides
 from runtime.loop_config import LoopSettings
 from runtime.modes import Mode
 from runtime.patches.generators import FramePatches, PatchGenerator, make_generator
 from runtime.patches.objectness import ObjectnessModel
 from runtime.patches.proposer import high_conf_rois
 from runtime.patches.queue import build_entries, encode_patch
-from runtime.patches.refiner import PatchKind, grid_tiles
+from runtime.patches.refiner import PatchKind
 from runtime.predictions import ranked_extra
 from runtime.timing import Stopwatch
 from runtime.video import FrameGrey
@@ -73,11 +65,7 @@ class ClosedLoop:
         #: the last frame's detections before the score cuts (aggregator floor, tracked output threshold): what
         #: average precision ranks (``runtime.predictions.RANKED_KEY``); ``last`` is what the frame reports
         self.ranked = Detections.empty(-1)
-        self.processed = 0
-        self.passes = 0  # baseline passes sent (their tiles rotate through the grid)
-        self.still_rotated = 0  # ``loop.still_grid`` tiles sent in rotation (the next one starts from here)
-        self.small_turns = 0  # still_grid tiles sent for holding small tracks (``loop.still_small_tiles``)
-        self._follow = 0  # processed frames still to get a pass because tracks started (``loop.whole_follow``)
+        self.baseline = BaselinePass(lc, settings.patches)
         self._motion = np.zeros((0, 4))  # this frame's motion boxes (n, 4) [x, y, w, h] px
 
     @property
@@ -104,11 +92,7 @@ class ClosedLoop:
     def reset(self) -> None:
         """A new stream: no feedback, the generator's state forgotten."""
         self.last = Detections.empty(-1)
-        self.processed = 0
-        self.passes = 0
-        self.still_rotated = 0
-        self.small_turns = 0
-        self._follow = 0
+        self.baseline.reset()
         if self.generator is not None:
             self.generator.reset()
         if self.feedback is not None:
@@ -135,88 +119,10 @@ class ClosedLoop:
             plan.entries = [Entry(e.location, e.kind, e.confidence, e.jpeg)
                             for e in build_entries(frame, patches, cfg.jpeg_quality, cfg.max_side, cfg.jpeg_chroma)]
             if not plan.skipped and self.whole_pass:
-                plan.entries += self._baseline_pass(frame)
-                self.processed += 1
+                tracks = self.feedback.tracker.current()[1] if self.feedback is not None else np.zeros((0, 4))
+                plan.entries += self.baseline.entries(frame, self.cut, self.camera_still, tracks, self.proposes)
         plan.gen_ms = watch.ms
         return plan
-
-    def _baseline_pass(self, frame: np.ndarray) -> list[Entry]:
-        """This frame's baseline tiles (the whole frame for a 1×1 grid), when a pass is due; on a moving camera
-        with a close-up track, the whole frame too (``loop.large_whole``)."""
-        lc, cfg = self.settings.loop, self.settings.patches
-        follow, self._follow = self._follow > 0, max(self._follow - 1, 0)
-        cut = self.cut  # a new scene: the whole grid at once
-        if not lc.whole_every or (self.processed % lc.whole_every and not follow and not cut):
-            return []
-        h, w = frame.shape[:2]
-        cols, rows = lc.whole_grid
-        tiles = grid_tiles(cols, rows, w, h, lc.whole_overlap)
-        if lc.whole_frame_too and len(tiles) > 1:
-            tiles = np.concatenate([np.array([[0, 0, w, h]], dtype=np.int64), tiles])
-        start = self.passes * lc.whole_tiles
-        self.passes += 1
-        count = len(tiles) if cut else min(lc.whole_tiles, len(tiles))
-        chosen = [tiles[(start + i) % len(tiles)] for i in range(count)]
-        kinds = [WHOLE_FRAME if r[2] - r[0] == w and r[3] - r[1] == h else BASELINE_TILE for r in chosen]
-        if lc.still_grid and not cut and self._small_still(w / cols, h / rows):
-            chosen += self._still_tiles(grid_tiles(*lc.still_grid, w, h, lc.whole_overlap), w / cols, h / rows)
-            kinds += [STILL_TILE] * (len(chosen) - len(kinds))
-        floor = lc.candidate_score if self.proposes else None
-        entries = [Entry(tuple(int(v) for v in r), kind, 1.0,
-                         encode_patch(np.ascontiguousarray(frame[r[1]:r[3], r[0]:r[2]]), cfg.jpeg_quality,
-                                      lc.whole_side, cfg.jpeg_chroma),
-                         "baseline", floor) for r, kind in zip(chosen, kinds, strict=True)]
-        if WHOLE_FRAME not in kinds and self._large_tracks():
-            entries.append(self._whole_entry(frame))
-        return entries
-
-    def _large_tracks(self) -> bool:
-        """Whether some live track's longer side is at least ``loop.large_whole`` px of the frame."""
-        lc = self.settings.loop
-        if lc.large_whole <= 0.0 or self.feedback is None or self.camera_still:
-            return False
-        _, boxes = self.feedback.tracker.current()
-        return bool(len(boxes)) and float(boxes[:, 2:].max()) >= lc.large_whole
-
-    def _whole_entry(self, frame: np.ndarray) -> Entry:
-        """The whole frame as a baseline entry at ``loop.whole_side``."""
-        lc, cfg = self.settings.loop, self.settings.patches
-        h, w = frame.shape[:2]
-        return Entry((0, 0, w, h), LARGE_FRAME, 1.0,
-                     encode_patch(frame, cfg.jpeg_quality, lc.whole_side, cfg.jpeg_chroma), "baseline",
-                     lc.tracker.low_score)  # its low-score boxes extend tracks (two-stage association)
-
-    def _small_still(self, cell_w: float, cell_h: float) -> bool:
-        """Whether the finer grid is due: the camera is still and (``loop.still_below`` > 0) some track is small
-        at the coarse grid's input scale (cells ``cell_w`` × ``cell_h`` px): a view with small objects about."""
-        if not self.camera_still:
-            return False
-        return self.settings.loop.still_below <= 0.0 or len(self._small_tracks(cell_w, cell_h)) > 0
-
-    def _small_tracks(self, cell_w: float, cell_h: float) -> np.ndarray:
-        """(k, 4) ``[x, y, w, h]`` px: the tracks whose longer side, at the coarse grid's input scale (cells
-        ``cell_w`` × ``cell_h`` px), is below ``loop.still_below``."""
-        lc = self.settings.loop
-        _, boxes = self.feedback.tracker.current()
-        scale = lc.whole_side / max(cell_w, cell_h)
-        return boxes[boxes[:, 2:].max(axis=1, initial=0.0) * scale < lc.still_below]
-
-    def _still_tiles(self, fine: np.ndarray, cell_w: float, cell_h: float) -> list[np.ndarray]:
-        """This pass's ``loop.still_tiles`` tiles of the finer grid ``fine`` (t, 4): ``loop.still_small_tiles``
-        of them, in turn, among the tiles holding small tracks' centres (the most first), the rest in rotation."""
-        lc = self.settings.loop
-        count = min(lc.still_tiles, len(fine))
-        ranked = np.zeros(0, dtype=np.int64)
-        if lc.still_small_tiles:  # off by default: no ranking work on the pass
-            holding = centres_per_rect(self._small_tracks(cell_w, cell_h), fine)
-            ranked = np.argsort(-holding, kind="stable")[:int((holding > 0).sum())]
-        small = min(lc.still_small_tiles, count, len(ranked))
-        rotated = count - small
-        picks = [fine[(self.still_rotated + i) % len(fine)] for i in range(rotated)]
-        self.still_rotated += rotated
-        picks += [fine[ranked[(self.small_turns + i) % len(ranked)]] for i in range(small)]
-        self.small_turns += small
-        return picks
 
     @property
     def proposes(self) -> bool:
@@ -376,8 +282,8 @@ class ClosedLoop:
         sure = (from_baseline & (merged.scores >= lc.cut_confirm_score)
                 if self.cut and lc.cut_confirm_score > 0.0 else None)
         tracked = self.feedback.update(plan.frame_id, merged, clipped, may_start, from_baseline, sure)
-        if self.feedback.tracker.started:  # read only where a pass is due (``_baseline_pass``)
-            self._follow = lc.whole_follow
+        if self.feedback.tracker.started:  # read only where a pass is due
+            self.baseline.tracks_started()
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
         viewers, backing = self._baseline_seen(plan, results, VIEWER_KINDS)  # the close-up pass reviews nothing
         backing = backing.select(backing.scores >= lc.tracker.high_score) if self.proposes else backing

@@ -9,11 +9,21 @@ import cv2
 import numpy as np
 import pytest
 
+from runtime.cluster.aggregate import PatchDetections
 from runtime.cluster.master import plan
 from runtime.config import from_mapping
+from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.feedback import clipped_flags, warp_boxes
-from runtime.frame_plan import BASELINE_TILE, LARGE_FRAME, STILL_TILE, WHOLE_FRAME, keep_within, patch_budget
+from runtime.frame_plan import (
+    BASELINE_TILE,
+    LARGE_FRAME,
+    STILL_TILE,
+    WHOLE_FRAME,
+    FramePlan,
+    keep_within,
+    patch_budget,
+)
 from runtime.loop import ClosedLoop
 from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
@@ -438,3 +448,14 @@ def test_the_close_up_pass_vetoes_no_track() -> None:
     # the square stands across the two tiles' border: no tile holds it whole, no tile vetoes it; the minis' track
     # lives on under the blind close-up pass (veto_after 1: one veto would end it)
     assert all(s.kinds[-1] == LARGE_FRAME and len(s.detections) == 1 for s in steps[4:])
+
+
+def test_the_close_up_pass_keeps_only_its_large_boxes() -> None:
+    loop = ClosedLoop(_settings(track=True, large_whole=64.0))
+    frame_plan = FramePlan(0, 320, 240)
+    boxes = np.array([[10, 10, 80, 30], [100, 100, 20, 20], [200, 50, 30, 70]], dtype=np.float64)
+    found = Detections(boxes, ["person"] * 3, np.array([0.9, 0.9, 0.3]))
+    whole = loop._close_ups(PatchDetections((0, 0, 320, 240), (160, 120), found), frame_plan)
+    assert whole.detections.boxes.tolist() == [[10, 10, 80, 30], [200, 50, 30, 70]]  # >= 64 px, any score
+    tile = PatchDetections((0, 0, 160, 120), (160, 120), found)
+    assert loop._close_ups(tile, frame_plan) is tile  # a tile's boxes are left alone
