@@ -47,6 +47,7 @@ class BaselinePass:
 
     def _due(self, frame: np.ndarray, cut: bool, camera_still: bool, tracks: np.ndarray,
              proposes: bool) -> list[Entry]:
+        """:meth:`entries` before the frame is counted: the pass's tiles when one is due, else none."""
         lc, cfg = self.loop, self.patches
         follow, self.follow = self.follow > 0, max(self.follow - 1, 0)
         if not lc.whole_every or (self.processed % lc.whole_every and not follow and not cut):
