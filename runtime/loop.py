@@ -209,21 +209,14 @@ class ClosedLoop:
             strong |= iou_matrix(merged.boxes, self._motion).max(axis=1) >= lc.verify_iou
         return strong | (seen_iou >= 0.5)
 
-    def _large_only(self, result: PatchDetections, plan: FramePlan) -> PatchDetections:
-        """A whole-frame result of a tiled baseline pass keeps only the objects the tiles cannot hold: longer side
-        at its input >= the tracker's ``veto_min_side`` (smaller ones the tiles see at a finer scale)."""
+    def _whole_frame_large(self, result: PatchDetections, plan: FramePlan, min_side: float) -> PatchDetections:
+        """A whole-frame result of a patch mode's baseline pass keeps only its boxes whose longer side at the
+        baseline's input (``loop.whole_side``) is at least ``min_side`` px: the objects that entry is there for
+        (the tiles and minis see the smaller ones at a finer scale); every other result as it is."""
         if tuple(result.rect) != (0, 0, plan.frame_w, plan.frame_h) or len(result.detections) == 0:
             return result
         scale = self.settings.loop.whole_side / max(result.src_size)
-        big = result.detections.boxes[:, 2:].max(axis=1) * scale >= self.settings.loop.tracker.veto_min_side
-        return PatchDetections(result.rect, result.src_size, result.detections.select(big))
-
-    def _close_ups(self, result: PatchDetections, plan: FramePlan) -> PatchDetections:
-        """The whole frame's result (``loop.large_whole``) keeps only boxes whose longer side is at least
-        ``loop.large_whole`` px of the frame: it is there for close-up objects, the rest is the tiles' and minis'."""
-        if tuple(result.rect) != (0, 0, plan.frame_w, plan.frame_h) or len(result.detections) == 0:
-            return result
-        big = result.detections.boxes[:, 2:].max(axis=1) >= self.settings.loop.large_whole
+        big = result.detections.boxes[:, 2:].max(axis=1) * scale >= min_side
         return PatchDetections(result.rect, result.src_size, result.detections.select(big))
 
     def _seen_small(self, plan: FramePlan, merged: Detections, rects: np.ndarray) -> np.ndarray:
@@ -264,10 +257,11 @@ class ClosedLoop:
                 plan.frame_id, plan.frame_w, plan.frame_h, results, s.merge_iou, s.merge_contain, min_score=0.0)
             return self.last
         lc = s.loop
-        if lc.whole_frame_too and self.generator is not None:
-            results = [self._large_only(r, plan) for r in results]
-        elif any(e.kind == LARGE_FRAME for e in plan.entries):
-            results = [self._close_ups(r, plan) for r in results]
+        close_up = any(e.kind == LARGE_FRAME for e in plan.entries)
+        if lc.whole_frame_too and self.generator is not None:  # the whole frame in the rotation: what tiles miss
+            results = [self._whole_frame_large(r, plan, lc.tracker.veto_min_side) for r in results]
+        elif close_up:  # the whole frame for close-up tracks: the close-ups only
+            results = [self._whole_frame_large(r, plan, lc.large_whole) for r in results]
         merged = aggregate(plan.frame_id, plan.frame_w, plan.frame_h, results, s.merge_iou, s.merge_contain,
                            min_score=lc.tracker.low_score)
         rects = np.array([e.rect for e in plan.entries], dtype=np.float64).reshape(-1, 4)
@@ -285,7 +279,8 @@ class ClosedLoop:
         if self.feedback.tracker.started:  # read only where a pass is due
             self.baseline.tracks_started()
         # a box the baseline reported only as a candidate (below its own threshold) backs no track
-        viewers, backing = self._baseline_seen(plan, results, VIEWER_KINDS)  # the close-up pass reviews nothing
+        # the close-up pass reviews nothing
+        viewers, backing = self._baseline_seen(plan, results, VIEWER_KINDS) if close_up else (base_rects, seen)
         backing = backing.select(backing.scores >= lc.tracker.high_score) if self.proposes else backing
         tracked = self.feedback.review(tracked, viewers, lc.whole_side, backing, plan.frame_w, plan.frame_h,
                                        lc.border_px)

@@ -15,15 +15,7 @@ from runtime.config import from_mapping
 from runtime.detections import Detections
 from runtime.errors import UserError
 from runtime.feedback import clipped_flags, warp_boxes
-from runtime.frame_plan import (
-    BASELINE_TILE,
-    LARGE_FRAME,
-    STILL_TILE,
-    WHOLE_FRAME,
-    FramePlan,
-    keep_within,
-    patch_budget,
-)
+from runtime.frame_plan import BASELINE_TILE, LARGE_FRAME, STILL_TILE, WHOLE_FRAME, FramePlan, keep_within, patch_budget
 from runtime.loop import ClosedLoop
 from runtime.loop_config import LoopConfig, LoopSettings
 from runtime.modes import Mode
@@ -451,11 +443,13 @@ def test_the_close_up_pass_vetoes_no_track() -> None:
 
 
 def test_the_close_up_pass_keeps_only_its_large_boxes() -> None:
-    loop = ClosedLoop(_settings(track=True, large_whole=64.0))
+    loop = ClosedLoop(_settings(track=True, large_whole=64.0, whole_side=160))
     frame_plan = FramePlan(0, 320, 240)
+    # boxes in the decoded image's px (160 x 120, the whole frame at the baseline's 160 input)
     boxes = np.array([[10, 10, 80, 30], [100, 100, 20, 20], [200, 50, 30, 70]], dtype=np.float64)
     found = Detections(boxes, ["person"] * 3, np.array([0.9, 0.9, 0.3]))
-    whole = loop._close_ups(PatchDetections((0, 0, 320, 240), (160, 120), found), frame_plan)
+    large = loop.settings.loop.large_whole
+    whole = loop._whole_frame_large(PatchDetections((0, 0, 320, 240), (160, 120), found), frame_plan, large)
     assert whole.detections.boxes.tolist() == [[10, 10, 80, 30], [200, 50, 30, 70]]  # >= 64 px, any score
     tile = PatchDetections((0, 0, 160, 120), (160, 120), found)
-    assert loop._close_ups(tile, frame_plan) is tile  # a tile's boxes are left alone
+    assert loop._whole_frame_large(tile, frame_plan, large) is tile  # a tile's boxes are left alone
