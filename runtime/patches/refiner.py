@@ -1,8 +1,10 @@
 """Patch Refiner (paper §III-C4): filter proposed RoIs, cap them, add refresh and predefined patches.
 
 Rectangles are ``[x0, y0, x1, y1]`` integer pixels (half-open). Candidates are taken HighConf first, then
-LowConf, each by descending value. A candidate is dropped when its area / frame area exceeds ``lambda1`` or
-its IoU with an already accepted patch exceeds ``lambda2``; acceptance stops at ``max_patches`` (Fig. 19).
+LowConf, each by descending value. A candidate is dropped when its area / frame area exceeds ``lambda1`` (LowConf
+only: a tracked object's HighConf patch is never dropped for its size — a close-up object's box plus margin, grown
+to ``r_high``, can cover more than half the frame, and a mini still serves it) or its IoU with an already accepted
+patch exceeds ``lambda2``; acceptance stops at ``max_patches`` (Fig. 19).
 
 Grouping (before the rules above). Crowds of small objects would need one patch each, so HighConf patches
 are merged greedily: while two HighConf patches overlap with IoU > ``lambda2`` (the refiner would otherwise
@@ -64,19 +66,21 @@ def grid_tiles(cols: int, rows: int, frame_w: int, frame_h: int, overlap: float 
 
 def refine(rects: np.ndarray, values: np.ndarray, kinds: np.ndarray, frame_w: int, frame_h: int,
            lambda1: float, lambda2: float, max_patches: int) -> np.ndarray:
-    """Indices of the accepted candidates, in acceptance order (HighConf first, then by value)."""
+    """Indices of the accepted candidates, in acceptance order (HighConf first, then by value); ``lambda1`` drops
+    the large candidates of every kind but HighConf."""
     rects = np.asarray(rects, dtype=np.int64).reshape(-1, 4)
     if len(rects) == 0:
         return np.zeros(0, dtype=np.int64)
     order = np.lexsort((-np.asarray(values, dtype=np.float64), np.asarray(kinds)))
     boxes = rects_to_boxes(rects)
     area_frac = boxes[:, 2] * boxes[:, 3] / float(frame_w * frame_h)
+    too_large = (area_frac > lambda1) & (np.asarray(kinds) != PatchKind.HIGH)
     iou = iou_matrix(boxes, boxes)
     accepted: list[int] = []
     for k in order:
         if len(accepted) >= max_patches:
             break
-        if area_frac[k] > lambda1:
+        if too_large[k]:
             continue
         if accepted and iou[k, accepted].max() > lambda2:
             continue

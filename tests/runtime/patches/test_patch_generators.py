@@ -185,11 +185,13 @@ def test_lastdet_bootstraps_once_then_tracks() -> None:
     assert len(off(_frame(), 0, None)) == 0
 
 
-def test_close_up_track_keeps_its_patch_by_default():
-    # a close-up object: its patch (box grown to area ratio r_high) covers most of the frame; the paper's lambda1
-    # 0.5 dropped it, so the minis never looked at the object; the default keeps it (a mini still serves it)
+def test_close_up_track_keeps_its_patch():
+    # a close-up object: its patch (box grown to area ratio r_high) covers most of the frame; lambda1 (0.5) dropped
+    # it once, so the minis never looked at the object; a HighConf patch is exempt, a LowConf one is not
     box, score = np.array([[40.0, 30.0, 200.0, 150.0]]), np.array([0.9])
     out = _paraloupe(bootstrap=False)(_frame(), 0, box, score)
     high = out.rects[np.array(out.kind_names()) == "high"]
     assert len(high) == 1 and np.prod(high[0, 2:] - high[0, :2]) > 0.5 * 320 * 240
-    assert "high" not in _paraloupe(bootstrap=False, lambda1=0.5)(_frame(), 0, box, score).kind_names()
+    big = np.array([[0, 0, 300, 220], [0, 0, 300, 220]])
+    kinds = np.array([PatchKind.HIGH, PatchKind.LOW])
+    assert refine(big, np.ones(2), kinds, 320, 240, lambda1=0.5, lambda2=1.0, max_patches=5).tolist() == [0]

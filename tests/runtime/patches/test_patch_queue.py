@@ -27,7 +27,7 @@ def test_entries_hold_native_crop_and_metadata():
 
 def test_config_is_strict_and_bounded():
     cfg = from_mapping(PatchConfig, {"cell": 8, "max_patches": 5}, "t: patches")
-    assert cfg.cell == 8 and cfg.max_patches == 5 and cfg.lambda1 == 1.0 and cfg.lambda2 == 0.7
+    assert cfg.cell == 8 and cfg.max_patches == 5 and cfg.lambda1 == 0.5 and cfg.lambda2 == 0.7
     with pytest.raises(UserError, match="celll"):
         from_mapping(PatchConfig, {"celll": 8}, "t: patches")
     with pytest.raises(UserError, match="r_high"):
