@@ -87,16 +87,17 @@ class TrackerConfig:
     margin_speed: float = bounded(0.5, "prediction margin: px per (px/s of speed x s since the last hit)",
                                   ge=0.0)
     margin_sigmas: float = bounded(2.0, "prediction margin: this many std of the predicted centre, px", ge=0.0)
-    margin_max: float = bounded(0.0, "prediction margin: at most this fraction of the predicted box's longer "
-                                     "side (0 = uncapped), so that a track's HighConf patch (box + margin on "
-                                     "every side, at area ratio r_high 0.5) keeps the box at a scale the "
-                                     "smallest mini serves (0.25: >= 0.47 of the patch side; the servable "
-                                     "floor is 0.4). Uncapped, people walking in vtest get margins of ~0.4 of "
-                                     "their height and patches 2.5x it, found there all the same. Tuning set, "
-                                     "b10 / b8 / b6: off 0.8382 / 0.8361 / 0.8262, 0.25 0.8386 / 0.8355 / "
-                                     "0.8254 (0.35 and 0.3 alike), vtest [200, 500) patch recall 0.844 / 0.867 "
-                                     "/ 0.891 -> 0.905 / 0.933 / 0.940 at an equal F1: off, as no F1 moves and "
-                                     "a tight patch cuts an object larger than its track's box (a fragment's)",
+    margin_max: float = bounded(0.4, "prediction margin: at most this fraction of the predicted box's longer "
+                                     "side (0 = uncapped). 0.4: a track's HighConf patch (box + margin on every "
+                                     "side, grown to r_high 0.5) is then at most 2.55x the box, which keeps the "
+                                     "box at >= 0.39 of the patch side, about the smallest mini's servable floor "
+                                     "(0.4): a larger margin makes a patch that cannot serve its object. Since "
+                                     "HighConf patches are exempt from patches.lambda1, uncapped margins of "
+                                     "coasting tracks made patches over half the frame (vtest [200, 500): 35). "
+                                     "b12, HighConf exempt: 0:60 clips of the 12 val videos and vtest / tuning "
+                                     "set: off 0.8287 / 0.8305, 0.25 0.8257 / 0.8318, 0.35 0.8261 / 0.8313, 0.4 "
+                                     "0.8300 / 0.8327, 0.5 0.8296 / 0.8337 (earlier builds, lambda1 on every "
+                                     "kind: 0.25 within +-0.1 of off)",
                                 ge=0.0)
     camera_motion: bool = bounded(True, "estimate the global camera motion between frames and warp the tracks "
                                         "by it (BoT-SORT camera-motion compensation)")
