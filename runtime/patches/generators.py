@@ -21,7 +21,7 @@ patches and carry the last results over.
 - ``ep-k``: the CONVENTIONS layouts (columns × rows, :attr:`runtime.modes.Mode.ep_layout`: ep-1 1×1, ep-2 2×1,
   ep-4 2×2, ep-6 3×2, ep-8 4×2); every tile has confidence 1.0 (nothing is speculative about covering the
   whole frame).
-- ``lastdet``: HighConf patches only, through the same grouping and refiner (λ1, λ2, cap), no LowConf,
+- ``lastdet``: HighConf patches only, through the same grouping and refiner (λ2, cap; λ1 spares HighConf), no LowConf,
   refresh or skipping — except the same ``bootstrap`` sweep, without which it could never start.
 - ``motion-regions``: Frigate NVR's regions — motion boxes → squares of at least the smallest mini input side,
   clustered — as LowConf patches; it ignores detections (:mod:`runtime.patches.motion_regions`).
